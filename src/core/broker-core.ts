@@ -1,0 +1,59 @@
+import type {
+  ConnectRequest,
+  ConnectResult,
+  DisconnectRequest,
+  Message,
+  PublishResult,
+  SessionSink,
+  SubscriptionRequest,
+} from './types.js';
+
+/**
+ * The only door between the front end and the state of the broker. In-process on one node
+ * (`LocalBrokerCore`), remote on a cluster. Every call is asynchronous because on a cluster every
+ * call is a round trip; a promise resolves only once the change is as durable as the broker promises.
+ */
+export interface BrokerCore {
+  /** Open or resume a session; takes over a live connection of the same client id. */
+  connect(req: ConnectRequest, sink: SessionSink): Promise<ConnectResult>;
+
+  /** The connection ended (DISCONNECT or socket loss): publish or schedule the will, start session expiry. */
+  disconnect(req: DisconnectRequest): Promise<void>;
+
+  /** Returns one reason code per request (granted QoS or failure). Retained messages follow through the sink. */
+  subscribe(clientId: string, connectionId: number, subs: SubscriptionRequest[]): Promise<number[]>;
+
+  /** Returns one reason code per filter (0x00 or 0x11 No subscription existed). */
+  unsubscribe(clientId: string, connectionId: number, filters: string[]): Promise<number[]>;
+
+  /**
+   * Route a message. For an inbound QoS 2 message `packetId` makes the publish idempotent: a repeated
+   * PUBLISH with an id the session still holds is not routed again.
+   */
+  publish(clientId: string, message: Message, packetId?: number): Promise<PublishResult>;
+
+  /** PUBREL from the client for an inbound QoS 2 id; resolves to 0x00 or 0x92 Packet identifier not found. */
+  release(clientId: string, connectionId: number, packetId: number): Promise<number>;
+
+  /** Subscriber acknowledgements of outbound messages: PUBACK, PUBREC (or PUBREC with error), PUBCOMP. */
+  acknowledge(clientId: string, connectionId: number, packetId: number, kind: AckKind, reasonCode?: number): void;
+
+  /** Counters for $SYS topics and metrics. */
+  stats(): BrokerStats;
+
+  close(): Promise<void>;
+}
+
+export type AckKind = 'puback' | 'pubrec' | 'pubcomp';
+
+export interface BrokerStats {
+  sessions: number;
+  connected: number;
+  subscriptions: number;
+  retained: number;
+  messagesReceived: number;
+  messagesSent: number;
+  messagesDropped: number;
+  queued: number;
+  inflight: number;
+}
