@@ -42,9 +42,12 @@ export interface SubscriptionRequest extends SubscriptionOptions {
 }
 
 export interface Will {
+  /** `expiresAt` is unset here: a will's Message Expiry Interval counts from when it is published. */
   message: Message;
   /** Will Delay Interval in seconds (v5); 0 = publish at once. */
   delaySeconds: number;
+  /** Message Expiry Interval of the will (seconds), applied when it is published. */
+  expirySeconds?: number;
 }
 
 /**
@@ -95,8 +98,10 @@ export interface ConnectResult {
 export interface PublishResult {
   /** Number of sessions the message was routed to (0 -> PUBACK 0x10 No matching subscribers in v5). */
   matched: number;
-  /** Set when the message was not accepted (e.g. QoS 2 packet id reuse, quota). */
+  /** Set when the message was not accepted (e.g. quota). */
   reasonCode?: number;
+  /** A re-sent QoS 2 PUBLISH whose packet id was still held: not routed again. */
+  duplicate?: boolean;
 }
 
 export interface DisconnectRequest {

@@ -21,7 +21,7 @@ export class MqttError extends Error {
   get [kMqttError]() {
     return true;
   }
-  static [Symbol.hasInstance](x: unknown): boolean {
+  static override [Symbol.hasInstance](x: unknown): boolean {
     return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[kMqttError] === true;
   }
 }

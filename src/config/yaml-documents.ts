@@ -1,0 +1,62 @@
+/**
+ * Splits multi-document YAML into resource documents. YAML syntax errors become ConfigErrors naming
+ * the file, line and column; a `kind: List` (what `kubectl get -o yaml` prints) is expanded into its
+ * items so exported cluster state loads as it is.
+ */
+import { LineCounter, parseAllDocuments, type Document } from 'yaml';
+import { ConfigError } from '../mqtt/errors.js';
+import type { FieldPath, ResourceDocument } from './resource-document.js';
+
+export function readYamlResources(text: string, source: string): ResourceDocument[] {
+  const lineCounter = new LineCounter();
+  const parsed = parseAllDocuments(text, { lineCounter });
+  // An empty stream (no documents at all) parses to an EmptyStream, which is iterable but has no items.
+  const documents: Document.Parsed[] = Array.isArray(parsed) ? parsed : [];
+  const lineAt = (offset: number): number => lineCounter.linePos(offset).line;
+  const resources: ResourceDocument[] = [];
+
+  documents.forEach((document, index) => {
+    const error = document.errors[0];
+    if (error !== undefined) {
+      const pos = error.linePos?.[0];
+      const where = pos === undefined ? source : `${source}:${pos.line}:${pos.col}`;
+      // yaml's message repeats the position and a snippet after " at line"; the position is already in `where`.
+      const reason = error.message.split(/ at line \d+/)[0];
+      throw new ConfigError(`${where}: YAML syntax error: ${reason}`, source);
+    }
+    if (document.contents === null) return; // empty document, e.g. after a trailing `---`
+    const value: unknown = document.toJS({ maxAliasCount: 100 });
+    const startLine = document.contents.range ? lineAt(document.contents.range[0]) : undefined;
+    const locateIn = (prefix: FieldPath) => (path: FieldPath): number | undefined => {
+      // Walk up to the closest existing node: a missing field is reported at its parent.
+      for (let depth = path.length; depth >= 0; depth--) {
+        const node = document.getIn([...prefix, ...path.slice(0, depth)], true) as { range?: [number, number, number] } | undefined;
+        if (node?.range) return lineAt(node.range[0]);
+      }
+      return undefined;
+    };
+    if (!isMapping(value)) {
+      const got = Array.isArray(value) ? 'a list' : `${typeof value} ${JSON.stringify(value)}`;
+      throw new ConfigError(
+        `${source}${startLine === undefined ? '' : `:${startLine}`}: document ${index + 1} must be a mapping (a Kubernetes resource), got ${got}`,
+        source,
+      );
+    }
+    if (value.kind === 'List' && Array.isArray(value.items)) {
+      value.items.forEach((item: unknown, i: number) => {
+        const locate = locateIn(['items', i]);
+        if (!isMapping(item)) {
+          throw new ConfigError(`${source}:${locate([]) ?? startLine}: items[${i}] of the List must be a mapping (a Kubernetes resource)`, source);
+        }
+        resources.push({ body: item, source, line: locate([]), locate });
+      });
+      return;
+    }
+    resources.push({ body: value, source, line: startLine, locate: locateIn([]) });
+  });
+  return resources;
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

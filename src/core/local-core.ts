@@ -1,0 +1,129 @@
+/**
+ * The in-process BrokerCore of the embedded default: the front end calls straight into one
+ * partition on the same event loop. No serialization, no network; a command is applied the moment
+ * it is submitted, so the order of calls is the order of the log.
+ */
+import type { Command } from '../partition/commands.js';
+import type { CommandResult, Partition } from '../partition/partition.js';
+import type { PartitionOutput } from '../partition/output.js';
+import type { AckKind, BrokerCore, BrokerStats } from './broker-core.js';
+import type {
+  ConnectRequest,
+  ConnectResult,
+  Delivery,
+  DisconnectRequest,
+  Message,
+  PublishResult,
+  SessionSink,
+  SubscriptionRequest,
+} from './types.js';
+
+/**
+ * Applies commands to a partition. The memory executor applies at once; a durable one
+ * (storage room) resolves `ready` only after the command reached the log in the chosen mode.
+ */
+export interface CommandExecutor {
+  execute(cmd: Command, out: PartitionOutput): { result: CommandResult; ready?: Promise<void> };
+  close(): Promise<void>;
+}
+
+export class MemoryExecutor implements CommandExecutor {
+  constructor(private readonly partition: Partition) {}
+  execute(cmd: Command, out: PartitionOutput) {
+    return { result: this.partition.apply(cmd, out) };
+  }
+  async close() {}
+}
+
+const TICK_MS = 1000;
+
+export class LocalBrokerCore implements BrokerCore {
+  private readonly sinks = new Map<number, SessionSink>();
+  private readonly ticker: NodeJS.Timeout;
+  private readonly output: PartitionOutput = {
+    deliver: (connectionId: number, d: Delivery) => this.sinks.get(connectionId)?.deliver(d),
+    release: (connectionId: number, packetId: number) => this.sinks.get(connectionId)?.release(packetId),
+    kick: (connectionId: number, reasonCode: number) => {
+      const sink = this.sinks.get(connectionId);
+      this.sinks.delete(connectionId);
+      sink?.kick(reasonCode);
+    },
+  };
+
+  constructor(
+    private readonly partition: Partition,
+    private readonly executor: CommandExecutor = new MemoryExecutor(partition),
+  ) {
+    this.ticker = setInterval(() => this.run({ type: 'tick', now: Date.now() }), TICK_MS);
+    this.ticker.unref();
+  }
+
+  private run<T extends CommandResult>(cmd: Command): Promise<T> {
+    const { result, ready } = this.executor.execute(cmd, this.output);
+    return ready ? ready.then(() => result as T) : Promise.resolve(result as T);
+  }
+
+  connect(req: ConnectRequest, sink: SessionSink): Promise<ConnectResult> {
+    this.sinks.set(req.connectionId, sink);
+    return this.run<{ sessionPresent: boolean }>({
+      type: 'connect',
+      now: Date.now(),
+      clientId: req.clientId,
+      connectionId: req.connectionId,
+      protocolVersion: req.protocolVersion,
+      cleanStart: req.cleanStart,
+      sessionExpirySeconds: req.sessionExpirySeconds,
+      receiveMaximum: req.receiveMaximum,
+      will: req.will,
+    });
+  }
+
+  disconnect(req: DisconnectRequest): Promise<void> {
+    this.sinks.delete(req.connectionId);
+    return this.run<undefined>({ type: 'disconnect', now: Date.now(), ...req });
+  }
+
+  subscribe(clientId: string, connectionId: number, subs: SubscriptionRequest[]): Promise<number[]> {
+    return this.run<number[]>({ type: 'subscribe', now: Date.now(), clientId, connectionId, subs });
+  }
+
+  unsubscribe(clientId: string, connectionId: number, filters: string[]): Promise<number[]> {
+    return this.run<number[]>({ type: 'unsubscribe', now: Date.now(), clientId, connectionId, filters });
+  }
+
+  publish(clientId: string, message: Message, packetId?: number): Promise<PublishResult> {
+    return this.run<PublishResult>({ type: 'publish', now: Date.now(), clientId, message, packetId });
+  }
+
+  release(clientId: string, connectionId: number, packetId: number): Promise<number> {
+    return this.run<number>({ type: 'release', now: Date.now(), clientId, connectionId, packetId });
+  }
+
+  acknowledge(clientId: string, connectionId: number, packetId: number, kind: AckKind, reasonCode = 0): void {
+    void this.run({ type: 'ack', now: Date.now(), clientId, connectionId, packetId, kind, reasonCode });
+  }
+
+  stats(): BrokerStats {
+    const p = this.partition;
+    let queued = 0;
+    let inflight = 0;
+    for (const s of p.sessions.values()) {
+      queued += s.queue.length;
+      inflight += s.inflight.size;
+    }
+    return {
+      sessions: p.sessions.size,
+      connected: p.connectedCount,
+      subscriptions: p.routes.count,
+      retained: p.retained.size,
+      ...p.counters,
+      queued,
+      inflight,
+    };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.ticker);
+    await this.executor.close();
+  }
+}

@@ -1,0 +1,602 @@
+/**
+ * The per-connection MQTT protocol machine for 3.1.1 and 5.0 (EMQX's "channel"): takes decoded
+ * packets, enforces the protocol rules, talks to the back end only through `BrokerCore`, and writes
+ * through a `Transport`. It never touches a socket and never knows where sessions live.
+ *
+ * Every rule violation is raised as an MqttError carrying the spec's reason code; `fail()` is the
+ * one place that turns it into CONNACK (before the session exists) or DISCONNECT (after), or a bare
+ * close for 3.1.1, which has no DISCONNECT from the server.
+ */
+import { randomBytes } from 'node:crypto';
+import mqttPacket from 'mqtt-packet';
+import type { ClientLimits } from '../config/model.js';
+import type { BrokerCore } from '../core/broker-core.js';
+import type { Delivery, Message, PassThroughProperties, QoS, SessionSink, SubscriptionRequest, Will } from '../core/types.js';
+import { MqttError } from '../mqtt/errors.js';
+import { RC, toV3Connack, toV3Suback } from '../mqtt/reason-codes.js';
+import { parseSharedFilter, validateTopicFilter, validateTopicName } from '../topics/validate.js';
+import { encodeDelivery } from './outbound.js';
+import { hasInvalidMqttString, isValidUtf8Payload } from './payload-format.js';
+import type { Authenticator, Authorizer, ConnectFacts, Principal } from './ports.js';
+import { InboundAliases, OutboundAliases } from './topic-alias.js';
+
+export interface Transport {
+  /** Queue bytes for the socket (writes are batched per tick by the transport). */
+  write(bytes: Buffer): void;
+  /** Bytes accepted but not yet handed to the kernel: used to shed QoS 0 load to stalled readers. */
+  readonly backlog: number;
+  /** Flush and close. Idempotent. */
+  close(): void;
+  readonly remoteAddress: string;
+}
+
+export interface ChannelContext {
+  core: BrokerCore;
+  limits: ClientLimits;
+  listener: string;
+  authn: Authenticator;
+  authz: Authorizer;
+  /** Called with the effective keep-alive (s) once connected, so the watchdog can enforce 1.5x. */
+  onKeepAlive?: (seconds: number) => void;
+}
+
+type State = 'new' | 'connecting' | 'connected' | 'closed';
+
+/** QoS 0 messages are shed for a connection whose unsent backlog exceeds this (no head-of-line blocking). */
+const QOS0_BACKLOG_LIMIT = 8 * 1024 * 1024;
+/** Packets a client may pipeline behind its CONNECT while authentication runs. */
+const MAX_EARLY_PACKETS = 1000;
+const NEVER = 0xffffffff;
+
+let nextConnectionId = 1;
+
+export class Channel implements SessionSink {
+  readonly connectionId = nextConnectionId++;
+  private state: State = 'new';
+  version: 3 | 4 | 5 = 4;
+  clientId = '';
+  private principal: Principal | undefined;
+  private facts: ConnectFacts | undefined;
+  private sessionExpiry = 0;
+  private sessionExpiryAsked = 0;
+  private clientMaxPacket = 268435460;
+  private inboundAliases: InboundAliases | undefined;
+  private outboundAliases: OutboundAliases | undefined;
+  /** Inbound QoS 1/2 PUBLISHes not yet acknowledged, for the Receive Maximum we advertised. */
+  private inboundInflight = 0;
+  private early: mqttPacket.Packet[] = [];
+  /** CONNECT parameters kept while an enhanced authentication exchange runs. */
+  private pendingConnect: PendingConnect | undefined;
+  /** While a SUBSCRIBE is being processed, deliveries wait so that SUBACK goes first. */
+  private holding = 0;
+  private held: Delivery[] = [];
+  private dropped = 0;
+
+  constructor(
+    private readonly ctx: ChannelContext,
+    private readonly transport: Transport,
+  ) {}
+
+  get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  /** True once a CONNECT arrived (the connect timeout no longer applies). */
+  get started(): boolean {
+    return this.state !== 'new';
+  }
+
+  /** A method, not a field read, so TypeScript does not narrow it away across awaits. */
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get droppedQos0(): number {
+    return this.dropped;
+  }
+
+  /** Entry point for every decoded packet. Never throws. */
+  handle(packet: mqttPacket.Packet): void {
+    if (this.isClosed()) return;
+    if (this.state === 'connecting') {
+      if (packet.cmd === 'connect') return this.fail(new MqttError(RC.ProtocolError, 'second CONNECT'));
+      if (packet.cmd === 'auth') return this.guard(this.onAuth(packet as mqttPacket.IAuthPacket));
+      if (this.early.length >= MAX_EARLY_PACKETS) return this.fail(new MqttError(RC.ReceiveMaximumExceeded, 'too many packets before CONNACK'));
+      this.early.push(packet);
+      return;
+    }
+    try {
+      this.dispatch(packet);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private dispatch(packet: mqttPacket.Packet): void {
+    if (this.state === 'new') {
+      // The first packet must be CONNECT [MQTT-3.1.0-1].
+      if (packet.cmd !== 'connect') throw new MqttError(RC.ProtocolError, `expected CONNECT, got ${packet.cmd}`);
+      return this.guard(this.onConnect(packet as mqttPacket.IConnectPacket));
+    }
+    switch (packet.cmd) {
+      case 'publish':
+        return this.onPublish(packet as mqttPacket.IPublishPacket);
+      case 'puback':
+        return this.onAck(packet as mqttPacket.IPubackPacket, 'puback');
+      case 'pubrec':
+        return this.onAck(packet as mqttPacket.IPubrecPacket, 'pubrec');
+      case 'pubcomp':
+        return this.onAck(packet as mqttPacket.IPubcompPacket, 'pubcomp');
+      case 'pubrel':
+        return this.guard(this.onPubrel(packet as mqttPacket.IPubrelPacket));
+      case 'subscribe':
+        return this.guard(this.onSubscribe(packet as mqttPacket.ISubscribePacket));
+      case 'unsubscribe':
+        return this.guard(this.onUnsubscribe(packet as mqttPacket.IUnsubscribePacket));
+      case 'pingreq':
+        return this.send({ cmd: 'pingresp' });
+      case 'disconnect':
+        return this.onDisconnect(packet as mqttPacket.IDisconnectPacket);
+      case 'auth':
+        return this.guard(this.onAuth(packet as mqttPacket.IAuthPacket));
+      case 'connect':
+        throw new MqttError(RC.ProtocolError, 'second CONNECT'); // [MQTT-3.1.0-2]
+      default:
+        // CONNACK, SUBACK, ... are server-to-client only.
+        throw new MqttError(RC.ProtocolError, `unexpected ${packet.cmd} from a client`);
+    }
+  }
+
+  private guard(p: Promise<void>): void {
+    p.catch((err) => this.fail(err));
+  }
+
+  // ---- CONNECT ----------------------------------------------------------------------------------
+
+  private async onConnect(p: mqttPacket.IConnectPacket): Promise<void> {
+    this.state = 'connecting';
+    const version = p.protocolVersion as 3 | 4 | 5;
+    this.version = version;
+    const props = p.properties ?? {};
+    const limits = this.ctx.limits;
+
+    let clientId = p.clientId ?? '';
+    if (hasInvalidMqttString(clientId)) throw new MqttError(RC.MalformedPacket, 'client id is not valid UTF-8');
+    let assigned = false;
+    if (clientId.length === 0) {
+      // 3.1.1 allows an empty id only with a clean session [MQTT-3.1.3-7]; 3.1 never.
+      if (version === 3 || (version === 4 && !p.clean)) throw new MqttError(RC.ClientIdentifierNotValid, 'empty client id needs clean session');
+      clientId = `edgemq-${randomBytes(9).toString('base64url')}`;
+      assigned = true;
+    }
+    this.clientId = clientId;
+
+    // Session expiry: 3.1.1 clean session = 0, persistent = until the broker's cap.
+    const asked = version === 5 ? (props.sessionExpiryInterval ?? 0) : p.clean ? 0 : NEVER;
+    this.sessionExpiryAsked = asked;
+    this.sessionExpiry = Math.min(asked, limits.maxSessionExpirySeconds);
+
+    let keepAlive = p.keepalive ?? 0;
+    let serverKeepAlive: number | undefined;
+    if (version === 5 && (keepAlive > limits.maxKeepAliveSeconds || (keepAlive === 0 && limits.maxKeepAliveSeconds < 65535))) {
+      keepAlive = limits.maxKeepAliveSeconds;
+      serverKeepAlive = keepAlive;
+    }
+
+    if (version === 5) {
+      if (props.maximumPacketSize !== undefined) this.clientMaxPacket = props.maximumPacketSize;
+      if (limits.topicAliasMaximum > 0) this.inboundAliases = new InboundAliases(limits.topicAliasMaximum);
+      const outMax = Math.min(props.topicAliasMaximum ?? 0, limits.outboundTopicAliasMaximum);
+      if (outMax > 0) this.outboundAliases = new OutboundAliases(outMax);
+    }
+    const receiveMaximum = Math.min(version === 5 ? (props.receiveMaximum ?? 65535) : limits.maxReceiveMaximum, limits.maxReceiveMaximum);
+
+    const will = p.will ? this.readWill(p.will as WillPacket) : undefined;
+
+    this.facts = {
+      clientId,
+      username: p.username,
+      password: p.password,
+      protocolVersion: version,
+      authenticationMethod: props.authenticationMethod,
+      authenticationData: props.authenticationData,
+      listener: this.ctx.listener,
+      remoteAddress: this.transport.remoteAddress,
+    };
+    const verdict = await this.ctx.authn.authenticate(this.facts);
+    if (this.isClosed()) return;
+    if (verdict.ok === 'continue') {
+      this.send({ cmd: 'auth', reasonCode: RC.ContinueAuthentication, properties: { authenticationMethod: props.authenticationMethod, authenticationData: verdict.authenticationData } });
+      this.pendingConnect = { receiveMaximum, will, cleanStart: p.clean ?? true, assigned, keepAlive, serverKeepAlive };
+      return;
+    }
+    if (!verdict.ok) throw new MqttError(verdict.reasonCode, verdict.message ?? 'authentication failed');
+    this.principal = verdict.principal;
+    await this.openSession({ receiveMaximum, will, cleanStart: p.clean ?? true, assigned, keepAlive, serverKeepAlive });
+  }
+
+  private async openSession(c: PendingConnect): Promise<void> {
+    const limits = this.ctx.limits;
+    const { sessionPresent } = await this.ctx.core.connect(
+      {
+        clientId: this.clientId,
+        connectionId: this.connectionId,
+        protocolVersion: this.version,
+        cleanStart: c.cleanStart,
+        sessionExpirySeconds: this.sessionExpiry,
+        receiveMaximum: c.receiveMaximum,
+        will: c.will,
+        username: this.principal?.username,
+      },
+      this,
+    );
+    if (this.isClosed()) return;
+    const properties: Record<string, unknown> = {};
+    if (this.version === 5) {
+      properties.receiveMaximum = limits.receiveMaximum;
+      properties.maximumPacketSize = limits.maxPacketSizeBytes;
+      properties.topicAliasMaximum = limits.topicAliasMaximum;
+      // A capped Session Expiry Interval is announced in CONNACK (MQTT 5 3.2.2.3.2).
+      if (this.sessionExpiry !== this.sessionExpiryAsked) properties.sessionExpiryInterval = this.sessionExpiry;
+      if (c.assigned) properties.assignedClientIdentifier = this.clientId;
+      if (c.serverKeepAlive !== undefined) properties.serverKeepAlive = c.serverKeepAlive;
+      if (this.facts?.authenticationMethod) properties.authenticationMethod = this.facts.authenticationMethod;
+    }
+    this.send({ cmd: 'connack', sessionPresent, returnCode: 0, reasonCode: 0, properties: this.version === 5 ? properties : undefined });
+    this.state = 'connected';
+    this.ctx.onKeepAlive?.(c.keepAlive);
+    const early = this.early;
+    this.early = [];
+    for (const packet of early) this.handle(packet);
+  }
+
+
+  private readWill(w: WillPacket): Will {
+    validateTopicName(w.topic);
+    if (hasInvalidMqttString(w.topic)) throw new MqttError(RC.TopicNameInvalid, 'will topic is not valid UTF-8');
+    const wp = w.properties ?? {};
+    const properties = passThrough(wp);
+    if (wp.payloadFormatIndicator && !isValidUtf8Payload(w.payload)) throw new MqttError(RC.PayloadFormatInvalid, 'will payload is not UTF-8');
+    const message: Message = { topic: w.topic, payload: w.payload, qos: w.qos as QoS, retain: w.retain, origin: this.clientId };
+    if (properties) message.properties = properties;
+    const will: Will = { message, delaySeconds: wp.willDelayInterval ?? 0 };
+    const expiry = this.capExpiry(wp.messageExpiryInterval);
+    if (expiry !== undefined) will.expirySeconds = expiry;
+    return will;
+  }
+
+  private capExpiry(asked: number | undefined): number | undefined {
+    const cap = this.ctx.limits.maxMessageExpirySeconds;
+    if (asked === undefined) return cap;
+    return cap === undefined ? asked : Math.min(asked, cap);
+  }
+
+  // ---- AUTH -------------------------------------------------------------------------------------
+
+  private async onAuth(p: mqttPacket.IAuthPacket): Promise<void> {
+    if (this.version !== 5) throw new MqttError(RC.ProtocolError, 'AUTH needs MQTT 5');
+    const method = p.properties?.authenticationMethod;
+    if (!this.facts?.authenticationMethod || method !== this.facts.authenticationMethod) {
+      throw new MqttError(RC.ProtocolError, 'AUTH without the authentication method of CONNECT'); // [MQTT-4.12.0-7]
+    }
+    const reauth = this.state === 'connected';
+    if (reauth && p.reasonCode !== RC.ReAuthenticate) throw new MqttError(RC.ProtocolError, 're-authentication must use reason 0x19');
+    if (!reauth && p.reasonCode !== RC.ContinueAuthentication) throw new MqttError(RC.ProtocolError, 'AUTH during CONNECT must use reason 0x18');
+    this.facts.authenticationData = p.properties?.authenticationData;
+    const verdict = await this.ctx.authn.continueAuth(this.facts, reauth);
+    if (this.isClosed()) return;
+    if (verdict.ok === 'continue') {
+      this.send({ cmd: 'auth', reasonCode: RC.ContinueAuthentication, properties: { authenticationMethod: method, authenticationData: verdict.authenticationData } });
+      return;
+    }
+    if (!verdict.ok) throw new MqttError(verdict.reasonCode, verdict.message ?? 'authentication failed');
+    this.principal = verdict.principal;
+    if (reauth) {
+      this.send({ cmd: 'auth', reasonCode: RC.Success, properties: { authenticationMethod: method } });
+      return;
+    }
+    const pending = this.pendingConnect;
+    this.pendingConnect = undefined;
+    if (!pending) throw new MqttError(RC.ProtocolError, 'AUTH without a pending CONNECT');
+    await this.openSession(pending);
+  }
+
+  // ---- PUBLISH from the client ------------------------------------------------------------------
+
+  private onPublish(p: mqttPacket.IPublishPacket): void {
+    const qos = p.qos as QoS;
+    const packetId = p.messageId ?? 0;
+    if (qos > 0 && packetId === 0) throw new MqttError(RC.MalformedPacket, 'QoS > 0 PUBLISH without packet id'); // [MQTT-2.2.1-3]
+    const props = p.properties;
+    let topic = p.topic;
+    if (props?.topicAlias !== undefined) {
+      if (!this.inboundAliases) throw new MqttError(RC.TopicAliasInvalid, 'topic aliases are disabled'); // [MQTT-3.3.2-9]
+      if (Array.isArray(props.topicAlias)) throw new MqttError(RC.ProtocolError, 'topic alias given twice');
+      topic = this.inboundAliases.resolve(topic, props.topicAlias);
+    } else if (topic.length === 0) {
+      throw new MqttError(this.version === 5 ? RC.ProtocolError : RC.TopicNameInvalid, 'empty topic without alias');
+    }
+    if (hasInvalidMqttString(topic)) throw new MqttError(RC.MalformedPacket, 'topic is not valid UTF-8');
+    validateTopicName(topic);
+
+    if (qos > 0) {
+      if (this.inboundInflight >= this.ctx.limits.receiveMaximum) {
+        throw new MqttError(RC.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum'); // [MQTT-3.3.4-9]
+      }
+      this.inboundInflight++;
+    }
+    const payload = p.payload as Buffer;
+    if (props?.payloadFormatIndicator && !isValidUtf8Payload(payload)) {
+      if (qos === 0) throw new MqttError(RC.PayloadFormatInvalid, 'payload is not UTF-8');
+      return this.ackPublish(qos, packetId, RC.PayloadFormatInvalid);
+    }
+    if (this.principal && !this.ctx.authz.canPublish(this.principal, topic)) {
+      return qos === 0 ? undefined : this.ackPublish(qos, packetId, this.version === 5 ? RC.NotAuthorized : RC.Success);
+    }
+
+    const message: Message = { topic, payload, qos, retain: p.retain, origin: this.clientId };
+    if (props) {
+      const pass = passThrough(props);
+      if (pass) message.properties = pass;
+    }
+    const expiry = this.capExpiry(props?.messageExpiryInterval);
+    if (expiry !== undefined) message.expiresAt = Date.now() + expiry * 1000;
+
+    if (qos === 0) {
+      void this.ctx.core.publish(this.clientId, message).catch((err) => this.fail(err));
+      return;
+    }
+    this.ctx.core.publish(this.clientId, message, qos === 2 ? packetId : undefined).then(
+      (r) => this.ackPublish(qos, packetId, r.reasonCode ?? (r.matched === 0 && !r.duplicate ? RC.NoMatchingSubscribers : RC.Success)),
+      (err) => this.fail(err),
+    );
+  }
+
+  private ackPublish(qos: QoS, packetId: number, reasonCode: number): void {
+    if (this.isClosed()) return;
+    if (qos === 1) this.inboundInflight--;
+    // A QoS 2 flow keeps counting against Receive Maximum until PUBCOMP, unless PUBREC refused it.
+    if (qos === 2 && reasonCode >= 0x80) this.inboundInflight--;
+    const cmd = qos === 1 ? 'puback' : 'pubrec';
+    this.send(this.version === 5 ? { cmd, messageId: packetId, reasonCode } : { cmd, messageId: packetId });
+  }
+
+  private async onPubrel(p: mqttPacket.IPubrelPacket): Promise<void> {
+    const rc = await this.ctx.core.release(this.clientId, this.connectionId, p.messageId ?? 0);
+    if (this.isClosed()) return;
+    if (rc === RC.Success) this.inboundInflight--;
+    this.send(this.version === 5 ? { cmd: 'pubcomp', messageId: p.messageId, reasonCode: rc } : { cmd: 'pubcomp', messageId: p.messageId });
+  }
+
+  private onAck(p: { messageId?: number; reasonCode?: number }, kind: 'puback' | 'pubrec' | 'pubcomp'): void {
+    this.ctx.core.acknowledge(this.clientId, this.connectionId, p.messageId ?? 0, kind, p.reasonCode ?? 0);
+  }
+
+  // ---- SUBSCRIBE / UNSUBSCRIBE ------------------------------------------------------------------
+
+  private async onSubscribe(p: mqttPacket.ISubscribePacket): Promise<void> {
+    const subId = p.properties?.subscriptionIdentifier;
+    if (subId !== undefined && (Array.isArray(subId) || subId === 0)) throw new MqttError(RC.ProtocolError, 'invalid subscription identifier');
+    const codes: number[] = new Array(p.subscriptions.length);
+    const accepted: SubscriptionRequest[] = [];
+    const slots: number[] = [];
+    p.subscriptions.forEach((s, i) => {
+      const code = this.checkFilter(s.topic, s.nl === true);
+      if (code !== RC.Success) {
+        codes[i] = code;
+        return;
+      }
+      accepted.push({
+        filter: s.topic,
+        qos: s.qos as QoS,
+        noLocal: s.nl === true,
+        retainAsPublished: s.rap === true,
+        retainHandling: (s.rh ?? 0) as 0 | 1 | 2,
+        subscriptionId: subId ?? 0,
+      });
+      slots.push(i);
+    });
+    this.holding++;
+    try {
+      if (accepted.length > 0) {
+        const granted = await this.ctx.core.subscribe(this.clientId, this.connectionId, accepted);
+        granted.forEach((g, k) => (codes[slots[k]] = g));
+      }
+      if (this.isClosed()) return;
+      this.send({ cmd: 'suback', messageId: p.messageId, granted: this.version === 5 ? codes : codes.map(toV3Suback) });
+    } finally {
+      this.holding--;
+      if (this.holding === 0) this.flushHeld();
+    }
+  }
+
+  private checkFilter(filter: string, noLocal: boolean): number {
+    if (hasInvalidMqttString(filter)) throw new MqttError(RC.MalformedPacket, 'topic filter is not valid UTF-8');
+    try {
+      validateTopicFilter(filter);
+      const shared = parseSharedFilter(filter);
+      // No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4].
+      if (shared && noLocal) throw new MqttError(RC.ProtocolError, 'No Local on a shared subscription');
+    } catch (err) {
+      if (err instanceof MqttError && err.reasonCode === RC.ProtocolError) throw err;
+      if (err instanceof MqttError) return err.reasonCode;
+      throw err;
+    }
+    if (this.principal && !this.ctx.authz.canSubscribe(this.principal, filter)) return RC.NotAuthorized;
+    return RC.Success;
+  }
+
+  private async onUnsubscribe(p: mqttPacket.IUnsubscribePacket): Promise<void> {
+    const codes: number[] = new Array(p.unsubscriptions.length).fill(RC.Success);
+    const valid: string[] = [];
+    const slots: number[] = [];
+    p.unsubscriptions.forEach((f, i) => {
+      try {
+        if (hasInvalidMqttString(f)) throw new MqttError(RC.MalformedPacket, 'topic filter is not valid UTF-8');
+        validateTopicFilter(f);
+        valid.push(f);
+        slots.push(i);
+      } catch (err) {
+        if (err instanceof MqttError && err.reasonCode === RC.MalformedPacket) throw err;
+        codes[i] = RC.TopicFilterInvalid;
+      }
+    });
+    if (valid.length > 0) {
+      const results = await this.ctx.core.unsubscribe(this.clientId, this.connectionId, valid);
+      results.forEach((r, k) => (codes[slots[k]] = r));
+    }
+    if (this.isClosed()) return;
+    this.send(this.version === 5 ? { cmd: 'unsuback', messageId: p.messageId, granted: codes } : { cmd: 'unsuback', messageId: p.messageId });
+  }
+
+  // ---- DISCONNECT -------------------------------------------------------------------------------
+
+  private onDisconnect(p: mqttPacket.IDisconnectPacket): void {
+    const rc = p.reasonCode ?? 0;
+    let expiry: number | undefined;
+    const asked = p.properties?.sessionExpiryInterval;
+    if (asked !== undefined) {
+      // Raising expiry from 0 at DISCONNECT is a Protocol Error [MQTT-3.14.2-2].
+      if (this.sessionExpiry === 0 && asked > 0) throw new MqttError(RC.ProtocolError, 'session expiry was 0 at CONNECT');
+      expiry = Math.min(asked, this.ctx.limits.maxSessionExpirySeconds);
+    }
+    this.end(rc !== RC.DisconnectWithWill, expiry);
+    this.transport.close();
+  }
+
+  // ---- SessionSink: work pushed by the back end -------------------------------------------------
+
+  deliver(d: Delivery): void {
+    if (this.isClosed()) return;
+    if (this.holding > 0 || this.state !== 'connected') {
+      this.held.push(d);
+      return;
+    }
+    this.write(d);
+  }
+
+  private flushHeld(): void {
+    const held = this.held;
+    this.held = [];
+    for (const d of held) this.write(d);
+  }
+
+  private write(d: Delivery): void {
+    if (d.qos === 0 && this.transport.backlog > QOS0_BACKLOG_LIMIT) {
+      this.dropped++; // a stalled reader loses QoS 0 instead of holding up anyone else
+      return;
+    }
+    const bytes = encodeDelivery(d, this.version, this.outboundAliases, this.clientMaxPacket, Date.now());
+    if (typeof bytes === 'string') {
+      // Not sendable (expired or too large for the client): complete the flow as if it had been delivered.
+      if (d.qos === 1) this.ctx.core.acknowledge(this.clientId, this.connectionId, d.packetId, 'puback');
+      else if (d.qos === 2) this.ctx.core.acknowledge(this.clientId, this.connectionId, d.packetId, 'pubrec', RC.UnspecifiedError);
+      return;
+    }
+    this.transport.write(bytes);
+  }
+
+  release(packetId: number): void {
+    if (this.isClosed()) return;
+    this.send({ cmd: 'pubrel', messageId: packetId });
+  }
+
+  kick(reasonCode: number): void {
+    if (this.isClosed()) return;
+    if (this.version === 5) this.send({ cmd: 'disconnect', reasonCode });
+    this.state = 'closed';
+    this.transport.close();
+  }
+
+  // ---- teardown ---------------------------------------------------------------------------------
+
+  /** The transport lost its socket (or the watchdog fired). */
+  onTransportClosed(): void {
+    this.end(false, undefined);
+  }
+
+  /** Keep-alive or connect timeout. */
+  timeout(reasonCode: number): void {
+    this.fail(new MqttError(reasonCode, 'timeout'));
+  }
+
+  private ended = false;
+  private end(normal: boolean, sessionExpirySeconds: number | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    const wasSession = this.state === 'connected' || this.state === 'closed';
+    this.state = 'closed';
+    if (wasSession && this.clientId && this.principal) {
+      void this.ctx.core.disconnect({ clientId: this.clientId, connectionId: this.connectionId, normal, sessionExpirySeconds }).catch(() => {});
+    }
+  }
+
+  /** The one place where a failure becomes CONNACK, DISCONNECT or a bare close. */
+  fail(err: unknown): void {
+    if (this.state === 'closed' && this.ended) return;
+    const rc = err instanceof MqttError ? err.reasonCode : RC.UnspecifiedError;
+    if (this.state === 'new' || this.state === 'connecting') {
+      if (this.clientId || this.facts || rc !== RC.ProtocolError) {
+        this.send(
+          this.version === 5
+            ? { cmd: 'connack', sessionPresent: false, reasonCode: rc, properties: { reasonString: reasonText(err) } }
+            : { cmd: 'connack', sessionPresent: false, returnCode: toV3Connack(rc) },
+        );
+      }
+    } else if (this.version === 5 && this.state === 'connected') {
+      this.send({ cmd: 'disconnect', reasonCode: rc, properties: { reasonString: reasonText(err) } });
+    }
+    this.end(false, undefined);
+    this.transport.close();
+  }
+
+  private send(packet: Record<string, unknown>): void {
+    this.transport.write(encodePacket(packet, this.version));
+  }
+}
+
+interface PendingConnect {
+  receiveMaximum: number;
+  will: Will | undefined;
+  cleanStart: boolean;
+  assigned: boolean;
+  keepAlive: number;
+  serverKeepAlive: number | undefined;
+}
+
+interface WillPacket {
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  retain: boolean;
+  properties?: {
+    willDelayInterval?: number;
+    payloadFormatIndicator?: boolean;
+    messageExpiryInterval?: number;
+    contentType?: string;
+    responseTopic?: string;
+    correlationData?: Buffer;
+    userProperties?: Record<string, string | string[]>;
+  };
+}
+
+function passThrough(p: PassThroughProperties & Record<string, unknown>): PassThroughProperties | undefined {
+  let out: PassThroughProperties | undefined;
+  if (p.payloadFormatIndicator !== undefined) (out ??= {}).payloadFormatIndicator = p.payloadFormatIndicator;
+  if (p.contentType !== undefined) (out ??= {}).contentType = p.contentType;
+  if (p.responseTopic !== undefined) {
+    validateTopicName(p.responseTopic); // a Response Topic must be a valid topic name [MQTT-3.3.2-14]
+    (out ??= {}).responseTopic = p.responseTopic;
+  }
+  if (p.correlationData !== undefined) (out ??= {}).correlationData = p.correlationData;
+  if (p.userProperties !== undefined) (out ??= {}).userProperties = p.userProperties;
+  return out;
+}
+
+function reasonText(err: unknown): string {
+  return err instanceof Error ? err.message.slice(0, 200) : 'error';
+}
+
+function encodePacket(packet: Record<string, unknown>, version: number): Buffer {
+  return mqttPacket.generate(packet as unknown as mqttPacket.Packet, { protocolVersion: version as 3 | 4 | 5 });
+}

@@ -1,0 +1,52 @@
+/**
+ * What the protocol layer needs from security, declared here so the front end depends on
+ * interfaces only. The security room implements them; until it is configured, loopback-only
+ * anonymous access applies (see `openAccess`).
+ */
+export interface Principal {
+  clientId: string;
+  username?: string;
+  attributes: Record<string, string>;
+}
+
+export interface ConnectFacts {
+  clientId: string;
+  username?: string;
+  password?: Buffer;
+  protocolVersion: 3 | 4 | 5;
+  /** MQTT 5 enhanced authentication. */
+  authenticationMethod?: string;
+  authenticationData?: Buffer;
+  listener: string;
+  remoteAddress: string;
+}
+
+export type AuthVerdict =
+  | { ok: true; principal: Principal; /** ms epoch when the credentials expire */ expiresAt?: number }
+  | { ok: false; reasonCode: number; message?: string }
+  /** Enhanced authentication continues: send AUTH 0x18 with this data and wait for the client's AUTH. */
+  | { ok: 'continue'; authenticationData?: Buffer };
+
+export interface Authenticator {
+  authenticate(facts: ConnectFacts): Promise<AuthVerdict>;
+  /** Next step of an enhanced authentication exchange (AUTH packet from the client). */
+  continueAuth(facts: ConnectFacts, reauthenticate: boolean): Promise<AuthVerdict>;
+}
+
+export interface Authorizer {
+  canPublish(p: Principal, topic: string): boolean;
+  canSubscribe(p: Principal, filter: string): boolean;
+}
+
+/** No authentication configured: every client is anonymous; enhanced authentication methods are unknown. */
+export const openAccess: Authenticator & Authorizer = {
+  async authenticate(f) {
+    if (f.authenticationMethod) return { ok: false, reasonCode: 0x8c, message: 'no authentication method configured' };
+    return { ok: true, principal: { clientId: f.clientId, username: f.username, attributes: {} } };
+  },
+  async continueAuth() {
+    return { ok: false, reasonCode: 0x8c, message: 'no authentication method configured' };
+  },
+  canPublish: () => true,
+  canSubscribe: () => true,
+};

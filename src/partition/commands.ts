@@ -1,0 +1,95 @@
+/**
+ * Commands that drive a partition. A partition's state is a pure function of the ordered list of
+ * commands it has applied, so the same list can be written to a durable log, replayed after a crash,
+ * or shipped down a replication chain. Every command therefore carries its own `now` (wall clock, ms):
+ * the state machine never reads a clock.
+ */
+import type { AckKind } from '../core/broker-core.js';
+import type { Message, SubscriptionRequest, Will } from '../core/types.js';
+
+export interface ConnectCommand {
+  type: 'connect';
+  now: number;
+  clientId: string;
+  connectionId: number;
+  protocolVersion: 3 | 4 | 5;
+  cleanStart: boolean;
+  sessionExpirySeconds: number;
+  receiveMaximum: number;
+  will?: Will;
+}
+
+export interface DisconnectCommand {
+  type: 'disconnect';
+  now: number;
+  clientId: string;
+  connectionId: number;
+  normal: boolean;
+  sessionExpirySeconds?: number;
+}
+
+export interface SubscribeCommand {
+  type: 'subscribe';
+  now: number;
+  clientId: string;
+  connectionId: number;
+  subs: SubscriptionRequest[];
+}
+
+export interface UnsubscribeCommand {
+  type: 'unsubscribe';
+  now: number;
+  clientId: string;
+  connectionId: number;
+  filters: string[];
+}
+
+export interface PublishCommand {
+  type: 'publish';
+  now: number;
+  clientId: string;
+  message: Message;
+  /** Inbound QoS 2 packet id: makes the publish idempotent until released. */
+  packetId?: number;
+}
+
+export interface ReleaseCommand {
+  type: 'release';
+  now: number;
+  clientId: string;
+  connectionId: number;
+  packetId: number;
+}
+
+export interface AckCommand {
+  type: 'ack';
+  now: number;
+  clientId: string;
+  connectionId: number;
+  packetId: number;
+  kind: AckKind;
+  reasonCode: number;
+}
+
+/** Advances time: delayed wills, session expiry, retained and queued message expiry. */
+export interface TickCommand {
+  type: 'tick';
+  now: number;
+}
+
+/** After a restart no connection is live any more: every session goes offline as if its socket broke. */
+export interface RestartCommand {
+  type: 'restart';
+  now: number;
+}
+
+export type Command =
+  | ConnectCommand
+  | DisconnectCommand
+  | SubscribeCommand
+  | UnsubscribeCommand
+  | PublishCommand
+  | ReleaseCommand
+  | AckCommand
+  | TickCommand
+  | RestartCommand;

@@ -1,0 +1,451 @@
+/**
+ * A partition: the deterministic state machine behind the broker. `apply(command, output)` is the
+ * only way in; it never does I/O and never reads a clock, so persistence and chain replication can
+ * wrap it (log the command, replay it) without it knowing. Effects for live connections leave
+ * through `PartitionOutput`.
+ *
+ * Rules implemented here: session lifecycle (clean start, takeover, expiry), wills and will delay,
+ * routing with overlapping-subscription aggregation, shared-subscription dispatch and redispatch,
+ * retained messages and retain handling, the outbound inflight window (Receive Maximum) and the
+ * bounded subscriber queue, and inbound QoS 2 de-duplication.
+ */
+import type { SharedSubscriptionStrategy, QueueOverflowStrategy } from '../config/model.js';
+import type { Delivery, Message, PublishResult, QoS, SubscriptionRequest, Will } from '../core/types.js';
+import { RC } from '../mqtt/reason-codes.js';
+import { RetainedIndex } from '../topics/retained-index.js';
+import { parseSharedFilter } from '../topics/validate.js';
+import type {
+  AckCommand,
+  Command,
+  ConnectCommand,
+  DisconnectCommand,
+  PublishCommand,
+  ReleaseCommand,
+  SubscribeCommand,
+  UnsubscribeCommand,
+} from './commands.js';
+import type { PartitionOutput } from './output.js';
+import { Routes, type Route, type ShareGroup } from './routes.js';
+import { NEVER_EXPIRES, Session, type Pending } from './session.js';
+
+export interface PartitionLimits {
+  queueLength: number;
+  queueStrategy: QueueOverflowStrategy;
+  sharedStrategy: SharedSubscriptionStrategy;
+}
+
+export interface PartitionCounters {
+  messagesReceived: number;
+  messagesSent: number;
+  messagesDropped: number;
+}
+
+export type CommandResult = { sessionPresent: boolean } | number[] | PublishResult | number | undefined;
+
+export class Partition {
+  readonly sessions = new Map<string, Session>();
+  readonly routes = new Routes();
+  readonly retained = new RetainedIndex<Message>();
+  readonly counters: PartitionCounters = { messagesReceived: 0, messagesSent: 0, messagesDropped: 0 };
+  /** Sessions with a running timer (delayed will or expiry), so a tick does not scan every session. */
+  private readonly timed = new Set<Session>();
+  private connected = 0;
+
+  // Scratch state of the publish being routed; reused to keep routing free of per-message allocations.
+  private epoch = 0;
+  private origin = '';
+  private readonly touched: Session[] = [];
+  private readonly touchedGroups: ShareGroup[] = [];
+  private readonly visit = (route: Route) => this.collect(route);
+
+  constructor(private readonly limits: PartitionLimits) {}
+
+  get connectedCount(): number {
+    return this.connected;
+  }
+
+  apply(cmd: Command, out: PartitionOutput): CommandResult {
+    switch (cmd.type) {
+      case 'publish':
+        return this.publish(cmd, out);
+      case 'ack':
+        return this.ack(cmd, out);
+      case 'connect':
+        return this.connect(cmd, out);
+      case 'disconnect':
+        return this.disconnect(cmd, out);
+      case 'subscribe':
+        return this.subscribe(cmd, out);
+      case 'unsubscribe':
+        return this.unsubscribe(cmd);
+      case 'release':
+        return this.release(cmd);
+      case 'tick':
+        return this.tick(cmd.now, out);
+      case 'restart':
+        return this.restart(cmd.now, out);
+    }
+  }
+
+  // ---- sessions ---------------------------------------------------------------------------------
+
+  private connect(cmd: ConnectCommand, out: PartitionOutput): { sessionPresent: boolean } {
+    let s = this.sessions.get(cmd.clientId);
+    if (s) {
+      if (s.online) {
+        // Takeover [MQTT-3.1.4-3]: the old connection is closed as if it had broken, so its will is due
+        // unless the new connection resumes the session before the will delay ran out [MQTT-3.1.3-9].
+        out.kick(s.connectionId, RC.SessionTakenOver);
+        this.setOffline(s);
+        const will = s.will;
+        s.will = undefined;
+        if (will && (cmd.cleanStart || will.delaySeconds === 0)) this.publishWill(will, cmd.now, out);
+      } else if (s.will && !cmd.cleanStart) {
+        s.will = undefined; // a delayed will is cancelled by the client coming back in time
+      }
+      if (cmd.cleanStart) {
+        this.endSession(s, cmd.now, out);
+        s = undefined;
+      }
+    }
+    const sessionPresent = s !== undefined;
+    if (!s) {
+      s = new Session(cmd.clientId);
+      this.sessions.set(cmd.clientId, s);
+    }
+    s.connectionId = cmd.connectionId;
+    this.connected++;
+    s.protocolVersion = cmd.protocolVersion;
+    s.sessionExpirySeconds = cmd.sessionExpirySeconds;
+    s.receiveMaximum = cmd.receiveMaximum;
+    s.will = cmd.will;
+    s.willAt = undefined;
+    s.expiresAt = undefined;
+    this.timed.delete(s);
+
+    // Resume: re-send what was in flight, in the order it was first sent [MQTT-4.4.0-1].
+    for (const e of s.inflight.values()) {
+      if (e.stage === 'pubrel') out.release(s.connectionId, e.packetId);
+      else this.send(s, e, e.packetId, true, out);
+    }
+    this.pump(s, cmd.now, out);
+    return { sessionPresent };
+  }
+
+  private disconnect(cmd: DisconnectCommand, out: PartitionOutput): undefined {
+    const s = this.sessions.get(cmd.clientId);
+    if (!s || s.connectionId !== cmd.connectionId) return; // a late close of a connection that was taken over
+    if (cmd.sessionExpirySeconds !== undefined) s.sessionExpirySeconds = cmd.sessionExpirySeconds;
+    this.setOffline(s);
+    if (cmd.normal) s.will = undefined; // DISCONNECT 0x00 deletes the will [MQTT-3.14.4-3]
+    this.redispatchShared(s, out);
+    if (s.sessionExpirySeconds === 0) {
+      this.endSession(s, cmd.now, out);
+      return;
+    }
+    if (s.will) {
+      if (s.will.delaySeconds === 0) {
+        const will = s.will;
+        s.will = undefined;
+        this.publishWill(will, cmd.now, out);
+      } else {
+        s.willAt = cmd.now + s.will.delaySeconds * 1000;
+      }
+    }
+    s.expiresAt = s.sessionExpirySeconds >= NEVER_EXPIRES ? undefined : cmd.now + s.sessionExpirySeconds * 1000;
+    if (s.willAt !== undefined || s.expiresAt !== undefined) this.timed.add(s);
+  }
+
+  private setOffline(s: Session): void {
+    if (s.connectionId !== 0) this.connected--;
+    s.connectionId = 0;
+  }
+
+  /** The session ends: its will (if still pending) goes out [MQTT-3.1.2-8], its subscriptions go away. */
+  private endSession(s: Session, now: number, out: PartitionOutput): void {
+    if (s.online) this.setOffline(s);
+    const will = s.will;
+    s.will = undefined;
+    for (const filter of s.subscriptions.keys()) this.removeRoute(s, filter);
+    s.subscriptions.clear();
+    this.sessions.delete(s.clientId);
+    this.timed.delete(s);
+    if (will) this.publishWill(will, now, out);
+  }
+
+  private restart(now: number, out: PartitionOutput): undefined {
+    for (const s of [...this.sessions.values()]) {
+      if (s.online) this.disconnect({ type: 'disconnect', now, clientId: s.clientId, connectionId: s.connectionId, normal: false }, out);
+    }
+  }
+
+  private tick(now: number, out: PartitionOutput): undefined {
+    for (const s of [...this.timed]) {
+      if (s.online) {
+        this.timed.delete(s);
+        continue;
+      }
+      if (s.willAt !== undefined && s.willAt <= now) {
+        const will = s.will;
+        s.will = undefined;
+        s.willAt = undefined;
+        if (will) this.publishWill(will, now, out);
+      }
+      if (s.expiresAt !== undefined && s.expiresAt <= now) this.endSession(s, now, out);
+      else if (s.willAt === undefined && s.expiresAt === undefined) this.timed.delete(s);
+      // Expired messages at the head of an offline queue are dropped lazily to give memory back.
+      while (s.queue.length > 0 && isExpired(s.queue.peek()!.message, now)) {
+        s.queue.shift();
+        this.counters.messagesDropped++;
+      }
+    }
+    for (const [topic, m] of this.retained.entries()) {
+      if (isExpired(m, now)) this.retained.delete(topic);
+    }
+  }
+
+  // ---- subscriptions ----------------------------------------------------------------------------
+
+  private subscribe(cmd: SubscribeCommand, out: PartitionOutput): number[] {
+    const s = this.sessions.get(cmd.clientId);
+    if (!s || s.connectionId !== cmd.connectionId) return cmd.subs.map(() => RC.UnspecifiedError);
+    const codes: number[] = [];
+    for (const sub of cmd.subs) {
+      const existed = s.subscriptions.has(sub.filter);
+      s.subscriptions.set(sub.filter, sub);
+      const shared = parseSharedFilter(sub.filter);
+      if (shared) this.routes.addShared(s, shared.group, shared.filter, sub);
+      else this.routes.addDirect(s, sub.filter, sub);
+      codes.push(sub.qos);
+      // No retained messages for shared subscriptions (MQTT 5 4.8.2); retain handling decides the rest.
+      if (!shared && (sub.retainHandling === 0 || (sub.retainHandling === 1 && !existed))) {
+        this.retained.matchFilter(sub.filter, (m) => {
+          if (isExpired(m, cmd.now)) return;
+          const pending: Pending = { message: m, qos: minQos(m.qos, sub.qos), retain: true };
+          if (sub.subscriptionId) pending.subscriptionIds = [sub.subscriptionId];
+          this.enqueue(s, pending, out);
+        });
+      }
+    }
+    return codes;
+  }
+
+  private unsubscribe(cmd: UnsubscribeCommand): number[] {
+    const s = this.sessions.get(cmd.clientId);
+    if (!s || s.connectionId !== cmd.connectionId) return cmd.filters.map(() => RC.UnspecifiedError);
+    return cmd.filters.map((f) => {
+      if (!s.subscriptions.delete(f)) return RC.NoSubscriptionExisted;
+      this.removeRoute(s, f);
+      return RC.Success;
+    });
+  }
+
+  private removeRoute(s: Session, filter: string): void {
+    const shared = parseSharedFilter(filter);
+    if (shared) this.routes.removeShared(s, shared.group, shared.filter);
+    else this.routes.removeDirect(s, filter);
+  }
+
+  // ---- publish path -----------------------------------------------------------------------------
+
+  private publish(cmd: PublishCommand, out: PartitionOutput): PublishResult {
+    const m = cmd.message;
+    if (cmd.packetId !== undefined && m.qos === 2) {
+      const s = this.sessions.get(cmd.clientId);
+      if (s) {
+        // A re-sent QoS 2 PUBLISH whose id is still held was already routed: exactly once [MQTT-4.3.3-9].
+        if (s.incomingQos2.has(cmd.packetId)) return { matched: 0, duplicate: true };
+        s.incomingQos2.add(cmd.packetId);
+      }
+    }
+    return { matched: this.route(m, cmd.now, out) };
+  }
+
+  private publishWill(will: Will, now: number, out: PartitionOutput): void {
+    const m = will.expirySeconds !== undefined ? { ...will.message, expiresAt: now + will.expirySeconds * 1000 } : will.message;
+    this.route(m, now, out);
+  }
+
+  /** Stores a retained message and hands the message to every matching session. Returns the number of sessions. */
+  private route(m: Message, now: number, out: PartitionOutput): number {
+    this.counters.messagesReceived++;
+    if (m.retain) {
+      if (m.payload.length === 0) this.retained.delete(m.topic); // [MQTT-3.3.1-6]
+      else this.retained.set(m.topic, m);
+    }
+    this.epoch++;
+    this.origin = m.origin;
+    const touched = this.touched;
+    const groups = this.touchedGroups;
+    touched.length = 0;
+    groups.length = 0;
+    this.routes.trie.match(m.topic, this.visit);
+
+    let matched = 0;
+    for (let i = 0; i < touched.length; i++) {
+      const s = touched[i];
+      const pending: Pending = { message: m, qos: minQos(m.qos, s.matchQos), retain: s.matchRetain && m.retain };
+      if (s.matchSubIds) pending.subscriptionIds = s.matchSubIds;
+      this.enqueue(s, pending, out);
+      matched++;
+    }
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      const member = g.pick(this.limits.sharedStrategy);
+      if (!member) continue;
+      this.enqueue(member.session, this.sharedPending(m, member.options, g), out);
+      matched++;
+    }
+    touched.length = 0;
+    groups.length = 0;
+    return matched;
+  }
+
+  private sharedPending(m: Message, o: SubscriptionRequest, g: ShareGroup): Pending {
+    const p: Pending = { message: m, qos: minQos(m.qos, o.qos), retain: o.retainAsPublished && m.retain, share: g };
+    if (o.subscriptionId) p.subscriptionIds = [o.subscriptionId];
+    return p;
+  }
+
+  /** Aggregates overlapping subscriptions of one session into one delivery (MQTT 5 3.3.4). */
+  private collect(route: Route): void {
+    if (route.kind === 'share') {
+      if (route.matchEpoch !== this.epoch) {
+        route.matchEpoch = this.epoch;
+        this.touchedGroups.push(route);
+      }
+      return;
+    }
+    const s = route.session;
+    const o = route.options;
+    if (o.noLocal && s.clientId === this.origin) return; // [MQTT-3.8.3-3]
+    if (s.matchEpoch !== this.epoch) {
+      s.matchEpoch = this.epoch;
+      s.matchQos = o.qos;
+      s.matchRetain = o.retainAsPublished;
+      s.matchSubIds = o.subscriptionId ? [o.subscriptionId] : undefined;
+      this.touched.push(s);
+      return;
+    }
+    if (o.qos > s.matchQos) s.matchQos = o.qos;
+    if (o.retainAsPublished) s.matchRetain = true;
+    if (o.subscriptionId) (s.matchSubIds ??= []).push(o.subscriptionId);
+  }
+
+  /**
+   * Hands a message to a session: straight to the connection when the inflight window has room,
+   * otherwise into the bounded queue. QoS 0 is never queued for an offline session.
+   */
+  private enqueue(s: Session, p: Pending, out: PartitionOutput): void {
+    if (p.qos === 0) {
+      if (s.online) this.send(s, p, 0, false, out);
+      else this.counters.messagesDropped++;
+      return;
+    }
+    if (s.online && s.queue.length === 0 && s.inflight.size < s.receiveMaximum) {
+      this.sendInflight(s, p, out);
+      return;
+    }
+    if (s.queue.length >= this.limits.queueLength) {
+      this.counters.messagesDropped++;
+      if (this.limits.queueStrategy !== 'DropOldest') return; // 'None': the new message is not queued
+      s.queue.shift();
+    }
+    s.queue.push(p);
+  }
+
+  /** Moves queued messages into the inflight window as far as the client's Receive Maximum allows. */
+  private pump(s: Session, now: number, out: PartitionOutput): void {
+    while (s.online && s.queue.length > 0 && s.inflight.size < s.receiveMaximum) {
+      const p = s.queue.shift()!;
+      if (isExpired(p.message, now)) {
+        this.counters.messagesDropped++; // [MQTT-3.3.2-5]
+        continue;
+      }
+      this.sendInflight(s, p, out);
+    }
+  }
+
+  private sendInflight(s: Session, p: Pending, out: PartitionOutput): void {
+    const packetId = s.allocatePacketId();
+    s.inflight.set(packetId, {
+      message: p.message,
+      qos: p.qos,
+      retain: p.retain,
+      subscriptionIds: p.subscriptionIds,
+      share: p.share,
+      packetId,
+      stage: 'publish',
+    });
+    this.send(s, p, packetId, false, out);
+  }
+
+  private send(s: Session, p: Pending, packetId: number, dup: boolean, out: PartitionOutput): void {
+    const d: Delivery = { message: p.message, qos: p.qos, packetId, dup, retain: p.retain };
+    if (p.subscriptionIds) d.subscriptionIds = p.subscriptionIds;
+    this.counters.messagesSent++;
+    out.deliver(s.connectionId, d);
+  }
+
+  /** A shared-subscription member left: what it had not acknowledged goes to another online member. */
+  private redispatchShared(s: Session, out: PartitionOutput): void {
+    if (s.inflight.size === 0 && s.queue.length === 0) return;
+    for (const [id, e] of s.inflight) {
+      if (!e.share || e.stage !== 'publish') continue;
+      const target = e.share.pick(this.limits.sharedStrategy, s);
+      if (!target?.session.online) continue;
+      s.inflight.delete(id);
+      this.enqueue(target.session, this.sharedPending(e.message, target.options, e.share), out);
+    }
+    s.queue.filter((p) => {
+      if (!p.share) return true;
+      const target = p.share.pick(this.limits.sharedStrategy, s);
+      if (!target?.session.online) return true;
+      this.enqueue(target.session, this.sharedPending(p.message, target.options, p.share), out);
+      return false;
+    });
+  }
+
+  // ---- acknowledgements -------------------------------------------------------------------------
+
+  private ack(cmd: AckCommand, out: PartitionOutput): undefined {
+    const s = this.sessions.get(cmd.clientId);
+    if (!s || s.connectionId !== cmd.connectionId) return;
+    const e = s.inflight.get(cmd.packetId);
+    if (!e) return; // an ack for an unknown id is ignored
+    switch (cmd.kind) {
+      case 'puback':
+        if (e.qos !== 1) return;
+        s.inflight.delete(cmd.packetId);
+        break;
+      case 'pubrec':
+        if (e.qos !== 2 || e.stage !== 'publish') return;
+        if (cmd.reasonCode >= 0x80) {
+          s.inflight.delete(cmd.packetId); // a PUBREC error code ends the QoS 2 flow: no PUBREL follows
+          break;
+        }
+        e.stage = 'pubrel';
+        out.release(s.connectionId, cmd.packetId);
+        return;
+      case 'pubcomp':
+        if (e.stage !== 'pubrel') return;
+        s.inflight.delete(cmd.packetId);
+        break;
+    }
+    this.pump(s, cmd.now, out);
+  }
+
+  private release(cmd: ReleaseCommand): number {
+    const s = this.sessions.get(cmd.clientId);
+    if (!s || s.connectionId !== cmd.connectionId) return RC.PacketIdentifierNotFound;
+    return s.incomingQos2.delete(cmd.packetId) ? RC.Success : RC.PacketIdentifierNotFound;
+  }
+}
+
+function minQos(a: QoS, b: QoS): QoS {
+  return a < b ? a : b;
+}
+
+function isExpired(m: Message, now: number): boolean {
+  return m.expiresAt !== undefined && m.expiresAt <= now;
+}

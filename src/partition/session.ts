@@ -1,0 +1,68 @@
+/**
+ * One client's session as the back end keeps it: subscriptions, the outbound queue and inflight
+ * window (with the packet ids they were sent under), inbound QoS 2 ids awaiting PUBREL, the will,
+ * and expiry. Plain state; the rules that change it live in `partition.ts`.
+ */
+import type { Message, QoS, SubscriptionRequest, Will } from '../core/types.js';
+import { RingQueue } from '../util/ring-queue.js';
+import type { ShareGroup } from './routes.js';
+
+export const NEVER_EXPIRES = 0xffffffff;
+
+/** A message waiting for, or travelling to, one session. */
+export interface Pending {
+  message: Message;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIds?: number[];
+  /** Set when the message reached this session through a shared subscription, so it can be redispatched. */
+  share?: ShareGroup;
+}
+
+export interface Inflight extends Pending {
+  packetId: number;
+  /** 'publish': PUBLISH sent, waiting for PUBACK/PUBREC. 'pubrel': PUBREL sent, waiting for PUBCOMP. */
+  stage: 'publish' | 'pubrel';
+}
+
+export class Session {
+  /** 0 while no connection is live. */
+  connectionId = 0;
+  protocolVersion: 3 | 4 | 5 = 4;
+  sessionExpirySeconds = 0;
+  /** When an offline session ends (ms); undefined while online or when it never expires. */
+  expiresAt: number | undefined;
+  receiveMaximum = 65535;
+  readonly subscriptions = new Map<string, SubscriptionRequest>();
+  readonly queue = new RingQueue<Pending>();
+  /** Insertion order is send order, which is the order to re-send in after a reconnect. */
+  readonly inflight = new Map<number, Inflight>();
+  readonly incomingQos2 = new Set<number>();
+  will: Will | undefined;
+  /** When a delayed will is due (ms), set while the connection is gone and the delay runs. */
+  willAt: number | undefined;
+  private nextId = 1;
+
+  /** Scratch fields for aggregating overlapping subscriptions during one publish (see Router). */
+  matchEpoch = 0;
+  matchQos: QoS = 0;
+  matchRetain = false;
+  matchSubIds: number[] | undefined;
+  matchNoLocalOnly = false;
+
+  constructor(readonly clientId: string) {}
+
+  get online(): boolean {
+    return this.connectionId !== 0;
+  }
+
+  /** Next free packet identifier, skipping ids still in flight. Deterministic so replay reproduces it. */
+  allocatePacketId(): number {
+    for (let tries = 0; tries < 65535; tries++) {
+      const id = this.nextId;
+      this.nextId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+    return 0;
+  }
+}
