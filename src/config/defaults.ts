@@ -48,15 +48,16 @@ export const DEFAULT_MAX_KEEP_ALIVE_SECONDS = 65_535;
 export const DEFAULT_MAX_RECEIVE_MAXIMUM = 65_535;
 
 /**
- * Strategy `None`, as in Azure (documented default): never drop a queued message; the queue of a slow
- * or offline subscriber grows until its session expires. This is the only choice that keeps promise
- * 2 (an acknowledged QoS 1/2 message reaches every matching session). `DropOldest` trades that for
- * bounded memory per subscriber (telemetry where only recent values matter).
+ * Strategy `None` (Azure's default name): a full queue takes no new message, and an MQTT 5 publisher
+ * of that QoS 1/2 message gets PUBACK/PUBREC 0x97 Quota exceeded, so nothing is acknowledged as
+ * delivered that a session did not get (promise 2), and memory stays bounded (a stalled subscriber
+ * cannot grow it). `DropOldest` evicts the oldest queued message instead: the right choice for
+ * telemetry where only recent values matter.
  */
 export const DEFAULT_QUEUE_STRATEGY: QueueOverflowStrategy = 'None';
 
 /**
- * Length used by `DropOldest` when none is given: 10000 messages keeps roughly 10 MB per stuck
+ * Queue length when none is given: 10000 messages keeps roughly 10 MB per stuck
  * subscriber at typical sub-kilobyte telemetry sizes, and covers minutes of a sensor publishing
  * tens of messages per second (Mosquitto/HiveMQ use 1000, which is seconds of such a stream).
  */

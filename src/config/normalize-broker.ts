@@ -66,14 +66,15 @@ function normalizeClientLimits(doc: ResourceDocument, memoryProfile: MemoryProfi
     warnings.push(`${describeAt(doc, ['spec', 'clients', key])}: spec.clients.${key}: also set in spec.advanced.clients; using spec.advanced.clients.${key}`);
   }
   const clients: Obj = { ...legacy, ...advanced };
-  const clientsPath = 'advanced' in spec && Object.keys(advanced).length > 0 ? ['spec', 'advanced', 'clients'] : ['spec', 'clients'];
+  // Where a field was written, so warnings point at the right place.
+  const pathOf = (key: string): string[] => (key in advanced ? ['spec', 'advanced', 'clients', key] : ['spec', 'clients', key]);
   const extensions = objAt(spec.edgemq);
 
   const profileBound = D.MAX_PACKET_SIZE_BY_PROFILE[memoryProfile];
   const requestedPacketSize = numAt(clients, 'maxPacketSizeBytes');
   if (requestedPacketSize !== undefined && requestedPacketSize > profileBound) {
     warnings.push(
-      `${describeAt(doc, [...clientsPath, 'maxPacketSizeBytes'])}: ${clientsPath.join('.')}.maxPacketSizeBytes: ${requestedPacketSize} exceeds ` +
+      `${describeAt(doc, pathOf('maxPacketSizeBytes'))}: ${pathOf('maxPacketSizeBytes').join('.')}: ${requestedPacketSize} exceeds ` +
         `the ${memoryProfile} memory profile's ${profileBound}; using ${profileBound}`,
     );
   }
@@ -81,12 +82,6 @@ function normalizeClientLimits(doc: ResourceDocument, memoryProfile: MemoryProfi
   const queue = objAt(clients.subscriberQueueLimit);
   const strategyText = strAt(queue, 'strategy');
   const strategy = strategyText ? canonicalEnum(strategyText, QUEUE_STRATEGIES) : D.DEFAULT_QUEUE_STRATEGY;
-  if (strategy === 'None' && numAt(queue, 'length') !== undefined) {
-    warnings.push(
-      `${describeAt(doc, [...clientsPath, 'subscriberQueueLimit'])}: ${clientsPath.join('.')}.subscriberQueueLimit.length: ` +
-        `has no effect with strategy None (queued messages are never dropped); set strategy: DropOldest to bound the queue`,
-    );
-  }
   const maxMessageExpirySeconds = numAt(clients, 'maxMessageExpirySeconds');
 
   return {

@@ -10,7 +10,7 @@ import type { FieldPath, ResourceDocument } from './resource-document.js';
 export function readYamlResources(text: string, source: string): ResourceDocument[] {
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, { lineCounter });
-  // An empty stream (no documents at all) parses to an EmptyStream, which is iterable but has no items.
+  // Text without any document parses to an EmptyStream: an array with no items.
   const documents: Document.Parsed[] = Array.isArray(parsed) ? parsed : [];
   const lineAt = (offset: number): number => lineCounter.linePos(offset).line;
   const resources: ResourceDocument[] = [];
@@ -24,9 +24,9 @@ export function readYamlResources(text: string, source: string): ResourceDocumen
       const reason = error.message.split(/ at line \d+/)[0];
       throw new ConfigError(`${where}: YAML syntax error: ${reason}`, source);
     }
-    if (document.contents === null) return; // empty document, e.g. after a trailing `---`
     const value: unknown = document.toJS({ maxAliasCount: 100 });
-    const startLine = document.contents.range ? lineAt(document.contents.range[0]) : undefined;
+    if (value === null || value === undefined) return; // empty or comment-only document, e.g. after a trailing `---`
+    const startLine = document.contents?.range ? lineAt(document.contents.range[0]) : undefined;
     const locateIn = (prefix: FieldPath) => (path: FieldPath): number | undefined => {
       // Walk up to the closest existing node: a missing field is reported at its parent.
       for (let depth = path.length; depth >= 0; depth--) {

@@ -24,6 +24,8 @@ export interface Message {
   origin: string;
   /** Absolute wall-clock expiry in ms, from Message Expiry Interval; undefined = never. */
   expiresAt?: number;
+  /** The expiry comes from the broker's cap, not the publisher: enforced, but not sent to subscribers. */
+  expiryHidden?: boolean;
   properties?: PassThroughProperties;
 }
 

@@ -71,6 +71,7 @@ export class Channel implements SessionSink {
   private holding = 0;
   private held: Delivery[] = [];
   private dropped = 0;
+  private connectSeen = false;
 
   constructor(
     private readonly ctx: ChannelContext,
@@ -106,6 +107,12 @@ export class Channel implements SessionSink {
       return;
     }
     try {
+      if (packet.cmd === 'connect' && this.state === 'new') {
+        this.connectSeen = true;
+        this.version = (packet as mqttPacket.IConnectPacket).protocolVersion as 3 | 4 | 5;
+      }
+      const props = (packet as { properties?: Record<string, unknown> }).properties;
+      if (props) rejectRepeatedProperties(props);
       this.dispatch(packet);
     } catch (err) {
       this.fail(err);
@@ -245,6 +252,7 @@ export class Channel implements SessionSink {
     this.send({ cmd: 'connack', sessionPresent, returnCode: 0, reasonCode: 0, properties: this.version === 5 ? properties : undefined });
     this.state = 'connected';
     this.ctx.onKeepAlive?.(c.keepAlive);
+    this.flushHeld(); // the resumed session's messages, which arrived before CONNACK went out
     const early = this.early;
     this.early = [];
     for (const packet of early) this.handle(packet);
@@ -262,6 +270,7 @@ export class Channel implements SessionSink {
     const will: Will = { message, delaySeconds: wp.willDelayInterval ?? 0 };
     const expiry = this.capExpiry(wp.messageExpiryInterval);
     if (expiry !== undefined) will.expirySeconds = expiry;
+    if (wp.messageExpiryInterval === undefined && expiry !== undefined) message.expiryHidden = true;
     return will;
   }
 
@@ -320,7 +329,8 @@ export class Channel implements SessionSink {
     validateTopicName(topic);
 
     if (qos > 0) {
-      if (this.inboundInflight >= this.ctx.limits.receiveMaximum) {
+      // Receive Maximum is an MQTT 5 agreement; 3.1.1 clients never heard of it.
+      if (this.version === 5 && this.inboundInflight >= this.ctx.limits.receiveMaximum) {
         throw new MqttError(RC.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum'); // [MQTT-3.3.4-9]
       }
       this.inboundInflight++;
@@ -340,7 +350,10 @@ export class Channel implements SessionSink {
       if (pass) message.properties = pass;
     }
     const expiry = this.capExpiry(props?.messageExpiryInterval);
-    if (expiry !== undefined) message.expiresAt = Date.now() + expiry * 1000;
+    if (expiry !== undefined) {
+      message.expiresAt = Date.now() + expiry * 1000;
+      if (props?.messageExpiryInterval === undefined) message.expiryHidden = true;
+    }
 
     if (qos === 0) {
       void this.ctx.core.publish(this.clientId, message).catch((err) => this.fail(err));
@@ -531,12 +544,20 @@ export class Channel implements SessionSink {
     }
   }
 
+  /** The CONNECT could not even be decoded (unknown protocol level): answer in the 3.1.1 form every client reads. */
+  refuseProtocol(err: MqttError): void {
+    this.connectSeen = true;
+    this.version = 4;
+    this.fail(err);
+  }
+
   /** The one place where a failure becomes CONNACK, DISCONNECT or a bare close. */
   fail(err: unknown): void {
     if (this.state === 'closed' && this.ended) return;
     const rc = err instanceof MqttError ? err.reasonCode : RC.UnspecifiedError;
     if (this.state === 'new' || this.state === 'connecting') {
-      if (this.clientId || this.facts || rc !== RC.ProtocolError) {
+      // Without a CONNECT there is nobody to answer: the connection is just closed [MQTT-3.1.0-1].
+      if (this.connectSeen) {
         this.send(
           this.version === 5
             ? { cmd: 'connack', sessionPresent: false, reasonCode: rc, properties: { reasonString: reasonText(err) } }
@@ -591,6 +612,13 @@ function passThrough(p: PassThroughProperties & Record<string, unknown>): PassTh
   if (p.correlationData !== undefined) (out ??= {}).correlationData = p.correlationData;
   if (p.userProperties !== undefined) (out ??= {}).userProperties = p.userProperties;
   return out;
+}
+
+/** Only User Property (and Subscription Identifier, server to client) may appear more than once (MQTT 5 2.2.2.2). */
+function rejectRepeatedProperties(props: Record<string, unknown>): void {
+  for (const name in props) {
+    if (name !== 'userProperties' && Array.isArray(props[name])) throw new MqttError(RC.ProtocolError, `property ${name} appears more than once`);
+  }
 }
 
 function reasonText(err: unknown): string {

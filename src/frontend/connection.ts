@@ -97,13 +97,11 @@ export class Connection implements Transport {
   private onParseError(err: Error): void {
     if (this.failed) return;
     this.failed = true;
-    const mqttErr =
-      err instanceof MqttError
-        ? err
-        : /protocol version/i.test(err.message)
-          ? new MqttError(RC.UnsupportedProtocolVersion, err.message)
-          : new MqttError(RC.MalformedPacket, err.message);
-    this.channel.fail(mqttErr);
+    if (!this.channel.started && /protocol version/i.test(err.message)) {
+      this.channel.refuseProtocol(new MqttError(RC.UnsupportedProtocolVersion, err.message)); // [MQTT-3.1.2-2]
+      return;
+    }
+    this.channel.fail(err instanceof MqttError ? err : new MqttError(RC.MalformedPacket, err.message));
   }
 
   write(bytes: Buffer): void {

@@ -33,7 +33,7 @@ export function encodeDelivery(
     if (m.expiresAt !== undefined) {
       const remaining = Math.ceil((m.expiresAt - now) / 1000);
       if (remaining <= 0) return 'expired'; // [MQTT-3.3.2-5]
-      properties.messageExpiryInterval = remaining; // decremented by the time spent in the broker [MQTT-3.3.2-6]
+      if (!m.expiryHidden) properties.messageExpiryInterval = remaining; // decremented by the time spent in the broker [MQTT-3.3.2-6]
     }
     if (d.subscriptionIds) properties.subscriptionIdentifier = d.subscriptionIds.length === 1 ? d.subscriptionIds[0] : d.subscriptionIds;
     if (aliases?.enabled) {

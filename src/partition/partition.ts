@@ -44,7 +44,7 @@ export type CommandResult = { sessionPresent: boolean } | number[] | PublishResu
 
 export class Partition {
   readonly sessions = new Map<string, Session>();
-  readonly routes = new Routes();
+  readonly routes: Routes;
   readonly retained = new RetainedIndex<Message>();
   readonly counters: PartitionCounters = { messagesReceived: 0, messagesSent: 0, messagesDropped: 0 };
   /** Sessions with a running timer (delayed will or expiry), so a tick does not scan every session. */
@@ -54,11 +54,14 @@ export class Partition {
   // Scratch state of the publish being routed; reused to keep routing free of per-message allocations.
   private epoch = 0;
   private origin = '';
+  private quotaHit = false;
   private readonly touched: Session[] = [];
   private readonly touchedGroups: ShareGroup[] = [];
   private readonly visit = (route: Route) => this.collect(route);
 
-  constructor(private readonly limits: PartitionLimits) {}
+  constructor(private readonly limits: PartitionLimits) {
+    this.routes = new Routes(limits.sharedStrategy);
+  }
 
   get connectedCount(): number {
     return this.connected;
@@ -258,7 +261,10 @@ export class Partition {
         s.incomingQos2.add(cmd.packetId);
       }
     }
-    return { matched: this.route(m, cmd.now, out) };
+    this.quotaHit = false;
+    const matched = this.route(m, cmd.now, out);
+    // Strategy None: a session whose queue was full did not get it; the publisher must not be told it did.
+    return this.quotaHit && m.qos > 0 ? { matched, reasonCode: RC.QuotaExceeded } : { matched };
   }
 
   private publishWill(will: Will, now: number, out: PartitionOutput): void {
@@ -291,7 +297,7 @@ export class Partition {
     }
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i];
-      const member = g.pick(this.limits.sharedStrategy);
+      const member = g.pick();
       if (!member) continue;
       this.enqueue(member.session, this.sharedPending(m, member.options, g), out);
       matched++;
@@ -348,7 +354,10 @@ export class Partition {
     }
     if (s.queue.length >= this.limits.queueLength) {
       this.counters.messagesDropped++;
-      if (this.limits.queueStrategy !== 'DropOldest') return; // 'None': the new message is not queued
+      if (this.limits.queueStrategy !== 'DropOldest') {
+        this.quotaHit = true; // 'None': the new message is not queued
+        return;
+      }
       s.queue.shift();
     }
     s.queue.push(p);
@@ -392,14 +401,14 @@ export class Partition {
     if (s.inflight.size === 0 && s.queue.length === 0) return;
     for (const [id, e] of s.inflight) {
       if (!e.share || e.stage !== 'publish') continue;
-      const target = e.share.pick(this.limits.sharedStrategy, s);
+      const target = e.share.pick(s);
       if (!target?.session.online) continue;
       s.inflight.delete(id);
       this.enqueue(target.session, this.sharedPending(e.message, target.options, e.share), out);
     }
     s.queue.filter((p) => {
       if (!p.share) return true;
-      const target = p.share.pick(this.limits.sharedStrategy, s);
+      const target = p.share.pick(s);
       if (!target?.session.online) return true;
       this.enqueue(target.session, this.sharedPending(p.message, target.options, p.share), out);
       return false;

@@ -4,6 +4,7 @@
  */
 import type { SubscriptionRequest } from '../core/types.js';
 import type { SharedSubscriptionStrategy } from '../config/model.js';
+import { SharedGroup } from '../topics/shared-group.js';
 import { TopicTrie } from '../topics/trie.js';
 import type { Session } from './session.js';
 
@@ -13,78 +14,64 @@ export interface DirectRoute {
   options: SubscriptionRequest;
 }
 
+export interface ShareMember {
+  readonly session: Session;
+  options: SubscriptionRequest;
+}
+
+/** One `$share/{group}/{filter}`: its members and who gets the next message (topics/shared-group). */
 export class ShareGroup {
   readonly kind = 'share';
-  readonly members: Array<{ session: Session; options: SubscriptionRequest }> = [];
-  private cursor = 0;
+  private readonly selector: SharedGroup<ShareMember>;
   /** Scratch: publish epoch in which this group was already selected. */
   matchEpoch = 0;
 
   constructor(
     readonly name: string,
     readonly filter: string,
-  ) {}
-
-  get key(): string {
-    return `${this.name}/${this.filter}`;
+    strategy: SharedSubscriptionStrategy,
+  ) {
+    this.selector = new SharedGroup<ShareMember>(
+      strategy === 'least-inflight'
+        ? { strategy, inflight: (m) => m.session.inflight.size + m.session.queue.length }
+        : { strategy },
+    );
   }
 
-  member(session: Session) {
-    return this.members.find((m) => m.session === session);
+  get members(): readonly ShareMember[] {
+    return this.selector.members;
   }
 
-  /**
-   * Picks the member that gets the next message. Online members are preferred so one offline
-   * persistent member does not swallow a share of the traffic; with none online, offline members
-   * queue in turn. Deterministic (no randomness): the partition is replayed from its log.
-   */
-  pick(strategy: SharedSubscriptionStrategy, exclude?: Session): { session: Session; options: SubscriptionRequest } | undefined {
-    const n = this.members.length;
-    if (n === 0) return undefined;
-    if (strategy === 'least-inflight') {
-      let best: (typeof this.members)[number] | undefined;
-      let bestLoad = Infinity;
-      for (let i = 0; i < n; i++) {
-        const m = this.members[(this.cursor + i) % n];
-        if (m.session === exclude || !m.session.online) continue;
-        const load = m.session.inflight.size + m.session.queue.length;
-        if (load < bestLoad) {
-          best = m;
-          bestLoad = load;
-        }
-      }
-      this.cursor = (this.cursor + 1) % n;
-      if (best) return best;
-    } else {
-      for (let i = 0; i < n; i++) {
-        const m = this.members[(this.cursor + i) % n];
-        if (m.session === exclude || !m.session.online) continue;
-        this.cursor = (this.cursor + i + 1) % n;
-        return m;
-      }
-    }
-    for (let i = 0; i < n; i++) {
-      const m = this.members[(this.cursor + i) % n];
-      if (m.session === exclude) continue;
-      this.cursor = (this.cursor + i + 1) % n;
-      return m;
-    }
-    return undefined;
+  member(session: Session): ShareMember | undefined {
+    return this.selector.members.find((m) => m.session === session);
+  }
+
+  add(member: ShareMember): void {
+    this.selector.add(member);
   }
 
   remove(session: Session): boolean {
-    const i = this.members.findIndex((m) => m.session === session);
-    if (i < 0) return false;
-    this.members.splice(i, 1);
-    if (this.cursor > i) this.cursor--;
-    if (this.cursor >= this.members.length) this.cursor = 0;
-    return true;
+    const m = this.member(session);
+    return m ? this.selector.remove(m) : false;
+  }
+
+  /**
+   * The member that gets the next message. Online members are preferred so an offline persistent
+   * member does not swallow its share of live traffic; with none online, offline members queue in turn.
+   */
+  pick(exclude?: Session): ShareMember | undefined {
+    return (
+      this.selector.pick((m) => m.session.online && m.session !== exclude) ??
+      this.selector.pick((m) => m.session !== exclude)
+    );
   }
 }
 
 export type Route = DirectRoute | ShareGroup;
 
 export class Routes {
+  constructor(private readonly strategy: SharedSubscriptionStrategy) {}
+
   readonly trie = new TopicTrie<Route>();
   private readonly groups = new Map<string, ShareGroup>();
   private readonly direct = new Map<Session, Map<string, DirectRoute>>();
@@ -120,7 +107,7 @@ export class Routes {
     const key = `${group}/${filter}`;
     let g = this.groups.get(key);
     if (!g) {
-      g = new ShareGroup(group, filter);
+      g = new ShareGroup(group, filter, this.strategy);
       this.groups.set(key, g);
       this.trie.add(filter, g);
     }
@@ -129,7 +116,7 @@ export class Routes {
       m.options = options;
       return false;
     }
-    g.members.push({ session, options });
+    g.add({ session, options });
     this.count++;
     return true;
   }
@@ -144,11 +131,5 @@ export class Routes {
       this.trie.remove(filter, g);
     }
     return true;
-  }
-
-  groupsOf(session: Session): ShareGroup[] {
-    const out: ShareGroup[] = [];
-    for (const g of this.groups.values()) if (g.member(session)) out.push(g);
-    return out;
   }
 }
