@@ -21,6 +21,8 @@ import type { Authenticator, Authorizer, ConnectFacts, Principal } from './ports
 import { InboundAliases, OutboundAliases } from './topic-alias.js';
 
 export interface Transport {
+  /** The verified client certificate chain of a TLS connection, leaf first. */
+  readonly clientCertificates?: import('node:crypto').X509Certificate[];
   /** Queue bytes for the socket (writes are batched per tick by the transport). */
   write(bytes: Buffer): void;
   /** Bytes accepted but not yet handed to the kernel: used to shed QoS 0 load to stalled readers. */
@@ -56,6 +58,8 @@ export class Channel implements SessionSink {
   version: 3 | 4 | 5 = 4;
   clientId = '';
   private principal: Principal | undefined;
+  /** When the credentials run out (ms epoch), 0 = never; the watchdog closes the connection then. */
+  credentialsExpireAt = 0;
   private facts: ConnectFacts | undefined;
   private sessionExpiry = 0;
   private sessionExpiryAsked = 0;
@@ -90,6 +94,11 @@ export class Channel implements SessionSink {
   /** A method, not a field read, so TypeScript does not narrow it away across awaits. */
   private isClosed(): boolean {
     return this.state === 'closed';
+  }
+
+  /** The authenticated principal, for re-checks when security configuration changes. */
+  get identity(): Principal | undefined {
+    return this.principal;
   }
 
   get droppedQos0(): number {
@@ -209,6 +218,7 @@ export class Channel implements SessionSink {
       authenticationData: props.authenticationData,
       listener: this.ctx.listener,
       remoteAddress: this.transport.remoteAddress,
+      clientCertificates: this.transport.clientCertificates,
     };
     const verdict = await this.ctx.authn.authenticate(this.facts);
     if (this.isClosed()) return;
@@ -218,8 +228,15 @@ export class Channel implements SessionSink {
       return;
     }
     if (!verdict.ok) throw new MqttError(verdict.reasonCode, verdict.message ?? 'authentication failed');
-    this.principal = verdict.principal;
+    this.admit(verdict.principal, verdict.expiresAt);
     await this.openSession({ receiveMaximum, will, cleanStart: p.clean ?? true, assigned, keepAlive, serverKeepAlive });
+  }
+
+  /** Accepts an authenticated principal, if authorization lets it connect with this client id. */
+  private admit(principal: Principal, expiresAt: number | undefined): void {
+    if (!this.ctx.authz.canConnect(principal)) throw new MqttError(RC.NotAuthorized, 'not authorized to connect');
+    this.principal = principal;
+    this.credentialsExpireAt = expiresAt ?? 0;
   }
 
   private async openSession(c: PendingConnect): Promise<void> {
@@ -299,7 +316,7 @@ export class Channel implements SessionSink {
       return;
     }
     if (!verdict.ok) throw new MqttError(verdict.reasonCode, verdict.message ?? 'authentication failed');
-    this.principal = verdict.principal;
+    this.admit(verdict.principal, verdict.expiresAt);
     if (reauth) {
       this.send({ cmd: 'auth', reasonCode: RC.Success, properties: { authenticationMethod: method } });
       return;

@@ -115,12 +115,19 @@ export class FrontEnd {
     for (const c of this.connections) {
       if (!c.channel.started) {
         if (now - c.openedAt > connectTimeout) c.destroy(); // no CONNECT in time: nothing to answer
+      } else if (c.channel.credentialsExpireAt > 0 && now >= c.channel.credentialsExpireAt) {
+        c.destroy(); // credentials expired without re-authentication: close the TCP connection, as Azure IoT MQ does
       } else if (c.keepAliveMs > 0 && now - c.lastPacketAt > c.keepAliveMs) {
         c.channel.timeout(RC.KeepAliveTimeout); // [MQTT-3.1.2-22]
       } else if (c.partialSince > 0 && now - c.partialSince > Math.max(connectTimeout, c.keepAliveMs)) {
         c.destroy(); // a packet stalled half-way
       }
     }
+  }
+
+  /** Every live channel, e.g. to end sessions a changed authorization policy no longer allows. */
+  channels(): Iterable<import('./channel.js').Channel> {
+    return [...this.connections].map((c) => c.channel);
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,8 @@ export interface ConnectFacts {
   authenticationData?: Buffer;
   listener: string;
   remoteAddress: string;
+  /** Verified TLS client certificate chain (leaf first), when the listener does mutual TLS. */
+  clientCertificates?: import('node:crypto').X509Certificate[];
 }
 
 export type AuthVerdict =
@@ -34,6 +36,8 @@ export interface Authenticator {
 }
 
 export interface Authorizer {
+  /** CONNECT authorization (client id narrowing); a refusal is CONNACK 0x87 (3.1.1: 0x05). */
+  canConnect(p: Principal): boolean;
   canPublish(p: Principal, topic: string): boolean;
   canSubscribe(p: Principal, filter: string): boolean;
 }
@@ -47,6 +51,7 @@ export const openAccess: Authenticator & Authorizer = {
   async continueAuth() {
     return { ok: false, reasonCode: 0x8c, message: 'no authentication method configured' };
   },
+  canConnect: () => true,
   canPublish: () => true,
   canSubscribe: () => true,
 };
