@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../mqtt/errors.js';
+import { StorageError } from '../storage/partition-store.js';
 import { serve } from './serve.js';
 
 const USAGE = `usage: edgemq <command> [flags]
@@ -83,7 +84,7 @@ async function runServe(args: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError || err instanceof ConfigError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof StorageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     process.stderr.write(`edgemq: ${(err as Error).message}\n`);
     if (err instanceof UsageError) process.stderr.write(USAGE);
     process.exit(2);

@@ -75,6 +75,8 @@ export interface ListenerSettings {
   authorizationEnabled: boolean;
   /** One entry for v1beta1 (`port`), several for the later `ports` list shape. */
   ports: ListenerPort[];
+  /** edgemq `spec.edgemq.allowAnonymous`: ports without authentication may bind a non-loopback address. */
+  allowAnonymous?: boolean;
 }
 
 /** A resource that was read but is not used by the command that loaded it. */

@@ -29,6 +29,7 @@ export function normalizeListener(doc: ResourceDocument, group: string, warnings
     brokerRef: String(spec.brokerRef),
     serviceName: typeof spec.serviceName === 'string' ? spec.serviceName : (D.DEFAULT_SERVICE_NAME_BY_GROUP[group] ?? name),
     serviceType,
+    ...(objAt(spec.edgemq).allowAnonymous === true ? { allowAnonymous: true } : {}),
   };
 
   if (Array.isArray(spec.ports)) {

@@ -7,6 +7,7 @@ import type {
   SessionSink,
   SubscriptionRequest,
 } from './types.js';
+import type { KvRequest, KvResult } from '../partition/kv-store.js';
 
 /**
  * The only door between the front end and the state of the broker. In-process on one node
@@ -37,6 +38,9 @@ export interface BrokerCore {
 
   /** Subscriber acknowledgements of outbound messages: PUBACK, PUBREC (or PUBREC with error), PUBCOMP. */
   acknowledge(clientId: string, connectionId: number, packetId: number, kind: AckKind, reasonCode?: number): void;
+
+  /** A state-store (DSS) operation, applied in the partition that holds the keys (see partition/kv-store.ts). */
+  kv(request: KvRequest): Promise<KvResult>;
 
   /** Counters for $SYS topics and metrics. */
   stats(): BrokerStats;

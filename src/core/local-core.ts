@@ -3,9 +3,12 @@
  * partition on the same event loop. No serialization, no network; a command is applied the moment
  * it is submitted, so the order of calls is the order of the log.
  */
+import { MqttError } from '../mqtt/errors.js';
+import { RC } from '../mqtt/reason-codes.js';
 import type { Command } from '../partition/commands.js';
 import type { CommandResult, Partition } from '../partition/partition.js';
 import type { PartitionOutput } from '../partition/output.js';
+import type { KvRequest, KvResult } from '../partition/kv-store.js';
 import type { AckKind, BrokerCore, BrokerStats } from './broker-core.js';
 import type {
   ConnectRequest,
@@ -37,6 +40,13 @@ export class MemoryExecutor implements CommandExecutor {
 
 const TICK_MS = 1000;
 
+/** A command that could not be made durable is refused: 0x97 when the disk is full, else 0x80. */
+function refuseUndurable(err: Error & { cause?: { code?: string; message?: string } }): never {
+  const text = `${err.message} ${err.cause?.code ?? ''} ${err.cause?.message ?? ''}`;
+  const full = /ENOSPC|no space|quota/i.test(text);
+  throw new MqttError(full ? RC.QuotaExceeded : RC.UnspecifiedError, full ? 'storage is full' : 'storage write failed', { cause: err });
+}
+
 export class LocalBrokerCore implements BrokerCore {
   private readonly sinks = new Map<number, SessionSink>();
   private readonly ticker: NodeJS.Timeout;
@@ -60,7 +70,7 @@ export class LocalBrokerCore implements BrokerCore {
 
   private run<T extends CommandResult>(cmd: Command): Promise<T> {
     const { result, ready } = this.executor.execute(cmd, this.output);
-    return ready ? ready.then(() => result as T) : Promise.resolve(result as T);
+    return ready ? ready.then(() => result as T, refuseUndurable) : Promise.resolve(result as T);
   }
 
   connect(req: ConnectRequest, sink: SessionSink): Promise<ConnectResult> {
@@ -101,6 +111,10 @@ export class LocalBrokerCore implements BrokerCore {
 
   acknowledge(clientId: string, connectionId: number, packetId: number, kind: AckKind, reasonCode = 0): void {
     void this.run({ type: 'ack', now: Date.now(), clientId, connectionId, packetId, kind, reasonCode });
+  }
+
+  kv(request: KvRequest): Promise<KvResult> {
+    return this.run<KvResult>({ type: 'kv', now: Date.now(), request });
   }
 
   stats(): BrokerStats {

@@ -378,7 +378,11 @@ export class Channel implements SessionSink {
     }
     this.ctx.core.publish(this.clientId, message, qos === 2 ? packetId : undefined).then(
       (r) => this.ackPublish(qos, packetId, r.reasonCode ?? (r.matched === 0 && !r.duplicate ? RC.NoMatchingSubscribers : RC.Success)),
-      (err) => this.fail(err),
+      (err) => {
+        // MQTT 5 can refuse one message and keep the connection; 3.1.1 has no way to say "not stored".
+        if (this.version === 5 && err instanceof MqttError) this.ackPublish(qos, packetId, err.reasonCode);
+        else this.fail(err);
+      },
     );
   }
 

@@ -4,7 +4,9 @@
  * deliveries becomes one writev), and the limits that must hold before a packet is even parsed:
  * maximum packet size and the first-packet rules.
  */
+import { X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
 import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
@@ -37,6 +39,8 @@ export class Connection implements Transport {
     private readonly maxPacketSize: number,
     now: number,
     private readonly onClose: (c: Connection) => void,
+    /** The verified client certificate chain of a TLS connection, leaf first (see `peerCertificateChain`). */
+    readonly clientCertificates?: X509Certificate[],
   ) {
     this.remoteAddress = remoteAddress;
     this.openedAt = now;
@@ -145,6 +149,24 @@ export class Connection implements Transport {
     this.channel.onTransportClosed();
     this.onClose(this);
   }
+}
+
+/**
+ * The client certificate chain of a TLS socket, leaf first: `undefined` when the client sent none,
+ * 'rejected' when it sent one the trusted CAs do not vouch for (wrong CA, expired, ...): such a
+ * socket is closed before it can speak MQTT.
+ */
+export function peerCertificateChain(socket: TLSSocket): X509Certificate[] | undefined | 'rejected' {
+  const leaf = socket.getPeerCertificate(true);
+  if (!leaf || !leaf.raw) return undefined;
+  if (!socket.authorized) return 'rejected';
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>();
+  for (let c: typeof leaf | undefined = leaf; c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
+    seen.add(c.fingerprint256);
+    chain.push(new X509Certificate(c.raw));
+  }
+  return chain;
 }
 
 function uncork(c: Connection): void {

@@ -5,14 +5,16 @@
  */
 import net from 'node:net';
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from 'pino';
 import type { ClientLimits, ListenerPort, ListenerSettings } from '../config/model.js';
 import type { BrokerCore } from '../core/broker-core.js';
 import { RC } from '../mqtt/reason-codes.js';
-import { Connection } from './connection.js';
-import { openAccess, type Authenticator, type Authorizer } from './ports.js';
+import { Connection, peerCertificateChain } from './connection.js';
+import { openAccess, type Authenticator, type Authorizer, type PortSecurity } from './ports.js';
 
 export interface FrontEndOptions {
   core: BrokerCore;
@@ -22,6 +24,18 @@ export interface FrontEndOptions {
   log: Logger;
   authn?: Authenticator;
   authz?: Authorizer;
+  /**
+   * Per-port TLS and authentication/authorization (the security room). Without it every port is
+   * plain and anonymous, which is only allowed on a loopback address.
+   */
+  security?: (listener: ListenerSettings, port: ListenerPort, index: number) => PortSecurity;
+}
+
+/** Where a connection came in: for re-checks when security configuration changes. */
+export interface PortChannel {
+  listener: string;
+  portIndex: number;
+  channel: import('./channel.js').Channel;
 }
 
 export interface OpenListener {
@@ -29,12 +43,21 @@ export interface OpenListener {
   protocol: ListenerPort['protocol'];
   host: string;
   port: number;
+  tls?: boolean;
+}
+
+/** 127.0.0.0/8, ::1, localhost: the only addresses served without authentication by default. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return net.isIPv4(v4) && v4.startsWith('127.');
 }
 
 const WATCHDOG_MS = 250;
 
 export class FrontEnd {
-  private readonly connections = new Set<Connection>();
+  private readonly connections = new Map<Connection, { listener: string; portIndex: number }>();
   private readonly servers: Array<net.Server | http.Server> = [];
   private readonly wss: WebSocketServer[] = [];
   private readonly watchdog: NodeJS.Timeout;
@@ -51,33 +74,58 @@ export class FrontEnd {
 
   async start(): Promise<void> {
     for (const l of this.opts.listeners) {
-      for (const port of l.ports) await this.listen(l, port);
+      for (const [i, port] of l.ports.entries()) await this.listen(l, port, i);
     }
   }
 
-  private async listen(l: ListenerSettings, port: ListenerPort): Promise<void> {
+  private portSecurity(l: ListenerSettings, port: ListenerPort, index: number): PortSecurity {
+    if (this.opts.security) return this.opts.security(l, port, index);
+    if (!isLoopbackHost(this.opts.host)) {
+      throw new Error(`BrokerListener/${l.name}: refusing to serve ${this.opts.host}:${port.port} without authentication (no security configured)`);
+    }
+    return { authn: () => this.opts.authn ?? openAccess, authz: () => this.opts.authz ?? openAccess };
+  }
+
+  private async listen(l: ListenerSettings, port: ListenerPort, index: number): Promise<void> {
     const host = this.opts.host;
+    const ps = this.portSecurity(l, port, index);
+    const where = { listener: l.name, portIndex: index };
     let server: net.Server | http.Server;
     if (port.protocol === 'websockets') {
-      const httpServer = http.createServer((_req, res) => {
+      const answer426 = (_req: http.IncomingMessage, res: http.ServerResponse) => {
         res.writeHead(426, { 'content-type': 'text/plain' }).end('this port speaks MQTT over WebSocket (subprotocol "mqtt")\n');
-      });
+      };
+      const httpServer = ps.tls ? https.createServer(ps.tls, answer426) : http.createServer(answer426);
       const wss = new WebSocketServer({
         server: httpServer,
         maxPayload: this.opts.limits.maxPacketSizeBytes + 8,
         handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
       });
       wss.on('connection', (ws, req) => {
+        const certs = ps.tls ? peerCertificateChain(req.socket as tls.TLSSocket) : undefined;
+        if (certs === 'rejected') return ws.terminate();
         const stream = createWebSocketStream(ws) as unknown as ConstructorParameters<typeof Connection>[0];
-        this.accept(stream, l.name, req.socket.remoteAddress ?? '');
+        this.accept(stream, where, req.socket.remoteAddress ?? '', ps, certs);
       });
       this.wss.push(wss);
       server = httpServer;
+    } else if (ps.tls) {
+      server = tls.createServer(ps.tls, (socket) => {
+        socket.setNoDelay(true);
+        const certs = peerCertificateChain(socket);
+        if (certs === 'rejected') return void socket.destroy(); // untrusted or expired client certificate
+        this.accept(socket, where, socket.remoteAddress ?? '', ps, certs);
+      });
     } else {
       server = net.createServer((socket) => {
         socket.setNoDelay(true);
-        this.accept(socket, l.name, socket.remoteAddress ?? '');
+        this.accept(socket, where, socket.remoteAddress ?? '', ps, undefined);
       });
+    }
+    if (ps.tls) {
+      // Failed handshakes (wrong CA, plain MQTT on a TLS port) are the client's problem, not ours.
+      server.on('tlsClientError', (err: Error) => this.opts.log.debug({ listener: l.name, err: err.message }, 'TLS handshake failed'));
+      ps.attachServer?.(server as tls.Server);
     }
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
@@ -87,32 +135,39 @@ export class FrontEnd {
     });
     const actual = (server.address() as AddressInfo).port;
     this.servers.push(server);
-    this.open.push({ name: l.name, protocol: port.protocol, host, port: actual });
-    this.opts.log.info({ listener: l.name, host, port: actual, protocol: port.protocol }, 'listening');
+    this.open.push({ name: l.name, protocol: port.protocol, host, port: actual, tls: ps.tls !== undefined });
+    this.opts.log.info({ listener: l.name, host, port: actual, protocol: port.protocol, tls: ps.tls !== undefined }, 'listening');
   }
 
-  private accept(stream: ConstructorParameters<typeof Connection>[0], listener: string, remote: string): void {
+  private accept(
+    stream: ConstructorParameters<typeof Connection>[0],
+    where: { listener: string; portIndex: number },
+    remote: string,
+    ps: PortSecurity,
+    clientCertificates: import('node:crypto').X509Certificate[] | undefined,
+  ): void {
     const c = new Connection(
       stream,
       {
         core: this.opts.core,
         limits: this.opts.limits,
-        listener,
-        authn: this.opts.authn ?? openAccess,
-        authz: this.opts.authz ?? openAccess,
+        listener: where.listener,
+        authn: ps.authn(),
+        authz: ps.authz(),
       },
       remote,
       this.opts.limits.maxPacketSizeBytes,
       Date.now(),
       (closed) => this.connections.delete(closed),
+      clientCertificates,
     );
-    this.connections.add(c);
+    this.connections.set(c, where);
   }
 
   private checkTimeouts(): void {
     const now = Date.now();
     const connectTimeout = this.opts.limits.connectTimeoutMs;
-    for (const c of this.connections) {
+    for (const c of this.connections.keys()) {
       if (!c.channel.started) {
         if (now - c.openedAt > connectTimeout) c.destroy(); // no CONNECT in time: nothing to answer
       } else if (c.channel.credentialsExpireAt > 0 && now >= c.channel.credentialsExpireAt) {
@@ -127,14 +182,19 @@ export class FrontEnd {
 
   /** Every live channel, e.g. to end sessions a changed authorization policy no longer allows. */
   channels(): Iterable<import('./channel.js').Channel> {
-    return [...this.connections].map((c) => c.channel);
+    return [...this.connections.keys()].map((c) => c.channel);
+  }
+
+  /** Every live channel with the listener port it came in on. */
+  portChannels(): PortChannel[] {
+    return [...this.connections].map(([c, where]) => ({ ...where, channel: c.channel }));
   }
 
   async close(): Promise<void> {
     clearInterval(this.watchdog);
     for (const w of this.wss) w.close();
     for (const s of this.servers) s.close();
-    for (const c of this.connections) c.channel.kick(RC.ServerShuttingDown);
-    for (const c of [...this.connections]) c.destroy();
+    for (const c of this.connections.keys()) c.channel.kick(RC.ServerShuttingDown);
+    for (const c of [...this.connections.keys()]) c.destroy();
   }
 }

@@ -40,6 +40,22 @@ export interface Authorizer {
   canConnect(p: Principal): boolean;
   canPublish(p: Principal, topic: string): boolean;
   canSubscribe(p: Principal, filter: string): boolean;
+  /** State-store key access (Azure IoT MQ `stateStoreResources`); absent = no state-store rules. */
+  canAccessStateStoreKey?(p: Principal, key: Buffer, access: 'read' | 'write'): boolean;
+}
+
+/**
+ * What the security room decides for one listening port: TLS, and which authenticator/authorizer
+ * serve it. `authn()`/`authz()` are asked per accepted connection, so a configuration reload reaches
+ * every new connection without touching the listeners.
+ */
+export interface PortSecurity {
+  /** TLS server options (key, cert, ca, requestCert); undefined = plain TCP / WebSocket. */
+  tls?: import('node:tls').TlsOptions;
+  /** Receives each TLS server of the port, so certificate reloads can call `setSecureContext`. */
+  attachServer?(server: import('node:tls').Server): void;
+  authn(): Authenticator;
+  authz(): Authorizer;
 }
 
 /** No authentication configured: every client is anonymous; enhanced authentication methods are unknown. */

@@ -6,6 +6,7 @@
  */
 import type { AckKind } from '../core/broker-core.js';
 import type { Message, SubscriptionRequest, Will } from '../core/types.js';
+import type { KvRequest } from './kv-store.js';
 
 export interface ConnectCommand {
   type: 'connect';
@@ -81,6 +82,15 @@ export interface TickCommand {
 export interface RestartCommand {
   type: 'restart';
   now: number;
+  /** Time of the last command before the crash: connections are taken to have ended then. */
+  crashedAt: number;
+}
+
+/** A state-store (DSS) operation on the keys this partition holds (see kv-store.ts). */
+export interface KvCommand {
+  type: 'kv';
+  now: number;
+  request: KvRequest;
 }
 
 export type Command =
@@ -92,4 +102,5 @@ export type Command =
   | ReleaseCommand
   | AckCommand
   | TickCommand
-  | RestartCommand;
+  | RestartCommand
+  | KvCommand;

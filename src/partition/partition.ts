@@ -24,6 +24,7 @@ import type {
   SubscribeCommand,
   UnsubscribeCommand,
 } from './commands.js';
+import { KvStore, type KvResult } from './kv-store.js';
 import type { PartitionOutput } from './output.js';
 import { Routes, type Route, type ShareGroup } from './routes.js';
 import { NEVER_EXPIRES, Session, type Pending } from './session.js';
@@ -40,7 +41,7 @@ export interface PartitionCounters {
   messagesDropped: number;
 }
 
-export type CommandResult = { sessionPresent: boolean } | number[] | PublishResult | number | undefined;
+export type CommandResult = { sessionPresent: boolean } | number[] | PublishResult | number | KvResult | undefined;
 
 export class Partition {
   readonly sessions = new Map<string, Session>();
@@ -48,8 +49,9 @@ export class Partition {
   readonly retained = new RetainedIndex<Message>();
   readonly counters: PartitionCounters = { messagesReceived: 0, messagesSent: 0, messagesDropped: 0 };
   /** Sessions with a running timer (delayed will or expiry), so a tick does not scan every session. */
-  private readonly timed = new Set<Session>();
-  private connected = 0;
+  readonly timed = new Set<Session>();
+  /** Live connections; maintained here, restored from snapshots. */
+  connected = 0;
 
   // Scratch state of the publish being routed; reused to keep routing free of per-message allocations.
   private epoch = 0;
@@ -61,6 +63,30 @@ export class Partition {
 
   constructor(private readonly limits: PartitionLimits) {
     this.routes = new Routes(limits.sharedStrategy);
+    this.extensions.set('kv', this.kv);
+  }
+
+  /**
+   * Sub-machines contributed by other rooms (the state store's keys) plug in here so snapshots
+   * carry them without this file knowing their shape.
+   */
+  readonly extensions = new Map<string, { snapshot(): unknown; restore(state: unknown): void }>();
+
+  /** State-store keys (DSS, see kv-store.ts); notifications are routed like any other message. */
+  readonly kv = new KvStore({
+    nodeId: 'edgemq',
+    connectionOf: (clientId) => this.sessions.get(clientId)?.connectionId ?? 0,
+    route: (m, now, out) => void this.route(m, now, out),
+  });
+
+  snapshotExtensions(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, ext] of this.extensions) out[name] = ext.snapshot();
+    return out;
+  }
+
+  restoreExtensions(state: Record<string, unknown>): void {
+    for (const [name, ext] of this.extensions) if (name in state) ext.restore(state[name]);
   }
 
   get connectedCount(): number {
@@ -86,7 +112,9 @@ export class Partition {
       case 'tick':
         return this.tick(cmd.now, out);
       case 'restart':
-        return this.restart(cmd.now, out);
+        return this.restart(cmd.crashedAt, out);
+      case 'kv':
+        return this.kv.apply(cmd.request, cmd.now, out);
     }
   }
 
@@ -94,6 +122,10 @@ export class Partition {
 
   private connect(cmd: ConnectCommand, out: PartitionOutput): { sessionPresent: boolean } {
     let s = this.sessions.get(cmd.clientId);
+    if (s && !s.online && s.expiresAt !== undefined && s.expiresAt <= cmd.now) {
+      this.endSession(s, cmd.now, out); // expired between ticks (or during downtime): it is gone [MQTT-3.1.2-23]
+      s = undefined;
+    }
     if (s) {
       if (s.online) {
         // Takeover [MQTT-3.1.4-3]: the old connection is closed as if it had broken, so its will is due
@@ -176,6 +208,7 @@ export class Partition {
     if (will) this.publishWill(will, now, out);
   }
 
+  /** Every connection died with the process at `now` (the last logged moment): wills and expiry run from then. */
   private restart(now: number, out: PartitionOutput): undefined {
     for (const s of [...this.sessions.values()]) {
       if (s.online) this.disconnect({ type: 'disconnect', now, clientId: s.clientId, connectionId: s.connectionId, normal: false }, out);
@@ -205,6 +238,7 @@ export class Partition {
     for (const [topic, m] of this.retained.entries()) {
       if (isExpired(m, now)) this.retained.delete(topic);
     }
+    this.kv.expire(now, out);
   }
 
   // ---- subscriptions ----------------------------------------------------------------------------

@@ -42,6 +42,19 @@ export class ShareGroup {
     return this.selector.members;
   }
 
+  /** `{group}/{filter}`: the group's identity in snapshots. */
+  get key(): string {
+    return `${this.name}/${this.filter}`;
+  }
+
+  get cursor(): number {
+    return this.selector.cursor;
+  }
+
+  restoreCursor(cursor: number): void {
+    this.selector.restoreCursor(cursor);
+  }
+
   member(session: Session): ShareMember | undefined {
     return this.selector.members.find((m) => m.session === session);
   }
@@ -73,7 +86,7 @@ export class Routes {
   constructor(private readonly strategy: SharedSubscriptionStrategy) {}
 
   readonly trie = new TopicTrie<Route>();
-  private readonly groups = new Map<string, ShareGroup>();
+  readonly groups = new Map<string, ShareGroup>();
   private readonly direct = new Map<Session, Map<string, DirectRoute>>();
   count = 0;
 

@@ -41,7 +41,8 @@ export class Session {
   will: Will | undefined;
   /** When a delayed will is due (ms), set while the connection is gone and the delay runs. */
   willAt: number | undefined;
-  private nextId = 1;
+  /** Next packet identifier to try (persisted so a restored session continues the sequence). */
+  nextId = 1;
 
   /** Scratch fields for aggregating overlapping subscriptions during one publish (see Router). */
   matchEpoch = 0;

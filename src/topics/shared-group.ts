@@ -47,6 +47,11 @@ export class SharedGroup<M> {
     return this.#cursor;
   }
 
+  /** Puts the rotation back where a snapshot left it (restore must reproduce the same future picks). */
+  restoreCursor(cursor: number): void {
+    this.#cursor = this.#members.length === 0 ? 0 : Math.min(Math.max(0, cursor), this.#members.length - 1);
+  }
+
   has(member: M): boolean {
     return this.#members.includes(member);
   }

@@ -23,6 +23,9 @@ const customSettings = (description: string): JsonSchema =>
       }),
     }),
     headers: stringMap('Headers added to every webhook request.'),
+    edgemq: obj('edgemq extensions.', {
+      timeoutSeconds: { type: 'number', description: 'Request timeout; a webhook that does not answer in time is not relevant (default 5).', minimum: 0.05, maximum: 120 },
+    }),
   }, ['endpoint']);
 
 const x509Settings = (description: string): JsonSchema =>
@@ -34,16 +37,42 @@ const x509Settings = (description: string): JsonSchema =>
   });
 
 const satSettings = (description: string): JsonSchema =>
-  obj(description, { audiences: stringList('Accepted token audiences.', { minItems: 1 }) });
+  obj(description, {
+    audiences: stringList('Accepted token audiences.', { minItems: 1 }),
+    edgemq: obj('edgemq extensions: how tokens are verified (default in a pod: TokenReview against the API server).', {
+      jwksFile: str('JWKS file (JSON) with the cluster\'s service-account signing keys; relative to the config file.'),
+      jwksUri: str('URL of the cluster\'s JWKS (e.g. https://<api-server>/openid/v1/jwks).'),
+      issuer: str('Required token issuer (iss).'),
+      tokenReviewUrl: str('TokenReview endpoint (https://<api-server>/apis/authentication.k8s.io/v1/tokenreviews).'),
+      tokenFile: str('Bearer token file for TokenReview (default: the pod\'s service account token).'),
+      caFile: str('CA file of the API server for TokenReview/JWKS (default: the pod\'s service account CA).'),
+    }),
+  });
+
+const passwordSettings = (description: string): JsonSchema =>
+  obj(description, { secretName: str('Secret with key passwords.toml.') }, ['secretName']);
+
+const anonymousSettings = obj('edgemq: clients that present no credentials at all get these attributes (put it last).', {
+  attributes: stringMap('Attributes of anonymous principals, for authorization rules.'),
+});
 
 const methodSchema = obj('One authentication method; methods are tried in order.', {
   // 2023
   sat: satSettings('2023: Kubernetes service account token (username $sat, password = token).'),
-  usernamePassword: obj('2023: username/password file.', { secretName: str('Secret with key passwords.toml.') }, ['secretName']),
+  usernamePassword: passwordSettings('2023: username/password file.'),
+  anonymous: anonymousSettings,
   x509: x509Settings('2023: TLS client certificates.'),
   custom: customSettings('2023: HTTPS webhook.'),
   // 2024+
-  method: caseInsensitiveEnum('Later shape: which method.', ['ServiceAccountToken', 'X509', 'Custom']),
+  method: caseInsensitiveEnum('Later shape: which method (UsernamePassword and Anonymous are edgemq extensions).', [
+    'ServiceAccountToken',
+    'X509',
+    'Custom',
+    'UsernamePassword',
+    'Anonymous',
+  ]),
+  usernamePasswordSettings: passwordSettings('edgemq: username/password file (the 2023 method in the later shape).'),
+  anonymousSettings,
   serviceAccountTokenSettings: satSettings('Kubernetes service account token (enhanced auth method K8S-SAT).'),
   serviceAccountToken: satSettings('2024 v1beta1 spelling of serviceAccountTokenSettings.'),
   x509Settings: x509Settings('TLS client certificates.'),

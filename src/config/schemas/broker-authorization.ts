@@ -28,6 +28,7 @@ const stateStoreResourceSchema = obj('State-store keys the rule allows.', {
 }, ['method', 'keyType', 'keys']);
 
 const ruleSchema = obj('principals x resources.', {
+  effect: caseInsensitiveEnum('edgemq: Allow (default) or Deny; a matching Deny wins over every Allow.', ['Allow', 'Deny']),
   principals: principalsSchema,
   brokerResources: { type: 'array', items: brokerResourceSchema },
   stateStoreResources: { type: 'array', items: stateStoreResourceSchema },

@@ -87,6 +87,9 @@ export const brokerListenerSpecSchema: JsonSchema = {
     tls: tls2023Schema,
     // 2024+ multi-port shape
     ports: { type: 'array', description: 'Later shape: the ports of this listener.', minItems: 1, items: portEntrySchema },
+    edgemq: obj('edgemq extensions (not part of the Azure API).', {
+      allowAnonymous: bool('Serve ports without authentication on a non-loopback address (logged as a warning); off by default.'),
+    }),
   }, ['brokerRef']),
   oneOf: [{ required: ['port'] }, { required: ['ports'] }],
 };

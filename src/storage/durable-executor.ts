@@ -1,0 +1,190 @@
+/**
+ * Makes a partition durable without the partition knowing: every command is applied in memory at
+ * once and appended to the store in group commits (all commands of one event-loop turn, one write).
+ * The command's promise, and therefore PUBACK/PUBREC/SUBACK/CONNACK, resolves only after its batch
+ * is written in the chosen mode (`os`: handed to the OS, survives a process crash; `fsync`: on the
+ * platter, survives power loss). Effects for live connections (deliveries, PUBRELs, kicks) are held
+ * until the same write completes, so a subscriber never sees a packet id the log could forget.
+ *
+ * When a write fails (e.g. disk full), the commands of that batch are answered with an error (the
+ * front end turns it into a refusal), the broker keeps running on its in-memory state, and the next
+ * successful write is a full snapshot, which brings the disk back in line with memory.
+ */
+import v8 from 'node:v8';
+import type { Command } from '../partition/commands.js';
+import type { CommandResult, Partition } from '../partition/partition.js';
+import type { PartitionOutput } from '../partition/output.js';
+import { snapshotPartition } from '../partition/snapshot.js';
+import type { CommandExecutor } from '../core/local-core.js';
+import type { PartitionStore } from './partition-store.js';
+
+type Effect = [kind: 0 | 1 | 2, connectionId: number, arg: unknown];
+
+interface Batch {
+  records: Buffer[];
+  /** Set when the batch closes the log up to here with a snapshot (taken at seal time, on a batch boundary). */
+  snapshot?: Buffer;
+  effects: Effect[];
+  out: PartitionOutput | undefined;
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export interface DurableOptions {
+  /** fsync every group commit. */
+  sync: boolean;
+  /** Write a snapshot and truncate the log after this many records... */
+  snapshotEveryRecords: number;
+  /** ...or this many bytes of log, whichever comes first. */
+  snapshotEveryBytes: number;
+  onError?: (err: Error) => void;
+}
+
+export const DEFAULT_DURABLE_OPTIONS: DurableOptions = {
+  sync: false,
+  snapshotEveryRecords: 100_000,
+  snapshotEveryBytes: 64 * 1024 * 1024,
+};
+
+const SNAPSHOT_RETRY_MS = 1000;
+
+export class WriteFailedError extends Error {
+  readonly code = 'EDGEMQ_WRITE_FAILED';
+}
+
+export class DurableExecutor implements CommandExecutor {
+  private seq: number;
+  private current: Batch | undefined;
+  private writing = false;
+  private queued: Batch[] = [];
+  private recordsSinceSnapshot = 0;
+  private bytesSinceSnapshot = 0;
+  private needSnapshot = false;
+  private logHasGap = false;
+  private retrySnapshotAt = 0;
+  private closed = false;
+  /** Captures effects into the batch being formed instead of sending them now. */
+  private readonly capture: PartitionOutput = {
+    deliver: (id, d) => this.batch().effects.push([0, id, d]),
+    release: (id, packetId) => this.batch().effects.push([1, id, packetId]),
+    kick: (id, rc) => this.batch().effects.push([2, id, rc]),
+  };
+
+  constructor(
+    private readonly partition: Partition,
+    private readonly store: PartitionStore,
+    lastSeq: number,
+    private readonly opts: DurableOptions = DEFAULT_DURABLE_OPTIONS,
+  ) {
+    this.seq = lastSeq;
+  }
+
+  execute(cmd: Command, out: PartitionOutput): { result: CommandResult; ready: Promise<void> } {
+    if (this.closed) return { result: undefined, ready: Promise.reject(new WriteFailedError('storage is closed')) };
+    const b = this.batch();
+    b.out = out;
+    const result = this.partition.apply(cmd, this.capture);
+    const record = v8.serialize(cmd);
+    b.records.push(record);
+    this.bytesSinceSnapshot += record.length;
+    return { result, ready: b.done };
+  }
+
+  private batch(): Batch {
+    if (this.current) return this.current;
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    done.catch(() => {}); // callers observe the failure through their own promise chains
+    const b: Batch = { records: [], effects: [], out: undefined, done, resolve, reject };
+    this.current = b;
+    setImmediate(() => this.seal(b));
+    return b;
+  }
+
+  private seal(b: Batch): void {
+    if (this.current === b) this.current = undefined;
+    this.recordsSinceSnapshot += b.records.length;
+    const retryDue = this.needSnapshot && Date.now() >= this.retrySnapshotAt;
+    if (retryDue || (!this.needSnapshot && (this.recordsSinceSnapshot >= this.opts.snapshotEveryRecords || this.bytesSinceSnapshot >= this.opts.snapshotEveryBytes))) {
+      // Now, and only now, memory holds exactly the commands sealed so far: the snapshot covers them all.
+      b.snapshot = v8.serialize(snapshotPartition(this.partition));
+      this.needSnapshot = false;
+      this.recordsSinceSnapshot = 0;
+      this.bytesSinceSnapshot = 0;
+    }
+    this.queued.push(b);
+    if (!this.writing) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    while (this.queued.length > 0) {
+      // Everything sealed while the previous write ran goes out together.
+      const batches = this.queued;
+      this.queued = [];
+      const first = this.seq + 1;
+      const count = batches.reduce((n, b) => n + b.records.length, 0);
+      try {
+        let k = -1;
+        for (let i = 0; i < batches.length; i++) if (batches[i].snapshot) k = i;
+        // After a failed write the log has a hole: nothing may be appended until a snapshot covers it.
+        if (this.logHasGap && k < 0) throw new Error('waiting for a snapshot after an earlier failed write');
+        let seq = this.seq;
+        if (k >= 0) {
+          for (let i = 0; i <= k; i++) seq += batches[i].records.length;
+          await this.store.writeSnapshot(seq, batches[k].snapshot!, this.opts.sync);
+          this.logHasGap = false;
+        }
+        const rest = batches.slice(k + 1).flatMap((b) => b.records);
+        if (rest.length > 0) await this.store.append(seq + 1, rest, this.opts.sync);
+        this.seq = first + count - 1;
+        for (const b of batches) {
+          this.release(b);
+          b.resolve();
+        }
+      } catch (err) {
+        this.seq = first + count - 1; // memory moved on; the next write must be a snapshot
+        this.logHasGap = true;
+        this.needSnapshot = true;
+        // Retry with a snapshot after a pause (a full disk does not heal in microseconds).
+        this.retrySnapshotAt = Date.now() + SNAPSHOT_RETRY_MS;
+        setTimeout(() => this.batch(), SNAPSHOT_RETRY_MS).unref();
+        const e = new WriteFailedError(`durable write failed: ${(err as Error).message}`, { cause: err });
+        this.opts.onError?.(e);
+        for (const b of batches) {
+          this.release(b); // the in-memory state moved on: keep live connections consistent with it
+          b.reject(e);
+        }
+      }
+    }
+    this.writing = false;
+  }
+
+  private release(b: Batch): void {
+    const out = b.out;
+    if (!out) return;
+    for (const [kind, id, arg] of b.effects) {
+      if (kind === 0) out.deliver(id, arg as never);
+      else if (kind === 1) out.release(id, arg as number);
+      else out.kick(id, arg as number);
+    }
+  }
+
+  /** Resolves once everything executed so far is durable. */
+  async flush(): Promise<void> {
+    const pending = this.current?.done;
+    if (pending) await pending.catch(() => {});
+    while (this.writing || this.queued.length > 0) await new Promise((r) => setImmediate(r));
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    await this.store.close();
+  }
+}

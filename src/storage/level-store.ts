@@ -1,0 +1,106 @@
+/**
+ * PartitionStore on LevelDB (classic-level). Why LevelDB: writes are asynchronous on libuv's
+ * thread pool, so a group commit (and an fsync in `fsync` mode) never blocks the event loop that
+ * serves every connection; a write batch is atomic; the log is a key range, so truncation after a
+ * snapshot is a range delete that compaction reclaims. See test/bench/storage.ts for the numbers.
+ *
+ * Layout: `L` + 8-byte big-endian sequence -> serialized command; `M:format`, `M:snapshot`,
+ * `M:snapshotSeq`.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { StorageError, type PartitionStore, type Recovered } from './partition-store.js';
+
+const FORMAT = Buffer.from('edgemq.partition-store/1');
+const K_FORMAT = Buffer.from('M:format');
+const K_SNAPSHOT = Buffer.from('M:snapshot');
+const K_SNAPSHOT_SEQ = Buffer.from('M:snapshotSeq');
+const LOG_PREFIX = 0x4c; // 'L'
+
+function logKey(seq: number): Buffer {
+  const k = Buffer.allocUnsafe(9);
+  k[0] = LOG_PREFIX;
+  k.writeBigUInt64BE(BigInt(seq), 1);
+  return k;
+}
+
+function seqBuf(seq: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(BigInt(seq));
+  return b;
+}
+
+export class LevelStore implements PartitionStore {
+  private readonly db: ClassicLevel<Buffer, Buffer>;
+
+  constructor(readonly location: string) {
+    this.db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  }
+
+  async open(): Promise<Recovered> {
+    const fresh = !existsSync(this.location) || readdirSync(this.location).length === 0;
+    if (!fresh && !existsSync(path.join(this.location, 'CURRENT'))) {
+      throw new StorageError(`${this.location} is not an edgemq data directory (no LevelDB files); move it away or pick another --data-dir`, this.location);
+    }
+    try {
+      await this.db.open({ createIfMissing: fresh });
+    } catch (err) {
+      const cause = (err as { cause?: Error }).cause ?? err;
+      const text = String((cause as Error).message ?? cause);
+      if (/lock/i.test(text)) {
+        throw new StorageError(`${this.location} is in use by another edgemq process (${text})`, this.location, { cause: err });
+      }
+      throw new StorageError(`cannot open data directory ${this.location}: ${text}`, this.location, { cause: err });
+    }
+    const format = await this.db.get(K_FORMAT);
+    if (format === undefined) {
+      if (!fresh) {
+        await this.db.close();
+        throw new StorageError(`${this.location} holds a LevelDB database that edgemq did not write (no format marker)`, this.location);
+      }
+      await this.db.put(K_FORMAT, FORMAT, { sync: true });
+    } else if (!format.equals(FORMAT)) {
+      await this.db.close();
+      throw new StorageError(`${this.location} has format "${format.toString()}", expected "${FORMAT.toString()}"`, this.location);
+    }
+    const snapshot = await this.db.get(K_SNAPSHOT);
+    const seqRaw = await this.db.get(K_SNAPSHOT_SEQ);
+    const snapshotSeq = seqRaw ? Number(seqRaw.readBigUInt64BE()) : 0;
+    const db = this.db;
+    async function* records() {
+      for await (const [key, value] of db.iterator({ gt: logKey(snapshotSeq), lt: Buffer.from([LOG_PREFIX + 1]) })) {
+        yield { seq: Number(key.readBigUInt64BE(1)), record: value };
+      }
+    }
+    return { snapshot, snapshotSeq, records: records() };
+  }
+
+  async append(firstSeq: number, records: Buffer[], sync: boolean): Promise<void> {
+    const ops = records.map((value, i) => ({ type: 'put' as const, key: logKey(firstSeq + i), value }));
+    await this.db.batch(ops, { sync });
+  }
+
+  async writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void> {
+    await this.db.batch(
+      [
+        { type: 'put', key: K_SNAPSHOT, value: snapshot },
+        { type: 'put', key: K_SNAPSHOT_SEQ, value: seqBuf(seq) },
+      ],
+      { sync },
+    );
+    // Recovery starts after snapshotSeq, so a crash between the two steps only leaves dead records.
+    await this.db.clear({ gte: logKey(0), lte: logKey(seq) });
+    await this.db.compactRange(logKey(0), logKey(seq)).catch(() => {});
+  }
+
+  async size(): Promise<number> {
+    let total = 0;
+    for (const f of readdirSync(this.location)) total += statSync(path.join(this.location, f)).size;
+    return total;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.status === 'open') await this.db.close();
+  }
+}

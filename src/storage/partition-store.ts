@@ -1,0 +1,36 @@
+/**
+ * The durable store of one partition replica: an ordered command log plus the latest snapshot.
+ * The state machine never sees it; `DurableExecutor` writes what the partition applied.
+ */
+export interface Recovered {
+  /** Serialized snapshot, if one was written. */
+  snapshot?: Buffer;
+  snapshotSeq: number;
+  /** Log records after the snapshot, in order. */
+  records: AsyncIterable<{ seq: number; record: Buffer }>;
+}
+
+export interface PartitionStore {
+  readonly location: string;
+  open(): Promise<Recovered>;
+  /** Appends records seq..seq+n-1 in one atomic write; `sync` waits for fsync. */
+  append(firstSeq: number, records: Buffer[], sync: boolean): Promise<void>;
+  /** Stores a snapshot taken after `seq` and drops the log up to it. */
+  writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void>;
+  /** Bytes the store occupies on disk (approximate). */
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The data directory cannot be used: corrupt, foreign, or locked by another process. */
+export class StorageError extends Error {
+  readonly code = 'EDGEMQ_STORAGE';
+  constructor(
+    message: string,
+    readonly location: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StorageError';
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Opens a partition's store and rebuilds the state machine from its snapshot and log, then logs a
+ * `restart` so that sessions whose connections died with the process go offline (wills, expiry).
+ */
+import v8 from 'node:v8';
+import type { Command } from '../partition/commands.js';
+import { silentOutput } from '../partition/output.js';
+import { Partition, type PartitionLimits } from '../partition/partition.js';
+import { restorePartition, type PartitionSnapshot } from '../partition/snapshot.js';
+import { DurableExecutor, type DurableOptions, DEFAULT_DURABLE_OPTIONS } from './durable-executor.js';
+import { StorageError, type PartitionStore } from './partition-store.js';
+
+export interface RecoveredPartition {
+  partition: Partition;
+  executor: DurableExecutor;
+  replayed: number;
+}
+
+export async function recoverPartition(
+  store: PartitionStore,
+  limits: PartitionLimits,
+  opts: Partial<DurableOptions> = {},
+  extend?: (p: Partition) => void,
+): Promise<RecoveredPartition> {
+  const r = await store.open();
+  let partition: Partition;
+  let lastNow = 0;
+  try {
+    if (r.snapshot) {
+      // Extensions must be registered before restore so they can take their state back.
+      const snap = v8.deserialize(r.snapshot) as PartitionSnapshot;
+      partition = restorePartition(snap, limits, extend);
+    } else {
+      partition = new Partition(limits);
+      extend?.(partition);
+    }
+  } catch (err) {
+    await store.close();
+    throw new StorageError(`snapshot in ${store.location} cannot be read: ${(err as Error).message}`, store.location, { cause: err });
+  }
+  let seq = r.snapshotSeq;
+  let replayed = 0;
+  try {
+    for await (const { seq: s, record } of r.records) {
+      if (s !== seq + 1) throw new Error(`log gap: record ${s} follows ${seq}`);
+      const cmd = v8.deserialize(record) as Command;
+      partition.apply(cmd, silentOutput);
+      if (cmd.now > lastNow) lastNow = cmd.now;
+      seq = s;
+      replayed++;
+    }
+  } catch (err) {
+    await store.close();
+    throw new StorageError(`command log in ${store.location} is corrupt at record ${seq + 1}: ${(err as Error).message}`, store.location, {
+      cause: err,
+    });
+  }
+  const executor = new DurableExecutor(partition, store, seq, { ...DEFAULT_DURABLE_OPTIONS, ...opts });
+  if (replayed > 0 || r.snapshot) {
+    const now = Date.now();
+    const { ready } = executor.execute({ type: 'restart', now, crashedAt: lastNow || now }, silentOutput);
+    await ready;
+  }
+  return { partition, executor, replayed };
+}

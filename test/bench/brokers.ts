@@ -1,0 +1,159 @@
+/**
+ * Broker launchers for the benchmark. Every broker is its own OS process,
+ * started through `bash -c 'ulimit -n <hard limit, max 65536>; exec ...'` so
+ * the pid we get is the broker itself (used for /proc CPU/RSS sampling) and
+ * it can hold 10k+ sockets.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq';
+export const ALL_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq'];
+
+export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
+
+export interface BrokerHandle {
+  name: BrokerName;
+  pid: number;
+  port: number;
+  child: ChildProcess;
+  alive(): boolean;
+  stop(): Promise<void>;
+  stderrTail(): string;
+}
+
+export interface StartOpts {
+  repoRoot: string;
+  protocol: 4 | 5;
+  /** CPU list for taskset (e.g. "0"), or undefined for no pinning */
+  cpus?: string;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(a.port));
+    });
+  });
+}
+
+const ULIMIT_WRAP =
+  'h=$(ulimit -Hn); if [ "$h" = unlimited ] || [ "$h" -gt 65536 ]; then h=65536; fi; ulimit -n "$h" 2>/dev/null; exec "$@"';
+
+/** spawn a command with raised fd limit (optionally pinned); the returned pid is the exec'd command */
+export function spawnWrapped(cmd: string, args: string[], opts: { cwd: string; cpus?: string; env?: NodeJS.ProcessEnv }): ChildProcess {
+  const full = opts.cpus ? ['taskset', '-c', opts.cpus, cmd, ...args] : [cmd, ...args];
+  return spawn('bash', ['-c', ULIMIT_WRAP, 'bash', ...full], {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+export function mosquittoVersion(): string {
+  try {
+    const out = execFileSync(MOSQUITTO_BIN, ['-h'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    return /version\s+(\S+)/.exec(out)?.[1] ?? 'unknown';
+  } catch (e) {
+    const out = String((e as { stdout?: Buffer }).stdout ?? '');
+    return /version\s+(\S+)/.exec(out)?.[1] ?? 'unknown';
+  }
+}
+
+function waitListening(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        reject(new Error(`exited (code ${child.exitCode ?? child.signalCode}) before listening`));
+        return;
+      }
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', () => {
+        s.destroy();
+        if (Date.now() - t0 > timeoutMs) reject(new Error(`not listening on ${port} after ${timeoutMs} ms`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+export async function startBroker(name: BrokerName, o: StartOpts): Promise<BrokerHandle> {
+  const port = await freePort();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), `edgemq-bench-${name}-`));
+  let cmd: string;
+  let args: string[];
+  if (name === 'mosquitto') {
+    if (!existsSync(MOSQUITTO_BIN)) throw new Error(`${MOSQUITTO_BIN} not found (apt-get install -y mosquitto)`);
+    const conf = path.join(tmp, 'mosquitto.conf');
+    writeFileSync(
+      conf,
+      [
+        `listener ${port} 127.0.0.1`,
+        'allow_anonymous true',
+        'persistence false',
+        // never drop because of per-client queue limits; the generator bounds queues itself
+        'max_queued_messages 1000000',
+        'max_queued_bytes 0',
+        'max_connections -1',
+        'set_tcp_nodelay true',
+        'log_dest stderr',
+        'log_type error',
+        'log_type warning',
+        '',
+      ].join('\n'),
+    );
+    cmd = MOSQUITTO_BIN;
+    args = ['-c', conf];
+  } else if (name === 'aedes') {
+    if (o.protocol === 5) throw new Error('aedes does not support MQTT 5');
+    cmd = process.execPath;
+    args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/aedes-server.ts'), '--port', String(port)];
+  } else {
+    const dist = path.join(o.repoRoot, 'dist/cli/main.js');
+    const src = path.join(o.repoRoot, 'src/cli/main.ts');
+    cmd = process.execPath;
+    if (existsSync(dist)) args = [dist];
+    else if (existsSync(src)) args = ['--import', 'tsx', src];
+    else throw new Error('neither dist/cli/main.js nor src/cli/main.ts exists');
+    // warn level: same log volume as the mosquitto config (errors/warnings only)
+    args.push('serve', '--port', String(port), '--data-dir', tmp, '--log-level', 'warn');
+  }
+  const child = spawnWrapped(cmd, args, { cwd: o.repoRoot, cpus: o.cpus });
+  let errTail = '';
+  const keep = (d: Buffer): void => {
+    errTail = (errTail + d.toString()).slice(-2000);
+  };
+  child.stderr?.on('data', keep);
+  child.stdout?.on('data', keep); // drained so a chatty broker never blocks on a full pipe
+  const alive = (): boolean => child.exitCode === null && child.signalCode === null;
+  const stop = async (): Promise<void> => {
+    if (alive()) {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => alive() && child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(t);
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  try {
+    await waitListening(port, child, 15000);
+  } catch (e) {
+    await stop();
+    const tail = errTail.trim().split('\n').slice(-3).join(' | ');
+    throw new Error(`${(e as Error).message}${tail ? `; stderr: ${tail}` : ''}`);
+  }
+  return { name, pid: child.pid!, port, child, alive, stop, stderrTail: () => errTail };
+}

@@ -1,0 +1,131 @@
+/** Types and helpers shared by the orchestrator (run.ts) and the load generator (loadgen.ts). */
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+export type Kind = 'fanin' | 'fanout' | 'p2p' | 'shared' | 'latency' | 'connrate' | 'memory';
+
+export interface RunSpec {
+  id: string;
+  host: string;
+  port: number;
+  brokerPid: number;
+  protocol: 4 | 5;
+  kind: Kind;
+  qos: 0 | 1;
+  payload: number;
+  pubs: number;
+  subs: number;
+  /** QoS 1: max unacknowledged PUBLISH per publisher */
+  window: number;
+  /** max published-but-not-yet-received (by the slowest receiver) messages per publisher */
+  e2eWindow: number;
+  /** open-loop publish rate (msg/s) for the latency workload */
+  rate: number;
+  warmupMs: number;
+  durationMs: number;
+  /** connrate: concurrent connect attempts; memory: number of idle connections */
+  conns: number;
+  concurrency: number;
+}
+
+export interface ProcSample {
+  cpuMs: number; // utime+stime
+  rssKb: number;
+  hwmKb: number;
+}
+
+export interface RunResult {
+  id: string;
+  ok: boolean;
+  error?: string;
+  note?: string;
+  measuredMs: number;
+  sent: number; // messages published in the measured window
+  delivered: number; // deliveries received in the measured window (all subscribers)
+  pubRate: number;
+  deliveredRate: number;
+  expected: number; // over the whole run (warmup + measure), after drain
+  unique: number;
+  lost: number;
+  dups: number;
+  reordered: number;
+  stalls: number;
+  latency?: { n: number; p50: number; p90: number; p99: number; p999: number; max: number };
+  /** latency: how late the open-loop scheduler was at worst (ms) */
+  schedLagMaxMs?: number;
+  brokerCpuPct: number; // % of one core during the measured window
+  brokerRssMb: number; // at end of measured window
+  brokerHwmMb: number;
+  genCpuPct: number; // load generator, % of one core during the measured window (user+system)
+  genSysPct?: number; // ... of which system (kernel) time
+  /** CPU used by everything else on the machine during the window (% of one core): noise indicator */
+  otherCpuPct?: number;
+  // connrate
+  connectRate?: number;
+  connectFailures?: number;
+  // memory
+  conns?: number;
+  rssBeforeMb?: number;
+  rssAfterMb?: number;
+  kbPerConn?: number;
+  connectSeconds?: number;
+}
+
+let clkTck = 0;
+export function clockTicks(): number {
+  if (!clkTck) {
+    try {
+      clkTck = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+    } catch {
+      clkTck = 100;
+    }
+  }
+  return clkTck;
+}
+
+/** CPU time (utime+stime, all threads) and RSS of a process from /proc. */
+export function procSample(pid: number): ProcSample | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // after ")": f[0]=state(3) ... utime is field 14 -> f[11], stime 15 -> f[12]
+    const ticks = Number(f[11]) + Number(f[12]);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = /VmRSS:\s+(\d+)/.exec(status);
+    const hwm = /VmHWM:\s+(\d+)/.exec(status);
+    return {
+      cpuMs: (ticks * 1000) / clockTicks(),
+      rssKb: rss ? Number(rss[1]) : 0,
+      hwmKb: hwm ? Number(hwm[1]) : 0,
+    };
+  } catch {
+    return null;
+  }
+}
+
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function median(xs: number[]): number {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
+/** machine-wide busy CPU time in ms (all cores, without irq/softirq) from /proc/stat */
+export function machineBusyMs(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: count user+nice+system+steal.
+    // irq/softirq are left out: on loopback they are mostly our own traffic.
+    const busy = (v[0] ?? 0) + (v[1] ?? 0) + (v[2] ?? 0) + (v[7] ?? 0);
+    return (busy * 1000) / clockTicks();
+  } catch {
+    return NaN;
+  }
+}

@@ -1,0 +1,591 @@
+/**
+ * Load generator process (spawned by run.ts; never in the broker's process).
+ *
+ * Protocol with the orchestrator: one JSON RunSpec per line on stdin, one line
+ * `RESULT <json RunResult>` per spec on stdout. Diagnostics go to stderr.
+ * On start it prints `READY {"nofile": <soft fd limit>}`.
+ *
+ * Design notes (why it should not be the bottleneck):
+ * - raw `net` sockets, a hand parser (wire.ts) that does not allocate a packet
+ *   object per message, pre-encoded PUBLISH templates patched in place;
+ * - all PUBLISHes a publisher may send in one event-loop turn go out as ONE
+ *   buffer (one write syscall); PUBACKs for one received chunk go out as one
+ *   buffer;
+ * - flow control is recomputed at most once per event-loop turn (setImmediate
+ *   "pump"), not per message;
+ * - timestamps: one performance.now() per batch (send side) / per received
+ *   chunk (receive side).
+ *
+ * Closed-loop flow control (so runs measure sustained throughput, not queue
+ * growth inside the broker):
+ * - QoS 1: at most `window` unacknowledged PUBLISH per publisher;
+ * - QoS 0 and QoS 1: at most `e2eWindow` messages per publisher that were
+ *   published but not yet seen by the slowest receiver of that publisher
+ *   (the generator owns both ends, so it knows). If a publisher is blocked on
+ *   this window without progress for 500 ms (e.g. QoS 0 tail loss) its credit
+ *   is reset and a "stall" is counted;
+ * - never more than 256 KiB queued in a publisher socket's userland buffer.
+ */
+import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { Conn, PublishTemplate, connectPacket, disconnectPacket, subscribePacket, type WireHandler } from './wire.js';
+import { machineBusyMs, percentile, procSample, type ProcSample, type RunResult, type RunSpec } from './common.js';
+
+const MAX_SOCK_BUFFER = 256 * 1024;
+const STALL_MS = 500;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function fdLimit(): number {
+  try {
+    const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+const noopHandler: WireHandler = {
+  onPuback() {},
+  onPublish() {},
+  onPublishBatchEnd() {},
+  onClose() {},
+};
+
+function openConn(spec: RunSpec, clientId: string, handler: WireHandler, autoPuback: boolean, timeoutMs = 10000): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: spec.host, port: spec.port });
+    const conn = new Conn(sock, spec.protocol, handler, autoPuback);
+    const timer = setTimeout(() => {
+      conn.waiter = null;
+      sock.destroy();
+      reject(new Error(`CONNACK timeout for ${clientId}`));
+    }, timeoutMs);
+    conn.waiter = (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(conn);
+      else {
+        sock.destroy();
+        reject(new Error(code < 0 ? `connection closed before CONNACK (${clientId})` : `CONNACK code ${code}`));
+      }
+    };
+    sock.on('connect', () => sock.write(connectPacket(clientId, spec.protocol)));
+  });
+}
+
+function subscribe(conn: Conn, filter: string, qos: 0 | 1, timeoutMs = 10000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`SUBACK timeout (${filter})`)), timeoutMs);
+    conn.waiter = (code) => {
+      clearTimeout(timer);
+      if (code >= 0 && code < 0x80) resolve();
+      else reject(new Error(`SUBSCRIBE ${filter} refused (code ${code})`));
+    };
+    conn.write(subscribePacket(filter, qos, 1, conn.version));
+  });
+}
+
+async function closeAll(conns: Conn[]): Promise<void> {
+  const dc = disconnectPacket();
+  const waits: Promise<void>[] = [];
+  for (const c of conns) {
+    if (c.closed) continue;
+    waits.push(new Promise((r) => c.sock.once('close', () => r())));
+    c.sock.end(dc);
+  }
+  await Promise.race([Promise.all(waits), sleep(2000)]);
+  for (const c of conns) if (!c.closed) c.sock.destroy();
+}
+
+function emptyResult(spec: RunSpec): RunResult {
+  return {
+    id: spec.id,
+    ok: true,
+    measuredMs: 0,
+    sent: 0,
+    delivered: 0,
+    pubRate: 0,
+    deliveredRate: 0,
+    expected: 0,
+    unique: 0,
+    lost: 0,
+    dups: 0,
+    reordered: 0,
+    stalls: 0,
+    brokerCpuPct: NaN,
+    brokerRssMb: NaN,
+    brokerHwmMb: NaN,
+    genCpuPct: NaN,
+  };
+}
+
+/** Per (receiver group, publisher) sequence tracker: exact loss / dup / reorder counting. */
+class SeqTracker {
+  bits = new Uint8Array(8192);
+  unique = 0;
+  dups = 0;
+  reordered = 0;
+  maxSeq = -1;
+  see(seq: number): void {
+    const byte = seq >>> 3;
+    if (byte >= this.bits.length) {
+      let n = this.bits.length * 2;
+      while (n <= byte) n *= 2;
+      const nb = new Uint8Array(n);
+      nb.set(this.bits);
+      this.bits = nb;
+    }
+    const mask = 1 << (seq & 7);
+    if (this.bits[byte]! & mask) {
+      this.dups++;
+      return;
+    }
+    this.bits[byte]! |= mask;
+    this.unique++;
+    if (seq > this.maxSeq) this.maxSeq = seq;
+    else this.reordered++;
+  }
+}
+
+interface Pub {
+  conn: Conn;
+  tpl: PublishTemplate;
+  seq: number;
+  nextId: number;
+  inflight: number;
+  groups: number[];
+  creditBase: number;
+  lastRecv: number;
+  lastProgressAt: number;
+}
+
+class Measure {
+  cpu0 = process.cpuUsage();
+  t0 = performance.now();
+  b0: ProcSample | null;
+  busy0 = machineBusyMs();
+  constructor(readonly pid: number) {
+    this.b0 = procSample(pid);
+  }
+  finish(r: RunResult): number {
+    const ms = performance.now() - this.t0;
+    const cpu = process.cpuUsage(this.cpu0);
+    const b1 = procSample(this.pid);
+    const busy = ((machineBusyMs() - this.busy0) / ms) * 100;
+    r.measuredMs = ms;
+    r.genCpuPct = ((cpu.user + cpu.system) / 1000 / ms) * 100;
+    r.genSysPct = (cpu.system / 1000 / ms) * 100;
+    if (this.b0 && b1) {
+      r.brokerCpuPct = ((b1.cpuMs - this.b0.cpuMs) / ms) * 100;
+      r.brokerRssMb = b1.rssKb / 1024;
+      r.brokerHwmMb = b1.hwmKb / 1024;
+      r.otherCpuPct = Math.max(0, busy - r.brokerCpuPct - r.genCpuPct);
+    }
+    return ms;
+  }
+}
+
+class FloatList {
+  a = new Float64Array(1 << 16);
+  n = 0;
+  push(x: number): void {
+    if (this.n === this.a.length) {
+      const nb = new Float64Array(this.a.length * 2);
+      nb.set(this.a);
+      this.a = nb;
+    }
+    this.a[this.n++] = x;
+  }
+  sorted(): Float64Array {
+    return this.a.subarray(0, this.n).sort();
+  }
+}
+
+/** fanin / fanout / p2p / shared / latency */
+async function runMessaging(spec: RunSpec): Promise<RunResult> {
+  const r = emptyResult(spec);
+  const P = spec.pubs;
+  const S = spec.subs;
+  const tag = spec.id.replace(/[^A-Za-z0-9]/g, '').slice(-12);
+  // --- topology
+  const pubTopic: string[] = [];
+  const subFilter: string[] = [];
+  const subGroup: number[] = [];
+  const pubGroups: number[][] = [];
+  let G = 0;
+  switch (spec.kind) {
+    case 'fanin':
+    case 'latency': {
+      const base = spec.kind === 'fanin' ? 'bench/fanin' : 'bench/lat';
+      for (let p = 0; p < P; p++) pubTopic.push(`${base}/${p}`), pubGroups.push([0]);
+      for (let s = 0; s < S; s++) subFilter.push(`${base}/#`), subGroup.push(s);
+      G = S;
+      for (let p = 0; p < P; p++) pubGroups[p] = [...Array(S).keys()];
+      break;
+    }
+    case 'fanout':
+      for (let p = 0; p < P; p++) pubTopic.push('bench/fanout');
+      for (let s = 0; s < S; s++) subFilter.push('bench/fanout'), subGroup.push(s);
+      G = S;
+      for (let p = 0; p < P; p++) pubGroups.push([...Array(S).keys()]);
+      break;
+    case 'p2p':
+      for (let p = 0; p < P; p++) {
+        pubTopic.push(`bench/p2p/${p}`);
+        subFilter.push(`bench/p2p/${p}`);
+        subGroup.push(p);
+        pubGroups.push([p]);
+      }
+      G = P;
+      break;
+    case 'shared':
+      for (let p = 0; p < P; p++) pubTopic.push(`bench/shared/${p}`), pubGroups.push([0]);
+      for (let s = 0; s < S; s++) subFilter.push('$share/g/bench/shared/#'), subGroup.push(0);
+      G = 1;
+      break;
+    default:
+      throw new Error(`not a messaging workload: ${spec.kind}`);
+  }
+  const trackers: SeqTracker[] = [];
+  for (let i = 0; i < G * P; i++) trackers.push(new SeqTracker());
+
+  let measuring = false;
+  let publishing = false;
+  let deliveredMeasured = 0;
+  let deliveredTotal = 0;
+  let stray = 0;
+  const lat = new FloatList();
+  const recordLatency = true;
+  const pubs: Pub[] = [];
+  const all: Conn[] = [];
+
+  let pumpScheduled = false;
+  const schedulePump = (): void => {
+    if (!pumpScheduled && publishing && spec.kind !== 'latency') {
+      pumpScheduled = true;
+      setImmediate(pump);
+    }
+  };
+
+  const minRecv = (pb: Pub): number => {
+    let m = Infinity;
+    for (const g of pb.groups) {
+      const t = trackers[g * P + pb.conn.tag]!;
+      if (t.maxSeq + 1 < m) m = t.maxSeq + 1;
+    }
+    return m;
+  };
+
+  function sendBatch(pb: Pub, n: number, now: number): void {
+    const buf = pb.tpl.batch(n, pb.seq, pb.nextId, now);
+    pb.seq += n;
+    if (spec.qos > 0) {
+      pb.inflight += n;
+      pb.nextId = ((pb.nextId - 1 + n) % 65535) + 1;
+    }
+    pb.conn.write(buf);
+  }
+
+  function pump(): void {
+    pumpScheduled = false;
+    if (!publishing) return;
+    const now = performance.now();
+    for (const pb of pubs) {
+      if (pb.conn.closed) continue;
+      if (pb.conn.sock.writableLength > MAX_SOCK_BUFFER) continue; // 'drain' re-pumps
+      const recv = minRecv(pb);
+      if (recv !== pb.lastRecv) {
+        pb.lastRecv = recv;
+        pb.lastProgressAt = now;
+      }
+      let allowed = spec.e2eWindow - (pb.seq - Math.max(recv, pb.creditBase));
+      if (spec.qos > 0) allowed = Math.min(allowed, spec.window - pb.inflight);
+      if (allowed <= 0) continue;
+      sendBatch(pb, allowed, now);
+    }
+  }
+
+  const handler: WireHandler = {
+    onPuback(conn, count) {
+      const pb = pubs[conn.tag];
+      if (pb) pb.inflight = Math.max(0, pb.inflight - count);
+      schedulePump();
+    },
+    onPublish(conn, pubIdx, seq, sentAt, now) {
+      const t = pubIdx < P ? trackers[subGroup[conn.tag]! * P + pubIdx] : undefined;
+      if (!t) {
+        stray++;
+        return;
+      }
+      t.see(seq);
+      deliveredTotal++;
+      if (measuring) {
+        deliveredMeasured++;
+        if (recordLatency) lat.push(now - sentAt);
+      }
+    },
+    onPublishBatchEnd() {
+      schedulePump();
+    },
+    onClose() {},
+  };
+
+  let stallTimer: NodeJS.Timeout | null = null;
+  let openLoopTimer: NodeJS.Timeout | null = null;
+  try {
+    // --- connect subscribers first, then publishers
+    for (let s = 0; s < S; s++) {
+      const c = await openConn(spec, `bs-${tag}-${s}`, handler, true);
+      c.tag = s;
+      all.push(c);
+      await subscribe(c, subFilter[s]!, spec.qos);
+    }
+    for (let p = 0; p < P; p++) {
+      const c = await openConn(spec, `bp-${tag}-${p}`, handler, false);
+      c.tag = p;
+      all.push(c);
+      c.sock.on('drain', schedulePump);
+      pubs.push({
+        conn: c,
+        tpl: new PublishTemplate(pubTopic[p]!, spec.qos, spec.payload, p, spec.protocol),
+        seq: 0,
+        nextId: 1,
+        inflight: 0,
+        groups: pubGroups[p]!,
+        creditBase: 0,
+        lastRecv: 0,
+        lastProgressAt: performance.now(),
+      });
+    }
+    await sleep(100);
+
+    // --- run
+    publishing = true;
+    const tStart = performance.now();
+    let schedLagMax = 0;
+    if (spec.kind === 'latency') {
+      // open loop: fixed aggregate rate, split evenly over publishers; timestamp = actual send time
+      const perPub = spec.rate / P;
+      const tick = (): void => {
+        if (!publishing) return;
+        const now = performance.now();
+        const el = now - tStart;
+        for (const pb of pubs) {
+          const due = Math.floor((el * perPub) / 1000) - pb.seq;
+          if (due <= 0) continue;
+          const lag = el - (pb.seq / perPub) * 1000;
+          if (lag > schedLagMax) schedLagMax = lag;
+          if (spec.qos > 0 && pb.inflight + due > 60000) continue; // packet-id space exhausted; broker not keeping up
+          sendBatch(pb, due, now);
+        }
+        openLoopTimer = setTimeout(tick, 1);
+      };
+      tick();
+    } else {
+      pump();
+      stallTimer = setInterval(() => {
+        const now = performance.now();
+        for (const pb of pubs) {
+          const recv = minRecv(pb);
+          if (recv !== pb.lastRecv) {
+            pb.lastRecv = recv;
+            pb.lastProgressAt = now;
+          } else if (pb.seq - Math.max(recv, pb.creditBase) >= spec.e2eWindow && now - pb.lastProgressAt > STALL_MS) {
+            pb.creditBase = pb.seq;
+            pb.lastProgressAt = now;
+            r.stalls++;
+            schedulePump();
+          }
+        }
+      }, 100);
+    }
+
+    await sleep(spec.warmupMs);
+    const sent0 = pubs.reduce((a, p) => a + p.seq, 0);
+    measuring = true;
+    const m = new Measure(spec.brokerPid);
+    await sleep(spec.durationMs);
+    measuring = false;
+    const ms = m.finish(r);
+    const sent1 = pubs.reduce((a, p) => a + p.seq, 0);
+    publishing = false;
+    if (stallTimer) clearInterval(stallTimer);
+    if (openLoopTimer) clearTimeout(openLoopTimer);
+
+    r.sent = sent1 - sent0;
+    r.delivered = deliveredMeasured;
+    r.pubRate = (r.sent / ms) * 1000;
+    r.deliveredRate = (deliveredMeasured / ms) * 1000;
+    if (spec.kind === 'latency') r.schedLagMaxMs = schedLagMax;
+
+    // --- drain: wait until everything expected arrived or no progress for 500 ms (max 5 s)
+    let expected = 0;
+    for (const pb of pubs) expected += pb.seq * pb.groups.length;
+    const uniqueNow = (): number => trackers.reduce((a, t) => a + t.unique, 0);
+    const drainStart = performance.now();
+    let last = -1;
+    let lastAt = drainStart;
+    for (;;) {
+      const u = uniqueNow();
+      const now = performance.now();
+      if (u >= expected || now - drainStart > 5000) break;
+      if (u !== last) {
+        last = u;
+        lastAt = now;
+      } else if (now - lastAt > 500) break;
+      await sleep(20);
+    }
+    r.expected = expected;
+    r.unique = uniqueNow();
+    r.lost = Math.max(0, expected - r.unique);
+    r.dups = trackers.reduce((a, t) => a + t.dups, 0);
+    r.reordered = trackers.reduce((a, t) => a + t.reordered, 0);
+    if (stray) r.note = `${stray} unexpected messages`;
+    if (spec.kind === 'shared' && deliveredTotal === 0) {
+      r.ok = false;
+      r.error = 'no deliveries via $share (shared subscriptions unsupported?)';
+    }
+    if (lat.n > 0) {
+      const s = lat.sorted();
+      r.latency = {
+        n: lat.n,
+        p50: percentile(s, 50),
+        p90: percentile(s, 90),
+        p99: percentile(s, 99),
+        p999: percentile(s, 99.9),
+        max: s[s.length - 1]!,
+      };
+    }
+  } finally {
+    publishing = false;
+    if (stallTimer) clearInterval(stallTimer);
+    if (openLoopTimer) clearTimeout(openLoopTimer);
+    await closeAll(all);
+  }
+  return r;
+}
+
+/** CONNECT+CONNACK (then DISCONNECT) per second, `concurrency` attempts in flight. */
+async function runConnRate(spec: RunSpec): Promise<RunResult> {
+  const r = emptyResult(spec);
+  const tag = spec.id.replace(/[^A-Za-z0-9]/g, '').slice(-12);
+  let running = true;
+  let measuring = false;
+  let ok = 0;
+  let fail = 0;
+  let seq = 0;
+  let active = 0;
+  const dc = disconnectPacket();
+  const one = (): void => {
+    if (!running) return;
+    active++;
+    const id = `cr-${tag}-${seq++}`;
+    const sock = net.connect({ host: spec.host, port: spec.port });
+    const conn = new Conn(sock, spec.protocol, noopHandler, false);
+    let got = false;
+    conn.waiter = (code) => {
+      if (code === 0) {
+        got = true;
+        if (measuring) ok++;
+        sock.end(dc); // server closes after DISCONNECT -> TIME_WAIT lands on the server side
+      } else {
+        sock.destroy();
+      }
+    };
+    sock.on('connect', () => sock.write(connectPacket(id, spec.protocol)));
+    sock.on('close', () => {
+      active--;
+      if (!got && measuring) fail++;
+      one();
+    });
+  };
+  for (let i = 0; i < spec.concurrency; i++) one();
+  await sleep(spec.warmupMs);
+  measuring = true;
+  const m = new Measure(spec.brokerPid);
+  await sleep(spec.durationMs);
+  measuring = false;
+  const ms = m.finish(r);
+  running = false;
+  const t = performance.now();
+  while (active > 0 && performance.now() - t < 3000) await sleep(20);
+  r.connectRate = (ok / ms) * 1000;
+  r.connectFailures = fail;
+  r.deliveredRate = r.connectRate;
+  return r;
+}
+
+/** RSS per idle connection. */
+async function runMemory(spec: RunSpec): Promise<RunResult> {
+  const r = emptyResult(spec);
+  const tag = spec.id.replace(/[^A-Za-z0-9]/g, '').slice(-12);
+  // warm the broker's connection path once, then baseline
+  const warm = await openConn(spec, `mw-${tag}`, noopHandler, false);
+  await closeAll([warm]);
+  await sleep(500);
+  const before = procSample(spec.brokerPid);
+  const conns: Conn[] = [];
+  let failed = 0;
+  let next = 0;
+  const m = new Measure(spec.brokerPid);
+  const worker = async (): Promise<void> => {
+    while (next < spec.conns) {
+      const i = next++;
+      try {
+        conns.push(await openConn(spec, `mi-${tag}-${i}`, noopHandler, false, 30000));
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: spec.concurrency }, worker));
+  const connectMs = performance.now() - m.t0;
+  await sleep(1500);
+  m.finish(r);
+  const after = procSample(spec.brokerPid);
+  r.conns = conns.length;
+  r.connectSeconds = connectMs / 1000;
+  r.connectRate = (conns.length / connectMs) * 1000;
+  r.connectFailures = failed;
+  if (before && after && conns.length > 0) {
+    r.rssBeforeMb = before.rssKb / 1024;
+    r.rssAfterMb = after.rssKb / 1024;
+    r.kbPerConn = (after.rssKb - before.rssKb) / conns.length;
+  }
+  if (failed) r.note = `${failed} connections failed`;
+  for (const c of conns) c.sock.destroy();
+  await sleep(300);
+  return r;
+}
+
+async function runSpec(spec: RunSpec): Promise<RunResult> {
+  try {
+    if (spec.kind === 'connrate') return await runConnRate(spec);
+    if (spec.kind === 'memory') return await runMemory(spec);
+    return await runMessaging(spec);
+  } catch (e) {
+    const r = emptyResult(spec);
+    r.ok = false;
+    r.error = (e as Error).message;
+    return r;
+  }
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(`READY ${JSON.stringify({ nofile: fdLimit() })}\n`);
+  const rl = createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    const spec = JSON.parse(line) as RunSpec;
+    const res = await runSpec(spec);
+    process.stdout.write(`RESULT ${JSON.stringify(res)}\n`);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
