@@ -68,7 +68,8 @@ export class Channel implements SessionSink {
   private outboundAliases: OutboundAliases | undefined;
   /** Inbound QoS 1/2 PUBLISHes not yet acknowledged, for the Receive Maximum we advertised. */
   private inboundInflight = 0;
-  private early: mqttPacket.Packet[] = [];
+  /** Packets (or a decoding error) that arrived behind CONNECT while it is processed, in order. */
+  private early: Array<mqttPacket.Packet | MqttError> = [];
   /** CONNECT parameters kept while an enhanced authentication exchange runs. */
   private pendingConnect: PendingConnect | undefined;
   /** While a SUBSCRIBE is being processed, deliveries wait so that SUBACK goes first. */
@@ -110,7 +111,8 @@ export class Channel implements SessionSink {
     if (this.isClosed()) return;
     if (this.state === 'connecting') {
       if (packet.cmd === 'connect') return this.fail(new MqttError(RC.ProtocolError, 'second CONNECT'));
-      if (packet.cmd === 'auth') return this.guard(this.onAuth(packet as mqttPacket.IAuthPacket));
+      // AUTH belongs to the CONNECT only during enhanced authentication; otherwise it waits its turn like any packet.
+      if (packet.cmd === 'auth' && this.pendingConnect) return this.guard(this.onAuth(packet as mqttPacket.IAuthPacket));
       if (this.early.length >= MAX_EARLY_PACKETS) return this.fail(new MqttError(RC.ReceiveMaximumExceeded, 'too many packets before CONNACK'));
       this.early.push(packet);
       return;
@@ -120,8 +122,6 @@ export class Channel implements SessionSink {
         this.connectSeen = true;
         this.version = (packet as mqttPacket.IConnectPacket).protocolVersion as 3 | 4 | 5;
       }
-      const props = (packet as { properties?: Record<string, unknown> }).properties;
-      if (props) rejectRepeatedProperties(props);
       this.dispatch(packet);
     } catch (err) {
       this.fail(err);
@@ -272,7 +272,10 @@ export class Channel implements SessionSink {
     this.flushHeld(); // the resumed session's messages, which arrived before CONNACK went out
     const early = this.early;
     this.early = [];
-    for (const packet of early) this.handle(packet);
+    for (const item of early) {
+      if (item instanceof MqttError) return this.fail(item);
+      this.handle(item);
+    }
   }
 
 
@@ -332,8 +335,10 @@ export class Channel implements SessionSink {
   private onPublish(p: mqttPacket.IPublishPacket): void {
     const qos = p.qos as QoS;
     const packetId = p.messageId ?? 0;
-    if (qos > 0 && packetId === 0) throw new MqttError(RC.MalformedPacket, 'QoS > 0 PUBLISH without packet id'); // [MQTT-2.2.1-3]
+    // A zero packet id decodes fine but breaks [MQTT-2.2.1-3]: a Protocol Error, as Mosquitto also answers.
+    if (qos > 0 && packetId === 0) throw new MqttError(RC.ProtocolError, 'QoS > 0 PUBLISH without packet id');
     const props = p.properties;
+    if (props?.subscriptionIdentifier !== undefined) throw new MqttError(RC.ProtocolError, 'a client PUBLISH may not carry a Subscription Identifier'); // [MQTT-3.3.4-6]
     let topic = p.topic;
     if (props?.topicAlias !== undefined) {
       if (!this.inboundAliases) throw new MqttError(RC.TopicAliasInvalid, 'topic aliases are disabled'); // [MQTT-3.3.2-9]
@@ -409,6 +414,7 @@ export class Channel implements SessionSink {
   // ---- SUBSCRIBE / UNSUBSCRIBE ------------------------------------------------------------------
 
   private async onSubscribe(p: mqttPacket.ISubscribePacket): Promise<void> {
+    if (p.subscriptions.length === 0) throw new MqttError(RC.ProtocolError, 'SUBSCRIBE without topic filters'); // [MQTT-3.8.3-2]
     const subId = p.properties?.subscriptionIdentifier;
     if (subId !== undefined && (Array.isArray(subId) || subId === 0)) throw new MqttError(RC.ProtocolError, 'invalid subscription identifier');
     const codes: number[] = new Array(p.subscriptions.length);
@@ -461,6 +467,7 @@ export class Channel implements SessionSink {
   }
 
   private async onUnsubscribe(p: mqttPacket.IUnsubscribePacket): Promise<void> {
+    if (p.unsubscriptions.length === 0) throw new MqttError(RC.ProtocolError, 'UNSUBSCRIBE without topic filters'); // [MQTT-3.10.3-2]
     const codes: number[] = new Array(p.unsubscriptions.length).fill(RC.Success);
     const valid: string[] = [];
     const slots: number[] = [];
@@ -565,6 +572,15 @@ export class Channel implements SessionSink {
     }
   }
 
+  /**
+   * A decoding error behind a CONNECT that is still being processed: the CONNECT is answered first
+   * (it was valid), then the error ends the connection, as if the bytes had come one by one.
+   */
+  failAfterPending(err: MqttError): void {
+    if (this.state === 'connecting') this.early.push(err);
+    else this.fail(err);
+  }
+
   /** The CONNECT could not even be decoded (unknown protocol level): answer in the 3.1.1 form every client reads. */
   refuseProtocol(err: MqttError): void {
     this.connectSeen = true;
@@ -633,13 +649,6 @@ function passThrough(p: PassThroughProperties & Record<string, unknown>): PassTh
   if (p.correlationData !== undefined) (out ??= {}).correlationData = p.correlationData;
   if (p.userProperties !== undefined) (out ??= {}).userProperties = p.userProperties;
   return out;
-}
-
-/** Only User Property (and Subscription Identifier, server to client) may appear more than once (MQTT 5 2.2.2.2). */
-function rejectRepeatedProperties(props: Record<string, unknown>): void {
-  for (const name in props) {
-    if (name !== 'userProperties' && Array.isArray(props[name])) throw new MqttError(RC.ProtocolError, `property ${name} appears more than once`);
-  }
 }
 
 function reasonText(err: unknown): string {

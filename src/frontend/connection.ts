@@ -11,6 +11,7 @@ import mqttPacket from 'mqtt-packet';
 import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
 import { Channel, type ChannelContext, type Transport } from './channel.js';
+import { installStrictProperties } from './strict-properties.js';
 
 interface ParserInternals {
   packet: { length: number; cmd?: string };
@@ -48,6 +49,7 @@ export class Connection implements Transport {
     this.channel = new Channel({ ...ctx, onKeepAlive: (s) => (this.keepAliveMs = s * 1500) }, this);
     this.parser = mqttPacket.parser({ protocolVersion: 4 });
     this.guardPacketSize();
+    installStrictProperties(this.parser);
     this.parser.on('packet', (p) => this.onPacket(p));
     this.parser.on('error', (err) => this.onParseError(err));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -105,7 +107,7 @@ export class Connection implements Transport {
       this.channel.refuseProtocol(new MqttError(RC.UnsupportedProtocolVersion, err.message)); // [MQTT-3.1.2-2]
       return;
     }
-    this.channel.fail(err instanceof MqttError ? err : new MqttError(RC.MalformedPacket, err.message));
+    this.channel.failAfterPending(err instanceof MqttError ? err : new MqttError(parseErrorCode(err.message), err.message));
   }
 
   write(bytes: Buffer): void {
@@ -171,6 +173,15 @@ export function peerCertificateChain(socket: TLSSocket): X509Certificate[] | und
 
 function uncork(c: Connection): void {
   c.flush();
+}
+
+/**
+ * mqtt-packet reports every decoding failure as a plain Error; a few of them are well-formed
+ * packets that break a protocol rule, which the spec answers with 0x82 rather than 0x81.
+ */
+function parseErrorCode(message: string): number {
+  if (/Invalid subscribe QoS|Invalid retain handling|no payload specified/i.test(message)) return RC.ProtocolError;
+  return RC.MalformedPacket;
 }
 
 function varIntSize(n: number): number {
