@@ -9,6 +9,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 30_000,
+    // .ci/run asks for a JSON summary to print its `N passed, N failed` line.
+    reporters: process.env.EDGEMQ_TEST_RESULTS ? ['default', ['json', { outputFile: process.env.EDGEMQ_TEST_RESULTS }]] : ['default'],
     hookTimeout: 30_000,
   },
 });

@@ -173,11 +173,12 @@ describe('09 subscription options', { timeout: 15000 }, () => {
     await close(pub);
   });
 
-  it('[MQTT-3.8.3-5] Retain Handling 3 is a malformed SUBSCRIBE (DISCONNECT 0x81)', async () => {
+  // MQTT 5 3.8.3.1: "It is a Protocol Error to send a Retain Handling value of 3" (0x82, not 0x81).
+  it('[MQTT 5 3.8.3.1] Retain Handling 3 is a Protocol Error (DISCONNECT 0x82)', async () => {
     const { client } = await rawConnect(broker.port, { protocolVersion: 5, clientId: uid() });
     // SUBSCRIBE id 1, no properties, filter "a", options 0x30 (retain handling 3)
     client.sendRaw([0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, 0x61, 0x30]);
-    await client.expectDisconnect(0x81, { strict: isEdgemq });
+    await client.expectDisconnect(0x82, { strict: isEdgemq });
   });
 
   for (const v of VERSIONS) {
