@@ -28,7 +28,8 @@ export interface BrokerCore {
   unsubscribe(clientId: string, connectionId: number, filters: string[]): Promise<number[]>;
 
   /**
-   * Route a message. For an inbound QoS 2 message `packetId` makes the publish idempotent: a repeated
+   * Route a message. A QoS 0 publish resolves at once, never rejects and reports no match count
+   * (`matched: -1`): nothing waits for it. For an inbound QoS 2 message `packetId` makes the publish idempotent: a repeated
    * PUBLISH with an id the session still holds is not routed again.
    */
   publish(clientId: string, message: Message, packetId?: number): Promise<PublishResult>;

@@ -39,6 +39,7 @@ export class MemoryExecutor implements CommandExecutor {
 }
 
 const TICK_MS = 1000;
+const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
 
 /** A command that could not be made durable is refused: 0x97 when the disk is full, else 0x80. */
 function refuseUndurable(err: Error & { cause?: { code?: string; message?: string } }): never {
@@ -102,7 +103,17 @@ export class LocalBrokerCore implements BrokerCore {
   }
 
   publish(clientId: string, message: Message, packetId?: number): Promise<PublishResult> {
-    return this.run<PublishResult>({ type: 'publish', now: Date.now(), clientId, message, packetId });
+    const cmd: Command = { type: 'publish', now: Date.now(), clientId, message, packetId };
+    if (message.qos === 0) {
+      // Hot path: no promise per QoS 0 message; nobody waits for its outcome.
+      try {
+        this.executor.execute(cmd, this.output).ready?.catch(() => {});
+      } catch {
+        /* a QoS 0 message that cannot be routed is simply lost, as QoS 0 allows */
+      }
+      return QOS0_DONE;
+    }
+    return this.run<PublishResult>(cmd);
   }
 
   release(clientId: string, connectionId: number, packetId: number): Promise<number> {

@@ -378,7 +378,7 @@ export class Channel implements SessionSink {
     }
 
     if (qos === 0) {
-      void this.ctx.core.publish(this.clientId, message).catch((err) => this.fail(err));
+      void this.ctx.core.publish(this.clientId, message); // never rejects (BrokerCore contract)
       return;
     }
     this.ctx.core.publish(this.clientId, message, qos === 2 ? packetId : undefined).then(
@@ -527,14 +527,15 @@ export class Channel implements SessionSink {
       this.dropped++; // a stalled reader loses QoS 0 instead of holding up anyone else
       return;
     }
-    const bytes = encodeDelivery(d, this.version, this.outboundAliases, this.clientMaxPacket, Date.now());
-    if (typeof bytes === 'string') {
+    const enc = encodeDelivery(d, this.version, this.outboundAliases, this.clientMaxPacket, Date.now());
+    if (typeof enc === 'string') {
       // Not sendable (expired or too large for the client): complete the flow as if it had been delivered.
       if (d.qos === 1) this.ctx.core.acknowledge(this.clientId, this.connectionId, d.packetId, 'puback');
       else if (d.qos === 2) this.ctx.core.acknowledge(this.clientId, this.connectionId, d.packetId, 'pubrec', RC.UnspecifiedError);
       return;
     }
-    this.transport.write(bytes);
+    this.transport.write(enc.first);
+    if (enc.second) this.transport.write(enc.second);
   }
 
   release(packetId: number): void {

@@ -331,7 +331,7 @@ export class Partition {
     }
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i];
-      const member = g.pick();
+      const member = m.qos === 0 ? g.pickVolatile() : g.pick();
       if (!member) continue;
       this.enqueue(member.session, this.sharedPending(m, member.options, g), out);
       matched++;

@@ -78,6 +78,23 @@ export class ShareGroup {
       this.selector.pick((m) => m.session !== exclude)
     );
   }
+
+  /**
+   * QoS 0 rotation, kept apart from `pick`'s: QoS 0 messages are not logged, so they must not move
+   * the rotation that decides (and on replay re-decides) where QoS 1/2 messages go. Online members only.
+   */
+  pickVolatile(): ShareMember | undefined {
+    const members = this.selector.members;
+    for (let i = 0; i < members.length; i++) {
+      const m = members[(this.volatileCursor + i) % members.length];
+      if (m.session.online) {
+        this.volatileCursor = (this.volatileCursor + i + 1) % members.length;
+        return m;
+      }
+    }
+    return undefined;
+  }
+  private volatileCursor = 0;
 }
 
 export type Route = DirectRoute | ShareGroup;

@@ -49,6 +49,10 @@ export const DEFAULT_DURABLE_OPTIONS: DurableOptions = {
 
 const SNAPSHOT_RETRY_MS = 1000;
 
+export function isVolatile(cmd: Command): boolean {
+  return cmd.type === 'publish' && cmd.message.qos === 0 && !cmd.message.retain;
+}
+
 export class WriteFailedError extends Error {
   readonly code = 'EDGEMQ_WRITE_FAILED';
 }
@@ -80,7 +84,10 @@ export class DurableExecutor implements CommandExecutor {
     this.seq = lastSeq;
   }
 
-  execute(cmd: Command, out: PartitionOutput): { result: CommandResult; ready: Promise<void> } {
+  execute(cmd: Command, out: PartitionOutput): { result: CommandResult; ready?: Promise<void> } {
+    // A QoS 0 message that is not retained changes no state worth keeping: it goes to whoever is
+    // online now or nowhere (never queued offline), so it is neither logged nor held back.
+    if (isVolatile(cmd)) return { result: this.partition.apply(cmd, out) };
     if (this.closed) return { result: undefined, ready: Promise.reject(new WriteFailedError('storage is closed')) };
     const b = this.batch();
     b.out = out;
