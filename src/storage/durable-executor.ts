@@ -21,7 +21,9 @@ import type { PartitionStore } from './partition-store.js';
 type Effect = [kind: 0 | 1 | 2, connectionId: number, arg: unknown];
 
 interface Batch {
-  records: Buffer[];
+  /** Commands of this group commit, serialized together when the batch is sealed. */
+  commands: Command[];
+  record?: Buffer;
   /** Set when the batch closes the log up to here with a snapshot (taken at seal time, on a batch boundary). */
   snapshot?: Buffer;
   effects: Effect[];
@@ -92,9 +94,7 @@ export class DurableExecutor implements CommandExecutor {
     const b = this.batch();
     b.out = out;
     const result = this.partition.apply(cmd, this.capture);
-    const record = v8.serialize(cmd);
-    b.records.push(record);
-    this.bytesSinceSnapshot += record.length;
+    b.commands.push(cmd); // commands are immutable once submitted: serialized at seal time, in one pass
     return { result, ready: b.done };
   }
 
@@ -107,7 +107,7 @@ export class DurableExecutor implements CommandExecutor {
       reject = rej;
     });
     done.catch(() => {}); // callers observe the failure through their own promise chains
-    const b: Batch = { records: [], effects: [], out: undefined, done, resolve, reject };
+    const b: Batch = { commands: [], effects: [], out: undefined, done, resolve, reject };
     this.current = b;
     setImmediate(() => this.seal(b));
     return b;
@@ -115,7 +115,11 @@ export class DurableExecutor implements CommandExecutor {
 
   private seal(b: Batch): void {
     if (this.current === b) this.current = undefined;
-    this.recordsSinceSnapshot += b.records.length;
+    if (b.commands.length > 0) {
+      b.record = v8.serialize(b.commands);
+      this.bytesSinceSnapshot += b.record.length;
+      this.recordsSinceSnapshot += b.commands.length;
+    }
     const retryDue = this.needSnapshot && Date.now() >= this.retrySnapshotAt;
     if (retryDue || (!this.needSnapshot && (this.recordsSinceSnapshot >= this.opts.snapshotEveryRecords || this.bytesSinceSnapshot >= this.opts.snapshotEveryBytes))) {
       // Now, and only now, memory holds exactly the commands sealed so far: the snapshot covers them all.
@@ -135,7 +139,7 @@ export class DurableExecutor implements CommandExecutor {
       const batches = this.queued;
       this.queued = [];
       const first = this.seq + 1;
-      const count = batches.reduce((n, b) => n + b.records.length, 0);
+      const count = batches.reduce((n, b) => n + b.commands.length, 0);
       try {
         let k = -1;
         for (let i = 0; i < batches.length; i++) if (batches[i].snapshot) k = i;
@@ -143,12 +147,17 @@ export class DurableExecutor implements CommandExecutor {
         if (this.logHasGap && k < 0) throw new Error('waiting for a snapshot after an earlier failed write');
         let seq = this.seq;
         if (k >= 0) {
-          for (let i = 0; i <= k; i++) seq += batches[i].records.length;
+          for (let i = 0; i <= k; i++) seq += batches[i].commands.length;
           await this.store.writeSnapshot(seq, batches[k].snapshot!, this.opts.sync);
           this.logHasGap = false;
         }
-        const rest = batches.slice(k + 1).flatMap((b) => b.records);
-        if (rest.length > 0) await this.store.append(seq + 1, rest, this.opts.sync);
+        const records: Array<{ seq: number; count: number; record: Buffer }> = [];
+        for (let i = k + 1; i < batches.length; i++) {
+          const b = batches[i];
+          if (b.record) records.push({ seq: seq + 1, count: b.commands.length, record: b.record });
+          seq += b.commands.length;
+        }
+        if (records.length > 0) await this.store.append(records, this.opts.sync);
         this.seq = first + count - 1;
         for (const b of batches) {
           this.release(b);

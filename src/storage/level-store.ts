@@ -4,8 +4,8 @@
  * serves every connection; a write batch is atomic; the log is a key range, so truncation after a
  * snapshot is a range delete that compaction reclaims. See test/bench/storage.ts for the numbers.
  *
- * Layout: `L` + 8-byte big-endian sequence -> serialized command; `M:format`, `M:snapshot`,
- * `M:snapshotSeq`.
+ * Layout: `L` + 8-byte big-endian sequence of its first command -> 4-byte command count + one
+ * group commit's commands serialized together; `M:format`, `M:snapshot`, `M:snapshotSeq`.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -70,14 +70,18 @@ export class LevelStore implements PartitionStore {
     const db = this.db;
     async function* records() {
       for await (const [key, value] of db.iterator({ gt: logKey(snapshotSeq), lt: Buffer.from([LOG_PREFIX + 1]) })) {
-        yield { seq: Number(key.readBigUInt64BE(1)), record: value };
+        yield { seq: Number(key.readBigUInt64BE(1)), count: value.readUInt32BE(0), record: value.subarray(4) };
       }
     }
     return { snapshot, snapshotSeq, records: records() };
   }
 
-  async append(firstSeq: number, records: Buffer[], sync: boolean): Promise<void> {
-    const ops = records.map((value, i) => ({ type: 'put' as const, key: logKey(firstSeq + i), value }));
+  async append(records: Array<{ seq: number; count: number; record: Buffer }>, sync: boolean): Promise<void> {
+    const ops = records.map((r) => {
+      const head = Buffer.allocUnsafe(4);
+      head.writeUInt32BE(r.count);
+      return { type: 'put' as const, key: logKey(r.seq), value: Buffer.concat([head, r.record]) };
+    });
     await this.db.batch(ops, { sync });
   }
 

@@ -6,15 +6,15 @@ export interface Recovered {
   /** Serialized snapshot, if one was written. */
   snapshot?: Buffer;
   snapshotSeq: number;
-  /** Log records after the snapshot, in order. */
-  records: AsyncIterable<{ seq: number; record: Buffer }>;
+  /** Log records after the snapshot, in order; a record holds `count` commands starting at `seq`. */
+  records: AsyncIterable<{ seq: number; count: number; record: Buffer }>;
 }
 
 export interface PartitionStore {
   readonly location: string;
   open(): Promise<Recovered>;
-  /** Appends records seq..seq+n-1 in one atomic write; `sync` waits for fsync. */
-  append(firstSeq: number, records: Buffer[], sync: boolean): Promise<void>;
+  /** Appends records in one atomic write; each holds `count` commands from `seq` on. `sync` waits for fsync. */
+  append(records: Array<{ seq: number; count: number; record: Buffer }>, sync: boolean): Promise<void>;
   /** Stores a snapshot taken after `seq` and drops the log up to it. */
   writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void>;
   /** Bytes the store occupies on disk (approximate). */

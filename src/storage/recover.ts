@@ -41,13 +41,16 @@ export async function recoverPartition(
   let seq = r.snapshotSeq;
   let replayed = 0;
   try {
-    for await (const { seq: s, record } of r.records) {
+    for await (const { seq: s, count, record } of r.records) {
       if (s !== seq + 1) throw new Error(`log gap: record ${s} follows ${seq}`);
-      const cmd = v8.deserialize(record) as Command;
-      partition.apply(cmd, silentOutput);
-      if (cmd.now > lastNow) lastNow = cmd.now;
-      seq = s;
-      replayed++;
+      const commands = v8.deserialize(record) as Command[];
+      if (commands.length !== count) throw new Error(`record ${s} holds ${commands.length} commands, its header says ${count}`);
+      for (const cmd of commands) {
+        partition.apply(cmd, silentOutput);
+        if (cmd.now > lastNow) lastNow = cmd.now;
+      }
+      seq = s + count - 1;
+      replayed += count;
     }
   } catch (err) {
     await store.close();

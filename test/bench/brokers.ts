@@ -10,8 +10,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq';
+/** `edgemq` runs the default durability (`os`); `edgemq-memory` and `edgemq-fsync` the other modes. */
+export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync';
 export const ALL_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq'];
+export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync'];
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
 
@@ -128,7 +130,29 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     else if (existsSync(src)) args = ['--import', 'tsx', src];
     else throw new Error('neither dist/cli/main.js nor src/cli/main.ts exists');
     // warn level: same log volume as the mosquitto config (errors/warnings only)
-    args.push('serve', '--port', String(port), '--data-dir', tmp, '--log-level', 'warn');
+    args.push('serve', '--data-dir', tmp, '--log-level', 'warn');
+    if (name === 'edgemq') {
+      args.push('--port', String(port));
+    } else {
+      const durability = name === 'edgemq-memory' ? 'memory' : 'fsync';
+      const conf = path.join(tmp, 'edgemq.yaml');
+      writeFileSync(
+        conf,
+        [
+          'apiVersion: mq.edgemq.io/v1beta1',
+          'kind: Broker',
+          'metadata: {name: default}',
+          `spec: {edgemq: {durability: ${durability}}}`,
+          '---',
+          'apiVersion: mq.edgemq.io/v1beta1',
+          'kind: BrokerListener',
+          'metadata: {name: bench}',
+          `spec: {brokerRef: default, port: ${port}}`,
+          '',
+        ].join('\n'),
+      );
+      args.push('--config', conf);
+    }
   }
   const child = spawnWrapped(cmd, args, { cwd: o.repoRoot, cpus: o.cpus });
   let errTail = '';

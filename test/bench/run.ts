@@ -35,7 +35,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { ALL_BROKERS, mosquittoVersion, startBroker, type BrokerHandle, type BrokerName } from './brokers.js';
+import { ALL_BROKERS, KNOWN_BROKERS, mosquittoVersion, startBroker, type BrokerHandle, type BrokerName } from './brokers.js';
 import { median, type Kind, type RunResult, type RunSpec } from './common.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -88,7 +88,7 @@ function parseArgs(argv: string[]): Opts {
     switch (k) {
       case '--brokers':
         o.brokers = val().split(',').map((s) => s.trim()).filter(Boolean) as BrokerName[];
-        for (const b of o.brokers) if (!ALL_BROKERS.includes(b)) throw new Error(`unknown broker ${b}`);
+        for (const b of o.brokers) if (!KNOWN_BROKERS.includes(b)) throw new Error(`unknown broker ${b} (one of ${KNOWN_BROKERS.join(", ")})`);
         break;
       case '--only':
         o.only = val().split(',').map((s) => s.trim()).filter(Boolean);
