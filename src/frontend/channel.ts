@@ -27,6 +27,8 @@ export interface Transport {
   write(bytes: Buffer): void;
   /** Bytes accepted but not yet handed to the kernel: used to shed QoS 0 load to stalled readers. */
   readonly backlog: number;
+  /** The effective keep-alive (seconds) once connected, so the watchdog can enforce 1.5x. */
+  setKeepAlive(seconds: number): void;
   /** Flush and close. Idempotent. */
   close(): void;
   readonly remoteAddress: string;
@@ -38,8 +40,6 @@ export interface ChannelContext {
   listener: string;
   authn: Authenticator;
   authz: Authorizer;
-  /** Called with the effective keep-alive (s) once connected, so the watchdog can enforce 1.5x. */
-  onKeepAlive?: (seconds: number) => void;
 }
 
 type State = 'new' | 'connecting' | 'connected' | 'closed';
@@ -69,12 +69,12 @@ export class Channel implements SessionSink {
   /** Inbound QoS 1/2 PUBLISHes not yet acknowledged, for the Receive Maximum we advertised. */
   private inboundInflight = 0;
   /** Packets (or a decoding error) that arrived behind CONNECT while it is processed, in order. */
-  private early: Array<mqttPacket.Packet | MqttError> = [];
+  private early: Array<mqttPacket.Packet | MqttError> | undefined;
   /** CONNECT parameters kept while an enhanced authentication exchange runs. */
   private pendingConnect: PendingConnect | undefined;
   /** While a SUBSCRIBE is being processed, deliveries wait so that SUBACK goes first. */
   private holding = 0;
-  private held: Delivery[] = [];
+  private held: Delivery[] | undefined;
   private dropped = 0;
   private connectSeen = false;
 
@@ -113,6 +113,7 @@ export class Channel implements SessionSink {
       if (packet.cmd === 'connect') return this.fail(new MqttError(RC.ProtocolError, 'second CONNECT'));
       // AUTH belongs to the CONNECT only during enhanced authentication; otherwise it waits its turn like any packet.
       if (packet.cmd === 'auth' && this.pendingConnect) return this.guard(this.onAuth(packet as mqttPacket.IAuthPacket));
+      this.early ??= [];
       if (this.early.length >= MAX_EARLY_PACKETS) return this.fail(new MqttError(RC.ReceiveMaximumExceeded, 'too many packets before CONNACK'));
       this.early.push(packet);
       return;
@@ -234,6 +235,7 @@ export class Channel implements SessionSink {
 
   /** Accepts an authenticated principal, if authorization lets it connect with this client id. */
   private admit(principal: Principal, expiresAt: number | undefined): void {
+    if (this.facts) this.facts.password = undefined; // not needed after CONNECT; re-authentication uses AUTH data
     if (!this.ctx.authz.canConnect(principal)) throw new MqttError(RC.NotAuthorized, 'not authorized to connect');
     this.principal = principal;
     this.credentialsExpireAt = expiresAt ?? 0;
@@ -268,11 +270,11 @@ export class Channel implements SessionSink {
     }
     this.send({ cmd: 'connack', sessionPresent, returnCode: 0, reasonCode: 0, properties: this.version === 5 ? properties : undefined });
     this.state = 'connected';
-    this.ctx.onKeepAlive?.(c.keepAlive);
+    this.transport.setKeepAlive(c.keepAlive);
     this.flushHeld(); // the resumed session's messages, which arrived before CONNACK went out
     const early = this.early;
-    this.early = [];
-    for (const item of early) {
+    this.early = undefined;
+    if (early) for (const item of early) {
       if (item instanceof MqttError) return this.fail(item);
       this.handle(item);
     }
@@ -510,7 +512,7 @@ export class Channel implements SessionSink {
   deliver(d: Delivery): void {
     if (this.isClosed()) return;
     if (this.holding > 0 || this.state !== 'connected') {
-      this.held.push(d);
+      (this.held ??= []).push(d);
       return;
     }
     this.write(d);
@@ -518,7 +520,8 @@ export class Channel implements SessionSink {
 
   private flushHeld(): void {
     const held = this.held;
-    this.held = [];
+    if (!held) return;
+    this.held = undefined;
     for (const d of held) this.write(d);
   }
 
@@ -578,7 +581,7 @@ export class Channel implements SessionSink {
    * (it was valid), then the error ends the connection, as if the bytes had come one by one.
    */
   failAfterPending(err: MqttError): void {
-    if (this.state === 'connecting') this.early.push(err);
+    if (this.state === 'connecting') (this.early ??= []).push(err);
     else this.fail(err);
   }
 

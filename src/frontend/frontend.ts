@@ -89,13 +89,15 @@ export class FrontEnd {
   private async listen(l: ListenerSettings, port: ListenerPort, index: number): Promise<void> {
     const host = this.opts.host;
     const ps = this.portSecurity(l, port, index);
+    // A TLS handshake that never completes is held to the same deadline as a missing CONNECT.
+    const tlsOptions = ps.tls ? { handshakeTimeout: this.opts.limits.connectTimeoutMs, ...ps.tls } : undefined;
     const where = { listener: l.name, portIndex: index };
     let server: net.Server | http.Server;
     if (port.protocol === 'websockets') {
       const answer426 = (_req: http.IncomingMessage, res: http.ServerResponse) => {
         res.writeHead(426, { 'content-type': 'text/plain' }).end('this port speaks MQTT over WebSocket (subprotocol "mqtt")\n');
       };
-      const httpServer = ps.tls ? https.createServer(ps.tls, answer426) : http.createServer(answer426);
+      const httpServer = tlsOptions ? https.createServer(tlsOptions, answer426) : http.createServer(answer426);
       const wss = new WebSocketServer({
         server: httpServer,
         maxPayload: this.opts.limits.maxPacketSizeBytes + 8,
@@ -109,8 +111,8 @@ export class FrontEnd {
       });
       this.wss.push(wss);
       server = httpServer;
-    } else if (ps.tls) {
-      server = tls.createServer(ps.tls, (socket) => {
+    } else if (tlsOptions) {
+      server = tls.createServer(tlsOptions, (socket) => {
         socket.setNoDelay(true);
         const certs = peerCertificateChain(socket);
         if (certs === 'rejected') return void socket.destroy(); // untrusted or expired client certificate

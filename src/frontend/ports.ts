@@ -58,11 +58,14 @@ export interface PortSecurity {
   authz(): Authorizer;
 }
 
+/** Shared by every principal without attributes (one fewer object per idle connection). */
+export const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 /** No authentication configured: every client is anonymous; enhanced authentication methods are unknown. */
 export const openAccess: Authenticator & Authorizer = {
   async authenticate(f) {
     if (f.authenticationMethod) return { ok: false, reasonCode: 0x8c, message: 'no authentication method configured' };
-    return { ok: true, principal: { clientId: f.clientId, username: f.username, attributes: {} } };
+    return { ok: true, principal: { clientId: f.clientId, username: f.username, attributes: NO_ATTRIBUTES } };
   },
   async continueAuth() {
     return { ok: false, reasonCode: 0x8c, message: 'no authentication method configured' };

@@ -27,7 +27,11 @@ interface ParserInternals {
 }
 
 export function installStrictProperties(parser: unknown): void {
-  (parser as { _parseProperties: () => unknown })._parseProperties = function (this: ParserInternals) {
+  (parser as { _parseProperties: () => unknown })._parseProperties = parseStrictProperties;
+}
+
+function parseStrictProperties(this: ParserInternals): Record<string, unknown> | false {
+  {
     const length = this._parseVarByteNum();
     if (length === false) return fail(this, RC.MalformedPacket, 'cannot parse property length');
     const end = this._pos + (length as number);
@@ -60,7 +64,7 @@ export function installStrictProperties(parser: unknown): void {
     }
     if (this._pos !== end) return fail(this, RC.MalformedPacket, 'property length does not match its contents');
     return result;
-  };
+  }
 }
 
 function fail(p: ParserInternals, rc: number, message: string): false {

@@ -7,7 +7,8 @@ export class RingQueue<T> {
   private head = 0;
   private count = 0;
 
-  constructor(initialCapacity = 8) {
+  /** Starts empty (most sessions never queue anything); grows to 8, then doubles. */
+  constructor(initialCapacity = 0) {
     this.items = new Array(initialCapacity);
   }
 
@@ -35,7 +36,7 @@ export class RingQueue<T> {
   }
 
   clear(): void {
-    this.items = new Array(8);
+    this.items = [];
     this.head = 0;
     this.count = 0;
   }
@@ -53,7 +54,7 @@ export class RingQueue<T> {
   }
 
   private grow(): void {
-    const next = new Array<T | undefined>(this.items.length * 2);
+    const next = new Array<T | undefined>(Math.max(8, this.items.length * 2));
     for (let i = 0; i < this.count; i++) next[i] = this.items[(this.head + i) % this.items.length];
     this.items = next;
     this.head = 0;
