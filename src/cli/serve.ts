@@ -14,6 +14,9 @@ import { createLogger } from '../observability/logger.js';
 import { SysTopics } from '../observability/sys-topics.js';
 import { Partition } from '../partition/partition.js';
 import { StateStoreResponder } from '../statestore/responder.js';
+import { Security } from '../security/security.js';
+import { ReloadWatcher } from '../security/watch.js';
+import { existsSync, statSync } from 'node:fs';
 
 export interface ServeOptions {
   configFiles: string[];
@@ -21,6 +24,18 @@ export interface ServeOptions {
   host: string;
   port?: number;
   logLevel?: string;
+  /** Where secrets/ConfigMaps named by resources live (`<dir>/<name>/<key>`); default `secrets/` beside the config. */
+  secretsDir?: string;
+  /** Serve ports without authentication on non-loopback addresses. */
+  allowAnonymous?: boolean;
+}
+
+/** `secrets/` beside the (first) config file; for a config folder, inside it; else in the working directory. */
+export function defaultSecretsDir(configFiles: string[]): string {
+  const first = configFiles[0];
+  if (first === undefined) return path.resolve('secrets');
+  const isDir = existsSync(first) && statSync(first).isDirectory();
+  return path.join(isDir ? path.resolve(first) : path.dirname(path.resolve(first)), 'secrets');
 }
 
 export interface RunningBroker {
@@ -37,6 +52,14 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
 
   const dataDir = path.resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  // Security first: a listener that may not start (e.g. anonymous on a public address) stops us before any state opens.
+  const security = new Security(config, {
+    secretsDir: path.resolve(opts.secretsDir ?? defaultSecretsDir(opts.configFiles)),
+    dataDir,
+    host: opts.host,
+    allowAnonymous: opts.allowAnonymous === true,
+    log: log.child({ component: 'security' }),
+  });
 
   const b = config.broker;
   const limits = {
@@ -60,16 +83,36 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
   }
   const core = new LocalBrokerCore(partition, executor);
   // The state store (DSS) answers MQTT 5 requests as an in-process client; key authorization: `authorize` hook (security room).
-  const stateStore = new StateStoreResponder({ core, log: log.child({ component: 'statestore' }) });
+  const stateStore = new StateStoreResponder({
+    core,
+    log: log.child({ component: 'statestore' }),
+    authorize: (clientId, key, access) => security.authorizeKey(frontEnd.portChannels(), clientId, key, access),
+  });
   await stateStore.start();
-  const frontEnd = new FrontEnd({ core, limits: b.clients, listeners: config.listeners, host: opts.host, log });
+  const frontEnd = new FrontEnd({ core, limits: b.clients, listeners: config.listeners, host: opts.host, log, security: security.forPort });
   try {
     await frontEnd.start();
   } catch (err) {
     await frontEnd.close();
     await core.close();
+    security.close();
     throw err;
   }
+  // Configuration and secret changes apply without restart: new connections at once, and live
+  // sessions the new rules no longer allow are ended.
+  const watcher = new ReloadWatcher(() => {
+    let next: LoadedConfig;
+    try {
+      next = loadConfig(opts.configFiles, { port: opts.port });
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'configuration change not applied');
+      return;
+    }
+    const ended = security.reload(next, frontEnd.portChannels());
+    log.info({ ended }, 'security configuration reloaded');
+    watcher.set([...opts.configFiles, ...security.watchedFolders()]);
+  });
+  watcher.set([...opts.configFiles, ...security.watchedFolders()]);
   const sys = new SysTopics(core, b.sysIntervalSeconds, () => frontEnd.connectionCount);
   log.info({ broker: b.name, dataDir, durability: b.durability }, 'edgemq started');
 
@@ -78,10 +121,12 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
     frontEnd,
     core,
     async stop() {
+      watcher.close();
       sys.close();
       await frontEnd.close();
       await stateStore.stop();
       await core.close();
+      security.close();
     },
   };
 }

@@ -111,17 +111,12 @@ export class StateStoreResponder {
       return;
     }
     const { payload, version } = await this.execute(m);
-    const userProperties: Record<string, string> = {};
-    if (version) userProperties.__ts = version;
-    const response: Message = {
-      topic: responseTopic,
-      payload,
-      qos: m.qos === 0 ? 0 : 1,
-      retain: false,
-      origin: STATESTORE_CLIENT_ID,
-      properties: { userProperties },
-    };
-    if (m.properties?.correlationData) response.properties!.correlationData = m.properties.correlationData;
+    const response: Message = { topic: responseTopic, payload, qos: m.qos === 0 ? 0 : 1, retain: false, origin: STATESTORE_CLIENT_ID };
+    // No empty userProperties object: mqtt-packet then writes a PUBLISH that never reaches the client.
+    const properties: NonNullable<Message['properties']> = {};
+    if (version) properties.userProperties = { __ts: version };
+    if (m.properties?.correlationData) properties.correlationData = m.properties.correlationData;
+    if (properties.userProperties || properties.correlationData) response.properties = properties;
     if (m.expiresAt !== undefined) response.expiresAt = m.expiresAt;
     await this.core.publish(STATESTORE_CLIENT_ID, response);
   }

@@ -51,9 +51,11 @@ export class DssClient {
         clearTimeout(timer);
         resolve(r);
       });
+      // (mqtt.js sends nothing at all for an empty userProperties object, so leave it out then)
+      const properties = { responseTopic, correlationData: corr, contentType: 'application/octet-stream' };
       this.mqtt.publish(REQUEST_TOPIC, payload, {
         qos: 1,
-        properties: { responseTopic, correlationData: corr, userProperties, contentType: 'application/octet-stream' },
+        properties: Object.keys(userProperties).length > 0 ? { ...properties, userProperties } : properties,
       });
     });
   }

@@ -1,0 +1,68 @@
+/**
+ * Secrets and ConfigMaps named by resources (`secretName`, `trustedClientCaCert`, `caCert`, ...)
+ * resolve to `<secrets dir>/<name>/<key>`: the layout a Kubernetes volume mount gives, so the same
+ * resources work on a laptop and, with the Helm chart mounting them there, in a pod.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError } from '../mqtt/errors.js';
+
+export class SecretStore {
+  constructor(readonly dir: string) {}
+
+  /** Folder of one secret or ConfigMap. */
+  folder(name: string): string {
+    if (name.length === 0 || name.includes('/') || name.includes('\\') || name === '.' || name === '..') {
+      throw new ConfigError(`secret name '${name}' is not a valid Kubernetes name`);
+    }
+    return path.join(this.dir, name);
+  }
+
+  exists(name: string, key?: string): boolean {
+    try {
+      return statSync(key === undefined ? this.folder(name) : path.join(this.folder(name), key)).isDirectory() === (key === undefined);
+    } catch {
+      return false;
+    }
+  }
+
+  /** One key; `who` names the resource field that asked, for the error message. */
+  read(name: string, key: string, who: string): Buffer {
+    const file = path.join(this.folder(name), key);
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`${who}: cannot read ${key} of secret '${name}' (${file}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+
+  readOptional(name: string, key: string): Buffer | undefined {
+    try {
+      return readFileSync(path.join(this.folder(name), key));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every key of a ConfigMap/secret (Kubernetes' `..data` bookkeeping entries skipped), in name order. */
+  readAll(name: string, who: string): Array<{ key: string; value: Buffer }> {
+    const folder = this.folder(name);
+    let keys: string[];
+    try {
+      keys = readdirSync(folder).filter((k) => !k.startsWith('..')).sort();
+    } catch (err) {
+      throw new ConfigError(`${who}: cannot read ConfigMap/secret '${name}' (${folder}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    const out: Array<{ key: string; value: Buffer }> = [];
+    for (const key of keys) {
+      const file = path.join(folder, key);
+      try {
+        if (statSync(file).isFile()) out.push({ key, value: readFileSync(file) });
+      } catch {
+        // vanished between readdir and read (a Kubernetes update in progress): the watcher reloads again
+      }
+    }
+    if (out.length === 0) throw new ConfigError(`${who}: ConfigMap/secret '${name}' (${folder}) has no keys`);
+    return out;
+  }
+}
