@@ -30,6 +30,8 @@ export interface ClientLimits {
   outboundTopicAliasMaximum: number;
   /** Close sockets that send no complete CONNECT within this time. */
   connectTimeoutMs: number;
+  /** SUBACK code for an MQTT 5 subscription that authorization refuses (0x87; 0x80 for clients that know only that). */
+  subscribeDeniedReasonCode: number;
 }
 
 export interface BrokerSettings {

@@ -95,5 +95,6 @@ function normalizeClientLimits(doc: ResourceDocument, memoryProfile: MemoryProfi
     topicAliasMaximum: numAt(extensions, 'topicAliasMaximum') ?? D.DEFAULT_TOPIC_ALIAS_MAXIMUM,
     outboundTopicAliasMaximum: numAt(extensions, 'outboundTopicAliasMaximum') ?? D.DEFAULT_OUTBOUND_TOPIC_ALIAS_MAXIMUM,
     connectTimeoutMs: (numAt(extensions, 'connectTimeoutSeconds') ?? D.DEFAULT_CONNECT_TIMEOUT_SECONDS) * 1000,
+    subscribeDeniedReasonCode: numAt(extensions, 'subscribeDeniedReasonCode') ?? 0x87,
   };
 }

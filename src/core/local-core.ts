@@ -51,9 +51,23 @@ function refuseUndurable(err: Error & { cause?: { code?: string; message?: strin
 export class LocalBrokerCore implements BrokerCore {
   private readonly sinks = new Map<number, SessionSink>();
   private readonly ticker: NodeJS.Timeout;
+  // A sink must not throw (SessionSink contract); if one does anyway, the exception stops at that
+  // sink so the partition finishes routing to everyone else.
   private readonly output: PartitionOutput = {
-    deliver: (connectionId: number, d: Delivery) => this.sinks.get(connectionId)?.deliver(d),
-    release: (connectionId: number, packetId: number) => this.sinks.get(connectionId)?.release(packetId),
+    deliver: (connectionId: number, d: Delivery) => {
+      try {
+        this.sinks.get(connectionId)?.deliver(d);
+      } catch (err) {
+        this.onSinkError(connectionId, err);
+      }
+    },
+    release: (connectionId: number, packetId: number) => {
+      try {
+        this.sinks.get(connectionId)?.release(packetId);
+      } catch (err) {
+        this.onSinkError(connectionId, err);
+      }
+    },
     kick: (connectionId: number, reasonCode: number) => {
       const sink = this.sinks.get(connectionId);
       this.sinks.delete(connectionId);
@@ -67,6 +81,17 @@ export class LocalBrokerCore implements BrokerCore {
   ) {
     this.ticker = setInterval(() => this.run({ type: 'tick', now: Date.now() }), TICK_MS);
     this.ticker.unref();
+  }
+
+  /** A broken sink is cut off: its connection is told to go, the back end keeps its session. */
+  private onSinkError(connectionId: number, _err: unknown): void {
+    const sink = this.sinks.get(connectionId);
+    this.sinks.delete(connectionId);
+    try {
+      sink?.kick(RC.ImplementationSpecificError);
+    } catch {
+      /* nothing more to do for a sink that cannot even be closed */
+    }
   }
 
   private run<T extends CommandResult>(cmd: Command): Promise<T> {

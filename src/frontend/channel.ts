@@ -49,6 +49,7 @@ const QOS0_BACKLOG_LIMIT = 8 * 1024 * 1024;
 /** Packets a client may pipeline behind its CONNECT while authentication runs. */
 const MAX_EARLY_PACKETS = 1000;
 const NEVER = 0xffffffff;
+export const RESERVED_CLIENT_ID_PREFIX = '$edgemq/';
 
 let nextConnectionId = 1;
 
@@ -186,6 +187,8 @@ export class Channel implements SessionSink {
       clientId = `edgemq-${randomBytes(9).toString('base64url')}`;
       assigned = true;
     }
+    // `$edgemq/` names the broker's own in-process clients (the state-store responder): no network client may take them over.
+    if (clientId.startsWith(RESERVED_CLIENT_ID_PREFIX)) throw new MqttError(RC.ClientIdentifierNotValid, `client ids starting with ${RESERVED_CLIENT_ID_PREFIX} are reserved`);
     this.clientId = clientId;
 
     // Session expiry: 3.1.1 clean session = 0, persistent = until the broker's cap.
@@ -464,7 +467,7 @@ export class Channel implements SessionSink {
       if (err instanceof MqttError) return err.reasonCode;
       throw err;
     }
-    if (this.principal && !this.ctx.authz.canSubscribe(this.principal, filter)) return RC.NotAuthorized;
+    if (this.principal && !this.ctx.authz.canSubscribe(this.principal, filter)) return this.ctx.limits.subscribeDeniedReasonCode;
     return RC.Success;
   }
 
@@ -530,7 +533,12 @@ export class Channel implements SessionSink {
       this.dropped++; // a stalled reader loses QoS 0 instead of holding up anyone else
       return;
     }
-    const enc = encodeDelivery(d, this.version, this.outboundAliases, this.clientMaxPacket, Date.now());
+    let enc: ReturnType<typeof encodeDelivery>;
+    try {
+      enc = encodeDelivery(d, this.version, this.outboundAliases, this.clientMaxPacket, Date.now());
+    } catch {
+      enc = 'too-large'; // unencodable: never let it throw back into the back end that is delivering
+    }
     if (typeof enc === 'string') {
       // Not sendable (expired or too large for the client): complete the flow as if it had been delivered.
       if (d.qos === 1) this.ctx.core.acknowledge(this.clientId, this.connectionId, d.packetId, 'puback');
@@ -651,7 +659,8 @@ function passThrough(p: PassThroughProperties & Record<string, unknown>): PassTh
     (out ??= {}).responseTopic = p.responseTopic;
   }
   if (p.correlationData !== undefined) (out ??= {}).correlationData = p.correlationData;
-  if (p.userProperties !== undefined) (out ??= {}).userProperties = p.userProperties;
+  // An empty User Property set is the same as none (and mqtt-packet cannot encode an empty one).
+  if (p.userProperties !== undefined && Object.keys(p.userProperties).length > 0) (out ??= {}).userProperties = p.userProperties;
   return out;
 }
 

@@ -81,6 +81,7 @@ function shared(d: Delivery, version: number): Encoded {
       } as mqttPacket.IPublishPacket,
       { protocolVersion: version as 3 | 4 | 5 },
     );
+    if (whole.length === 0) throw new Error(`mqtt-packet could not encode a PUBLISH to ${m.topic}`); // it signals failure with an empty Buffer
     const head = whole.subarray(0, whole.length - m.payload.length);
     let at = 1;
     while (head[at] & 0x80) at++; // skip the Remaining Length bytes
@@ -100,7 +101,7 @@ function passThroughProperties(m: Message): Record<string, unknown> | undefined 
   if (p.contentType !== undefined) out.contentType = p.contentType;
   if (p.responseTopic !== undefined) out.responseTopic = p.responseTopic;
   if (p.correlationData !== undefined) out.correlationData = p.correlationData;
-  if (p.userProperties !== undefined) out.userProperties = p.userProperties;
+  if (p.userProperties !== undefined && Object.keys(p.userProperties).length > 0) out.userProperties = p.userProperties;
   return out;
 }
 
@@ -139,6 +140,7 @@ function encodeOne(d: Delivery, version: number, aliases: OutboundAliases | unde
     } as mqttPacket.IPublishPacket,
     { protocolVersion: version as 3 | 4 | 5 },
   );
+  if (bytes.length === 0) throw new Error(`mqtt-packet could not encode a PUBLISH to ${m.topic}`);
   if (bytes.length > maxPacketSize) {
     // [MQTT-3.1.2-25]: a packet larger than the client's Maximum Packet Size is discarded, not sent.
     if (newAlias) aliases!.forget(m.topic, newAlias);

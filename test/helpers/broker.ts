@@ -25,6 +25,8 @@ export interface BrokerOptions {
   /** Fixed port (needed when the config names the listener port); default: a free port. */
   port?: number;
   env?: Record<string, string>;
+  /** Extra lines for the generated Mosquitto config (when the target is Mosquitto). */
+  mosquittoConf?: string[];
 }
 
 export interface RunningBroker {
@@ -91,7 +93,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     child = spawn(c.cmd, c.args, { cwd: repoRoot, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   } else {
     const conf = path.join(dataDir, 'mosquitto.conf');
-    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n`);
+    writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 100000', ...(opts.mosquittoConf ?? []), ''].join('\n'));
     child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   }
   child.stdout?.on('data', (d) => (out += d));

@@ -37,7 +37,7 @@ export const clientLimitsSchema: JsonSchema = obj('Limits applied to every MQTT 
   maxKeepAliveSeconds: int('Upper bound of a client keep-alive; larger (or 0) requests get Server Keep Alive.', 0, 65_535),
   subscriberQueueLimit: obj('Bound of each subscriber queue (messages not yet in flight).', {
     length: int('Maximum number of queued messages per subscriber (used by DropOldest).', 1),
-    strategy: caseInsensitiveEnum('What happens when the queue is full: None never drops (queue grows), DropOldest drops the oldest.', [
+    strategy: caseInsensitiveEnum('What happens when the queue is full: None refuses the new message (MQTT 5 publishers get 0x97), DropOldest evicts the oldest.', [
       ...QUEUE_STRATEGIES,
     ]),
   }),
@@ -52,6 +52,11 @@ export const edgemqExtensionsSchema: JsonSchema = obj('edgemq extensions (not pa
   outboundTopicAliasMaximum: int('Most broker-to-client topic aliases assigned per connection; 0 disables.', 0, 65_535),
   connectTimeoutSeconds: int('Close a socket that has not sent a complete CONNECT within this time.', 1, 3_600),
   sysIntervalSeconds: int('Interval of $SYS/ statistics publication; 0 disables.', 0, 86_400),
+  subscribeDeniedReasonCode: {
+    type: 'integer',
+    enum: [0x87, 0x80],
+    description: 'SUBACK code of an MQTT 5 subscription authorization refuses: 135 (0x87 Not authorized, the default) or 128 (0x80) for clients that only understand 0x80.',
+  },
 });
 
 const cardinalitySchema = obj('Pod counts (used when mode is distributed).', {

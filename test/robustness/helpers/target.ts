@@ -5,12 +5,9 @@
  * reference, normally comes from startBroker too; when a test needs a Mosquitto option the shared helper does not
  * write (max_packet_size), it is spawned here with those extra lines.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
-import { freePort, isEdgemq, startBroker, waitForPort, type RunningBroker } from '../../helpers/broker.js';
+import { freePort, isEdgemq, startBroker, type RunningBroker } from '../../helpers/broker.js';
 
 export { isEdgemq, target } from '../../helpers/broker.js';
 export const isMosquitto = !isEdgemq;
@@ -57,54 +54,11 @@ export function edgemqConfig(port: number, o: EdgemqOptions = {}): string {
   ].join('\n');
 }
 
-/**
- * Start the target broker. `mosquittoConf` lines are appended to a Mosquitto config (only then is Mosquitto spawned
- * here rather than by startBroker).
- */
+/** Start the target broker; `mosquittoConf` lines go into the Mosquitto config when the target is Mosquitto. */
 export async function startTarget(o: { edgemq?: EdgemqOptions; mosquittoConf?: string[] } = {}): Promise<RunningBroker> {
   const port = await freePort();
   if (isEdgemq) return startBroker({ config: edgemqConfig(port, o.edgemq), port });
-  if (!o.mosquittoConf?.length) return startBroker({ port });
-  return startMosquitto(port, o.mosquittoConf);
-}
-
-async function startMosquitto(port: number, extra: string[]): Promise<RunningBroker> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'edgemq-mosq-'));
-  const conf = path.join(dataDir, 'mosquitto.conf');
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 100000', ...extra, ''].join('\n'));
-  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d) => (out += d));
-  child.stderr?.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    await Promise.race([
-      waitForPort(port),
-      exited.then(() => {
-        throw new Error(`mosquitto exited during start-up:\n${out}`);
-      }),
-    ]);
-  } catch (e) {
-    child.kill('SIGKILL');
-    throw e;
-  }
-  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    await exited;
-  };
-  return {
-    port,
-    host: '127.0.0.1',
-    url: `mqtt://127.0.0.1:${port}`,
-    dataDir,
-    process: child,
-    output: () => out,
-    kill,
-    stop: async () => {
-      await kill('SIGTERM');
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  return startBroker({ port, mosquittoConf: o.mosquittoConf });
 }
 
 export function brokerAlive(b: RunningBroker): boolean {

@@ -25,6 +25,7 @@ describe('embedded default (no configuration files)', () => {
           topicAliasMaximum: 1024,
           outboundTopicAliasMaximum: 128,
           connectTimeoutMs: 10000,
+          subscribeDeniedReasonCode: 0x87,
         },
         durability: 'os',
         sharedSubscriptionStrategy: 'round-robin',

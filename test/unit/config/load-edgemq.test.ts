@@ -26,6 +26,7 @@ describe('edgemq group (mq.edgemq.io/v1beta1)', () => {
         topicAliasMaximum: 1024,
         outboundTopicAliasMaximum: 128,
         connectTimeoutMs: 10000,
+        subscribeDeniedReasonCode: 0x87,
       },
     });
     expect(c.listeners.map((l) => [l.name, l.serviceName, l.ports])).toEqual([
