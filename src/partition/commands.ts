@@ -5,28 +5,18 @@
  * the state machine never reads a clock.
  */
 import type { AckKind } from '../core/broker-core.js';
-import type { Message, SubscriptionRequest, Will } from '../core/types.js';
+import type { ConnectRequest, DisconnectRequest, Message, SubscriptionRequest } from '../core/types.js';
 import type { KvRequest } from './kv-store.js';
 
-export interface ConnectCommand {
+/** The front end's request as a command; the username stays with the front end (authorization). */
+export interface ConnectCommand extends Omit<ConnectRequest, 'username'> {
   type: 'connect';
   now: number;
-  clientId: string;
-  connectionId: number;
-  protocolVersion: 3 | 4 | 5;
-  cleanStart: boolean;
-  sessionExpirySeconds: number;
-  receiveMaximum: number;
-  will?: Will;
 }
 
-export interface DisconnectCommand {
+export interface DisconnectCommand extends DisconnectRequest {
   type: 'disconnect';
   now: number;
-  clientId: string;
-  connectionId: number;
-  normal: boolean;
-  sessionExpirySeconds?: number;
 }
 
 export interface SubscribeCommand {
