@@ -86,7 +86,7 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
   const stateStore = new StateStoreResponder({
     core,
     log: log.child({ component: 'statestore' }),
-    authorize: (clientId, key, access) => security.authorizeKey(frontEnd.portChannels(), clientId, key, access),
+    authorize: (clientId, key, access) => security.authorizeKey(frontEnd.portChannelsOf(clientId), clientId, key, access),
   });
   await stateStore.start();
   const frontEnd = new FrontEnd({ core, limits: b.clients, listeners: config.listeners, host: opts.host, log, security: security.forPort });

@@ -40,6 +40,13 @@ export interface ChannelContext {
   listener: string;
   authn: Authenticator;
   authz: Authorizer;
+  /** Told when a channel's session opens and when the channel ends (the front end's client id index). */
+  registry?: ChannelRegistry;
+}
+
+export interface ChannelRegistry {
+  opened(channel: Channel): void;
+  closed(channel: Channel): void;
 }
 
 type State = 'new' | 'connecting' | 'connected' | 'closed';
@@ -273,6 +280,7 @@ export class Channel implements SessionSink {
     }
     this.send({ cmd: 'connack', sessionPresent, returnCode: 0, reasonCode: 0, properties: this.version === 5 ? properties : undefined });
     this.state = 'connected';
+    this.ctx.registry?.opened(this);
     this.transport.setKeepAlive(c.keepAlive);
     this.flushHeld(); // the resumed session's messages, which arrived before CONNACK went out
     const early = this.early;
@@ -579,6 +587,7 @@ export class Channel implements SessionSink {
     this.ended = true;
     const wasSession = this.state === 'connected' || this.state === 'closed';
     this.state = 'closed';
+    this.ctx.registry?.closed(this);
     if (wasSession && this.clientId && this.principal) {
       void this.ctx.core.disconnect({ clientId: this.clientId, connectionId: this.connectionId, normal, sessionExpirySeconds }).catch(() => {});
     }

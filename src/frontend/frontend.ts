@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { ClientLimits, ListenerPort, ListenerSettings } from '../config/model.js';
 import type { BrokerCore } from '../core/broker-core.js';
 import { RC } from '../mqtt/reason-codes.js';
+import type { Channel, ChannelRegistry } from './channel.js';
 import { Connection, peerCertificateChain } from './connection.js';
 import { openAccess, type Authenticator, type Authorizer, type PortSecurity } from './ports.js';
 
@@ -35,7 +36,7 @@ export interface FrontEndOptions {
 export interface PortChannel {
   listener: string;
   portIndex: number;
-  channel: import('./channel.js').Channel;
+  channel: Channel;
 }
 
 export interface OpenListener {
@@ -56,11 +57,13 @@ export function isLoopbackHost(host: string): boolean {
 
 const WATCHDOG_MS = 250;
 
-export class FrontEnd {
+export class FrontEnd implements ChannelRegistry {
   private readonly connections = new Map<Connection, { listener: string; portIndex: number }>();
   private readonly servers: Array<net.Server | http.Server> = [];
   private readonly wss: WebSocketServer[] = [];
   private readonly watchdog: NodeJS.Timeout;
+  private readonly byClientId = new Map<string, Channel>();
+  private readonly whereOf = new WeakMap<Channel, { listener: string; portIndex: number }>();
   readonly open: OpenListener[] = [];
 
   constructor(private readonly opts: FrontEndOptions) {
@@ -156,6 +159,7 @@ export class FrontEnd {
         listener: where.listener,
         authn: ps.authn(),
         authz: ps.authz(),
+        registry: this,
       },
       remote,
       this.opts.limits.maxPacketSizeBytes,
@@ -164,6 +168,7 @@ export class FrontEnd {
       clientCertificates,
     );
     this.connections.set(c, where);
+    this.whereOf.set(c.channel, where);
   }
 
   private checkTimeouts(): void {
@@ -183,13 +188,29 @@ export class FrontEnd {
   }
 
   /** Every live channel, e.g. to end sessions a changed authorization policy no longer allows. */
-  channels(): Iterable<import('./channel.js').Channel> {
+  channels(): Iterable<Channel> {
     return [...this.connections.keys()].map((c) => c.channel);
   }
 
   /** Every live channel with the listener port it came in on. */
   portChannels(): PortChannel[] {
     return [...this.connections].map(([c, where]) => ({ ...where, channel: c.channel }));
+  }
+
+  /** The live channel of one client (at most one: a new connection takes the session over). */
+  portChannelsOf(clientId: string): PortChannel[] {
+    const channel = this.byClientId.get(clientId);
+    const where = channel && this.whereOf.get(channel);
+    return channel && where ? [{ ...where, channel }] : [];
+  }
+
+  /** ChannelRegistry: keeps the client id index current. */
+  opened(channel: Channel): void {
+    this.byClientId.set(channel.clientId, channel);
+  }
+
+  closed(channel: Channel): void {
+    if (this.byClientId.get(channel.clientId) === channel) this.byClientId.delete(channel.clientId);
   }
 
   async close(): Promise<void> {
