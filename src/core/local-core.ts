@@ -39,6 +39,7 @@ export class MemoryExecutor implements CommandExecutor {
 }
 
 const TICK_MS = 1000;
+function ignore(): void {}
 const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
 
 /** A command that could not be made durable is refused: 0x97 when the disk is full, else 0x80. */
@@ -79,7 +80,9 @@ export class LocalBrokerCore implements BrokerCore {
     private readonly partition: Partition,
     private readonly executor: CommandExecutor = new MemoryExecutor(partition),
   ) {
-    this.ticker = setInterval(() => this.run({ type: 'tick', now: Date.now() }), TICK_MS);
+    // A tick or an ack that cannot be stored is already reported by the executor (onError); it must
+    // not become an unhandled rejection that ends the process.
+    this.ticker = setInterval(() => this.run({ type: 'tick', now: Date.now() }).catch(ignore), TICK_MS);
     this.ticker.unref();
   }
 
@@ -146,7 +149,7 @@ export class LocalBrokerCore implements BrokerCore {
   }
 
   acknowledge(clientId: string, connectionId: number, packetId: number, kind: AckKind, reasonCode = 0): void {
-    void this.run({ type: 'ack', now: Date.now(), clientId, connectionId, packetId, kind, reasonCode });
+    this.run({ type: 'ack', now: Date.now(), clientId, connectionId, packetId, kind, reasonCode }).catch(ignore);
   }
 
   kv(request: KvRequest): Promise<KvResult> {

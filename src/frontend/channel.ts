@@ -82,7 +82,8 @@ export class Channel implements SessionSink {
   private pendingConnect: PendingConnect | undefined;
   /** While a SUBSCRIBE is being processed, deliveries wait so that SUBACK goes first. */
   private holding = 0;
-  private held: Delivery[] | undefined;
+  /** Deliveries and PUBRELs that must wait for CONNACK or SUBACK, in order ({pubrel} = a PUBREL to re-send). */
+  private held: Array<Delivery | { pubrel: number }> | undefined;
   private dropped = 0;
   private connectSeen = false;
 
@@ -533,7 +534,10 @@ export class Channel implements SessionSink {
     const held = this.held;
     if (!held) return;
     this.held = undefined;
-    for (const d of held) this.write(d);
+    for (const d of held) {
+      if ('pubrel' in d) this.send({ cmd: 'pubrel', messageId: d.pubrel });
+      else this.write(d);
+    }
   }
 
   private write(d: Delivery): void {
@@ -559,6 +563,11 @@ export class Channel implements SessionSink {
 
   release(packetId: number): void {
     if (this.isClosed()) return;
+    // A resumed session's PUBRELs must follow CONNACK like its PUBLISHes [MQTT-3.2.0-1].
+    if (this.holding > 0 || this.state !== 'connected') {
+      (this.held ??= []).push({ pubrel: packetId });
+      return;
+    }
     this.send({ cmd: 'pubrel', messageId: packetId });
   }
 

@@ -94,7 +94,8 @@ export class ShareGroup {
     }
     return undefined;
   }
-  private volatileCursor = 0;
+  /** Position of the QoS 0 rotation (kept in snapshots so a restored group continues it). */
+  volatileCursor = 0;
 }
 
 export type Route = DirectRoute | ShareGroup;

@@ -39,16 +39,19 @@ export interface PartitionSnapshot {
   format: 'edgemq.partition/1';
   sessions: SessionState[];
   /** Shared groups with members in join order and the rotation cursor: picks after restore match picks before. */
-  groups: Array<{ name: string; filter: string; members: string[]; cursor: number }>;
+  groups: Array<{ name: string; filter: string; members: string[]; cursor: number; volatileCursor: number }>;
+  /** Sessions with a running timer, in the order ticks visit them (it decides the order of simultaneous wills). */
+  timed: string[];
   retained: Message[];
   counters: PartitionCounters;
   /** State of sub-machines added by other rooms (e.g. the key-value store), keyed by name. */
   extensions: Record<string, unknown>;
 }
 
-function pendingState(p: Pending): PendingState {
+function pendingState(p: Pending, partition: Partition): PendingState {
   const { share, ...rest } = p;
-  return share ? { ...rest, share: share.key } : rest;
+  // A group that was deleted since (all members left) must not be confused with a newer one of the same name.
+  return share && partition.routes.groups.get(share.key) === share ? { ...rest, share: share.key } : rest;
 }
 
 export function snapshotPartition(partition: Partition): PartitionSnapshot {
@@ -62,8 +65,8 @@ export function snapshotPartition(partition: Partition): PartitionSnapshot {
       expiresAt: s.expiresAt,
       receiveMaximum: s.receiveMaximum,
       subscriptions: [...s.subscriptions.values()],
-      queue: [...s.queue].map(pendingState),
-      inflight: [...s.inflight.values()].map((e) => pendingState(e) as InflightState),
+      queue: [...s.queue].map((p) => pendingState(p, partition)),
+      inflight: [...s.inflight.values()].map((e) => pendingState(e, partition) as InflightState),
       incomingQos2: [...s.incomingQos2],
       will: s.will,
       willAt: s.willAt,
@@ -75,11 +78,13 @@ export function snapshotPartition(partition: Partition): PartitionSnapshot {
     filter: g.filter,
     members: g.members.map((m) => m.session.clientId),
     cursor: g.cursor,
+    volatileCursor: g.volatileCursor,
   }));
   return {
     format: 'edgemq.partition/1',
     sessions,
     groups,
+    timed: [...partition.timed].map((s) => s.clientId),
     retained: [...partition.retained.values()],
     counters: { ...partition.counters },
     extensions: partition.snapshotExtensions(),
@@ -109,7 +114,10 @@ export function restorePartition(snap: PartitionSnapshot, limits: PartitionLimit
     p.sessions.set(s.clientId, s);
     byId.set(s.clientId, s);
     if (s.online) p.connected++;
-    else if (s.willAt !== undefined || s.expiresAt !== undefined) p.timed.add(s);
+  }
+  for (const clientId of snap.timed ?? []) {
+    const s = byId.get(clientId);
+    if (s) p.timed.add(s);
   }
   for (const g of snap.groups) {
     for (const clientId of g.members) {
@@ -117,7 +125,9 @@ export function restorePartition(snap: PartitionSnapshot, limits: PartitionLimit
       const sub = s?.subscriptions.get(`$share/${g.name}/${g.filter}`);
       if (s && sub) p.routes.addShared(s, g.name, g.filter, sub);
     }
-    p.routes.groups.get(`${g.name}/${g.filter}`)?.restoreCursor(g.cursor);
+    const restored = p.routes.groups.get(`${g.name}/${g.filter}`);
+    restored?.restoreCursor(g.cursor);
+    if (restored) restored.volatileCursor = g.volatileCursor;
   }
   const group = (key: string | undefined): ShareGroup | undefined => (key ? p.routes.groups.get(key) : undefined);
   for (const st of snap.sessions) {

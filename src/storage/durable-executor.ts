@@ -59,6 +59,13 @@ export class WriteFailedError extends Error {
   readonly code = 'EDGEMQ_WRITE_FAILED';
 }
 
+/** Commands refused because the log has a hole that only the pending snapshot can close; carries the write error that made it. */
+class WaitingForSnapshot extends Error {
+  constructor(cause: Error | undefined) {
+    super('waiting for a snapshot after an earlier failed write', { cause });
+  }
+}
+
 export class DurableExecutor implements CommandExecutor {
   private seq: number;
   private current: Batch | undefined;
@@ -69,6 +76,7 @@ export class DurableExecutor implements CommandExecutor {
   private needSnapshot = false;
   private logHasGap = false;
   private retrySnapshotAt = 0;
+  private lastWriteError: Error | undefined;
   private closed = false;
   /** Captures effects into the batch being formed instead of sending them now. */
   private readonly capture: PartitionOutput = {
@@ -144,7 +152,7 @@ export class DurableExecutor implements CommandExecutor {
         let k = -1;
         for (let i = 0; i < batches.length; i++) if (batches[i].snapshot) k = i;
         // After a failed write the log has a hole: nothing may be appended until a snapshot covers it.
-        if (this.logHasGap && k < 0) throw new Error('waiting for a snapshot after an earlier failed write');
+        if (this.logHasGap && k < 0) throw new WaitingForSnapshot(this.lastWriteError);
         let seq = this.seq;
         if (k >= 0) {
           for (let i = 0; i <= k; i++) seq += batches[i].commands.length;
@@ -167,11 +175,17 @@ export class DurableExecutor implements CommandExecutor {
         this.seq = first + count - 1; // memory moved on; the next write must be a snapshot
         this.logHasGap = true;
         this.needSnapshot = true;
-        // Retry with a snapshot after a pause (a full disk does not heal in microseconds).
-        this.retrySnapshotAt = Date.now() + SNAPSHOT_RETRY_MS;
-        setTimeout(() => this.batch(), SNAPSHOT_RETRY_MS).unref();
-        const e = new WriteFailedError(`durable write failed: ${(err as Error).message}`, { cause: err });
-        this.opts.onError?.(e);
+        const waiting = err instanceof WaitingForSnapshot;
+        const cause = waiting ? err.cause : err;
+        if (!waiting) {
+          // A real write failure: retry with a snapshot after a pause (a full disk does not heal in
+          // microseconds). Refusals while waiting must not push that retry further out.
+          this.lastWriteError = err as Error;
+          this.retrySnapshotAt = Date.now() + SNAPSHOT_RETRY_MS;
+          setTimeout(() => this.batch(), SNAPSHOT_RETRY_MS).unref();
+        }
+        const e = new WriteFailedError(`durable write failed: ${(cause as Error | undefined)?.message ?? 'unknown'}`, { cause });
+        if (!waiting) this.opts.onError?.(e);
         for (const b of batches) {
           this.release(b); // the in-memory state moved on: keep live connections consistent with it
           b.reject(e);
