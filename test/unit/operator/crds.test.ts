@@ -129,7 +129,11 @@ describe('buildCrds', () => {
         }
         if (Array.isArray(node.enum)) {
           expect(new Set(node.enum).size, `${where}: duplicate enum values`).toBe(node.enum.length);
-          for (const e of node.enum) expect(typeof e, `${where}: enum value ${String(e)}`).toBe(node.type);
+          for (const e of node.enum) {
+            // JSON has one number type: an `integer` enum holds whole numbers.
+            const kind = node.type === 'integer' && Number.isInteger(e) ? 'integer' : typeof e;
+            expect(kind, `${where}: enum value ${String(e)}`).toBe(node.type);
+          }
         }
         if (typeof node.pattern === 'string') expect(() => new RegExp(node.pattern as string), where).not.toThrow();
       }
