@@ -2,7 +2,7 @@
  * `edgemq serve`: the embedded default. One process runs the front end, one back-end partition
  * (a chain of one) and the coordinator role (trivial here).
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { LoadedConfig } from '../config/model.js';
@@ -16,7 +16,6 @@ import { Partition } from '../partition/partition.js';
 import { StateStoreResponder } from '../statestore/responder.js';
 import { Security } from '../security/security.js';
 import { ReloadWatcher } from '../security/watch.js';
-import { existsSync, statSync } from 'node:fs';
 
 export interface ServeOptions {
   configFiles: string[];
@@ -94,6 +93,7 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
     await frontEnd.start();
   } catch (err) {
     await frontEnd.close();
+    await stateStore.stop();
     await core.close();
     security.close();
     throw err;
