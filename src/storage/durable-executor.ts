@@ -3,8 +3,8 @@
  * once and appended to the store in group commits (all commands of one event-loop turn, one write).
  * The command's promise, and therefore PUBACK/PUBREC/SUBACK/CONNACK, resolves only after its batch
  * is written in the chosen mode (`os`: handed to the OS, survives a process crash; `fsync`: on the
- * platter, survives power loss). Effects for live connections (deliveries, PUBRELs, kicks) are held
- * until the same write completes, so a subscriber never sees a packet id the log could forget.
+ * platter, survives power loss). QoS 2 deliveries, PUBRELs and kicks are held until the same write
+ * completes, so a QoS 2 subscriber never holds a packet id the log could forget (see `capture`).
  *
  * When a write fails (e.g. disk full), the commands of that batch are answered with an error (the
  * front end turns it into a refusal), the broker keeps running on its in-memory state, and the next
@@ -75,12 +75,19 @@ export class DurableExecutor implements CommandExecutor {
   private bytesSinceSnapshot = 0;
   private needSnapshot = false;
   private logHasGap = false;
+  /** Output of the command being applied, for effects that need not wait for the write. */
+  private applyingOut: PartitionOutput | undefined;
   private retrySnapshotAt = 0;
   private lastWriteError: Error | undefined;
   private closed = false;
   /** Captures effects into the batch being formed instead of sending them now. */
   private readonly capture: PartitionOutput = {
-    deliver: (id, d) => this.batch().effects.push([0, id, d]),
+    // QoS 0/1 deliveries go out at once: if the log loses them in a crash, the publisher (never
+    // acknowledged) sends again and the subscriber sees a duplicate, which at-least-once allows, and a
+    // reused packet id is harmless because QoS 1 receivers keep no per-id state. QoS 2 deliveries and
+    // PUBRELs wait for the write: a QoS 2 receiver remembers packet ids, and a forgotten one could
+    // make it discard a later, different message as a duplicate.
+    deliver: (id, d) => (d.qos === 2 ? this.batch().effects.push([0, id, d]) : this.applyingOut!.deliver(id, d)),
     release: (id, packetId) => this.batch().effects.push([1, id, packetId]),
     kick: (id, rc) => this.batch().effects.push([2, id, rc]),
   };
@@ -101,6 +108,7 @@ export class DurableExecutor implements CommandExecutor {
     if (this.closed) return { result: undefined, ready: Promise.reject(new WriteFailedError('storage is closed')) };
     const b = this.batch();
     b.out = out;
+    this.applyingOut = out;
     const result = this.partition.apply(cmd, this.capture);
     b.commands.push(cmd); // commands are immutable once submitted: serialized at seal time, in one pass
     return { result, ready: b.done };
