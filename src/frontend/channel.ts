@@ -15,6 +15,7 @@ import type { Delivery, Message, PassThroughProperties, QoS, SessionSink, Subscr
 import { MqttError } from '../mqtt/errors.js';
 import { RC, toV3Connack, toV3Suback } from '../mqtt/reason-codes.js';
 import { parseSharedFilter, validateTopicFilter, validateTopicName } from '../topics/validate.js';
+import { shortAck, type AckCmd } from './acks.js';
 import { encodeDelivery } from './outbound.js';
 import { hasInvalidMqttString, isValidUtf8Payload } from './payload-format.js';
 import type { Authenticator, Authorizer, ConnectFacts, Principal } from './ports.js';
@@ -410,15 +411,14 @@ export class Channel implements SessionSink {
     if (qos === 1) this.inboundInflight--;
     // A QoS 2 flow keeps counting against Receive Maximum until PUBCOMP, unless PUBREC refused it.
     if (qos === 2 && reasonCode >= 0x80) this.inboundInflight--;
-    const cmd = qos === 1 ? 'puback' : 'pubrec';
-    this.send(this.version === 5 ? { cmd, messageId: packetId, reasonCode } : { cmd, messageId: packetId });
+    this.sendAck(qos === 1 ? 'puback' : 'pubrec', packetId, reasonCode);
   }
 
   private async onPubrel(p: mqttPacket.IPubrelPacket): Promise<void> {
     const rc = await this.ctx.core.release(this.clientId, this.connectionId, p.messageId ?? 0);
     if (this.isClosed()) return;
     if (rc === RC.Success) this.inboundInflight--;
-    this.send(this.version === 5 ? { cmd: 'pubcomp', messageId: p.messageId, reasonCode: rc } : { cmd: 'pubcomp', messageId: p.messageId });
+    this.sendAck('pubcomp', p.messageId ?? 0, rc);
   }
 
   private onAck(p: { messageId?: number; reasonCode?: number }, kind: 'puback' | 'pubrec' | 'pubcomp'): void {
@@ -535,7 +535,7 @@ export class Channel implements SessionSink {
     if (!held) return;
     this.held = undefined;
     for (const d of held) {
-      if ('pubrel' in d) this.send({ cmd: 'pubrel', messageId: d.pubrel });
+      if ('pubrel' in d) this.sendAck('pubrel', d.pubrel, RC.Success);
       else this.write(d);
     }
   }
@@ -568,7 +568,7 @@ export class Channel implements SessionSink {
       (this.held ??= []).push({ pubrel: packetId });
       return;
     }
-    this.send({ cmd: 'pubrel', messageId: packetId });
+    this.sendAck('pubrel', packetId, RC.Success);
   }
 
   kick(reasonCode: number): void {
@@ -636,6 +636,12 @@ export class Channel implements SessionSink {
     }
     this.end(false, undefined);
     this.transport.close();
+  }
+
+  /** A 3.1.1 acknowledgement, or an MQTT 5 one with reason 0x00, is four fixed bytes. */
+  private sendAck(cmd: AckCmd, packetId: number, reasonCode: number): void {
+    if (this.version !== 5 || reasonCode === RC.Success) this.transport.write(shortAck(cmd, packetId));
+    else this.send({ cmd, messageId: packetId, reasonCode });
   }
 
   private send(packet: Record<string, unknown>): void {
