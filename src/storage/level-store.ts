@@ -4,24 +4,34 @@
  * serves every connection; a write batch is atomic; the log is a key range, so truncation after a
  * snapshot is a range delete that compaction reclaims. See test/bench/storage.ts for the numbers.
  *
- * Layout: `L` + 8-byte big-endian sequence of its first command -> 4-byte command count + one
- * group commit's commands serialized together; `M:format`, `M:snapshot`, `M:snapshotSeq`.
+ * Layout: `L` + 8-byte big-endian sequence of its first command + 4-byte command count -> one
+ * group commit's commands serialized together (the count rides in the key so the value is the
+ * serializer's buffer as is, never copied); `M:format`, `M:snapshot`, `M:snapshotSeq`.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { StorageError, type PartitionStore, type Recovered } from './partition-store.js';
 
-const FORMAT = Buffer.from('edgemq.partition-store/1');
+const FORMAT = Buffer.from('edgemq.partition-store/2');
 const K_FORMAT = Buffer.from('M:format');
 const K_SNAPSHOT = Buffer.from('M:snapshot');
 const K_SNAPSHOT_SEQ = Buffer.from('M:snapshotSeq');
 const LOG_PREFIX = 0x4c; // 'L'
 
+/** `L` + seq: the prefix of every record key starting at `seq` (and, as a bound, sorts before them). */
 function logKey(seq: number): Buffer {
   const k = Buffer.allocUnsafe(9);
   k[0] = LOG_PREFIX;
   k.writeBigUInt64BE(BigInt(seq), 1);
+  return k;
+}
+
+function recordKey(seq: number, count: number): Buffer {
+  const k = Buffer.allocUnsafe(13);
+  k[0] = LOG_PREFIX;
+  k.writeBigUInt64BE(BigInt(seq), 1);
+  k.writeUInt32BE(count, 9);
   return k;
 }
 
@@ -69,19 +79,15 @@ export class LevelStore implements PartitionStore {
     const snapshotSeq = seqRaw ? Number(seqRaw.readBigUInt64BE()) : 0;
     const db = this.db;
     async function* records() {
-      for await (const [key, value] of db.iterator({ gt: logKey(snapshotSeq), lt: Buffer.from([LOG_PREFIX + 1]) })) {
-        yield { seq: Number(key.readBigUInt64BE(1)), count: value.readUInt32BE(0), record: value.subarray(4) };
+      for await (const [key, value] of db.iterator({ gte: logKey(snapshotSeq + 1), lt: Buffer.from([LOG_PREFIX + 1]) })) {
+        yield { seq: Number(key.readBigUInt64BE(1)), count: key.readUInt32BE(9), record: value };
       }
     }
     return { snapshot, snapshotSeq, records: records() };
   }
 
   async append(records: Array<{ seq: number; count: number; record: Buffer }>, sync: boolean): Promise<void> {
-    const ops = records.map((r) => {
-      const head = Buffer.allocUnsafe(4);
-      head.writeUInt32BE(r.count);
-      return { type: 'put' as const, key: logKey(r.seq), value: Buffer.concat([head, r.record]) };
-    });
+    const ops = records.map((r) => ({ type: 'put' as const, key: recordKey(r.seq, r.count), value: r.record }));
     await this.db.batch(ops, { sync });
   }
 
@@ -94,8 +100,9 @@ export class LevelStore implements PartitionStore {
       { sync },
     );
     // Recovery starts after snapshotSeq, so a crash between the two steps only leaves dead records.
-    await this.db.clear({ gte: logKey(0), lte: logKey(seq) });
-    await this.db.compactRange(logKey(0), logKey(seq)).catch(() => {});
+    // Records starting at or before `seq` are covered (a record never straddles a snapshot point).
+    await this.db.clear({ gte: logKey(0), lt: logKey(seq + 1) });
+    await this.db.compactRange(logKey(0), logKey(seq + 1)).catch(() => {});
   }
 
   async size(): Promise<number> {
