@@ -7,15 +7,16 @@
  * one place that turns it into CONNACK (before the session exists) or DISCONNECT (after), or a bare
  * close for 3.1.1, which has no DISCONNECT from the server.
  */
-import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
 import type { ClientLimits } from '../config/model.js';
 import type { BrokerCore } from '../core/broker-core.js';
-import type { Delivery, Message, PassThroughProperties, QoS, SessionSink, SubscriptionRequest, Will } from '../core/types.js';
+import type { Delivery, Message, QoS, SessionSink, SubscriptionRequest } from '../core/types.js';
 import { MqttError } from '../mqtt/errors.js';
 import { RC, toV3Connack, toV3Suback } from '../mqtt/reason-codes.js';
 import { parseSharedFilter, validateTopicFilter, validateTopicName } from '../topics/validate.js';
 import { shortAck, type AckCmd } from './acks.js';
+import { negotiateConnect, type ConnectTerms } from './connect-terms.js';
+import { capExpiry, passThrough } from './message-properties.js';
 import { encodeDelivery } from './outbound.js';
 import { hasInvalidMqttString, isValidUtf8Payload } from './payload-format.js';
 import type { Authenticator, Authorizer, ConnectFacts, Principal } from './ports.js';
@@ -56,8 +57,6 @@ type State = 'new' | 'connecting' | 'connected' | 'closed';
 const QOS0_BACKLOG_LIMIT = 8 * 1024 * 1024;
 /** Packets a client may pipeline behind its CONNECT while authentication runs. */
 const MAX_EARLY_PACKETS = 1000;
-const NEVER = 0xffffffff;
-export const RESERVED_CLIENT_ID_PREFIX = '$edgemq/';
 
 let nextConnectionId = 1;
 
@@ -71,7 +70,6 @@ export class Channel implements SessionSink {
   credentialsExpireAt = 0;
   private facts: ConnectFacts | undefined;
   private sessionExpiry = 0;
-  private sessionExpiryAsked = 0;
   private clientMaxPacket = 268435460;
   private inboundAliases: InboundAliases | undefined;
   private outboundAliases: OutboundAliases | undefined;
@@ -80,7 +78,7 @@ export class Channel implements SessionSink {
   /** Packets (or a decoding error) that arrived behind CONNECT while it is processed, in order. */
   private early: Array<mqttPacket.Packet | MqttError> | undefined;
   /** CONNECT parameters kept while an enhanced authentication exchange runs. */
-  private pendingConnect: PendingConnect | undefined;
+  private pendingConnect: ConnectTerms | undefined;
   /** While a SUBSCRIBE is being processed, deliveries wait so that SUBACK goes first. */
   private holding = 0;
   /** Deliveries and PUBRELs that must wait for CONNACK or SUBACK, in order ({pubrel} = a PUBREL to re-send). */
@@ -182,51 +180,20 @@ export class Channel implements SessionSink {
 
   private async onConnect(p: mqttPacket.IConnectPacket): Promise<void> {
     this.state = 'connecting';
-    const version = p.protocolVersion as 3 | 4 | 5;
-    this.version = version;
+    this.version = p.protocolVersion as 3 | 4 | 5;
+    const terms = negotiateConnect(p, this.ctx.limits);
+    this.clientId = terms.clientId;
+    this.sessionExpiry = terms.sessionExpiry;
+    if (terms.clientMaxPacket !== undefined) this.clientMaxPacket = terms.clientMaxPacket;
+    if (this.version === 5 && this.ctx.limits.topicAliasMaximum > 0) this.inboundAliases = new InboundAliases(this.ctx.limits.topicAliasMaximum);
+    if (terms.outboundAliasMaximum > 0) this.outboundAliases = new OutboundAliases(terms.outboundAliasMaximum);
+
     const props = p.properties ?? {};
-    const limits = this.ctx.limits;
-
-    let clientId = p.clientId ?? '';
-    if (hasInvalidMqttString(clientId)) throw new MqttError(RC.MalformedPacket, 'client id is not valid UTF-8');
-    let assigned = false;
-    if (clientId.length === 0) {
-      // 3.1.1 allows an empty id only with a clean session [MQTT-3.1.3-7]; 3.1 never.
-      if (version === 3 || (version === 4 && !p.clean)) throw new MqttError(RC.ClientIdentifierNotValid, 'empty client id needs clean session');
-      clientId = `edgemq-${randomBytes(9).toString('base64url')}`;
-      assigned = true;
-    }
-    // `$edgemq/` names the broker's own in-process clients (the state-store responder): no network client may take them over.
-    if (clientId.startsWith(RESERVED_CLIENT_ID_PREFIX)) throw new MqttError(RC.ClientIdentifierNotValid, `client ids starting with ${RESERVED_CLIENT_ID_PREFIX} are reserved`);
-    this.clientId = clientId;
-
-    // Session expiry: 3.1.1 clean session = 0, persistent = until the broker's cap.
-    const asked = version === 5 ? (props.sessionExpiryInterval ?? 0) : p.clean ? 0 : NEVER;
-    this.sessionExpiryAsked = asked;
-    this.sessionExpiry = Math.min(asked, limits.maxSessionExpirySeconds);
-
-    let keepAlive = p.keepalive ?? 0;
-    let serverKeepAlive: number | undefined;
-    if (version === 5 && (keepAlive > limits.maxKeepAliveSeconds || (keepAlive === 0 && limits.maxKeepAliveSeconds < 65535))) {
-      keepAlive = limits.maxKeepAliveSeconds;
-      serverKeepAlive = keepAlive;
-    }
-
-    if (version === 5) {
-      if (props.maximumPacketSize !== undefined) this.clientMaxPacket = props.maximumPacketSize;
-      if (limits.topicAliasMaximum > 0) this.inboundAliases = new InboundAliases(limits.topicAliasMaximum);
-      const outMax = Math.min(props.topicAliasMaximum ?? 0, limits.outboundTopicAliasMaximum);
-      if (outMax > 0) this.outboundAliases = new OutboundAliases(outMax);
-    }
-    const receiveMaximum = Math.min(version === 5 ? (props.receiveMaximum ?? 65535) : limits.maxReceiveMaximum, limits.maxReceiveMaximum);
-
-    const will = p.will ? this.readWill(p.will as WillPacket) : undefined;
-
     this.facts = {
-      clientId,
+      clientId: terms.clientId,
       username: p.username,
       password: p.password,
-      protocolVersion: version,
+      protocolVersion: this.version,
       authenticationMethod: props.authenticationMethod,
       authenticationData: props.authenticationData,
       listener: this.ctx.listener,
@@ -237,12 +204,12 @@ export class Channel implements SessionSink {
     if (this.isClosed()) return;
     if (verdict.ok === 'continue') {
       this.send({ cmd: 'auth', reasonCode: RC.ContinueAuthentication, properties: { authenticationMethod: props.authenticationMethod, authenticationData: verdict.authenticationData } });
-      this.pendingConnect = { receiveMaximum, will, cleanStart: p.clean ?? true, assigned, keepAlive, serverKeepAlive };
+      this.pendingConnect = terms;
       return;
     }
     if (!verdict.ok) throw new MqttError(verdict.reasonCode, verdict.message ?? 'authentication failed');
     this.admit(verdict.principal, verdict.expiresAt);
-    await this.openSession({ receiveMaximum, will, cleanStart: p.clean ?? true, assigned, keepAlive, serverKeepAlive });
+    await this.openSession(terms);
   }
 
   /** Accepts an authenticated principal, if authorization lets it connect with this client id. */
@@ -253,7 +220,7 @@ export class Channel implements SessionSink {
     this.credentialsExpireAt = expiresAt ?? 0;
   }
 
-  private async openSession(c: PendingConnect): Promise<void> {
+  private async openSession(c: ConnectTerms): Promise<void> {
     const limits = this.ctx.limits;
     const { sessionPresent } = await this.ctx.core.connect(
       {
@@ -275,7 +242,7 @@ export class Channel implements SessionSink {
       properties.maximumPacketSize = limits.maxPacketSizeBytes;
       properties.topicAliasMaximum = limits.topicAliasMaximum;
       // A capped Session Expiry Interval is announced in CONNACK (MQTT 5 3.2.2.3.2).
-      if (this.sessionExpiry !== this.sessionExpiryAsked) properties.sessionExpiryInterval = this.sessionExpiry;
+      if (c.sessionExpiry !== c.sessionExpiryAsked) properties.sessionExpiryInterval = c.sessionExpiry;
       if (c.assigned) properties.assignedClientIdentifier = this.clientId;
       if (c.serverKeepAlive !== undefined) properties.serverKeepAlive = c.serverKeepAlive;
       if (this.facts?.authenticationMethod) properties.authenticationMethod = this.facts.authenticationMethod;
@@ -293,27 +260,6 @@ export class Channel implements SessionSink {
     }
   }
 
-
-  private readWill(w: WillPacket): Will {
-    validateTopicName(w.topic);
-    if (hasInvalidMqttString(w.topic)) throw new MqttError(RC.TopicNameInvalid, 'will topic is not valid UTF-8');
-    const wp = w.properties ?? {};
-    const properties = passThrough(wp);
-    if (wp.payloadFormatIndicator && !isValidUtf8Payload(w.payload)) throw new MqttError(RC.PayloadFormatInvalid, 'will payload is not UTF-8');
-    const message: Message = { topic: w.topic, payload: w.payload, qos: w.qos as QoS, retain: w.retain, origin: this.clientId };
-    if (properties) message.properties = properties;
-    const will: Will = { message, delaySeconds: wp.willDelayInterval ?? 0 };
-    const expiry = this.capExpiry(wp.messageExpiryInterval);
-    if (expiry !== undefined) will.expirySeconds = expiry;
-    if (wp.messageExpiryInterval === undefined && expiry !== undefined) message.expiryHidden = true;
-    return will;
-  }
-
-  private capExpiry(asked: number | undefined): number | undefined {
-    const cap = this.ctx.limits.maxMessageExpirySeconds;
-    if (asked === undefined) return cap;
-    return cap === undefined ? asked : Math.min(asked, cap);
-  }
 
   // ---- AUTH -------------------------------------------------------------------------------------
 
@@ -386,7 +332,7 @@ export class Channel implements SessionSink {
       const pass = passThrough(props);
       if (pass) message.properties = pass;
     }
-    const expiry = this.capExpiry(props?.messageExpiryInterval);
+    const expiry = capExpiry(this.ctx.limits, props?.messageExpiryInterval);
     if (expiry !== undefined) {
       message.expiresAt = Date.now() + expiry * 1000;
       if (props?.messageExpiryInterval === undefined) message.expiryHidden = true;
@@ -647,45 +593,6 @@ export class Channel implements SessionSink {
   private send(packet: Record<string, unknown>): void {
     this.transport.write(encodePacket(packet, this.version));
   }
-}
-
-interface PendingConnect {
-  receiveMaximum: number;
-  will: Will | undefined;
-  cleanStart: boolean;
-  assigned: boolean;
-  keepAlive: number;
-  serverKeepAlive: number | undefined;
-}
-
-interface WillPacket {
-  topic: string;
-  payload: Buffer;
-  qos: number;
-  retain: boolean;
-  properties?: {
-    willDelayInterval?: number;
-    payloadFormatIndicator?: boolean;
-    messageExpiryInterval?: number;
-    contentType?: string;
-    responseTopic?: string;
-    correlationData?: Buffer;
-    userProperties?: Record<string, string | string[]>;
-  };
-}
-
-function passThrough(p: PassThroughProperties & Record<string, unknown>): PassThroughProperties | undefined {
-  let out: PassThroughProperties | undefined;
-  if (p.payloadFormatIndicator !== undefined) (out ??= {}).payloadFormatIndicator = p.payloadFormatIndicator;
-  if (p.contentType !== undefined) (out ??= {}).contentType = p.contentType;
-  if (p.responseTopic !== undefined) {
-    validateTopicName(p.responseTopic); // a Response Topic must be a valid topic name [MQTT-3.3.2-14]
-    (out ??= {}).responseTopic = p.responseTopic;
-  }
-  if (p.correlationData !== undefined) (out ??= {}).correlationData = p.correlationData;
-  // An empty User Property set is the same as none (and mqtt-packet cannot encode an empty one).
-  if (p.userProperties !== undefined && Object.keys(p.userProperties).length > 0) (out ??= {}).userProperties = p.userProperties;
-  return out;
 }
 
 function reasonText(err: unknown): string {
