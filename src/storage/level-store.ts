@@ -8,7 +8,7 @@
  * group commit's commands serialized together (the count rides in the key so the value is the
  * serializer's buffer as is, never copied); `M:format`, `M:snapshot`, `M:snapshotSeq`.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { StorageError, type PartitionStore, type Recovered } from './partition-store.js';
@@ -103,12 +103,6 @@ export class LevelStore implements PartitionStore {
     // Records starting at or before `seq` are covered (a record never straddles a snapshot point).
     await this.db.clear({ gte: logKey(0), lt: logKey(seq + 1) });
     await this.db.compactRange(logKey(0), logKey(seq + 1)).catch(() => {});
-  }
-
-  async size(): Promise<number> {
-    let total = 0;
-    for (const f of readdirSync(this.location)) total += statSync(path.join(this.location, f)).size;
-    return total;
   }
 
   async close(): Promise<void> {

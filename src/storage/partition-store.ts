@@ -17,8 +17,6 @@ export interface PartitionStore {
   append(records: Array<{ seq: number; count: number; record: Buffer }>, sync: boolean): Promise<void>;
   /** Stores a snapshot taken after `seq` and drops the log up to it. */
   writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void>;
-  /** Bytes the store occupies on disk (approximate). */
-  size(): Promise<number>;
   close(): Promise<void>;
 }
 

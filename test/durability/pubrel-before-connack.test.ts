@@ -84,7 +84,7 @@ async function firstPacketOnResume(port: number): Promise<string[]> {
   return order;
 }
 
-describe.skipIf(!isEdgemq)('BUG: PUBREL sent before CONNACK on session resume', () => {
+describe.skipIf(!isEdgemq)('PUBREL after CONNACK on session resume', () => {
   it('a resumed session with a pending PUBREL gets CONNACK first [MQTT-3.2.0-1] (no restart)', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'edgemq-pubrel-'));
     dirs.push(dir);

@@ -222,7 +222,7 @@ async function publishCode(c: MqttClient, topic: string, payload: Buffer | strin
  */
 describe.skipIf(!isEdgemq)('full disk', () => {
   it.skipIf(!mountPoint)(
-    `BUG (local-core.ts unhandled rejection, durable-executor.ts retry livelock): QoS 1 publishes are refused with 0x97/0x80 while the disk is full, the broker keeps serving, and recovers after space is freed${mountPoint ? '' : ` (skipped: ${mountSkip})`}`,
+    `QoS 1 publishes are refused with 0x97/0x80 while the disk is full, the broker keeps serving, and recovers after space is freed${mountPoint ? '' : ` (skipped: ${mountSkip})`}`,
     async () => {
       const dataDir = path.join(mountPoint!, 'data');
       const port = await freePort();

@@ -54,9 +54,6 @@ class FakeStore implements PartitionStore {
     if (this.failing) throw new Error('IO error: /fake/partition-0/000005.log: No space left on device');
     this.snapshots.push({ seq, snapshot });
   }
-  async size() {
-    return 0;
-  }
   async close() {}
 }
 
