@@ -1,18 +1,11 @@
 /**
  * CONNECT / CONNACK: acceptance, client identifiers, protocol version, first/second CONNECT.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connectWithAck, close, uid, vname, VERSIONS, isEdgemq } from './helpers/clients.js';
+import { describe, it, expect } from 'vitest';
+import { useConformanceBroker, connectWithAck, close, uid, vname, VERSIONS, isEdgemq } from './helpers/clients.js';
 import { rawConnect, RawClient, connackCode } from './helpers/raw.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker();
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker();
 
 describe('01 connect', { timeout: 15000 }, () => {
   for (const v of VERSIONS) {

@@ -2,19 +2,12 @@
  * PUBLISH at QoS 0/1/2 in both directions, QoS downgrade, QoS 2 exactly-once handshake, ordering, and
  * re-delivery of unacknowledged outbound messages on reconnect.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import type { IPublishPacket, IPubrecPacket, IPubcompPacket, IPubackPacket, IPubrelPacket } from 'mqtt-packet';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connect, collect, subscribe, publish, close, uid, topicRoot, vname, VERSIONS, sleep } from './helpers/clients.js';
+import { useConformanceBroker, connect, collect, subscribe, publish, close, uid, topicRoot, vname, VERSIONS, sleep } from './helpers/clients.js';
 import { rawConnect } from './helpers/raw.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker();
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker();
 
 const QOS = [0, 1, 2] as const;
 

@@ -2,17 +2,10 @@
  * Retained messages: store, deliver on subscribe with RETAIN 1, replace, delete with an empty payload,
  * non-retained publishes leave the store alone, QoS of retained delivery.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connect, collect, subscribe, publish, close, topicRoot, vname, VERSIONS } from './helpers/clients.js';
+import { describe, it, expect } from 'vitest';
+import { useConformanceBroker, connect, collect, subscribe, publish, close, topicRoot, vname, VERSIONS } from './helpers/clients.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker();
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker();
 
 describe('03 retained', { timeout: 15000 }, () => {
   for (const v of VERSIONS) {

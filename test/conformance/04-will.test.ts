@@ -2,18 +2,11 @@
  * Will messages: abnormal close, DISCONNECT 0x00 removes it, DISCONNECT 0x04 publishes it, server-detected
  * protocol error publishes it, will retain and properties, will delay cancelled by reconnect.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, isMosquitto, connect, collect, subscribe, close, dropConnection, uid, topicRoot, vname, VERSIONS, sleep } from './helpers/clients.js';
+import { describe, it, expect } from 'vitest';
+import { useConformanceBroker, isMosquitto, connect, collect, subscribe, close, dropConnection, uid, topicRoot, vname, VERSIONS, sleep } from './helpers/clients.js';
 import { rawConnect } from './helpers/raw.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker();
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker();
 
 async function watcher(topic: string) {
   const w = await connect(broker.url, { protocolVersion: 5 });

@@ -2,19 +2,12 @@
  * Sessions: clean start, session present, persistence of subscriptions and queued messages, session expiry,
  * DISCONNECT-time session expiry change, and session takeover.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import type { IDisconnectPacket } from 'mqtt-packet';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connect, connectWithAck, connectCollect, collect, subscribe, publish, close, dropConnection, uid, topicRoot, vname, VERSIONS, sleep, isEdgemq } from './helpers/clients.js';
+import { useConformanceBroker, connect, connectWithAck, connectCollect, collect, subscribe, publish, close, dropConnection, uid, topicRoot, vname, VERSIONS, sleep, isEdgemq } from './helpers/clients.js';
 import { rawConnect } from './helpers/raw.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker();
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker();
 
 /** Options for a session that outlives its connection (v5: expiry 60 s; v3.1.1: clean session 0). */
 function keep(v: 4 | 5, clientId: string, cleanStart = false) {

@@ -3,19 +3,12 @@
  * Message Expiry Interval (v5): queued messages expire, delivered messages carry the remaining lifetime,
  * retained messages expire; edgemq caps for message and session expiry.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import type { IPublishPacket } from 'mqtt-packet';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connect, connectWithAck, connectCollect, collect, subscribe, publish, close, uid, topicRoot, sleep, isEdgemq } from './helpers/clients.js';
+import { useConformanceBroker, connect, connectWithAck, connectCollect, collect, subscribe, publish, close, uid, topicRoot, sleep, isEdgemq } from './helpers/clients.js';
 import { rawConnect } from './helpers/raw.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker({ clients: { maxSessionExpirySeconds: 30, maxMessageExpirySeconds: 3600 } });
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker({ clients: { maxSessionExpirySeconds: 30, maxMessageExpirySeconds: 3600 } });
 
 async function offlineSubscriber(version: 4 | 5, topic: string) {
   const id = uid('exp');

@@ -1,20 +1,13 @@
 /**
  * Topic aliases (v5), client -> broker and broker -> client.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import type { IPublishPacket } from 'mqtt-packet';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connect, collect, subscribe, publish, close, uid, topicRoot, isEdgemq } from './helpers/clients.js';
+import { useConformanceBroker, connect, collect, subscribe, publish, close, uid, topicRoot, isEdgemq } from './helpers/clients.js';
 import { rawConnect } from './helpers/raw.js';
 
 const ALIAS_MAX = 5;
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker({ edgemq: { topicAliasMaximum: ALIAS_MAX, outboundTopicAliasMaximum: 10 } });
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker({ edgemq: { topicAliasMaximum: ALIAS_MAX, outboundTopicAliasMaximum: 10 } });
 
 async function subscriber(filter: string) {
   const c = await connect(broker.url, { protocolVersion: 5 });

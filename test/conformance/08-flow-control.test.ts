@@ -1,21 +1,14 @@
 /**
  * Flow control (Receive Maximum, both directions) and Maximum Packet Size (both directions).
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import type { IPublishPacket } from 'mqtt-packet';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connect, collect, subscribe, publish, close, uid, topicRoot, vname, VERSIONS, isEdgemq } from './helpers/clients.js';
+import { useConformanceBroker, connect, collect, subscribe, publish, close, uid, topicRoot, vname, VERSIONS, isEdgemq } from './helpers/clients.js';
 import { rawConnect } from './helpers/raw.js';
 
 const BROKER_RECEIVE_MAX = 3;
 const BROKER_MAX_PACKET = 2048;
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker({ clients: { maxPacketSizeBytes: BROKER_MAX_PACKET }, edgemq: { receiveMaximum: BROKER_RECEIVE_MAX } });
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker({ clients: { maxPacketSizeBytes: BROKER_MAX_PACKET }, edgemq: { receiveMaximum: BROKER_RECEIVE_MAX } });
 
 describe('08 flow control', { timeout: 15000 }, () => {
   // Mosquitto 2.0.11 sends two new messages after the first PUBACK while one is still unacknowledged (3 in

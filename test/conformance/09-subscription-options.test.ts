@@ -2,19 +2,12 @@
  * Subscription identifiers, No Local, Retain As Published, Retain Handling 0/1/2 (v5), SUBACK/UNSUBACK codes and
  * re-subscription behaviour (both versions).
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import type { IPublishPacket, IUnsubackPacket } from 'mqtt-packet';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connect, collect, subscribe, publish, close, uid, topicRoot, vname, VERSIONS, isEdgemq } from './helpers/clients.js';
+import { useConformanceBroker, connect, collect, subscribe, publish, close, uid, topicRoot, vname, VERSIONS, isEdgemq } from './helpers/clients.js';
 import { rawConnect } from './helpers/raw.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker();
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker();
 
 function ids(p: IPublishPacket): number[] {
   const s = p.properties?.subscriptionIdentifier;

@@ -2,19 +2,12 @@
  * Shared subscriptions `$share/{group}/{filter}` (v5): one member per message, distribution across members,
  * independent groups, redelivery of a departed member's unacknowledged messages, option rules.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import type { IPublishPacket, ISubackPacket } from 'mqtt-packet';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, isMosquitto, connect, collect, subscribe, publish, close, uid, topicRoot, isEdgemq, sleep } from './helpers/clients.js';
+import { useConformanceBroker, isMosquitto, connect, collect, subscribe, publish, close, uid, topicRoot, isEdgemq, sleep } from './helpers/clients.js';
 import { rawConnect } from './helpers/raw.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker();
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker();
 
 describe('10 shared subscriptions', { timeout: 15000 }, () => {
   it('[MQTT-4.8.2-3] each message goes to exactly one member of the group, spread over the members', async () => {

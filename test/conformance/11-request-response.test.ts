@@ -2,19 +2,12 @@
  * Request/response and message properties (v5): Response Topic, Correlation Data, User Properties (order and
  * repeats), Content Type, Payload Format Indicator are passed through unaltered; cross-version delivery.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import type { IPublishPacket } from 'mqtt-packet';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connect, collect, subscribe, publish, close, uid, topicRoot, isEdgemq } from './helpers/clients.js';
+import { useConformanceBroker, connect, collect, subscribe, publish, close, uid, topicRoot, isEdgemq } from './helpers/clients.js';
 import { rawConnect } from './helpers/raw.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker();
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker();
 
 describe('11 request/response and properties', { timeout: 15000 }, () => {
   it('[MQTT-3.3.2-15] [MQTT-3.3.2-16] Response Topic and Correlation Data are forwarded unaltered; a request/response round trip works', async () => {

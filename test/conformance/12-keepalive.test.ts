@@ -3,9 +3,8 @@
  * Keep alive: the broker closes a silent connection after 1.5x Keep Alive, PINGREQ keeps it open, Server Keep
  * Alive caps the client's value (edgemq config), and a keep-alive timeout publishes the will.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connect, collect, subscribe, close, uid, topicRoot, vname, VERSIONS, isEdgemq, sleep } from './helpers/clients.js';
+import { describe, it, expect } from 'vitest';
+import { useConformanceBroker, connect, collect, subscribe, close, uid, topicRoot, vname, VERSIONS, isEdgemq, sleep } from './helpers/clients.js';
 import { rawConnect } from './helpers/raw.js';
 
 const MAX_KEEPALIVE = 2;
@@ -14,13 +13,7 @@ const MAX_KEEPALIVE = 2;
  * checks keep-alive on a coarse timer and closes after 4-6 s, so its wait is longer (a wait, not an assertion on speed).
  */
 const KEEPALIVE_CLOSE_WAIT = isEdgemq ? 4000 : 7500;
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker({ clients: { maxKeepAliveSeconds: MAX_KEEPALIVE } });
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker({ clients: { maxKeepAliveSeconds: MAX_KEEPALIVE } });
 
 describe.concurrent('12 keep alive', { timeout: 15000 }, () => {
   for (const v of VERSIONS) {

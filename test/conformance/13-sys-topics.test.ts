@@ -1,17 +1,10 @@
 /**
  * `$SYS/` broker statistics are readable and published periodically (edgemq: spec.edgemq.sysIntervalSeconds).
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connect, collect, subscribe, close, vname, VERSIONS, isEdgemq } from './helpers/clients.js';
+import { describe, it, expect } from 'vitest';
+import { useConformanceBroker, connect, collect, subscribe, close, vname, VERSIONS, isEdgemq } from './helpers/clients.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker({ edgemq: { sysIntervalSeconds: 1 } });
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker({ edgemq: { sysIntervalSeconds: 1 } });
 
 describe('13 $SYS topics', { timeout: 15000 }, () => {
   for (const v of VERSIONS) {

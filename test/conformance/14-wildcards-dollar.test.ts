@@ -2,19 +2,12 @@
  * Topic matching: `#` and `+` semantics, `$`-topics excluded from first-level wildcards, invalid topic names and
  * filters.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import type { ISubackPacket } from 'mqtt-packet';
-import type { RunningBroker } from '../helpers/broker.js';
-import { startConformanceBroker, connect, collect, subscribe, publish, close, uid, vname, VERSIONS, isEdgemq, sleep } from './helpers/clients.js';
+import { useConformanceBroker, connect, collect, subscribe, publish, close, uid, vname, VERSIONS, isEdgemq, sleep } from './helpers/clients.js';
 import { rawConnect } from './helpers/raw.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startConformanceBroker();
-}, 30000);
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker();
 
 describe('14 wildcards and $-topics', { timeout: 15000 }, () => {
   for (const v of VERSIONS) {

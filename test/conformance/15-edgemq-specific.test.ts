@@ -1,18 +1,12 @@
 /**
  * edgemq decisions the spec leaves open: reserved client ids.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
-import type { RunningBroker } from '../helpers/broker.js';
-import { isEdgemq, startBroker } from '../helpers/broker.js';
+import { isEdgemq } from '../helpers/broker.js';
+import { useConformanceBroker } from './helpers/clients.js';
 
-let broker: RunningBroker;
-beforeAll(async () => {
-  broker = await startBroker();
-});
-afterAll(async () => {
-  await broker?.stop();
-});
+const broker = useConformanceBroker();
 
 function connackOf(protocolVersion: 4 | 5, clientId: string): Promise<number> {
   return new Promise((resolve) => {

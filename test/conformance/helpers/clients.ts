@@ -1,6 +1,7 @@
 /**
  * MQTT.js helpers: promise-based connect/subscribe/publish and message collectors with short waits.
  */
+import { afterAll, beforeAll } from 'vitest';
 import mqtt from 'mqtt';
 import type { MqttClient, IClientOptions, IClientPublishOptions, IClientSubscribeOptions, Packet } from 'mqtt';
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
@@ -170,6 +171,26 @@ export function sleep(ms: number): Promise<void> {
  * Starts one broker for a test file. `edgemq` carries Broker `spec` fragments for edgemq-only limits; it is
  * written as YAML (Broker + BrokerListener on a fixed port). Mosquitto ignores it (stock configuration).
  */
+/**
+ * One broker for a whole test file: started before the first test, stopped after the last. The
+ * returned object forwards to the running broker, so tests read `broker.url` / `broker.port`.
+ */
+export function useConformanceBroker(edgemq?: { clients?: Record<string, unknown>; edgemq?: Record<string, unknown> }): RunningBroker {
+  let running: RunningBroker | undefined;
+  beforeAll(async () => {
+    running = await startConformanceBroker(edgemq);
+  }, 30000);
+  afterAll(async () => {
+    await running?.stop();
+  });
+  return new Proxy({} as RunningBroker, {
+    get(_target, key) {
+      if (!running) throw new Error('the conformance broker is not running (used outside a test?)');
+      return running[key as keyof RunningBroker];
+    },
+  });
+}
+
 export async function startConformanceBroker(edgemq?: { clients?: Record<string, unknown>; edgemq?: Record<string, unknown> }): Promise<RunningBroker> {
   if (!isEdgemq || !edgemq) return startBroker();
   const port = await freePort();
