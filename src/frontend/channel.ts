@@ -595,8 +595,9 @@ export class Channel implements SessionSink {
   }
 }
 
+/** The Reason String for the client: our own protocol messages, never the text of an unexpected internal error. */
 function reasonText(err: unknown): string {
-  return err instanceof Error ? err.message.slice(0, 200) : 'error';
+  return err instanceof MqttError ? err.message.slice(0, 200) : 'internal error';
 }
 
 function encodePacket(packet: Record<string, unknown>, version: number): Buffer {
