@@ -126,8 +126,10 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     const dist = path.join(o.repoRoot, 'dist/cli/main.js');
     const src = path.join(o.repoRoot, 'src/cli/main.ts');
     cmd = process.execPath;
-    if (existsSync(dist)) args = [dist];
-    else if (existsSync(src)) args = ['--import', 'tsx', src];
+    // EDGEMQ_BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the broker under the same load.
+    const nodeArgs = (process.env.EDGEMQ_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    if (existsSync(dist)) args = [...nodeArgs, dist];
+    else if (existsSync(src)) args = [...nodeArgs, '--import', 'tsx', src];
     else throw new Error('neither dist/cli/main.js nor src/cli/main.ts exists');
     // warn level: same log volume as the mosquitto config (errors/warnings only)
     args.push('serve', '--data-dir', tmp, '--log-level', 'warn');
