@@ -39,7 +39,6 @@ export class MemoryExecutor implements CommandExecutor {
 }
 
 const TICK_MS = 1000;
-function ignore(): void {}
 const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
 
 /** A command that could not be made durable is refused: 0x97 when the disk is full, else 0x80. */
@@ -80,9 +79,7 @@ export class LocalBrokerCore implements BrokerCore {
     private readonly partition: Partition,
     private readonly executor: CommandExecutor = new MemoryExecutor(partition),
   ) {
-    // A tick or an ack that cannot be stored is already reported by the executor (onError); it must
-    // not become an unhandled rejection that ends the process.
-    this.ticker = setInterval(() => this.run({ type: 'tick', now: Date.now() }).catch(ignore), TICK_MS);
+    this.ticker = setInterval(() => this.fireAndForget({ type: 'tick', now: Date.now() }), TICK_MS);
     this.ticker.unref();
   }
 
@@ -149,7 +146,15 @@ export class LocalBrokerCore implements BrokerCore {
   }
 
   acknowledge(clientId: string, connectionId: number, packetId: number, kind: AckKind, reasonCode = 0): void {
-    this.run({ type: 'ack', now: Date.now(), clientId, connectionId, packetId, kind, reasonCode }).catch(ignore);
+    this.fireAndForget({ type: 'ack', now: Date.now(), clientId, connectionId, packetId, kind, reasonCode });
+  }
+
+  /**
+   * Commands nobody waits for (acks, ticks). No promise is chained: a write failure is reported by
+   * the executor (onError), and the executor's own batch promise never rejects unhandled.
+   */
+  private fireAndForget(cmd: Command): void {
+    this.executor.execute(cmd, this.output);
   }
 
   kv(request: KvRequest): Promise<KvResult> {

@@ -105,7 +105,11 @@ export class DurableExecutor implements CommandExecutor {
     // A QoS 0 message that is not retained changes no state worth keeping: it goes to whoever is
     // online now or nowhere (never queued offline), so it is neither logged nor held back.
     if (isVolatile(cmd)) return { result: this.partition.apply(cmd, out) };
-    if (this.closed) return { result: undefined, ready: Promise.reject(new WriteFailedError('storage is closed')) };
+    if (this.closed) {
+      const refused = Promise.reject(new WriteFailedError('storage is closed'));
+      refused.catch(() => {}); // like a batch's promise: observed by whoever waits, never unhandled
+      return { result: undefined, ready: refused };
+    }
     const b = this.batch();
     b.out = out;
     this.applyingOut = out;
