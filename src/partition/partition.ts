@@ -202,7 +202,7 @@ export class Partition {
     const will = s.will;
     s.will = undefined;
     for (const filter of s.subscriptions.keys()) this.removeRoute(s, filter);
-    s.subscriptions.clear();
+    if (s.subscriptions.size > 0) s.writableSubscriptions().clear();
     this.sessions.delete(s.clientId);
     this.timed.delete(s);
     if (will) this.publishWill(will, now, out);
@@ -249,7 +249,7 @@ export class Partition {
     const codes: number[] = [];
     for (const sub of cmd.subs) {
       const existed = s.subscriptions.has(sub.filter);
-      s.subscriptions.set(sub.filter, sub);
+      s.writableSubscriptions().set(sub.filter, sub);
       const shared = parseSharedFilter(sub.filter);
       if (shared) this.routes.addShared(s, shared.group, shared.filter, sub);
       else this.routes.addDirect(s, sub.filter, sub);
@@ -271,7 +271,7 @@ export class Partition {
     const s = this.sessions.get(cmd.clientId);
     if (!s || s.connectionId !== cmd.connectionId) return cmd.filters.map(() => RC.UnspecifiedError);
     return cmd.filters.map((f) => {
-      if (!s.subscriptions.delete(f)) return RC.NoSubscriptionExisted;
+      if (!s.writableSubscriptions().delete(f)) return RC.NoSubscriptionExisted;
       this.removeRoute(s, f);
       return RC.Success;
     });
@@ -292,7 +292,7 @@ export class Partition {
       if (s) {
         // A re-sent QoS 2 PUBLISH whose id is still held was already routed: exactly once [MQTT-4.3.3-9].
         if (s.incomingQos2.has(cmd.packetId)) return { matched: 0, duplicate: true };
-        s.incomingQos2.add(cmd.packetId);
+        s.writableIncomingQos2().add(cmd.packetId);
       }
     }
     this.quotaHit = false;
@@ -411,7 +411,7 @@ export class Partition {
 
   private sendInflight(s: Session, p: Pending, out: PartitionOutput): void {
     const packetId = s.allocatePacketId();
-    s.inflight.set(packetId, {
+    s.writableInflight().set(packetId, {
       message: p.message,
       qos: p.qos,
       retain: p.retain,
@@ -437,7 +437,7 @@ export class Partition {
       if (!e.share || e.stage !== 'publish') continue;
       const target = e.share.pick(s);
       if (!target?.session.online) continue;
-      s.inflight.delete(id);
+      s.writableInflight().delete(id);
       this.enqueue(target.session, this.sharedPending(e.message, target.options, e.share), out);
     }
     s.queue.filter((p) => {
@@ -459,12 +459,12 @@ export class Partition {
     switch (cmd.kind) {
       case 'puback':
         if (e.qos !== 1) return;
-        s.inflight.delete(cmd.packetId);
+        s.writableInflight().delete(cmd.packetId);
         break;
       case 'pubrec':
         if (e.qos !== 2 || e.stage !== 'publish') return;
         if (cmd.reasonCode >= 0x80) {
-          s.inflight.delete(cmd.packetId); // a PUBREC error code ends the QoS 2 flow: no PUBREL follows
+          s.writableInflight().delete(cmd.packetId); // a PUBREC error code ends the QoS 2 flow: no PUBREL follows
           break;
         }
         e.stage = 'pubrel';
@@ -472,7 +472,7 @@ export class Partition {
         return;
       case 'pubcomp':
         if (e.stage !== 'pubrel') return;
-        s.inflight.delete(cmd.packetId);
+        s.writableInflight().delete(cmd.packetId);
         break;
     }
     this.pump(s, cmd.now, out);
@@ -481,7 +481,7 @@ export class Partition {
   private release(cmd: ReleaseCommand): number {
     const s = this.sessions.get(cmd.clientId);
     if (!s || s.connectionId !== cmd.connectionId) return RC.PacketIdentifierNotFound;
-    return s.incomingQos2.delete(cmd.packetId) ? RC.Success : RC.PacketIdentifierNotFound;
+    return s.writableIncomingQos2().delete(cmd.packetId) ? RC.Success : RC.PacketIdentifierNotFound;
   }
 }
 

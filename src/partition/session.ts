@@ -9,6 +9,9 @@ import type { ShareGroup } from './routes.js';
 
 export const NEVER_EXPIRES = 0xffffffff;
 
+const EMPTY_MAP: ReadonlyMap<never, never> = new Map<never, never>();
+const EMPTY_SET: ReadonlySet<never> = new Set<never>();
+
 /** A message waiting for, or travelling to, one session. */
 export interface Pending {
   message: Message;
@@ -33,11 +36,12 @@ export class Session {
   /** When an offline session ends (ms); undefined while online or when it never expires. */
   expiresAt: number | undefined;
   receiveMaximum = 65535;
-  readonly subscriptions = new Map<string, SubscriptionRequest>();
   readonly queue = new RingQueue<Pending>();
-  /** Insertion order is send order, which is the order to re-send in after a reconnect. */
-  readonly inflight = new Map<number, Inflight>();
-  readonly incomingQos2 = new Set<number>();
+  // Most sessions of an edge site are publishers that never subscribe or receive QoS 1/2, so the
+  // collections below are created on first write; reads of an absent one see a shared empty one.
+  private subs: Map<string, SubscriptionRequest> | undefined;
+  private flight: Map<number, Inflight> | undefined;
+  private qos2In: Set<number> | undefined;
   will: Will | undefined;
   /** When a delayed will is due (ms), set while the connection is gone and the delay runs. */
   willAt: number | undefined;
@@ -52,6 +56,32 @@ export class Session {
   matchNoLocalOnly = false;
 
   constructor(readonly clientId: string) {}
+
+  get subscriptions(): ReadonlyMap<string, SubscriptionRequest> {
+    return this.subs ?? EMPTY_MAP;
+  }
+
+  writableSubscriptions(): Map<string, SubscriptionRequest> {
+    return (this.subs ??= new Map());
+  }
+
+  /** Insertion order is send order, which is the order to re-send in after a reconnect. */
+  get inflight(): ReadonlyMap<number, Inflight> {
+    return this.flight ?? EMPTY_MAP;
+  }
+
+  writableInflight(): Map<number, Inflight> {
+    return (this.flight ??= new Map());
+  }
+
+  /** Inbound QoS 2 packet ids between PUBLISH and PUBREL. */
+  get incomingQos2(): ReadonlySet<number> {
+    return this.qos2In ?? EMPTY_SET;
+  }
+
+  writableIncomingQos2(): Set<number> {
+    return (this.qos2In ??= new Set());
+  }
 
   get online(): boolean {
     return this.connectionId !== 0;

@@ -106,9 +106,9 @@ export function restorePartition(snap: PartitionSnapshot, limits: PartitionLimit
     s.will = st.will;
     s.willAt = st.willAt;
     s.nextId = st.nextId;
-    for (const id of st.incomingQos2) s.incomingQos2.add(id);
+    for (const id of st.incomingQos2) s.writableIncomingQos2().add(id);
     for (const sub of st.subscriptions) {
-      s.subscriptions.set(sub.filter, sub);
+      s.writableSubscriptions().set(sub.filter, sub);
       if (!parseSharedFilter(sub.filter)) p.routes.addDirect(s, sub.filter, sub);
     }
     p.sessions.set(s.clientId, s);
@@ -133,7 +133,7 @@ export function restorePartition(snap: PartitionSnapshot, limits: PartitionLimit
   for (const st of snap.sessions) {
     const s = byId.get(st.clientId)!;
     for (const q of st.queue) s.queue.push({ ...q, share: group(q.share) });
-    for (const e of st.inflight) s.inflight.set(e.packetId, { ...e, share: group(e.share) });
+    for (const e of st.inflight) s.writableInflight().set(e.packetId, { ...e, share: group(e.share) });
   }
   for (const m of snap.retained) p.retained.set(m.topic, m);
   Object.assign(p.counters, snap.counters);
