@@ -10,16 +10,17 @@
 import mqttPacket from 'mqtt-packet';
 import type { ClientLimits } from '../config/model.js';
 import type { BrokerCore } from '../core/broker-core.js';
-import type { Delivery, Message, QoS, SessionSink, SubscriptionRequest } from '../core/types.js';
+import type { Delivery, Message, QoS, SessionSink } from '../core/types.js';
 import { MqttError } from '../mqtt/errors.js';
 import { RC, toV3Connack, toV3Suback } from '../mqtt/reason-codes.js';
-import { parseSharedFilter, validateTopicFilter, validateTopicName } from '../topics/validate.js';
+import { validateTopicName } from '../topics/validate.js';
 import { shortAck, type AckCmd } from './acks.js';
 import { negotiateConnect, type ConnectTerms } from './connect-terms.js';
 import { capExpiry, passThrough } from './message-properties.js';
 import { encodeDelivery } from './outbound.js';
 import { hasInvalidMqttString, isValidUtf8Payload } from './payload-format.js';
 import type { Authenticator, Authorizer, ConnectFacts, Principal } from './ports.js';
+import { sortSubscriptions, sortUnsubscriptions } from './subscription-requests.js';
 import { InboundAliases, OutboundAliases } from './topic-alias.js';
 
 export interface Transport {
@@ -374,28 +375,12 @@ export class Channel implements SessionSink {
   // ---- SUBSCRIBE / UNSUBSCRIBE ------------------------------------------------------------------
 
   private async onSubscribe(p: mqttPacket.ISubscribePacket): Promise<void> {
-    if (p.subscriptions.length === 0) throw new MqttError(RC.ProtocolError, 'SUBSCRIBE without topic filters'); // [MQTT-3.8.3-2]
-    const subId = p.properties?.subscriptionIdentifier;
-    if (subId !== undefined && (Array.isArray(subId) || subId === 0)) throw new MqttError(RC.ProtocolError, 'invalid subscription identifier');
-    const codes: number[] = new Array(p.subscriptions.length);
-    const accepted: SubscriptionRequest[] = [];
-    const slots: number[] = [];
-    p.subscriptions.forEach((s, i) => {
-      const code = this.checkFilter(s.topic, s.nl === true);
-      if (code !== RC.Success) {
-        codes[i] = code;
-        return;
-      }
-      accepted.push({
-        filter: s.topic,
-        qos: s.qos as QoS,
-        noLocal: s.nl === true,
-        retainAsPublished: s.rap === true,
-        retainHandling: (s.rh ?? 0) as 0 | 1 | 2,
-        subscriptionId: subId ?? 0,
-      });
-      slots.push(i);
-    });
+    const principal = this.principal;
+    const { codes, accepted, slots } = sortSubscriptions(
+      p,
+      (filter) => !principal || this.ctx.authz.canSubscribe(principal, filter),
+      this.ctx.limits.subscribeDeniedReasonCode,
+    );
     this.holding++;
     try {
       if (accepted.length > 0) {
@@ -410,40 +395,10 @@ export class Channel implements SessionSink {
     }
   }
 
-  private checkFilter(filter: string, noLocal: boolean): number {
-    if (hasInvalidMqttString(filter)) throw new MqttError(RC.MalformedPacket, 'topic filter is not valid UTF-8');
-    try {
-      validateTopicFilter(filter);
-      const shared = parseSharedFilter(filter);
-      // No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4].
-      if (shared && noLocal) throw new MqttError(RC.ProtocolError, 'No Local on a shared subscription');
-    } catch (err) {
-      if (err instanceof MqttError && err.reasonCode === RC.ProtocolError) throw err;
-      if (err instanceof MqttError) return err.reasonCode;
-      throw err;
-    }
-    if (this.principal && !this.ctx.authz.canSubscribe(this.principal, filter)) return this.ctx.limits.subscribeDeniedReasonCode;
-    return RC.Success;
-  }
-
   private async onUnsubscribe(p: mqttPacket.IUnsubscribePacket): Promise<void> {
-    if (p.unsubscriptions.length === 0) throw new MqttError(RC.ProtocolError, 'UNSUBSCRIBE without topic filters'); // [MQTT-3.10.3-2]
-    const codes: number[] = new Array(p.unsubscriptions.length).fill(RC.Success);
-    const valid: string[] = [];
-    const slots: number[] = [];
-    p.unsubscriptions.forEach((f, i) => {
-      try {
-        if (hasInvalidMqttString(f)) throw new MqttError(RC.MalformedPacket, 'topic filter is not valid UTF-8');
-        validateTopicFilter(f);
-        valid.push(f);
-        slots.push(i);
-      } catch (err) {
-        if (err instanceof MqttError && err.reasonCode === RC.MalformedPacket) throw err;
-        codes[i] = RC.TopicFilterInvalid;
-      }
-    });
-    if (valid.length > 0) {
-      const results = await this.ctx.core.unsubscribe(this.clientId, this.connectionId, valid);
+    const { codes, accepted, slots } = sortUnsubscriptions(p.unsubscriptions);
+    if (accepted.length > 0) {
+      const results = await this.ctx.core.unsubscribe(this.clientId, this.connectionId, accepted);
       results.forEach((r, k) => (codes[slots[k]] = r));
     }
     if (this.isClosed()) return;
