@@ -362,14 +362,14 @@ export class Channel implements SessionSink {
   }
 
   private async onPubrel(p: mqttPacket.IPubrelPacket): Promise<void> {
-    const rc = await this.ctx.core.release(this.clientId, this.connectionId, p.messageId ?? 0);
+    const rc = await this.ctx.core.release(this.clientId, this.connectionId, packetIdOf(p));
     if (this.isClosed()) return;
     if (rc === RC.Success) this.inboundInflight--;
     this.sendAck('pubcomp', p.messageId ?? 0, rc);
   }
 
   private onAck(p: { messageId?: number; reasonCode?: number }, kind: 'puback' | 'pubrec' | 'pubcomp'): void {
-    this.ctx.core.acknowledge(this.clientId, this.connectionId, p.messageId ?? 0, kind, p.reasonCode ?? 0);
+    this.ctx.core.acknowledge(this.clientId, this.connectionId, packetIdOf(p), kind, p.reasonCode ?? 0);
   }
 
   // ---- SUBSCRIBE / UNSUBSCRIBE ------------------------------------------------------------------
@@ -523,17 +523,21 @@ export class Channel implements SessionSink {
   fail(err: unknown): void {
     if (this.state === 'closed' && this.ended) return;
     const rc = err instanceof MqttError ? err.reasonCode : RC.UnspecifiedError;
-    if (this.state === 'new' || this.state === 'connecting') {
-      // Without a CONNECT there is nobody to answer: the connection is just closed [MQTT-3.1.0-1].
-      if (this.connectSeen) {
-        this.send(
-          this.version === 5
-            ? { cmd: 'connack', sessionPresent: false, reasonCode: rc, properties: { reasonString: reasonText(err) } }
-            : { cmd: 'connack', sessionPresent: false, returnCode: toV3Connack(rc) },
-        );
+    try {
+      if (this.state === 'new' || this.state === 'connecting') {
+        // Without a CONNECT there is nobody to answer: the connection is just closed [MQTT-3.1.0-1].
+        if (this.connectSeen) {
+          this.send(
+            this.version === 5
+              ? { cmd: 'connack', sessionPresent: false, reasonCode: rc, properties: { reasonString: reasonText(err) } }
+              : { cmd: 'connack', sessionPresent: false, returnCode: toV3Connack(rc) },
+          );
+        }
+      } else if (this.version === 5 && this.state === 'connected') {
+        this.send({ cmd: 'disconnect', reasonCode: rc, properties: { reasonString: reasonText(err) } });
       }
-    } else if (this.version === 5 && this.state === 'connected') {
-      this.send({ cmd: 'disconnect', reasonCode: rc, properties: { reasonString: reasonText(err) } });
+    } catch {
+      // the farewell could not be encoded: close without it
     }
     this.end(false, undefined);
     this.transport.close();
@@ -550,11 +554,30 @@ export class Channel implements SessionSink {
   }
 }
 
+/** mqtt-packet decodes an acknowledgement too short to hold a packet id without complaint. */
+function packetIdOf(p: { messageId?: number }): number {
+  const id = p.messageId;
+  if (id === undefined || !Number.isInteger(id) || id < 1 || id > 65535) throw new MqttError(RC.MalformedPacket, 'acknowledgement without a valid packet id');
+  return id;
+}
+
 /** The Reason String for the client: our own protocol messages, never the text of an unexpected internal error. */
 function reasonText(err: unknown): string {
   return err instanceof MqttError ? err.message.slice(0, 200) : 'internal error';
 }
 
+/**
+ * mqtt-packet signals an encoding failure by returning what it wrote so far, e.g. a bare fixed
+ * header; writing that would leave the client mid-packet. Check the frame is whole.
+ */
 function encodePacket(packet: Record<string, unknown>, version: number): Buffer {
-  return mqttPacket.generate(packet as unknown as mqttPacket.Packet, { protocolVersion: version as 3 | 4 | 5 });
+  const bytes = mqttPacket.generate(packet as unknown as mqttPacket.Packet, { protocolVersion: version as 3 | 4 | 5 });
+  let remaining = 0;
+  let i = 1;
+  for (let mul = 1; i < bytes.length && i <= 4; i++, mul *= 128) {
+    remaining += (bytes[i] & 0x7f) * mul;
+    if ((bytes[i] & 0x80) === 0) break;
+  }
+  if (bytes.length < 2 || bytes.length !== i + 1 + remaining) throw new Error(`mqtt-packet could not encode a ${String(packet.cmd)} packet`);
+  return bytes;
 }
