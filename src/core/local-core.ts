@@ -132,7 +132,7 @@ export class LocalBrokerCore implements BrokerCore {
     if (message.qos === 0) {
       // Hot path: no promise per QoS 0 message; nobody waits for its outcome.
       try {
-        this.executor.execute(cmd, this.output).ready?.catch(() => {});
+        this.fireAndForget(cmd);
       } catch {
         /* a QoS 0 message that cannot be routed is simply lost, as QoS 0 allows */
       }
@@ -171,7 +171,7 @@ export class LocalBrokerCore implements BrokerCore {
     }
     return {
       sessions: p.sessions.size,
-      connected: p.connectedCount,
+      connected: p.connected,
       subscriptions: p.routes.count,
       retained: p.retained.size,
       ...p.counters,

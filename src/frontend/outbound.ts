@@ -13,8 +13,6 @@ import mqttPacket from 'mqtt-packet';
 import type { Delivery, Message } from '../core/types.js';
 import type { OutboundAliases } from './topic-alias.js';
 
-export type EncodeOutcome = Buffer | 'expired' | 'too-large';
-
 /** Cached encodings of one message, indexed by shape: (v5 ? 6 : 0) + qos * 2 + retain. */
 const cache = new WeakMap<Message, Array<Encoded | undefined>>();
 

@@ -89,10 +89,6 @@ export class Partition {
     for (const [name, ext] of this.extensions) if (name in state) ext.restore(state[name]);
   }
 
-  get connectedCount(): number {
-    return this.connected;
-  }
-
   apply(cmd: Command, out: PartitionOutput): CommandResult {
     switch (cmd.type) {
       case 'publish':
