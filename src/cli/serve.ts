@@ -113,7 +113,7 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
     watcher.set([...opts.configFiles, ...security.watchedFolders()]);
   });
   watcher.set([...opts.configFiles, ...security.watchedFolders()]);
-  const sys = new SysTopics(core, b.sysIntervalSeconds, () => frontEnd.connectionCount);
+  const sys = new SysTopics(core, b.sysIntervalSeconds, frontEnd);
   log.info({ broker: b.name, dataDir, durability: b.durability }, 'edgemq started');
 
   return {

@@ -63,6 +63,7 @@ export class FrontEnd implements ChannelRegistry {
   private readonly wss: WebSocketServer[] = [];
   private readonly watchdog: NodeJS.Timeout;
   private readonly byClientId = new Map<string, Channel>();
+  private droppedByClosed = 0;
   private readonly whereOf = new WeakMap<Channel, { listener: string; portIndex: number }>();
   readonly open: OpenListener[] = [];
 
@@ -73,6 +74,13 @@ export class FrontEnd implements ChannelRegistry {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** QoS 0 messages shed for stalled readers, over every connection this front end has served. */
+  droppedQos0(): number {
+    let n = this.droppedByClosed;
+    for (const c of this.connections.keys()) n += c.channel.droppedQos0;
+    return n;
   }
 
   async start(): Promise<void> {
@@ -164,7 +172,10 @@ export class FrontEnd implements ChannelRegistry {
       remote,
       this.opts.limits.maxPacketSizeBytes,
       Date.now(),
-      (closed) => this.connections.delete(closed),
+      (closed) => {
+        this.droppedByClosed += closed.channel.droppedQos0;
+        this.connections.delete(closed);
+      },
       clientCertificates,
     );
     this.connections.set(c, where);
@@ -185,11 +196,6 @@ export class FrontEnd implements ChannelRegistry {
         c.destroy(); // a packet stalled half-way
       }
     }
-  }
-
-  /** Every live channel, e.g. to end sessions a changed authorization policy no longer allows. */
-  channels(): Iterable<Channel> {
-    return [...this.connections.keys()].map((c) => c.channel);
   }
 
   /** Every live channel with the listener port it came in on. */

@@ -8,6 +8,12 @@ import type { Message } from '../core/types.js';
 
 export const EDGEMQ_VERSION = '0.1.0';
 
+/** What $SYS reads from the front end (kept to an interface: observability does not import the front end). */
+export interface FrontEndStats {
+  readonly connectionCount: number;
+  droppedQos0(): number;
+}
+
 export class SysTopics {
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -15,7 +21,7 @@ export class SysTopics {
   constructor(
     private readonly core: BrokerCore,
     intervalSeconds: number,
-    private readonly connections: () => number,
+    private readonly frontEnd: FrontEndStats,
   ) {
     if (intervalSeconds > 0) {
       this.timer = setInterval(() => this.publish(), intervalSeconds * 1000);
@@ -31,12 +37,13 @@ export class SysTopics {
       ['uptime', `${Math.floor((Date.now() - this.startedAt) / 1000)} seconds`],
       ['clients/connected', s.connected],
       ['clients/total', s.sessions],
-      ['clients/sockets', this.connections()],
+      ['clients/sockets', this.frontEnd.connectionCount],
       ['subscriptions/count', s.subscriptions],
       ['retained messages/count', s.retained],
       ['messages/received', s.messagesReceived],
       ['messages/sent', s.messagesSent],
-      ['messages/dropped', s.messagesDropped],
+      // Queue overflow and expiry in the back end, plus QoS 0 shed for stalled readers in the front end.
+      ['messages/dropped', s.messagesDropped + this.frontEnd.droppedQos0()],
       ['messages/queued', s.queued],
       ['messages/inflight', s.inflight],
       ['heap/current', process.memoryUsage().heapUsed],
