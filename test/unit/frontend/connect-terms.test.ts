@@ -3,22 +3,12 @@ import type mqttPacket from 'mqtt-packet';
 import { embeddedDefaultConfig } from '../../../src/config/load.js';
 import type { ClientLimits } from '../../../src/config/model.js';
 import { negotiateConnect } from '../../../src/frontend/connect-terms.js';
-import { MqttError } from '../../../src/mqtt/errors.js';
+import { reasonOf } from '../../helpers/reason-code.js';
 
 const base: ClientLimits = embeddedDefaultConfig().broker.clients;
 const limits = (over: Partial<ClientLimits> = {}): ClientLimits => ({ ...base, ...over });
 const connect = (over: Partial<mqttPacket.IConnectPacket>): mqttPacket.IConnectPacket =>
   ({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId: 'c', ...over }) as mqttPacket.IConnectPacket;
-
-function reasonOf(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof MqttError) return err.reasonCode;
-    throw err;
-  }
-  return undefined;
-}
 
 describe('negotiateConnect', () => {
   it('[MQTT-3.1.3-6] v5 empty client id: one is assigned and reported', () => {

@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type mqttPacket from 'mqtt-packet';
 import { sortSubscriptions, sortUnsubscriptions } from '../../../src/frontend/subscription-requests.js';
-import { MqttError } from '../../../src/mqtt/errors.js';
+import { reasonOf } from '../../helpers/reason-code.js';
 
 const subscribe = (subs: Array<Partial<mqttPacket.ISubscription> & { topic: string }>, properties?: mqttPacket.ISubscribePacket['properties']) =>
   ({ cmd: 'subscribe', messageId: 1, subscriptions: subs.map((s) => ({ qos: 1, ...s })), properties }) as mqttPacket.ISubscribePacket;
 const all = () => true;
-
-function reasonOf(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof MqttError) return err.reasonCode;
-    throw err;
-  }
-  return undefined;
-}
 
 describe('sortSubscriptions', () => {
   it('keeps valid filters, answers invalid ones with 0x8F and refused ones with the configured code', () => {
