@@ -13,6 +13,7 @@ import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
 import { Channel, type ChannelContext, type Transport } from './channel.js';
 import { installStrictProperties } from './strict-properties.js';
+import { decodeHotPackets, type HotPacket, type HotPacketSink } from './hot-decode.js';
 
 interface ParserInternals {
   packet: { length: number; cmd?: string };
@@ -61,7 +62,7 @@ function parseLengthWithLimit(this: ParserInternals): boolean {
   return done;
 }
 
-export class Connection implements Transport {
+export class Connection implements Transport, HotPacketSink {
   readonly channel: Channel;
   private readonly parser: mqttPacket.Parser;
   private corked = false;
@@ -116,6 +117,19 @@ export class Connection implements Transport {
 
   onData(chunk: Buffer): void {
     if (this.failed || this.closed) return;
+    const internals = this.parser as unknown as ParserInternals;
+    if (internals._list.length === 0 && this.channel.started) {
+      // Nothing half-parsed is waiting: whole PUBLISH/ack packets at the front skip mqtt-packet.
+      const used = decodeHotPackets(chunk, internals.settings.protocolVersion ?? 4, this.maxPacketSize, this);
+      if (used > 0) {
+        this.lastPacketAt = Date.now();
+        if (used === chunk.length || this.failed || this.closed) {
+          this.partialSince = 0;
+          return;
+        }
+        chunk = chunk.subarray(used);
+      }
+    }
     this.parser.parse(chunk);
     if (this.failed) return;
     const buffered = (this.parser as unknown as ParserInternals)._list.length;
@@ -130,6 +144,12 @@ export class Connection implements Transport {
       (this.parser as unknown as ParserInternals).settings.protocolVersion = (p as mqttPacket.IConnectPacket).protocolVersion;
     }
     this.channel.handle(p);
+  }
+
+  acceptHotPacket(p: HotPacket): boolean {
+    if (this.failed || this.closed) return false;
+    this.channel.handle(p as unknown as mqttPacket.Packet);
+    return !this.failed && !this.closed;
   }
 
   onParseError(err: Error): void {

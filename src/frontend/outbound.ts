@@ -4,28 +4,35 @@
  * remaining expiry and topic alias are per subscriber.
  *
  * Hot path: a fan-out publish is encoded once per wire shape (protocol, QoS, retain) and the bytes
- * are shared by every subscriber of that shape. QoS 0 subscribers get the very same Buffer; QoS 1/2
- * subscribers get a copy of the small head with their packet id patched in, followed by the shared
- * payload (both go out in one writev thanks to the connection's cork). Deliveries with per-subscriber
- * properties (subscription ids, visible expiry, topic alias) or DUP take the general path.
+ * are shared by every subscriber of that shape: the head (everything before the payload) followed
+ * by the message's own payload Buffer, never copied (both go out in one writev thanks to the
+ * connection's cork). QoS 0 subscribers get the very same head; QoS 1/2 subscribers a copy of it
+ * with their packet id patched in. Deliveries with per-subscriber properties (subscription ids,
+ * visible expiry, topic alias) or DUP take the general path.
  */
 import mqttPacket from 'mqtt-packet';
 import type { Delivery, Message } from '../core/types.js';
 import type { OutboundAliases } from './topic-alias.js';
 
-/** Cached encodings of one message, indexed by shape: (v5 ? 6 : 0) + qos * 2 + retain. */
-const cache = new WeakMap<Message, Array<Encoded | undefined>>();
+/**
+ * Encodings of the message delivered last, indexed by shape: (v5 ? 6 : 0) + qos * 2 + retain.
+ * A fan-out delivers one message to all its subscribers in one go, so one remembered message gives
+ * the hit rate a map of all messages would, without a map entry (and its GC cost) per message.
+ */
+let cachedMessage: Message | undefined;
+const cachedShapes: Array<Encoded | undefined> = new Array(12);
 
 interface Encoded {
-  whole: Buffer;
-  /** Fixed header, topic, packet id and properties; `whole` minus the payload. */
+  /** Fixed header, topic, packet id placeholder and properties: the packet minus the payload. */
   head: Buffer;
   /** Offset of the packet id in `head` (QoS 1/2). */
   packetIdAt: number;
+  /** Length of the whole packet. */
+  length: number;
 }
 
 export interface EncodedDelivery {
-  /** Bytes to write, in order (one Buffer, or head + shared payload). */
+  /** Bytes to write, in order: the head, then (when not empty) the shared payload. */
   first: Buffer;
   second?: Buffer;
   length: number;
@@ -48,12 +55,16 @@ export function encodeDelivery(
   if (m.expiresAt !== undefined && m.expiresAt <= now) return 'expired'; // [MQTT-3.3.2-5]
   if (isSharedShape(d, version, aliases)) {
     const enc = shared(d, version);
-    if (enc.whole.length > maxPacketSize) return 'too-large'; // [MQTT-3.1.2-25]
-    if (d.qos === 0) return { first: enc.whole, length: enc.whole.length };
-    const head = Buffer.allocUnsafe(enc.head.length);
-    enc.head.copy(head);
-    head.writeUInt16BE(d.packetId, enc.packetIdAt);
-    return { first: head, second: m.payload, length: enc.whole.length };
+    if (enc.length > maxPacketSize) return 'too-large'; // [MQTT-3.1.2-25]
+    let head = enc.head;
+    if (d.qos > 0) {
+      // Every QoS 1/2 subscriber needs its own packet id: copy the small head, share the payload.
+      head = Buffer.allocUnsafe(enc.head.length);
+      enc.head.copy(head);
+      head[enc.packetIdAt] = d.packetId >> 8;
+      head[enc.packetIdAt + 1] = d.packetId & 0xff;
+    }
+    return m.payload.length > 0 ? { first: head, second: m.payload, length: enc.length } : { first: head, length: enc.length };
   }
   const bytes = encodeOne(d, version, aliases, maxPacketSize, now);
   return typeof bytes === 'string' ? bytes : { first: bytes, length: bytes.length };
@@ -61,34 +72,61 @@ export function encodeDelivery(
 
 function shared(d: Delivery, version: number): Encoded {
   const m = d.message;
-  let slots = cache.get(m);
-  if (!slots) cache.set(m, (slots = new Array(12)));
-  const slot = (version === 5 ? 6 : 0) + d.qos * 2 + (d.retain ? 1 : 0);
-  let enc = slots[slot];
-  if (!enc) {
-    const whole = mqttPacket.generate(
-      {
-        cmd: 'publish',
-        topic: m.topic,
-        payload: m.payload,
-        qos: d.qos,
-        retain: d.retain,
-        dup: false,
-        messageId: d.qos > 0 ? 1 : undefined,
-        properties: version === 5 ? passThroughProperties(m) : undefined,
-      } as mqttPacket.IPublishPacket,
-      { protocolVersion: version as 3 | 4 | 5 },
-    );
-    if (whole.length === 0) throw new Error(`mqtt-packet could not encode a PUBLISH to ${m.topic}`); // it signals failure with an empty Buffer
-    const head = whole.subarray(0, whole.length - m.payload.length);
-    let at = 1;
-    while (head[at] & 0x80) at++; // skip the Remaining Length bytes
-    at++;
-    const packetIdAt = at + 2 + head.readUInt16BE(at);
-    enc = { whole, head, packetIdAt };
-    slots[slot] = enc;
+  if (cachedMessage !== m) {
+    cachedMessage = m;
+    cachedShapes.fill(undefined);
   }
-  return enc;
+  const slot = (version === 5 ? 6 : 0) + d.qos * 2 + (d.retain ? 1 : 0);
+  return (cachedShapes[slot] ??= encodeShared(m, d.qos, d.retain, version));
+}
+
+function encodeShared(m: Message, qos: number, retain: boolean, version: number): Encoded {
+  const properties = version === 5 ? passThroughProperties(m) : undefined;
+  if (properties === undefined) return encodePlainHead(m, qos, retain, version);
+  const whole = mqttPacket.generate(
+    { cmd: 'publish', topic: m.topic, payload: m.payload, qos, retain, dup: false, messageId: qos > 0 ? 1 : undefined, properties } as mqttPacket.IPublishPacket,
+    { protocolVersion: version as 3 | 4 | 5 },
+  );
+  if (whole.length === 0) throw new Error(`mqtt-packet could not encode a PUBLISH to ${m.topic}`); // it signals failure with an empty Buffer
+  const head = whole.subarray(0, whole.length - m.payload.length);
+  let at = 1;
+  while (head[at] & 0x80) at++; // skip the Remaining Length bytes
+  at++;
+  return { head, packetIdAt: at + 2 + head.readUInt16BE(at), length: whole.length };
+}
+
+/**
+ * The head of a PUBLISH without properties, written directly: the layout is fixed (3.3.1-3.3.2)
+ * and this is the encode every fan-in message pays, where mqtt-packet's generic writer allocated a
+ * stream emitter and several buffers per packet. Equivalence with mqtt-packet is property-tested.
+ */
+function encodePlainHead(m: Message, qos: number, retain: boolean, version: number): Encoded {
+  const topicLength = Buffer.byteLength(m.topic);
+  if (topicLength > 0xffff) throw new Error(`topic of ${topicLength} bytes cannot be encoded`);
+  const variable = 2 + topicLength + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0);
+  const remaining = variable + m.payload.length;
+  if (remaining > 268_435_455) throw new Error(`PUBLISH of ${remaining} bytes exceeds the MQTT maximum`);
+  const lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
+  const head = Buffer.allocUnsafe(1 + lengthBytes + variable);
+  head[0] = 0x30 | (qos << 1) | (retain ? 1 : 0);
+  let at = 1;
+  for (let n = remaining; ; ) {
+    const byte = n % 128;
+    n = Math.floor(n / 128);
+    head[at++] = n > 0 ? byte | 0x80 : byte;
+    if (n === 0) break;
+  }
+  head[at] = topicLength >> 8;
+  head[at + 1] = topicLength & 0xff;
+  head.write(m.topic, at + 2, topicLength, 'utf8');
+  at += 2 + topicLength;
+  const packetIdAt = at;
+  if (qos > 0) {
+    head[at++] = 0;
+    head[at++] = 1;
+  }
+  if (version === 5) head[at] = 0; // property length 0
+  return { head, packetIdAt, length: head.length + m.payload.length };
 }
 
 function passThroughProperties(m: Message): Record<string, unknown> | undefined {

@@ -5,7 +5,7 @@
  * it can hold 10k+ sockets.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -163,6 +163,13 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
   };
   child.stderr?.on('data', keep);
   child.stdout?.on('data', keep); // drained so a chatty broker never blocks on a full pipe
+  // EDGEMQ_BENCH_BROKER_LOG=<dir> keeps every broker's full output (e.g. with --trace-gc) in <dir>/<name>-<pid>.log.
+  const logDir = process.env.EDGEMQ_BENCH_BROKER_LOG;
+  if (logDir) {
+    const log = createWriteStream(path.join(logDir, `${name}-${child.pid}.log`));
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+  }
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   const stop = async (): Promise<void> => {
     if (alive()) {

@@ -1,0 +1,184 @@
+/**
+ * The hot-path decoder and PUBLISH encoder must be indistinguishable from mqtt-packet, the codec of
+ * record: random packet streams, cut into random chunks, decode to the same packets through
+ * Connection's split (hot decoder while nothing is half-parsed, mqtt-packet for the rest), and
+ * encoded deliveries decode back to what was sent.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import mqttPacket from 'mqtt-packet';
+import { decodeHotPackets, type HotPacket } from '../../../src/frontend/hot-decode.js';
+import { encodeDelivery } from '../../../src/frontend/outbound.js';
+import type { Delivery, Message } from '../../../src/core/types.js';
+
+type Version = 4 | 5;
+
+const topic = fc.string({ unit: fc.constantFrom('a', 'b', '/', 'é', '€', '😀', ' '), minLength: 0, maxLength: 40 });
+const payload = fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 120, maxLength: 300 }), fc.constant(new Uint8Array(20_000)));
+const packetId = fc.integer({ min: 1, max: 0xffff });
+
+function packetArb(version: Version): fc.Arbitrary<mqttPacket.Packet> {
+  const publish = fc.record({ topic, payload, qos: fc.constantFrom(0, 1, 2), retain: fc.boolean(), dup: fc.boolean(), id: packetId, props: fc.boolean() }).map(
+    (r) =>
+      ({
+        cmd: 'publish',
+        topic: r.topic,
+        payload: Buffer.from(r.payload),
+        qos: r.qos,
+        retain: r.retain,
+        dup: r.dup,
+        messageId: r.qos > 0 ? r.id : undefined,
+        // properties send the packet down the general path: the switch between decoders is exercised too
+        properties: version === 5 && r.props ? { contentType: 'x', userProperties: { k: 'v' } } : undefined,
+      }) as mqttPacket.IPublishPacket,
+  );
+  const ack = fc.record({ cmd: fc.constantFrom('puback', 'pubrec', 'pubrel', 'pubcomp'), id: packetId, rc: fc.constantFrom(0, 0, 0x10, 0x80) }).map(
+    (r) => ({ cmd: r.cmd, messageId: r.id, reasonCode: version === 5 && r.cmd !== 'pubrel' && r.cmd !== 'pubcomp' ? r.rc : 0 }) as mqttPacket.Packet,
+  );
+  const other = fc.constantFrom({ cmd: 'pingreq' } as mqttPacket.Packet, { cmd: 'subscribe', messageId: 7, subscriptions: [{ topic: 'a/#', qos: 1 }] } as mqttPacket.Packet);
+  return fc.oneof({ weight: 5, arbitrary: publish }, { weight: 3, arbitrary: ack }, { weight: 1, arbitrary: other });
+}
+
+/** Plain objects with only the fields that carry meaning, so both decoders' packets compare equal. */
+function normalize(p: mqttPacket.Packet | HotPacket): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p)) {
+    if (v === undefined || v === null) continue;
+    out[k] = Buffer.isBuffer(v) ? v.toString('hex') : v;
+  }
+  return out;
+}
+
+function referenceDecode(bytes: Buffer, version: Version): Record<string, unknown>[] {
+  const parser = mqttPacket.parser({ protocolVersion: version });
+  const out: Record<string, unknown>[] = [];
+  parser.on('packet', (p) => out.push(normalize(p)));
+  parser.on('error', (e) => out.push({ error: e.message }));
+  parser.parse(bytes);
+  return out;
+}
+
+/** The same split Connection.onData makes: the hot decoder only while mqtt-packet holds no partial packet. */
+function splitDecode(chunks: Buffer[], version: Version): Record<string, unknown>[] {
+  const parser = mqttPacket.parser({ protocolVersion: version });
+  const list = (parser as unknown as { _list: { length: number } })._list;
+  const out: Record<string, unknown>[] = [];
+  parser.on('packet', (p) => out.push(normalize(p)));
+  parser.on('error', (e) => out.push({ error: e.message }));
+  const sink = { acceptHotPacket: (p: HotPacket) => (out.push(normalize(p)), true) };
+  for (let chunk of chunks) {
+    if (list.length === 0) {
+      const used = decodeHotPackets(chunk, version, 1 << 28, sink);
+      if (used === chunk.length) continue;
+      chunk = chunk.subarray(used);
+    }
+    parser.parse(chunk);
+  }
+  return out;
+}
+
+function cut(bytes: Buffer, points: number[]): Buffer[] {
+  const at = [...new Set(points.map((p) => p % (bytes.length + 1)))].sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  let from = 0;
+  for (const p of at) {
+    chunks.push(bytes.subarray(from, p));
+    from = p;
+  }
+  chunks.push(bytes.subarray(from));
+  return chunks.filter((c) => c.length > 0);
+}
+
+describe('hot-path decoder', () => {
+  for (const version of [4, 5] as const) {
+    it(`v${version}: any packet stream in any chunking decodes exactly as mqtt-packet decodes it`, () => {
+      fc.assert(
+        fc.property(fc.array(packetArb(version), { minLength: 1, maxLength: 12 }), fc.array(fc.nat(), { maxLength: 6 }), (packets, points) => {
+          const bytes = Buffer.concat(packets.map((p) => mqttPacket.generate(p, { protocolVersion: version })));
+          expect(splitDecode(cut(bytes, points), version)).toEqual(referenceDecode(bytes, version));
+        }),
+        { numRuns: 400 },
+      );
+    });
+  }
+
+  it('leaves malformed and unusual packets to mqtt-packet, so errors have one source', () => {
+    const sink = { acceptHotPacket: () => true };
+    const cases: Array<[string, number[], Version]> = [
+      ['QoS 3 PUBLISH', [0x36, 0x04, 0x00, 0x01, 0x61, 0x00], 4],
+      ['PUBACK with reserved flags', [0x41, 0x02, 0x00, 0x01], 4],
+      ['PUBREL without its required flags', [0x60, 0x02, 0x00, 0x01], 4],
+      ['topic longer than the packet', [0x30, 0x03, 0x00, 0x09, 0x61], 4],
+      ['QoS 1 PUBLISH cut before the packet id', [0x32, 0x03, 0x00, 0x01, 0x61], 4],
+      ['five-byte Remaining Length', [0x30, 0xff, 0xff, 0xff, 0xff, 0x01], 4],
+      ['v5 PUBLISH without a property length', [0x30, 0x03, 0x00, 0x01, 0x61], 5],
+      ['v5 PUBLISH with properties', [0x30, 0x06, 0x00, 0x01, 0x61, 0x02, 0x01, 0x01], 5],
+      ['v5 PUBACK with a reason code', [0x40, 0x03, 0x00, 0x01, 0x10], 5],
+    ];
+    for (const [name, bytes, version] of cases) expect(decodeHotPackets(Buffer.from(bytes), version, 1 << 28, sink), name).toBe(0);
+  });
+
+  it('stops before a packet larger than the connection allows (mqtt-packet path reports it)', () => {
+    const bytes = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(100), qos: 0, retain: false, dup: false }, { protocolVersion: 4 });
+    expect(decodeHotPackets(bytes, 4, 50, { acceptHotPacket: () => true })).toBe(0);
+    expect(decodeHotPackets(bytes, 4, bytes.length, { acceptHotPacket: () => true })).toBe(bytes.length);
+  });
+
+  it('stops after the packet that made the connection stop accepting input', () => {
+    const one = mqttPacket.generate({ cmd: 'puback', messageId: 1 }, { protocolVersion: 4 });
+    let seen = 0;
+    const used = decodeHotPackets(Buffer.concat([one, one, one]), 4, 1 << 28, { acceptHotPacket: () => ++seen < 2 });
+    expect([seen, used]).toEqual([2, 8]);
+  });
+});
+
+describe('PUBLISH encoder', () => {
+  const decodeOne = (bytes: Buffer, version: Version): mqttPacket.IPublishPacket => {
+    const parser = mqttPacket.parser({ protocolVersion: version });
+    const got: mqttPacket.Packet[] = [];
+    parser.on('packet', (p) => got.push(p));
+    parser.on('error', (e) => {
+      throw e;
+    });
+    parser.parse(bytes);
+    expect(got).toHaveLength(1);
+    return got[0] as mqttPacket.IPublishPacket;
+  };
+
+  for (const version of [4, 5] as const) {
+    it(`v${version}: shared-shape deliveries decode to the message, packet id and flags that were delivered`, () => {
+      fc.assert(
+        fc.property(topic.filter((t) => t.length > 0), payload, fc.constantFrom(0, 1, 2), fc.boolean(), packetId, fc.boolean(), (t, pl, qos, retain, id, props) => {
+          const message: Message = { topic: t, payload: Buffer.from(pl), qos: qos as 0 | 1 | 2, retain, origin: 'x' };
+          if (version === 5 && props) message.properties = { contentType: 'text/plain', userProperties: { a: 'b' } };
+          const d = { message, qos, retain, packetId: id, dup: false } as unknown as Delivery;
+          const enc = encodeDelivery(d, version, undefined, 1 << 28, Date.now());
+          if (typeof enc === 'string') throw new Error(enc);
+          const bytes = enc.second ? Buffer.concat([enc.first, enc.second]) : enc.first;
+          expect(bytes.length).toBe(enc.length);
+          const p = decodeOne(bytes, version);
+          expect([p.topic, Buffer.from(p.payload as Buffer).equals(message.payload), p.qos, p.retain, p.dup]).toEqual([t, true, qos, retain, false]);
+          expect(p.messageId).toBe(qos > 0 ? id : undefined);
+          if (version === 5 && props) expect(p.properties).toMatchObject({ contentType: 'text/plain', userProperties: { a: 'b' } });
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  it('the same message to many subscribers shares its head bytes at QoS 0 and patches only the packet id at QoS 1', () => {
+    const message: Message = { topic: 'fan/out', payload: Buffer.from('x'.repeat(64)), qos: 1, retain: false, origin: 'p' };
+    const at = (qos: number, packetId: number) => encodeDelivery({ message, qos, retain: false, packetId, dup: false } as unknown as Delivery, 4, undefined, 1 << 20, 0);
+    const [a, b] = [at(0, 0), at(0, 0)] as Array<{ first: Buffer; second: Buffer }>;
+    expect(a.first).toBe(b.first);
+    expect(a.second).toBe(message.payload);
+    const [c, e] = [at(1, 7), at(1, 8)] as Array<{ first: Buffer }>;
+    expect(c.first).not.toBe(e.first);
+    expect([c.first.readUInt16BE(c.first.length - 2), e.first.readUInt16BE(e.first.length - 2)]).toEqual([7, 8]);
+  });
+
+  it('refuses a delivery larger than the client accepts', () => {
+    const message: Message = { topic: 't', payload: Buffer.alloc(1000), qos: 0, retain: false, origin: 'p' };
+    expect(encodeDelivery({ message, qos: 0, retain: false, packetId: 0, dup: false } as unknown as Delivery, 4, undefined, 500, 0)).toBe('too-large');
+  });
+});
