@@ -11,6 +11,7 @@
  * successful write is a full snapshot, which brings the disk back in line with memory.
  */
 import v8 from 'node:v8';
+import { encodeCommands } from './command-codec.js';
 import type { Command } from '../partition/commands.js';
 import type { CommandResult, Partition } from '../partition/partition.js';
 import type { PartitionOutput } from '../partition/output.js';
@@ -136,7 +137,7 @@ export class DurableExecutor implements CommandExecutor {
   private seal(b: Batch): void {
     if (this.current === b) this.current = undefined;
     if (b.commands.length > 0) {
-      b.record = v8.serialize(b.commands);
+      b.record = encodeCommands(b.commands);
       this.bytesSinceSnapshot += b.record.length;
       this.recordsSinceSnapshot += b.commands.length;
     }

@@ -3,9 +3,9 @@
  * `restart` so that sessions whose connections died with the process go offline (wills, expiry).
  */
 import v8 from 'node:v8';
-import type { Command } from '../partition/commands.js';
 import { silentOutput } from '../partition/output.js';
 import { Partition, type PartitionLimits } from '../partition/partition.js';
+import { decodeCommands } from './command-codec.js';
 import { restorePartition, type PartitionSnapshot } from '../partition/snapshot.js';
 import { DurableExecutor, type DurableOptions, DEFAULT_DURABLE_OPTIONS } from './durable-executor.js';
 import { StorageError, type PartitionStore } from './partition-store.js';
@@ -43,7 +43,7 @@ export async function recoverPartition(
   try {
     for await (const { seq: s, count, record } of r.records) {
       if (s !== seq + 1) throw new Error(`log gap: record ${s} follows ${seq}`);
-      const commands = v8.deserialize(record) as Command[];
+      const commands = decodeCommands(record);
       if (commands.length !== count) throw new Error(`record ${s} holds ${commands.length} commands, its header says ${count}`);
       for (const cmd of commands) {
         partition.apply(cmd, silentOutput);

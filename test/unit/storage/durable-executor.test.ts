@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
+import { decodeCommands } from '../../../src/storage/command-codec.js';
 import type { Command } from '../../../src/partition/commands.js';
 import { Partition, type PartitionLimits } from '../../../src/partition/partition.js';
 import type { PartitionOutput } from '../../../src/partition/output.js';
@@ -77,7 +78,7 @@ describe('DurableExecutor', () => {
     for (let i = 0; i < 16; i++) readies.push(ex.execute(pub(2000 + i, 't', `b${i}`, 1), out).ready!);
     await Promise.all(readies);
     expect(store.appends.map((a) => a.map((r) => [r.seq, r.count]))).toEqual([[[1, 50]], [[51, 16]]]);
-    const cmds = v8.deserialize(store.appends[0]![0]!.record) as Command[];
+    const cmds = decodeCommands(store.appends[0]![0]!.record);
     expect(cmds.map((c) => (c.type === 'publish' ? c.message.payload.toString() : '?'))).toEqual(Array.from({ length: 50 }, (_, i) => String(i)));
   });
 
