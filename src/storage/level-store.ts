@@ -41,6 +41,11 @@ function seqBuf(seq: number): Buffer {
   return b;
 }
 
+/** classic-level's implementation of batch(), below abstract-level's per-operation processing. */
+interface RawBatch {
+  _batch(ops: Array<{ type: 'put'; key: Buffer; value: Buffer }>, options: { sync: boolean }): Promise<void>;
+}
+
 export class LevelStore implements PartitionStore {
   private readonly db: ClassicLevel<Buffer, Buffer>;
 
@@ -88,7 +93,11 @@ export class LevelStore implements PartitionStore {
 
   async append(records: Array<{ seq: number; count: number; record: Buffer }>, sync: boolean): Promise<void> {
     const ops = records.map((r) => ({ type: 'put' as const, key: recordKey(r.seq, r.count), value: r.record }));
-    await this.db.batch(ops, { sync });
+    // The public batch() clones every operation, resolves encodings and runs hooks per operation:
+    // ~50 µs of main-thread time per group commit, measured. Log keys and values are Buffers
+    // already, so they go straight to the implementation, with the status check batch() would make.
+    if (this.db.status !== 'open') throw new StorageError(`${this.location} is ${this.db.status}`, this.location);
+    await (this.db as unknown as RawBatch)._batch(ops, { sync });
   }
 
   async writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void> {
