@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * The `edgemq` command. Each subcommand is one role or tool; errors are printed as one line naming
  * the flag or resource field at fault, with exit code 2 for usage/config errors.

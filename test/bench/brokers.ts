@@ -5,7 +5,7 @@
  * it can hold 10k+ sockets.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,6 +47,13 @@ export function freePort(): Promise<number> {
 
 const ULIMIT_WRAP =
   'h=$(ulimit -Hn); if [ "$h" = unlimited ] || [ "$h" -gt 65536 ]; then h=65536; fi; ulimit -n "$h" 2>/dev/null; exec "$@"';
+
+/** Node options on a script's `#!/usr/bin/env -S node ...` line. */
+function shebangFlags(script: string): string[] {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0];
+  const m = /^#!.*\bnode\b(.*)$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+}
 
 /** spawn a command with raised fd limit (optionally pinned); the returned pid is the exec'd command */
 export function spawnWrapped(cmd: string, args: string[], opts: { cwd: string; cpus?: string; env?: NodeJS.ProcessEnv }): ChildProcess {
@@ -128,8 +135,9 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     cmd = process.execPath;
     // EDGEMQ_BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the broker under the same load.
     const nodeArgs = (process.env.EDGEMQ_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    if (existsSync(dist)) args = [...nodeArgs, dist];
-    else if (existsSync(src)) args = [...nodeArgs, '--import', 'tsx', src];
+    // The V8 flags users get come from the edgemq command's shebang (`#!/usr/bin/env -S node <flags>`).
+    if (existsSync(dist)) args = [...shebangFlags(dist), ...nodeArgs, dist];
+    else if (existsSync(src)) args = [...shebangFlags(src), ...nodeArgs, '--import', 'tsx', src];
     else throw new Error('neither dist/cli/main.js nor src/cli/main.ts exists');
     // warn level: same log volume as the mosquitto config (errors/warnings only)
     args.push('serve', '--data-dir', tmp, '--log-level', 'warn');

@@ -185,7 +185,7 @@ describe.skipIf(!helmlite)('helm/edgemq rendered by helmlite (Helm 3 template en
     expect(resourcesOf(docs)).toEqual(renderResources(values));
     const sts = docs.find((d) => d.kind === 'StatefulSet')!;
     const c = sts.spec.template.spec.containers[0];
-    expect([...c.command, ...c.args]).toEqual(['node', 'dist/cli/main.js', 'serve', '--config', '/etc/edgemq/resources', '--data-dir', '/var/lib/edgemq', '--host', '0.0.0.0', '--secrets-dir', '/etc/edgemq/secrets']);
+    expect([...c.command, ...c.args]).toEqual(['node', '--max-semi-space-size=8', 'dist/cli/main.js', 'serve', '--config', '/etc/edgemq/resources', '--data-dir', '/var/lib/edgemq', '--host', '0.0.0.0', '--secrets-dir', '/etc/edgemq/secrets']);
     expect(c.readinessProbe.tcpSocket.port).toBe(8883);
     expect(c.resources).toEqual({ requests: { cpu: '250m', memory: '1Gi' }, limits: { memory: '1Gi' } });
     expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
