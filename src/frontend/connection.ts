@@ -64,7 +64,14 @@ function parseLengthWithLimit(this: ParserInternals): boolean {
 
 export class Connection implements Transport, HotPacketSink {
   readonly channel: Channel;
-  private readonly parser: mqttPacket.Parser;
+  /**
+   * The general decoder, created when a chunk holds something the hot decoder does not take, and
+   * dropped again once it has nothing half-parsed after a quiet chunk: an idle connection (the
+   * common case at the edge) carries no parser at all, while a busy one keeps its parser.
+   */
+  private parser: ParserInternals | undefined;
+  private protocolVersion = 4;
+  private parsedInChunk = 0;
   private corked = false;
   private closed = false;
   private failed = false;
@@ -87,16 +94,6 @@ export class Connection implements Transport, HotPacketSink {
     this.openedAt = now;
     this.lastPacketAt = now;
     this.channel = new Channel(ctx, this);
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
-    const internals = parser as unknown as ParserInternals;
-    internals[kConnection] = this;
-    internals._list = new BufferList();
-    internals._parseLength = parseLengthWithLimit;
-    internals._states = PARSER_STATES; // the same four names for every parser
-    installStrictProperties(parser);
-    parser.on('packet', onParserPacket);
-    parser.on('error', onParserError);
-    this.parser = parser;
     stream[kConnection] = this;
     stream.on('data', onStreamData);
     stream.on('error', onStreamGone);
@@ -117,10 +114,9 @@ export class Connection implements Transport, HotPacketSink {
 
   onData(chunk: Buffer): void {
     if (this.failed || this.closed) return;
-    const internals = this.parser as unknown as ParserInternals;
-    if (internals._list.length === 0 && this.channel.started) {
+    if (this.channel.started && (this.parser === undefined || isIdle(this.parser))) {
       // Nothing half-parsed is waiting: whole PUBLISH/ack packets at the front skip mqtt-packet.
-      const used = decodeHotPackets(chunk, internals.settings.protocolVersion ?? 4, this.maxPacketSize, this);
+      const used = decodeHotPackets(chunk, this.protocolVersion, this.maxPacketSize, this);
       if (used > 0) {
         this.lastPacketAt = Date.now();
         if (used === chunk.length || this.failed || this.closed) {
@@ -130,18 +126,38 @@ export class Connection implements Transport, HotPacketSink {
         chunk = chunk.subarray(used);
       }
     }
-    this.parser.parse(chunk);
+    const parser = (this.parser ??= this.newParser());
+    this.parsedInChunk = 0;
+    (parser as unknown as mqttPacket.Parser).parse(chunk);
     if (this.failed) return;
-    const buffered = (this.parser as unknown as ParserInternals)._list.length;
+    const buffered = parser._list.length;
     this.partialSince = buffered > 0 ? this.partialSince || Date.now() : 0;
+    // A chunk of one or two packets is a quiet connection's (CONNECT, SUBSCRIBE, PINGREQ): let the
+    // parser go. A busy stream of packets the hot decoder does not take keeps it, so no churn.
+    if (this.parsedInChunk <= 2 && isIdle(parser)) this.parser = undefined;
+  }
+
+  private newParser(): ParserInternals {
+    const parser = mqttPacket.parser({ protocolVersion: this.protocolVersion });
+    const internals = parser as unknown as ParserInternals;
+    internals[kConnection] = this;
+    internals._list = new BufferList();
+    internals._parseLength = parseLengthWithLimit;
+    internals._states = PARSER_STATES; // the same four names for every parser
+    installStrictProperties(parser);
+    parser.on('packet', onParserPacket);
+    parser.on('error', onParserError);
+    return internals;
   }
 
   onPacket(p: mqttPacket.Packet): void {
     if (this.failed) return;
     this.lastPacketAt = Date.now();
+    this.parsedInChunk++;
     if (p.cmd === 'connect') {
       // Later packets are decoded with the version CONNECT announced (v5 adds properties).
-      (this.parser as unknown as ParserInternals).settings.protocolVersion = (p as mqttPacket.IConnectPacket).protocolVersion;
+      this.protocolVersion = (p as mqttPacket.IConnectPacket).protocolVersion ?? 4;
+      this.parser!.settings.protocolVersion = this.protocolVersion;
     }
     this.channel.handle(p);
   }
@@ -221,6 +237,11 @@ export function peerCertificateChain(socket: TLSSocket): X509Certificate[] | und
     chain.push(new X509Certificate(c.raw));
   }
   return chain;
+}
+
+/** Nothing half-parsed: neither buffered bytes nor a packet whose header was read. */
+function isIdle(parser: ParserInternals): boolean {
+  return parser._list.length === 0 && parser.packet.length === -1;
 }
 
 function uncork(c: Connection): void {
