@@ -13,6 +13,7 @@
 import mqttPacket from 'mqtt-packet';
 import type { Delivery, Message } from '../core/types.js';
 import type { OutboundAliases } from './topic-alias.js';
+import { writeUtf8 } from '../util/write-utf8.js';
 
 /**
  * Encodings of the message delivered last, indexed by shape: (v5 ? 6 : 0) + qos * 2 + retain.
@@ -118,7 +119,7 @@ function encodePlainHead(m: Message, qos: number, retain: boolean, version: numb
   }
   head[at] = topicLength >> 8;
   head[at + 1] = topicLength & 0xff;
-  head.write(m.topic, at + 2, topicLength, 'utf8');
+  writeUtf8(head, at + 2, m.topic);
   at += 2 + topicLength;
   const packetIdAt = at;
   if (qos > 0) {

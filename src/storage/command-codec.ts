@@ -26,6 +26,7 @@ import { Packr } from 'msgpackr';
 import type { AckKind } from '../core/broker-core.js';
 import type { Message, QoS } from '../core/types.js';
 import type { AckCommand, Command, PublishCommand } from '../partition/commands.js';
+import { writeUtf8 } from '../util/write-utf8.js';
 
 // Records (msgpackr's key-list compression) are defined inside each value, so every value decodes
 // on its own with a fresh decoder. Buffers are copied out on decode so a recovered message does
@@ -159,7 +160,7 @@ export function decodeCommands(record: Buffer): Command[] {
 }
 
 function writeString(out: Buffer, at: number, s: string): number {
-  const n = out.write(s, at + 2, 'utf8');
+  const n = writeUtf8(out, at + 2, s);
   out.writeUInt16LE(n, at);
   return at + 2 + n;
 }
