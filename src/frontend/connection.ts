@@ -23,6 +23,7 @@ interface ParserInternals {
   _list: { length: number };
   [kConnection]?: Connection;
   _states: string[];
+  _stateCounter: number;
 }
 
 const kConnection = Symbol('edgemq.connection');
@@ -239,9 +240,13 @@ export function peerCertificateChain(socket: TLSSocket): X509Certificate[] | und
   return chain;
 }
 
-/** Nothing half-parsed: neither buffered bytes nor a packet whose header was read. */
+/**
+ * Nothing half-parsed: no buffered bytes and the state machine at a packet boundary. A chunk can
+ * end right after a fixed header byte (MQTT.js over WebSocket sends header, length and body as
+ * separate messages): the list is empty then, but the parser is mid-packet.
+ */
 function isIdle(parser: ParserInternals): boolean {
-  return parser._list.length === 0 && parser.packet.length === -1;
+  return parser._list.length === 0 && parser._stateCounter === 0 && parser.packet.length === -1;
 }
 
 function uncork(c: Connection): void {

@@ -455,6 +455,29 @@ describe.each([5, 4] as const)('MQTT %s: violations before or in CONNECT', (v) =
     c.destroy();
   });
 
+  it('packets that arrive one byte per segment are decoded whole (a chunk may end right after a fixed header)', async () => {
+    // MQTT.js over WebSocket sends header, length and body as separate messages; a decoder that
+    // took "nothing buffered" for "at a packet boundary" misread the next chunk as a new packet.
+    const c = await RawConn.open(broker.port, v);
+    c.socket.setNoDelay(true);
+    const topic = `bytewise/${cid('ok', v)}`;
+    const bytes = Buffer.concat([
+      K.connect(v, cid('bytewise', v)),
+      K.subscribeRaw(v, { packetId: 5, entries: [[topic, 1]] }),
+      K.publishRaw(v, { topic, qos: 1, packetId: 6, payload: 'one byte at a time' }),
+      K.publishRaw(v, { topic, qos: 0, payload: 'and again' }),
+    ]);
+    for (let i = 0; i < bytes.length; i++) {
+      c.send(bytes.subarray(i, i + 1));
+      await new Promise((r) => setTimeout(r, 2)); // one segment per byte, read by the broker one by one
+    }
+    const first = await c.waitFor('publish');
+    expect(first.payload.toString()).toBe('one byte at a time');
+    await expect.poll(() => c.packets.filter((p) => p.cmd === 'publish').map((p) => (p.payload as Buffer).toString())).toEqual(['one byte at a time', 'and again']);
+    expect(c.packets.filter((p) => p.cmd !== 'publish').map((p) => p.cmd), c.describe()).toEqual(['connack', 'suback', 'puback']);
+    c.destroy();
+  });
+
   it('CONNECT with a reserved Connect Flags bit set -> close (v5: at most CONNACK 0x81)', async () => {
     // MQTT-3.1.2-3: the Server MUST validate that the reserved flag is zero; Malformed Packet. 4.13.1: for an error
     // in CONNECT the Server MAY send a CONNACK with the Reason Code before closing.

@@ -61,13 +61,13 @@ function referenceDecode(bytes: Buffer, version: Version): Record<string, unknow
 /** The same split Connection.onData makes: the hot decoder only while mqtt-packet holds no partial packet. */
 function splitDecode(chunks: Buffer[], version: Version): Record<string, unknown>[] {
   const parser = mqttPacket.parser({ protocolVersion: version });
-  const list = (parser as unknown as { _list: { length: number } })._list;
+  const internals = parser as unknown as { _list: { length: number }; _stateCounter: number; packet: { length: number } };
   const out: Record<string, unknown>[] = [];
   parser.on('packet', (p) => out.push(normalize(p)));
   parser.on('error', (e) => out.push({ error: e.message }));
   const sink = { acceptHotPacket: (p: HotPacket) => (out.push(normalize(p)), true) };
   for (let chunk of chunks) {
-    if (list.length === 0) {
+    if (internals._list.length === 0 && internals._stateCounter === 0 && internals.packet.length === -1) {
       const used = decodeHotPackets(chunk, version, 1 << 28, sink);
       if (used === chunk.length) continue;
       chunk = chunk.subarray(used);
