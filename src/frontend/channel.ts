@@ -249,6 +249,9 @@ export class Channel implements SessionSink {
       if (this.facts?.authenticationMethod) properties.authenticationMethod = this.facts.authenticationMethod;
     }
     this.send({ cmd: 'connack', sessionPresent, returnCode: 0, reasonCode: 0, properties: this.version === 5 ? properties : undefined });
+    // Only enhanced authentication (AUTH re-authentication) needs the CONNECT facts later; without
+    // it an idle connection does not keep them (nor the authenticator's per-connection state).
+    if (!this.facts?.authenticationMethod) this.facts = undefined;
     this.state = 'connected';
     this.ctx.registry?.opened(this);
     this.transport.setKeepAlive(c.keepAlive);

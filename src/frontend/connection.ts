@@ -1,39 +1,22 @@
 /**
- * Binds one byte stream (TCP socket or WebSocket stream) to one Channel: decoding with a
- * per-connection mqtt-packet parser, batched writes (one cork/uncork per tick, so a burst of
- * deliveries becomes one writev), and the limits that must hold before a packet is even parsed:
- * maximum packet size and the first-packet rules.
+ * Binds one byte stream (TCP socket or WebSocket stream) to one Channel: decoding (the hot-path
+ * decoder for whole PUBLISH/ack packets, an mqtt-packet parser made on demand for the rest),
+ * batched writes (one cork/uncork per tick, so a burst of deliveries becomes one writev), and the
+ * limits that must hold before a packet is even parsed: maximum packet size and the first-packet
+ * rules.
  */
 import { X509Certificate } from 'node:crypto';
-import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
 import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
 import { Channel, type ChannelContext, type Transport } from './channel.js';
-import { installStrictProperties } from './strict-properties.js';
+import { createParser, isIdle, type ConnectionPacketParser, type ParserOwner } from './mqtt-parser.js';
 import { decodeHotPackets, type HotPacket, type HotPacketSink } from './hot-decode.js';
-
-interface ParserInternals {
-  packet: { length: number; cmd?: string };
-  settings: { protocolVersion?: number };
-  _parseLength(): boolean;
-  _emitError(err: Error): void;
-  _list: { length: number };
-  [kConnection]?: Connection;
-  _states: string[];
-  _stateCounter: number;
-}
 
 const kConnection = Symbol('edgemq.connection');
 type Stream = Duplex & { remoteAddress?: string; writableLength: number; [kConnection]?: Connection };
-
-/**
- * mqtt-packet buffers input in a `bl` BufferListStream, a full Duplex stream per connection; the
- * parser only needs the plain BufferList underneath, which costs a fraction of the memory.
- */
-const BufferList = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))('bl').BufferList as new () => { length: number };
 
 // Event handlers are shared functions that find their connection through a symbol, so an idle
 // connection carries no closures (memory per idle connection is a benchmarked figure).
@@ -43,34 +26,15 @@ function onStreamData(this: Stream, chunk: Buffer): void {
 function onStreamGone(this: Stream): void {
   this[kConnection]!.destroy();
 }
-function onParserPacket(this: ParserInternals, p: mqttPacket.Packet): void {
-  this[kConnection]!.onPacket(p);
-}
-function onParserError(this: ParserInternals, err: Error): void {
-  this[kConnection]!.onParseError(err);
-}
-const prototypeParser = mqttPacket.parser({}) as unknown as ParserInternals;
-const parseLength = prototypeParser._parseLength;
-const PARSER_STATES = prototypeParser._states;
-/** Checks the Remaining Length as soon as it is decoded, before the body is buffered [MQTT-3.2.2-15]. */
-function parseLengthWithLimit(this: ParserInternals): boolean {
-  const done = parseLength.call(this);
-  const max = this[kConnection]!.maxPacketSize;
-  if (done && 1 + varIntSize(this.packet.length) + this.packet.length > max) {
-    this._emitError(new MqttError(RC.PacketTooLarge, `packet of ${this.packet.length} bytes exceeds ${max}`));
-    return false;
-  }
-  return done;
-}
 
-export class Connection implements Transport, HotPacketSink {
+export class Connection implements Transport, HotPacketSink, ParserOwner {
   readonly channel: Channel;
   /**
    * The general decoder, created when a chunk holds something the hot decoder does not take, and
    * dropped again once it has nothing half-parsed after a quiet chunk: an idle connection (the
    * common case at the edge) carries no parser at all, while a busy one keeps its parser.
    */
-  private parser: ParserInternals | undefined;
+  private parser: ConnectionPacketParser | undefined;
   private protocolVersion = 4;
   private parsedInChunk = 0;
   private corked = false;
@@ -127,28 +91,15 @@ export class Connection implements Transport, HotPacketSink {
         chunk = chunk.subarray(used);
       }
     }
-    const parser = (this.parser ??= this.newParser());
+    const parser = (this.parser ??= createParser(this, this.protocolVersion));
     this.parsedInChunk = 0;
-    (parser as unknown as mqttPacket.Parser).parse(chunk);
+    parser.parse(chunk);
     if (this.failed) return;
     const buffered = parser._list.length;
     this.partialSince = buffered > 0 ? this.partialSince || Date.now() : 0;
     // A chunk of one or two packets is a quiet connection's (CONNECT, SUBSCRIBE, PINGREQ): let the
     // parser go. A busy stream of packets the hot decoder does not take keeps it, so no churn.
     if (this.parsedInChunk <= 2 && isIdle(parser)) this.parser = undefined;
-  }
-
-  private newParser(): ParserInternals {
-    const parser = mqttPacket.parser({ protocolVersion: this.protocolVersion });
-    const internals = parser as unknown as ParserInternals;
-    internals[kConnection] = this;
-    internals._list = new BufferList();
-    internals._parseLength = parseLengthWithLimit;
-    internals._states = PARSER_STATES; // the same four names for every parser
-    installStrictProperties(parser);
-    parser.on('packet', onParserPacket);
-    parser.on('error', onParserError);
-    return internals;
   }
 
   onPacket(p: mqttPacket.Packet): void {
@@ -240,15 +191,6 @@ export function peerCertificateChain(socket: TLSSocket): X509Certificate[] | und
   return chain;
 }
 
-/**
- * Nothing half-parsed: no buffered bytes and the state machine at a packet boundary. A chunk can
- * end right after a fixed header byte (MQTT.js over WebSocket sends header, length and body as
- * separate messages): the list is empty then, but the parser is mid-packet.
- */
-function isIdle(parser: ParserInternals): boolean {
-  return parser._list.length === 0 && parser._stateCounter === 0 && parser.packet.length === -1;
-}
-
 function uncork(c: Connection): void {
   c.flush();
 }
@@ -260,8 +202,4 @@ function uncork(c: Connection): void {
 function parseErrorCode(message: string): number {
   if (/Invalid subscribe QoS|Invalid retain handling|no payload specified/i.test(message)) return RC.ProtocolError;
   return RC.MalformedPacket;
-}
-
-function varIntSize(n: number): number {
-  return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4;
 }

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { ClientLimits, ListenerPort, ListenerSettings } from '../config/model.js';
 import type { BrokerCore } from '../core/broker-core.js';
 import { RC } from '../mqtt/reason-codes.js';
-import type { Channel, ChannelRegistry } from './channel.js';
+import type { Channel, ChannelContext, ChannelRegistry } from './channel.js';
 import { Connection, peerCertificateChain } from './connection.js';
 import { openAccess, type Authenticator, type Authorizer, type PortSecurity } from './ports.js';
 
@@ -65,6 +65,7 @@ export class FrontEnd implements ChannelRegistry {
   private readonly byClientId = new Map<string, Channel>();
   private droppedByClosed = 0;
   private readonly whereOf = new WeakMap<Channel, { listener: string; portIndex: number }>();
+  private readonly contexts = new WeakMap<PortSecurity, ChannelContext>();
   readonly open: OpenListener[] = [];
 
   constructor(private readonly opts: FrontEndOptions) {
@@ -161,14 +162,7 @@ export class FrontEnd implements ChannelRegistry {
   ): void {
     const c = new Connection(
       stream,
-      {
-        core: this.opts.core,
-        limits: this.opts.limits,
-        listener: where.listener,
-        authn: ps.authn(),
-        authz: ps.authz(),
-        registry: this,
-      },
+      this.contextFor(where.listener, ps),
       remote,
       this.opts.limits.maxPacketSizeBytes,
       Date.now(),
@@ -180,6 +174,20 @@ export class FrontEnd implements ChannelRegistry {
     );
     this.connections.set(c, where);
     this.whereOf.set(c.channel, where);
+  }
+
+  /**
+   * The channel context of a listener's connections, shared by all of them (one object fewer per
+   * idle connection) and rebuilt when a configuration reload gives the port new security.
+   */
+  private contextFor(listener: string, ps: PortSecurity): ChannelContext {
+    const authn = ps.authn();
+    const authz = ps.authz();
+    const cached = this.contexts.get(ps);
+    if (cached && cached.listener === listener && cached.authn === authn && cached.authz === authz) return cached;
+    const ctx: ChannelContext = { core: this.opts.core, limits: this.opts.limits, listener, authn, authz, registry: this };
+    this.contexts.set(ps, ctx);
+    return ctx;
   }
 
   private checkTimeouts(): void {

@@ -26,11 +26,7 @@ interface ParserInternals {
   _emitError(err: Error): void;
 }
 
-export function installStrictProperties(parser: unknown): void {
-  (parser as { _parseProperties: () => unknown })._parseProperties = parseStrictProperties;
-}
-
-function parseStrictProperties(this: ParserInternals): Record<string, unknown> | false {
+export function parseStrictProperties(this: ParserInternals): Record<string, unknown> | false {
   {
     const length = this._parseVarByteNum();
     if (length === false) return fail(this, RC.MalformedPacket, 'cannot parse property length');

@@ -1,0 +1,98 @@
+/**
+ * mqtt-packet's parser as a connection uses it: a subclass that keeps the decoding and changes
+ * what is around it.
+ *  - Buffers input in a plain `bl` BufferList, not the BufferListStream (a full Duplex stream) the
+ *    stock parser builds per instance and per reset: a parser is created for every connection.
+ *  - Shares one state-name list and reports packets and errors straight to its owner instead of
+ *    through per-instance event listeners.
+ *  - Checks the Remaining Length against the connection's maximum packet size as soon as it is
+ *    decoded, before the body is buffered [MQTT-3.2.2-15].
+ *  - Decodes MQTT 5 properties strictly (strict-properties.ts).
+ */
+import { createRequire } from 'node:module';
+import type mqttPacket from 'mqtt-packet';
+import { MqttError } from '../mqtt/errors.js';
+import { RC } from '../mqtt/reason-codes.js';
+import { parseStrictProperties } from './strict-properties.js';
+
+export interface ParserOwner {
+  readonly maxPacketSize: number;
+  onPacket(p: mqttPacket.Packet): void;
+  onParseError(err: Error): void;
+}
+
+interface StockParser {
+  settings: { protocolVersion?: number };
+  packet: { length: number; cmd?: string | null };
+  error: Error | null;
+  _list: { length: number };
+  _stateCounter: number;
+  _states: string[];
+  _parseLength(): boolean;
+  _emitError(err: Error): void;
+  parse(buf: Buffer): number;
+}
+
+const requireFromPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'));
+const Parser = requireFromPacket('./parser.js') as new () => StockParser;
+const Packet = requireFromPacket('./packet.js') as new () => StockParser['packet'];
+const BufferList = requireFromPacket('bl').BufferList as new () => { length: number };
+const STATES = ['_parseHeader', '_parseLength', '_parsePayload', '_newPacket'];
+const stockParseLength = Parser.prototype._parseLength;
+
+class ConnectionParser extends Parser {
+  owner!: ParserOwner;
+
+  /** The stock constructor installs `constructor.parser` as the instance's initializer; this one shares the state list. */
+  static parser(this: ConnectionParser, opt: { protocolVersion: number }): ConnectionParser {
+    this.settings = opt;
+    this._states = STATES;
+    this._resetState();
+    return this;
+  }
+
+  _resetState(): void {
+    this.packet = new Packet();
+    this.error = null;
+    this._list = new BufferList();
+    this._stateCounter = 0;
+  }
+
+  override _parseLength(): boolean {
+    const done = stockParseLength.call(this);
+    const max = this.owner.maxPacketSize;
+    if (done && 1 + varIntSize(this.packet.length) + this.packet.length > max) {
+      this._emitError(new MqttError(RC.PacketTooLarge, `packet of ${this.packet.length} bytes exceeds ${max}`));
+      return false;
+    }
+    return done;
+  }
+
+  emit(event: string, arg: unknown): boolean {
+    if (event === 'packet') this.owner.onPacket(arg as mqttPacket.Packet);
+    else if (event === 'error') this.owner.onParseError(arg as Error);
+    return true;
+  }
+}
+(ConnectionParser.prototype as unknown as { _parseProperties: unknown })._parseProperties = parseStrictProperties;
+
+export type ConnectionPacketParser = StockParser & { owner: ParserOwner };
+
+export function createParser(owner: ParserOwner, protocolVersion: number): ConnectionPacketParser {
+  const p = new ConnectionParser() as ConnectionParser & { parser(opt: { protocolVersion: number }): ConnectionParser };
+  p.owner = owner;
+  return p.parser({ protocolVersion });
+}
+
+/**
+ * Nothing half-parsed: no buffered bytes and the state machine at a packet boundary. A chunk can
+ * end right after a fixed header byte (MQTT.js over WebSocket sends header, length and body as
+ * separate messages): the list is empty then, but the parser is mid-packet.
+ */
+export function isIdle(parser: ConnectionPacketParser): boolean {
+  return parser._list.length === 0 && parser._stateCounter === 0 && parser.packet.length === -1;
+}
+
+function varIntSize(n: number): number {
+  return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4;
+}
