@@ -13,7 +13,13 @@ import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { StorageError, type PartitionStore, type Recovered } from './partition-store.js';
 
-const FORMAT = Buffer.from('edgemq.partition-store/2');
+/**
+ * /3: log records are command frames (command-codec.ts). /2 (v8-serialized records) is still read
+ * and its marker moved to /3 on open, so an older edgemq refuses the directory instead of reading
+ * records it cannot decode.
+ */
+const FORMAT = Buffer.from('edgemq.partition-store/3');
+const READABLE_FORMATS = [FORMAT, Buffer.from('edgemq.partition-store/2')];
 const K_FORMAT = Buffer.from('M:format');
 const K_SNAPSHOT = Buffer.from('M:snapshot');
 const K_SNAPSHOT_SEQ = Buffer.from('M:snapshotSeq');
@@ -75,9 +81,11 @@ export class LevelStore implements PartitionStore {
         throw new StorageError(`${this.location} holds a LevelDB database that edgemq did not write (no format marker)`, this.location);
       }
       await this.db.put(K_FORMAT, FORMAT, { sync: true });
-    } else if (!format.equals(FORMAT)) {
+    } else if (!READABLE_FORMATS.some((f) => f.equals(format))) {
       await this.db.close();
       throw new StorageError(`${this.location} has format "${format.toString()}", expected "${FORMAT.toString()}"`, this.location);
+    } else if (!format.equals(FORMAT)) {
+      await this.db.put(K_FORMAT, FORMAT, { sync: true });
     }
     const snapshot = await this.db.get(K_SNAPSHOT);
     const seqRaw = await this.db.get(K_SNAPSHOT_SEQ);

@@ -211,4 +211,32 @@ describe('LevelStore + recovery', () => {
     expect(second.partition.sessions.get('sub')!.queue.length).toBe(3000);
     await second.executor.close();
   });
+
+  it('a data directory written by the previous format (v8-serialized records) recovers, and is marked as the new format', async () => {
+    const location = mkdtempSync(path.join(os.tmpdir(), 'edgemq-unit-store-'));
+    dirs.push(location);
+    const { ClassicLevel } = await import('classic-level');
+    const db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    const key = (seq: number, count: number) => Buffer.concat([Buffer.from('L'), Buffer.from(BigInt(seq).toString(16).padStart(16, '0'), 'hex'), Buffer.from(count.toString(16).padStart(8, '0'), 'hex')]);
+    const now = 1_700_000_000_000;
+    const old: Command[] = [
+      { type: 'connect', now, clientId: 'sub', connectionId: 1, protocolVersion: 5, cleanStart: true, sessionExpirySeconds: 3600, receiveMaximum: 10 },
+      { type: 'subscribe', now, clientId: 'sub', connectionId: 1, subs: [{ filter: 'q/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: 0 }] },
+      { type: 'disconnect', now, clientId: 'sub', connectionId: 1, normal: true },
+      pub(now + 1, 'q/1', 'kept', 1, false),
+    ];
+    await db.put(Buffer.from('M:format'), Buffer.from('edgemq.partition-store/2'));
+    await db.put(key(1, old.length), v8.serialize(old));
+    await db.close();
+
+    const recovered = await recoverPartition(new LevelStore(location), LIMITS);
+    expect(recovered.replayed).toBe(old.length);
+    expect(recovered.partition.sessions.get('sub')!.queue.length).toBe(1);
+    await recovered.executor.close();
+    const check = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await check.open();
+    expect((await check.get(Buffer.from('M:format')))!.toString()).toBe('edgemq.partition-store/3');
+    await check.close();
+  });
 });
