@@ -116,13 +116,28 @@ export class LevelStore implements PartitionStore {
       ],
       { sync },
     );
-    // Recovery starts after snapshotSeq, so a crash between the two steps only leaves dead records.
-    // Records starting at or before `seq` are covered (a record never straddles a snapshot point).
-    await this.db.clear({ gte: logKey(0), lt: logKey(seq + 1) });
-    await this.db.compactRange(logKey(0), logKey(seq + 1)).catch(() => {});
+    // Recovery starts after snapshotSeq, so records starting at or before `seq` are dead from here
+    // on (a record never straddles a snapshot point). Removing them reads them all back and
+    // compacts the range: tens of milliseconds that appends (keys above `seq`, a disjoint range)
+    // need not wait for. One truncation at a time; a crash or a failed one only leaves dead
+    // records, which the next truncation (always from the start of the log) removes.
+    this.truncating = this.truncating.then(() => this.truncate(seq));
+  }
+
+  private truncating: Promise<void> = Promise.resolve();
+
+  private async truncate(seq: number): Promise<void> {
+    try {
+      if (this.db.status !== 'open') return;
+      await this.db.clear({ gte: logKey(0), lt: logKey(seq + 1) });
+      await this.db.compactRange(logKey(0), logKey(seq + 1));
+    } catch {
+      /* dead records stay until the next truncation */
+    }
   }
 
   async close(): Promise<void> {
+    await this.truncating;
     if (this.db.status === 'open') await this.db.close();
   }
 }
