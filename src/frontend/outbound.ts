@@ -22,6 +22,12 @@ import { writeUtf8 } from '../util/write-utf8.js';
  */
 let cachedMessage: Message | undefined;
 const cachedShapes: Array<Encoded | undefined> = new Array(12);
+const LARGE_PAYLOAD = 64 * 1024;
+
+function forgetCachedMessage(): void {
+  cachedMessage = undefined;
+  cachedShapes.fill(undefined);
+}
 
 interface Encoded {
   /** Fixed header, topic, packet id placeholder and properties: the packet minus the payload. */
@@ -76,6 +82,8 @@ function shared(d: Delivery, version: number): Encoded {
   if (cachedMessage !== m) {
     cachedMessage = m;
     cachedShapes.fill(undefined);
+    // A fan-out finishes within the current task: a large payload is not kept past it.
+    if (m.payload.length > LARGE_PAYLOAD) queueMicrotask(forgetCachedMessage);
   }
   const slot = (version === 5 ? 6 : 0) + d.qos * 2 + (d.retain ? 1 : 0);
   return (cachedShapes[slot] ??= encodeShared(m, d.qos, d.retain, version));
