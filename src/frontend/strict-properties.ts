@@ -19,6 +19,7 @@ const REPEATABLE = new Set(['userProperties', 'subscriptionIdentifier']);
 
 interface ParserInternals {
   _pos: number;
+  packet: { length: number };
   _list: { readUInt8(i: number): number };
   _parseVarByteNum(): number | false;
   _parseByte(): number;
@@ -31,6 +32,8 @@ export function parseStrictProperties(this: ParserInternals): Record<string, unk
     const length = this._parseVarByteNum();
     if (length === false) return fail(this, RC.MalformedPacket, 'cannot parse property length');
     const end = this._pos + (length as number);
+    // _pos counts from the start of the packet body: properties may not run past it (into the next packet's bytes).
+    if (end > this.packet.length) return fail(this, RC.MalformedPacket, 'property length exceeds the packet');
     const result: Record<string, unknown> = {};
     while (this._pos < end) {
       const id = this._parseByte();
@@ -38,9 +41,12 @@ export function parseStrictProperties(this: ParserInternals): Record<string, unk
       if (!name) return fail(this, RC.MalformedPacket, `unknown property id ${id}`);
       const type = constants.propertiesTypes[name];
       if (name in result && !REPEATABLE.has(name)) return fail(this, RC.ProtocolError, `property ${name} appears more than once`);
-      if (type === 'byte' && this._list.readUInt8(this._pos) > 1) return fail(this, RC.ProtocolError, `property ${name} must be 0 or 1`);
+      if (type === 'byte') {
+        if (this._pos >= end) return fail(this, RC.MalformedPacket, `property ${name} is truncated`);
+        if (this._list.readUInt8(this._pos) > 1) return fail(this, RC.ProtocolError, `property ${name} must be 0 or 1`);
+      }
       const value = this._parseByType(type);
-      if (value === null || value === undefined) return fail(this, RC.MalformedPacket, `property ${name} is truncated`);
+      if (value === null || value === undefined || this._pos > end) return fail(this, RC.MalformedPacket, `property ${name} is truncated`);
       if (type === 'string' && hasInvalidMqttString(value as string)) return fail(this, RC.MalformedPacket, `property ${name} is not valid UTF-8`);
       if (name === 'userProperties') {
         const pair = value as { name: string | null; value: string | null };

@@ -289,6 +289,20 @@ const cases: Case[] = [
     v4: CLOSE, // v5 only
   },
   {
+    name: 'PUBACK whose last property identifier has no value',
+    spec: '2.2.2.1: a property without its value is a Malformed Packet (found by the socket fuzzer: it crashed the decoder)',
+    bytes: () => K.raw(0x40, Buffer.concat([K.u16(1), K.u8(0x10), K.varInt(1), K.u8(0x01)])),
+    v5: D(0x81),
+    v4: CLOSE, // v5 only
+  },
+  {
+    name: 'PUBLISH whose property block runs into the next packet',
+    spec: '2.2.2.1: the property block must fit its packet, not borrow the bytes of the next one; Malformed Packet',
+    bytes: () => Buffer.concat([K.raw(0x30, Buffer.concat([K.str('a'), K.varInt(3), K.u8(0x01)])), Buffer.from([0xc0, 0x00])]),
+    v5: D(0x81),
+    v4: CLOSE, // v5 only
+  },
+  {
     name: 'PUBLISH from a client carrying a Subscription Identifier',
     spec: 'MQTT-3.3.4-6: a PUBLISH from a Client MUST NOT contain a Subscription Identifier; Protocol Error',
     bytes: () => K.publishRaw(5, { topic: 'a', qos: 1, packetId: 4, properties: K.props(K.P.subscriptionIdentifier(7)) }),
@@ -369,6 +383,8 @@ const V5_ONLY = new Set([
   'PUBLISH with the Payload Format Indicator twice',
   'PUBLISH with a property identifier not valid for PUBLISH (0x7F)',
   'PUBLISH whose property length overruns the packet',
+  'PUBACK whose last property identifier has no value',
+  'PUBLISH whose property block runs into the next packet',
   'PUBLISH from a client carrying a Subscription Identifier',
   'subscription options with Retain Handling 3',
   'No Local on a shared subscription',
