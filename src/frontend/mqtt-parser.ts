@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import type mqttPacket from 'mqtt-packet';
 import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
+import { varIntSize } from '../mqtt/variable-byte-integer.js';
 import { parseStrictProperties } from './strict-properties.js';
 
 export interface ParserOwner {
@@ -91,8 +92,4 @@ export function createParser(owner: ParserOwner, protocolVersion: number): Conne
  */
 export function isIdle(parser: ConnectionPacketParser): boolean {
   return parser._list.length === 0 && parser._stateCounter === 0 && parser.packet.length === -1;
-}
-
-function varIntSize(n: number): number {
-  return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4;
 }

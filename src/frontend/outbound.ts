@@ -14,6 +14,7 @@ import mqttPacket from 'mqtt-packet';
 import type { Delivery, Message } from '../core/types.js';
 import type { OutboundAliases } from './topic-alias.js';
 import { writeUtf8 } from '../util/write-utf8.js';
+import { VARIABLE_BYTE_INTEGER_MAX, varIntSize, writeVarInt } from '../mqtt/variable-byte-integer.js';
 
 /**
  * Encodings of the message delivered last, indexed by shape: (v5 ? 6 : 0) + qos * 2 + retain.
@@ -114,17 +115,10 @@ function encodePlainHead(m: Message, qos: number, retain: boolean, version: numb
   if (topicLength > 0xffff) throw new Error(`topic of ${topicLength} bytes cannot be encoded`);
   const variable = 2 + topicLength + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0);
   const remaining = variable + m.payload.length;
-  if (remaining > 268_435_455) throw new Error(`PUBLISH of ${remaining} bytes exceeds the MQTT maximum`);
-  const lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
-  const head = Buffer.allocUnsafe(1 + lengthBytes + variable);
+  if (remaining > VARIABLE_BYTE_INTEGER_MAX) throw new Error(`PUBLISH of ${remaining} bytes exceeds the MQTT maximum`);
+  const head = Buffer.allocUnsafe(1 + varIntSize(remaining) + variable);
   head[0] = 0x30 | (qos << 1) | (retain ? 1 : 0);
-  let at = 1;
-  for (let n = remaining; ; ) {
-    const byte = n % 128;
-    n = Math.floor(n / 128);
-    head[at++] = n > 0 ? byte | 0x80 : byte;
-    if (n === 0) break;
-  }
+  let at = writeVarInt(head, 1, remaining);
   head[at] = topicLength >> 8;
   head[at + 1] = topicLength & 0xff;
   writeUtf8(head, at + 2, m.topic);

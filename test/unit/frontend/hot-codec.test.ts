@@ -1,13 +1,15 @@
 /**
  * The hot-path decoder and PUBLISH encoder must be indistinguishable from mqtt-packet, the codec of
  * record: random packet streams, cut into random chunks, decode to the same packets through
- * Connection's split (hot decoder while nothing is half-parsed, mqtt-packet for the rest), and
+ * Connection's split (hot decoder while nothing is half-parsed, the connection's mqtt-packet parser
+ * for the rest) as through a stock mqtt-packet parser, and
  * encoded deliveries decode back to what was sent.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
 import { decodeHotPackets, type HotPacket } from '../../../src/frontend/hot-decode.js';
+import { createParser, isIdle } from '../../../src/frontend/mqtt-parser.js';
 import { encodeDelivery } from '../../../src/frontend/outbound.js';
 import type { Delivery, Message } from '../../../src/core/types.js';
 
@@ -58,17 +60,19 @@ function referenceDecode(bytes: Buffer, version: Version): Record<string, unknow
   return out;
 }
 
-/** The same split Connection.onData makes: the hot decoder only while mqtt-packet holds no partial packet. */
+/** The same split Connection.onData makes, with the connection's own parser and idle test. */
 function splitDecode(chunks: Buffer[], version: Version): Record<string, unknown>[] {
-  const parser = mqttPacket.parser({ protocolVersion: version });
-  const internals = parser as unknown as { _list: { length: number }; _stateCounter: number; packet: { length: number } };
   const out: Record<string, unknown>[] = [];
-  parser.on('packet', (p) => out.push(normalize(p)));
-  parser.on('error', (e) => out.push({ error: e.message }));
+  const owner = {
+    maxPacketSize: 1 << 28,
+    onPacket: (p: mqttPacket.Packet) => out.push(normalize(p)),
+    onParseError: (e: Error) => out.push({ error: e.message }),
+  };
+  const parser = createParser(owner, version);
   const sink = { acceptHotPacket: (p: HotPacket) => (out.push(normalize(p)), true) };
   for (let chunk of chunks) {
-    if (internals._list.length === 0 && internals._stateCounter === 0 && internals.packet.length === -1) {
-      const used = decodeHotPackets(chunk, version, 1 << 28, sink);
+    if (isIdle(parser)) {
+      const used = decodeHotPackets(chunk, version, owner.maxPacketSize, sink);
       if (used === chunk.length) continue;
       chunk = chunk.subarray(used);
     }
