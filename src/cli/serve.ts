@@ -7,7 +7,7 @@ import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { LoadedConfig } from '../config/model.js';
 import { LocalBrokerCore, type CommandExecutor } from '../core/local-core.js';
-import { LevelStore } from '../storage/level-store.js';
+import { openPartitionStore } from '../storage/open-store.js';
 import { recoverPartition } from '../storage/recover.js';
 import { FrontEnd } from '../frontend/frontend.js';
 import { createLogger } from '../observability/logger.js';
@@ -71,7 +71,7 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
   if (b.durability === 'memory') {
     partition = new Partition(limits);
   } else {
-    const store = new LevelStore(path.join(dataDir, 'partition-0'));
+    const store = openPartitionStore(path.join(dataDir, 'partition-0'));
     const recovered = await recoverPartition(store, limits, {
       sync: b.durability === 'fsync',
       onError: (err) => log.error({ err: err.message }, 'durable write failed; refusing until storage recovers'),

@@ -44,7 +44,7 @@ const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
 /** A command that could not be made durable is refused: 0x97 when the disk is full, else 0x80. */
 function refuseUndurable(err: Error & { cause?: { code?: string; message?: string } }): never {
   const text = `${err.message} ${err.cause?.code ?? ''} ${err.cause?.message ?? ''}`;
-  const full = /ENOSPC|no space|quota/i.test(text);
+  const full = /ENOSPC|no space|quota|SQLITE_FULL|disk is full/i.test(text);
   throw new MqttError(full ? RC.QuotaExceeded : RC.UnspecifiedError, full ? 'storage is full' : 'storage write failed', { cause: err });
 }
 

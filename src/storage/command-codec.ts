@@ -13,13 +13,19 @@
  * because a v8 Serializer keeps everything it serialized alive until a full GC: every logged
  * message was promoted to the old generation (4-6 ms scavenges that set the p99 latency).
  *
- *   record  = 0x01 entry*
+ *   record  = 0x02 entry*                       (0x01: the same without string references, still read)
  *   entry   = 0x01 publish | 0x02 ack | 0x03 u32:length msgpack(command)
- *   publish = f64:now u8:flags [u16:packetId] [f64:expiresAt] str:clientId str:topic str:origin
+ *   publish = f64:now u8:flags [u16:packetId] [f64:expiresAt] str:clientId str:topic [str:origin]
  *             u32:length payload [u32:length msgpack(properties)]
- *             flags: qos (bits 0-1), retain (2), packetId (3), expiresAt (4), expiryHidden (5), properties (6)
+ *             flags: qos (bits 0-1), retain (2), packetId (3), expiresAt (4), expiryHidden (5),
+ *             properties (6), origin is the clientId (7: no origin field)
  *   ack     = f64:now f64:connectionId u16:packetId u8:kind u8:reasonCode str:clientId
- *   str     = u16:length utf8
+ *   str     = 0x00 u16:length utf8      a new string: the record's string number n, counting from 0
+ *           | 0x01 u16:n                 string number n again
+ *
+ * String references: a group commit repeats the same few client ids and topics hundreds of times
+ * (every PUBACK of one subscriber names it); writing each once per record took a third of the
+ * encoder's time and of the record's bytes.
  */
 import v8 from 'node:v8';
 import { Packr } from 'msgpackr';
@@ -34,7 +40,10 @@ import { writeUtf8 } from '../util/write-utf8.js';
 const packr = new Packr({ useRecords: true, copyBuffers: true, mapsAsObjects: true });
 
 const V8_SERIALIZED = 0xff; // first byte of every v8.serialize output
-const FRAMED = 0x01;
+const FRAMED_PLAIN = 0x01;
+const FRAMED = 0x02;
+const STR_NEW = 0x00;
+const STR_REF = 0x01;
 const PUBLISH = 0x01;
 const ACK = 0x02;
 const PACKED = 0x03;
@@ -44,6 +53,7 @@ const F_PACKET_ID = 1 << 3;
 const F_EXPIRES = 1 << 4;
 const F_EXPIRY_HIDDEN = 1 << 5;
 const F_PROPERTIES = 1 << 6;
+const F_ORIGIN_IS_CLIENT = 1 << 7;
 
 const ACK_KINDS: readonly AckKind[] = ['puback', 'pubrec', 'pubcomp'];
 
@@ -56,7 +66,6 @@ const ACK_FIELDS: Exhaustive<AckCommand, 'type' | 'now' | 'clientId' | 'connecti
 void [MESSAGE_FIELDS, PUBLISH_FIELDS, ACK_FIELDS];
 
 export function encodeCommands(commands: Command[]): Buffer {
-  if (needsV8(commands)) return v8.serialize(commands);
   // Pass 1: an upper bound of the size (UTF-8 is at most 3 bytes per UTF-16 unit) and the packed
   // parts, so pass 2 writes into one buffer without growing it.
   let bound = 1;
@@ -65,15 +74,17 @@ export function encodeCommands(commands: Command[]): Buffer {
     const c = commands[i];
     if (c.type === 'publish') {
       const m = c.message;
-      bound += 1 + 8 + 1 + 2 + 8 + 6 + 3 * (c.clientId.length + m.topic.length + m.origin.length) + 4 + m.payload.length;
+      bound += 1 + 8 + 1 + 2 + 8 + 9 + 3 * (c.clientId.length + m.topic.length + m.origin.length) + 4 + m.payload.length;
       if (m.properties !== undefined) {
+        if (hasProtoKey(m.properties)) return v8.serialize(commands);
         const p = packr.pack(m.properties);
         (packed ??= [])[i] = p;
         bound += 4 + p.length;
       }
     } else if (c.type === 'ack') {
-      bound += 1 + 8 + 8 + 2 + 1 + 1 + 2 + 3 * c.clientId.length;
+      bound += 1 + 8 + 8 + 2 + 1 + 1 + 3 + 3 * c.clientId.length;
     } else {
+      if (c.type === 'connect' && c.will && hasProtoKey(c.will.message.properties)) return v8.serialize(commands);
       const p = packr.pack(c);
       (packed ??= [])[i] = p;
       bound += 1 + 4 + p.length;
@@ -82,6 +93,7 @@ export function encodeCommands(commands: Command[]): Buffer {
   const out = Buffer.allocUnsafe(bound);
   out[0] = FRAMED;
   let at = 1;
+  const strings = new Map<string, number>();
   for (let i = 0; i < commands.length; i++) {
     const c = commands[i];
     if (c.type === 'publish') {
@@ -95,12 +107,13 @@ export function encodeCommands(commands: Command[]): Buffer {
         (c.packetId !== undefined ? F_PACKET_ID : 0) |
         (m.expiresAt !== undefined ? F_EXPIRES : 0) |
         (m.expiryHidden ? F_EXPIRY_HIDDEN : 0) |
-        (props !== undefined ? F_PROPERTIES : 0);
+        (props !== undefined ? F_PROPERTIES : 0) |
+        (m.origin === c.clientId ? F_ORIGIN_IS_CLIENT : 0);
       if (c.packetId !== undefined) at = out.writeUInt16LE(c.packetId, at);
       if (m.expiresAt !== undefined) at = out.writeDoubleLE(m.expiresAt, at);
-      at = writeString(out, at, c.clientId);
-      at = writeString(out, at, m.topic);
-      at = writeString(out, at, m.origin);
+      at = writeString(out, at, c.clientId, strings);
+      at = writeString(out, at, m.topic, strings);
+      if (m.origin !== c.clientId) at = writeString(out, at, m.origin, strings);
       at = writeBytes(out, at, m.payload);
       if (props !== undefined) at = writeBytes(out, at, props);
     } else if (c.type === 'ack') {
@@ -110,7 +123,7 @@ export function encodeCommands(commands: Command[]): Buffer {
       at = out.writeUInt16LE(c.packetId, at);
       out[at++] = ACK_KINDS.indexOf(c.kind);
       out[at++] = c.reasonCode;
-      at = writeString(out, at, c.clientId);
+      at = writeString(out, at, c.clientId, strings);
     } else {
       out[at++] = PACKED;
       at = writeBytes(out, at, packed![i]!);
@@ -121,8 +134,10 @@ export function encodeCommands(commands: Command[]): Buffer {
 
 export function decodeCommands(record: Buffer): Command[] {
   if (record[0] === V8_SERIALIZED) return v8.deserialize(record) as Command[];
-  if (record[0] !== FRAMED) throw new Error(`log record starts with 0x${record[0]?.toString(16) ?? '(nothing)'}, not a command frame`);
-  const r = new Reader(record, 1);
+  if (record[0] !== FRAMED && record[0] !== FRAMED_PLAIN) {
+    throw new Error(`log record starts with 0x${record[0]?.toString(16) ?? '(nothing)'}, not a command frame`);
+  }
+  const r = new Reader(record, 1, record[0] === FRAMED);
   const commands: Command[] = [];
   while (r.at < record.length) {
     const tag = r.u8();
@@ -132,7 +147,9 @@ export function decodeCommands(record: Buffer): Command[] {
       const packetId = flags & F_PACKET_ID ? r.u16() : undefined;
       const expiresAt = flags & F_EXPIRES ? r.f64() : undefined;
       const clientId = r.str();
-      const message: Message = { topic: r.str(), payload: Buffer.alloc(0), qos: (flags & 3) as QoS, retain: (flags & F_RETAIN) !== 0, origin: r.str() };
+      const topic = r.str();
+      const origin = flags & F_ORIGIN_IS_CLIENT ? clientId : r.str();
+      const message: Message = { topic, payload: Buffer.alloc(0), qos: (flags & 3) as QoS, retain: (flags & F_RETAIN) !== 0, origin };
       message.payload = r.bytesCopy();
       if (expiresAt !== undefined) message.expiresAt = expiresAt;
       if (flags & F_EXPIRY_HIDDEN) message.expiryHidden = true;
@@ -159,24 +176,44 @@ export function decodeCommands(record: Buffer): Command[] {
   return commands;
 }
 
-function writeString(out: Buffer, at: number, s: string): number {
-  const n = writeUtf8(out, at + 2, s);
-  out.writeUInt16LE(n, at);
-  return at + 2 + n;
+function writeString(out: Buffer, at: number, s: string, strings: Map<string, number>): number {
+  const ref = strings.get(s);
+  if (ref !== undefined) {
+    out[at] = STR_REF;
+    out[at + 1] = ref;
+    out[at + 2] = ref >>> 8;
+    return at + 3;
+  }
+  if (strings.size <= 0xffff) strings.set(s, strings.size);
+  out[at] = STR_NEW;
+  const n = writeUtf8(out, at + 3, s);
+  out[at + 1] = n;
+  out[at + 2] = n >>> 8;
+  return at + 3 + n;
 }
 
 function writeBytes(out: Buffer, at: number, bytes: Uint8Array): number {
-  out.writeUInt32LE(bytes.length, at);
+  const n = bytes.length;
+  out[at] = n;
+  out[at + 1] = n >>> 8;
+  out[at + 2] = n >>> 16;
+  out[at + 3] = n >>> 24;
   out.set(bytes, at + 4);
-  return at + 4 + bytes.length;
+  return at + 4 + n;
 }
 
 /** Bounds-checked reads: a truncated or damaged record is an error naming the offset, never garbage. */
 class Reader {
+  /** Strings of this record so far, for references (records without them: undefined). */
+  private readonly strings: string[] | undefined;
+
   constructor(
     private readonly buf: Buffer,
     public at: number,
-  ) {}
+    references: boolean,
+  ) {
+    this.strings = references ? [] : undefined;
+  }
 
   private take(n: number): number {
     const from = this.at;
@@ -195,6 +232,19 @@ class Reader {
     return this.buf.readDoubleLE(this.take(8));
   }
   str(): string {
+    if (this.strings === undefined) return this.utf8();
+    const tag = this.u8();
+    if (tag === STR_NEW) {
+      const s = this.utf8();
+      this.strings.push(s);
+      return s;
+    }
+    if (tag !== STR_REF) throw new Error(`unknown string tag 0x${tag.toString(16)} at offset ${this.at - 1}`);
+    const s = this.strings[this.u16()];
+    if (s === undefined) throw new Error(`reference to a string not yet in the record at offset ${this.at - 2}`);
+    return s;
+  }
+  private utf8(): string {
     const n = this.u16();
     const from = this.take(n);
     return this.buf.toString('utf8', from, from + n);
@@ -214,10 +264,6 @@ class Reader {
  * (msgpackr renames it). User property names are the only object keys a client chooses; a batch
  * carrying such a name keeps the v8 encoding, which preserves it exactly.
  */
-function needsV8(commands: Command[]): boolean {
-  for (const c of commands) {
-    const props = c.type === 'publish' ? c.message.properties : c.type === 'connect' ? c.will?.message.properties : undefined;
-    if (props?.userProperties && Object.hasOwn(props.userProperties, '__proto__')) return true;
-  }
-  return false;
+function hasProtoKey(props: Message['properties']): boolean {
+  return props?.userProperties !== undefined && Object.hasOwn(props.userProperties, '__proto__');
 }

@@ -17,9 +17,15 @@ import type { CommandResult, Partition } from '../partition/partition.js';
 import type { PartitionOutput } from '../partition/output.js';
 import { snapshotPartition } from '../partition/snapshot.js';
 import type { CommandExecutor } from '../core/local-core.js';
-import type { PartitionStore } from './partition-store.js';
+import { LogGapError, type PartitionStore } from './partition-store.js';
 
 type Effect = [kind: 0 | 1 | 2, connectionId: number, arg: unknown];
+
+interface Write {
+  batches: Batch[];
+  settled: boolean;
+  error: Error | undefined;
+}
 
 interface Batch {
   /** Commands of this group commit, serialized together when the batch is sealed. */
@@ -29,6 +35,9 @@ interface Batch {
   snapshot?: Buffer;
   effects: Effect[];
   out: PartitionOutput | undefined;
+  /** Estimated encoded size, to seal a big batch before the event-loop turn ends. */
+  bytes: number;
+  sealed: boolean;
   done: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -51,6 +60,12 @@ export const DEFAULT_DURABLE_OPTIONS: DurableOptions = {
 };
 
 const SNAPSHOT_RETRY_MS = 1000;
+/** Group commits the store may be writing at once (it makes them durable in order). */
+const MAX_WRITES_IN_FLIGHT = 4;
+/** A batch is sealed early once its commands reach about this many bytes... */
+const SEAL_BYTES = 128 * 1024;
+/** ...counting payloads plus this much for everything else of a command. */
+const COMMAND_OVERHEAD = 64;
 
 export function isVolatile(cmd: Command): boolean {
   return cmd.type === 'publish' && cmd.message.qos === 0 && !cmd.message.retain;
@@ -70,8 +85,10 @@ class WaitingForSnapshot extends Error {
 export class DurableExecutor implements CommandExecutor {
   private seq: number;
   private current: Batch | undefined;
-  private writing = false;
+  /** Writes handed to the store and not yet answered, oldest first. */
+  private inFlight: Write[] = [];
   private queued: Batch[] = [];
+  private queuedBytes = 0;
   private recordsSinceSnapshot = 0;
   private bytesSinceSnapshot = 0;
   private needSnapshot = false;
@@ -116,6 +133,10 @@ export class DurableExecutor implements CommandExecutor {
     this.applyingOut = out;
     const result = this.partition.apply(cmd, this.capture);
     b.commands.push(cmd); // commands are immutable once submitted: serialized at seal time, in one pass
+    // A busy turn (hundreds of 1 KiB publishes) goes out in slices: the store writes the first
+    // while the rest are still being applied, instead of the event loop idling through one big write.
+    b.bytes += cmd.type === 'publish' ? cmd.message.payload.length + COMMAND_OVERHEAD : COMMAND_OVERHEAD;
+    if (b.bytes >= SEAL_BYTES) this.seal(b);
     return { result, ready: b.done };
   }
 
@@ -128,13 +149,15 @@ export class DurableExecutor implements CommandExecutor {
       reject = rej;
     });
     done.catch(() => {}); // callers observe the failure through their own promise chains
-    const b: Batch = { commands: [], effects: [], out: undefined, done, resolve, reject };
+    const b: Batch = { commands: [], effects: [], out: undefined, bytes: 0, sealed: false, done, resolve, reject };
     this.current = b;
     setImmediate(() => this.seal(b));
     return b;
   }
 
   private seal(b: Batch): void {
+    if (b.sealed) return;
+    b.sealed = true;
     if (this.current === b) this.current = undefined;
     if (b.commands.length > 0) {
       b.record = encodeCommands(b.commands);
@@ -150,62 +173,95 @@ export class DurableExecutor implements CommandExecutor {
       this.bytesSinceSnapshot = 0;
     }
     this.queued.push(b);
-    if (!this.writing) void this.drain();
+    this.queuedBytes += b.bytes;
+    this.dispatch();
   }
 
-  private async drain(): Promise<void> {
-    this.writing = true;
-    while (this.queued.length > 0) {
-      // Everything sealed while the previous write ran goes out together.
+  /**
+   * Starts writes while fewer than MAX_WRITES_IN_FLIGHT are out; everything sealed while they were
+   * all busy goes out together. Sequence numbers are assigned here, in seal order, and the store
+   * makes appends durable in call order, so a later write never lands without an earlier one.
+   */
+  private dispatch(): void {
+    while (this.queued.length > 0 && this.inFlight.length < MAX_WRITES_IN_FLIGHT) {
+      // Small batches wait behind the write in progress and go out together (fewer, larger
+      // commits); a full one does not wait, so the store writes while the event loop goes on.
+      if (this.inFlight.length > 0 && this.queuedBytes < SEAL_BYTES) return;
       const batches = this.queued;
       this.queued = [];
-      const first = this.seq + 1;
-      const count = batches.reduce((n, b) => n + b.commands.length, 0);
-      try {
-        let k = -1;
-        for (let i = 0; i < batches.length; i++) if (batches[i].snapshot) k = i;
-        // After a failed write the log has a hole: nothing may be appended until a snapshot covers it.
-        if (this.logHasGap && k < 0) throw new WaitingForSnapshot(this.lastWriteError);
-        let seq = this.seq;
-        if (k >= 0) {
-          for (let i = 0; i <= k; i++) seq += batches[i].commands.length;
-          await this.store.writeSnapshot(seq, batches[k].snapshot!, this.opts.sync);
-          this.logHasGap = false;
-        }
-        const records: Array<{ seq: number; count: number; record: Buffer }> = [];
-        for (let i = k + 1; i < batches.length; i++) {
-          const b = batches[i];
-          if (b.record) records.push({ seq: seq + 1, count: b.commands.length, record: b.record });
-          seq += b.commands.length;
-        }
-        if (records.length > 0) await this.store.append(records, this.opts.sync);
-        this.seq = first + count - 1;
-        for (const b of batches) {
+      this.queuedBytes = 0;
+      const w: Write = { batches, settled: false, error: undefined };
+      this.inFlight.push(w);
+      this.write(w).then(
+        () => this.settled(w, undefined),
+        (err: Error) => this.settled(w, err),
+      );
+    }
+  }
+
+  private write(w: Write): Promise<void> {
+    const { batches } = w;
+    let k = -1;
+    for (let i = 0; i < batches.length; i++) if (batches[i].snapshot) k = i;
+    let seq = this.seq;
+    for (const b of batches) this.seq += b.commands.length;
+    // After a failed write the log has a hole: nothing may be appended until a snapshot covers it.
+    if (this.logHasGap && k < 0) return Promise.reject(new WaitingForSnapshot(this.lastWriteError));
+    const records: Array<{ seq: number; count: number; record: Buffer }> = [];
+    let snapshotWrite: Promise<void> | undefined;
+    if (k >= 0) {
+      for (let i = 0; i <= k; i++) seq += batches[i].commands.length;
+      snapshotWrite = this.store.writeSnapshot(seq, batches[k].snapshot!, this.opts.sync);
+      this.logHasGap = false;
+    }
+    for (let i = k + 1; i < batches.length; i++) {
+      const b = batches[i];
+      if (b.record) records.push({ seq: seq + 1, count: b.commands.length, record: b.record });
+      seq += b.commands.length;
+    }
+    const append = records.length > 0 ? this.store.append(records, this.opts.sync) : undefined;
+    if (snapshotWrite && append) return Promise.all([snapshotWrite, append]).then(() => {});
+    return snapshotWrite ?? append ?? Promise.resolve();
+  }
+
+  /** Answers writes in the order they were started, whatever order their promises settle in. */
+  private settled(w: Write, err: Error | undefined): void {
+    w.settled = true;
+    w.error = err;
+    while (this.inFlight.length > 0 && this.inFlight[0].settled) {
+      const head = this.inFlight.shift()!;
+      if (head.error === undefined) {
+        for (const b of head.batches) {
           this.release(b);
           b.resolve();
         }
-      } catch (err) {
-        this.seq = first + count - 1; // memory moved on; the next write must be a snapshot
-        this.logHasGap = true;
-        this.needSnapshot = true;
-        const waiting = err instanceof WaitingForSnapshot;
-        const cause = waiting ? err.cause : err;
-        if (!waiting) {
-          // A real write failure: retry with a snapshot after a pause (a full disk does not heal in
-          // microseconds). Refusals while waiting must not push that retry further out.
-          this.lastWriteError = err as Error;
-          this.retrySnapshotAt = Date.now() + SNAPSHOT_RETRY_MS;
-          setTimeout(() => this.batch(), SNAPSHOT_RETRY_MS).unref();
-        }
-        const e = new WriteFailedError(`durable write failed: ${(cause as Error | undefined)?.message ?? 'unknown'}`, { cause });
-        if (!waiting) this.opts.onError?.(e);
-        for (const b of batches) {
-          this.release(b); // the in-memory state moved on: keep live connections consistent with it
-          b.reject(e);
-        }
+      } else {
+        this.failed(head);
       }
     }
-    this.writing = false;
+    this.dispatch();
+  }
+
+  private failed(w: Write): void {
+    const err = w.error!;
+    this.logHasGap = true;
+    this.needSnapshot = true;
+    // The store refuses every append after a failed one until a snapshot: same cause as that one.
+    const waiting = err instanceof WaitingForSnapshot || err instanceof LogGapError;
+    const cause = err instanceof WaitingForSnapshot ? err.cause : err instanceof LogGapError ? this.lastWriteError : err;
+    if (!waiting) {
+      // A real write failure: retry with a snapshot after a pause (a full disk does not heal in
+      // microseconds). Refusals while waiting must not push that retry further out.
+      this.lastWriteError = err;
+      this.retrySnapshotAt = Date.now() + SNAPSHOT_RETRY_MS;
+      setTimeout(() => this.batch(), SNAPSHOT_RETRY_MS).unref();
+    }
+    const e = new WriteFailedError(`durable write failed: ${(cause as Error | undefined)?.message ?? 'unknown'}`, { cause });
+    if (!waiting) this.opts.onError?.(e);
+    for (const b of w.batches) {
+      this.release(b); // the in-memory state moved on: keep live connections consistent with it
+      b.reject(e);
+    }
   }
 
   private release(b: Batch): void {
@@ -222,7 +278,7 @@ export class DurableExecutor implements CommandExecutor {
   async flush(): Promise<void> {
     const pending = this.current?.done;
     if (pending) await pending.catch(() => {});
-    while (this.writing || this.queued.length > 0) await new Promise((r) => setImmediate(r));
+    while (this.inFlight.length > 0 || this.queued.length > 0) await new Promise((r) => setImmediate(r));
   }
 
   async close(): Promise<void> {

@@ -11,15 +11,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { StorageError, type PartitionStore, type Recovered } from './partition-store.js';
+import { LogGapError, READABLE_STORE_FORMATS, STORE_FORMAT, StorageError, type PartitionStore, type Recovered } from './partition-store.js';
 
-/**
- * /3: log records are command frames (command-codec.ts). /2 (v8-serialized records) is still read
- * and its marker moved to /3 on open, so an older edgemq refuses the directory instead of reading
- * records it cannot decode.
- */
-const FORMAT = Buffer.from('edgemq.partition-store/3');
-const READABLE_FORMATS = [FORMAT, Buffer.from('edgemq.partition-store/2')];
+const FORMAT = Buffer.from(STORE_FORMAT);
+const READABLE_FORMATS = READABLE_STORE_FORMATS.map((f) => Buffer.from(f));
 const K_FORMAT = Buffer.from('M:format');
 const K_SNAPSHOT = Buffer.from('M:snapshot');
 const K_SNAPSHOT_SEQ = Buffer.from('M:snapshotSeq');
@@ -99,29 +94,53 @@ export class LevelStore implements PartitionStore {
     return { snapshot, snapshotSeq, records: records() };
   }
 
-  async append(records: Array<{ seq: number; count: number; record: Buffer }>, sync: boolean): Promise<void> {
-    const ops = records.map((r) => ({ type: 'put' as const, key: recordKey(r.seq, r.count), value: r.record }));
-    // The public batch() clones every operation, resolves encodings and runs hooks per operation:
-    // ~50 µs of main-thread time per group commit, measured. Log keys and values are Buffers
-    // already, so they go straight to the implementation, with the status check batch() would make.
-    if (this.db.status !== 'open') throw new StorageError(`${this.location} is ${this.db.status}`, this.location);
-    await (this.db as unknown as RawBatch)._batch(ops, { sync });
+  /** The last write handed to LevelDB: the next one starts after it (durable in call order). */
+  private lastWrite: Promise<unknown> = Promise.resolve();
+  private gap = false;
+
+  /** Runs writes one after another; a failure refuses later appends until a snapshot succeeds. */
+  private inOrder(write: () => Promise<void>, snapshot: boolean): Promise<void> {
+    const run = this.lastWrite.then(async () => {
+      if (this.gap && !snapshot) throw new LogGapError();
+      try {
+        await write();
+      } catch (err) {
+        this.gap = true;
+        throw err;
+      }
+      if (snapshot) this.gap = false;
+    });
+    this.lastWrite = run.catch(() => {});
+    return run;
   }
 
-  async writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void> {
-    await this.db.batch(
-      [
-        { type: 'put', key: K_SNAPSHOT, value: snapshot },
-        { type: 'put', key: K_SNAPSHOT_SEQ, value: seqBuf(seq) },
-      ],
-      { sync },
-    );
-    // Recovery starts after snapshotSeq, so records starting at or before `seq` are dead from here
-    // on (a record never straddles a snapshot point). Removing them reads them all back and
-    // compacts the range: tens of milliseconds that appends (keys above `seq`, a disjoint range)
-    // need not wait for. One truncation at a time; a crash or a failed one only leaves dead
-    // records, which the next truncation (always from the start of the log) removes.
-    this.truncating = this.truncating.then(() => this.truncate(seq));
+  append(records: Array<{ seq: number; count: number; record: Buffer }>, sync: boolean): Promise<void> {
+    return this.inOrder(async () => {
+      const ops = records.map((r) => ({ type: 'put' as const, key: recordKey(r.seq, r.count), value: r.record }));
+      // The public batch() clones every operation, resolves encodings and runs hooks per operation:
+      // ~50 µs of main-thread time per group commit, measured. Log keys and values are Buffers
+      // already, so they go straight to the implementation, with the status check batch() would make.
+      if (this.db.status !== 'open') throw new StorageError(`${this.location} is ${this.db.status}`, this.location);
+      await (this.db as unknown as RawBatch)._batch(ops, { sync });
+    }, false);
+  }
+
+  writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void> {
+    return this.inOrder(async () => {
+      await this.db.batch(
+        [
+          { type: 'put', key: K_SNAPSHOT, value: snapshot },
+          { type: 'put', key: K_SNAPSHOT_SEQ, value: seqBuf(seq) },
+        ],
+        { sync },
+      );
+      // Recovery starts after snapshotSeq, so records starting at or before `seq` are dead from here
+      // on (a record never straddles a snapshot point). Removing them reads them all back and
+      // compacts the range: tens of milliseconds that appends (keys above `seq`, a disjoint range)
+      // need not wait for. One truncation at a time; a crash or a failed one only leaves dead
+      // records, which the next truncation (always from the start of the log) removes.
+      this.truncating = this.truncating.then(() => this.truncate(seq));
+    }, true);
   }
 
   private truncating: Promise<void> = Promise.resolve();
@@ -137,6 +156,7 @@ export class LevelStore implements PartitionStore {
   }
 
   async close(): Promise<void> {
+    await this.lastWrite;
     await this.truncating;
     if (this.db.status === 'open') await this.db.close();
   }

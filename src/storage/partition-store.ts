@@ -10,6 +10,19 @@ export interface Recovered {
   records: AsyncIterable<{ seq: number; count: number; record: Buffer }>;
 }
 
+/**
+ * The format marker a store writes and the ones it reads. /4: records may refer back to a string
+ * (command-codec.ts); /3 records (plain frames) and /2 (v8-serialized) are still read, and an opened
+ * directory is re-marked /4 so that an older edgemq refuses it instead of misreading new records.
+ */
+export const STORE_FORMAT = 'edgemq.partition-store/4';
+export const READABLE_STORE_FORMATS: readonly string[] = [STORE_FORMAT, 'edgemq.partition-store/3', 'edgemq.partition-store/2'];
+
+/**
+ * Several writes may be outstanding: the store makes them durable in call order, so the log on disk
+ * is always a prefix of what was handed to it. Once a write fails, every later append fails with
+ * LogGapError until a writeSnapshot succeeds (the snapshot covers the hole).
+ */
 export interface PartitionStore {
   readonly location: string;
   open(): Promise<Recovered>;
@@ -30,5 +43,13 @@ export class StorageError extends Error {
   ) {
     super(message, options);
     this.name = 'StorageError';
+  }
+}
+
+/** An append refused because an earlier write failed and no snapshot has closed the hole yet. */
+export class LogGapError extends Error {
+  readonly code = 'EDGEMQ_LOG_GAP';
+  constructor() {
+    super('an earlier write failed; appends wait for the next snapshot');
   }
 }

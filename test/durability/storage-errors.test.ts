@@ -61,37 +61,94 @@ async function populated(): Promise<string> {
 
 const partitionDir = (dir: string) => path.join(dir, 'partition-0');
 
-describe.skipIf(!isEdgemq)('start-up on a bad data directory', () => {
-  it('garbage in CURRENT: exits non-zero naming the path', async () => {
-    const dir = await populated();
-    writeFileSync(path.join(partitionDir(dir), 'CURRENT'), 'this is not a manifest name\n\0\0garbage');
-    const r = await serveOnce(dir);
-    expect(r.started).toBe(false);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(partitionDir(dir));
-  });
+/**
+ * A partition directory as an edgemq before 0.2 left it (LevelDB), written in process through the
+ * LevelDB store: one persistent session subscribed to stor/# and one retained message.
+ */
+async function populatedLevelDb(): Promise<string> {
+  const dir = tempDir();
+  const { LevelStore } = await import('../../src/storage/level-store.js');
+  const { recoverPartition } = await import('../../src/storage/recover.js');
+  const { silentOutput } = await import('../../src/partition/output.js');
+  const { executor } = await recoverPartition(new LevelStore(partitionDir(dir)), { queueLength: 1000, queueStrategy: 'None', sharedStrategy: 'round-robin' });
+  const now = Date.now();
+  const commands = [
+    { type: 'connect', now, clientId: 'keep', connectionId: 1, protocolVersion: 5, cleanStart: false, sessionExpirySeconds: 3600, receiveMaximum: 10 },
+    { type: 'subscribe', now, clientId: 'keep', connectionId: 1, subs: [{ filter: 'stor/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: 0 }] },
+    { type: 'publish', now, clientId: 'keep', message: { topic: 'stor/r', payload: Buffer.from('retained'), qos: 1, retain: true, origin: 'keep' } },
+    { type: 'disconnect', now, clientId: 'keep', connectionId: 1, normal: true },
+  ] as const;
+  for (const cmd of commands) await executor.execute(cmd as never, silentOutput).ready;
+  await executor.close();
+  return dir;
+}
 
-  it('MANIFEST truncated to nothing: exits non-zero naming the path', async () => {
+async function expectRefused(dir: string, why?: RegExp): Promise<void> {
+  const r = await serveOnce(dir);
+  expect(r.started).toBe(false);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain(partitionDir(dir));
+  if (why) expect(r.stderr).toMatch(why);
+}
+
+describe.skipIf(!isEdgemq)('start-up on a bad data directory', () => {
+  it('garbage over the SQLite header of partition.sqlite: exits non-zero naming the path', async () => {
     const dir = await populated();
-    const manifest = readdirSync(partitionDir(dir)).find((f) => f.startsWith('MANIFEST-'))!;
-    truncateSync(path.join(partitionDir(dir), manifest), 0);
-    const r = await serveOnce(dir);
-    expect(r.started).toBe(false);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(partitionDir(dir));
+    const fd = openSync(path.join(partitionDir(dir), 'partition.sqlite'), 'r+');
+    writeSync(fd, Buffer.alloc(100, 0x5a), 0, 100, 0);
+    closeSync(fd);
+    await expectRefused(dir, /not a readable SQLite database|corrupt/i);
   });
 
   it('every file of partition-0 truncated to half: exits non-zero naming the path', async () => {
     const dir = await populated();
     for (const f of readdirSync(partitionDir(dir))) {
       const p = path.join(partitionDir(dir), f);
-      if (f === 'LOCK' || f === 'LOG' || f.startsWith('LOG.')) continue;
       truncateSync(p, Math.floor(statSync(p).size / 2));
     }
-    const r = await serveOnce(dir);
-    expect(r.started).toBe(false);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(partitionDir(dir));
+    await expectRefused(dir);
+  });
+
+  it('a SQLite database edgemq did not write: exits non-zero naming the path, and leaves it alone', async () => {
+    const dir = tempDir();
+    mkdirSync(partitionDir(dir));
+    const file = path.join(partitionDir(dir), 'partition.sqlite');
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(file);
+    db.exec('CREATE TABLE photos (name TEXT); INSERT INTO photos VALUES (\'holiday.jpg\')');
+    db.close();
+    await expectRefused(dir, /did not write/);
+    const check = new Database(file, { readonly: true });
+    expect(check.prepare('SELECT name FROM photos').all()).toEqual([{ name: 'holiday.jpg' }]);
+    check.close();
+  });
+
+  it('a LevelDB directory of an earlier edgemq is served as it is: the persistent session and the retained message come back', async () => {
+    const dir = await populatedLevelDb();
+    const b = await startBroker({ dataDir: dir });
+    running.push(b);
+    const c = await mqtt.connectAsync(b.url, { protocolVersion: 5, clientId: 'keep', clean: false, properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 0 });
+    expect(c.connected).toBe(true);
+    const got = new Promise<string>((resolve) => c.on('message', (t, m) => resolve(`${t}=${m.toString()}`)));
+    await c.subscribeAsync('stor/r', { qos: 1 });
+    expect(await got).toBe('stor/r=retained');
+    await c.endAsync();
+    await b.stop();
+    expect(existsSync(path.join(partitionDir(dir), 'CURRENT'))).toBe(true);
+    expect(existsSync(path.join(partitionDir(dir), 'partition.sqlite'))).toBe(false);
+  });
+
+  it('LevelDB directory with garbage in CURRENT: exits non-zero naming the path', async () => {
+    const dir = await populatedLevelDb();
+    writeFileSync(path.join(partitionDir(dir), 'CURRENT'), 'this is not a manifest name\n\0\0garbage');
+    await expectRefused(dir);
+  });
+
+  it('LevelDB directory with its MANIFEST truncated to nothing: exits non-zero naming the path', async () => {
+    const dir = await populatedLevelDb();
+    const manifest = readdirSync(partitionDir(dir)).find((f) => f.startsWith('MANIFEST-'))!;
+    truncateSync(path.join(partitionDir(dir), manifest), 0);
+    await expectRefused(dir);
   });
 
   it('a LevelDB database edgemq did not write: exits non-zero naming the path', async () => {
@@ -128,7 +185,7 @@ describe.skipIf(!isEdgemq)('start-up on a bad data directory', () => {
     expect(r.stderr).toContain(partitionDir(dir));
   });
 
-  it('a second broker on the same data directory is refused (LevelDB lock); the first keeps serving', async () => {
+  it('a second broker on the same data directory is refused (SQLite exclusive lock); the first keeps serving', async () => {
     const dir = tempDir();
     const first = await startBroker({ dataDir: dir });
     running.push(first);
@@ -313,7 +370,7 @@ describe.skipIf(!isEdgemq)('full disk', () => {
         c.once('error', reject);
       });
       expect(present).toBe(true);
-      expect(existsSync(path.join(dataDir, 'partition-0', 'CURRENT'))).toBe(true);
+      expect(existsSync(path.join(dataDir, 'partition-0', 'partition.sqlite'))).toBe(true);
     },
     40_000,
   );

@@ -84,6 +84,33 @@ describe('command log codec', () => {
     expect(decodeCommands(v8.serialize(cmds))).toEqual(cmds);
   });
 
+  it('reads framed records of the previous layout (0x01: every string written out, origin always present)', () => {
+    const str = (v: string) => Buffer.concat([Buffer.from([Buffer.byteLength(v), 0]), Buffer.from(v)]);
+    const f64 = (v: number) => {
+      const b = Buffer.alloc(8);
+      b.writeDoubleLE(v);
+      return b;
+    };
+    const record = Buffer.concat([
+      Buffer.from([0x01]),
+      Buffer.from([0x01]), f64(10), Buffer.from([1 | (1 << 3), 7, 0]), str('pub'), str('a/b'), str('pub'), Buffer.from([2, 0, 0, 0]), Buffer.from('hi'),
+      Buffer.from([0x02]), f64(11), f64(3), Buffer.from([7, 0, 0, 0x10]), str('sub'),
+    ]);
+    expect(decodeCommands(record)).toEqual([
+      { type: 'publish', now: 10, clientId: 'pub', packetId: 7, message: { topic: 'a/b', payload: Buffer.from('hi'), qos: 1, retain: false, origin: 'pub' } },
+      { type: 'ack', now: 11, clientId: 'sub', connectionId: 3, packetId: 7, kind: 'puback', reasonCode: 0x10 },
+    ]);
+  });
+
+  it('a record refers to each distinct string once, and a reference to a string it never wrote is an error', () => {
+    const cmds: Command[] = Array.from({ length: 50 }, (_, i) => ({ type: 'ack' as const, now: i, clientId: 'the-one-subscriber', connectionId: 1, packetId: i + 1, kind: 'puback' as const, reasonCode: 0 }));
+    const record = encodeCommands(cmds);
+    expect(record.toString('latin1').split('the-one-subscriber').length - 1).toBe(1);
+    expect(decodeCommands(record)).toEqual(cmds);
+    const forged = Buffer.concat([Buffer.from([0x02, 0x02]), Buffer.alloc(8), Buffer.alloc(8), Buffer.from([1, 0, 0, 0]), Buffer.from([0x01, 5, 0])]);
+    expect(() => decodeCommands(forged)).toThrow(/reference to a string not yet in the record/);
+  });
+
   it('a record that is not a command frame, or is cut short, is an error naming what is wrong', () => {
     expect(() => decodeCommands(pack({ type: 'tick', now: 1 }))).toThrow(/not a command frame/);
     const publish: PublishCommand = { type: 'publish', now: 1, clientId: 'c', message: { topic: 't', payload: Buffer.alloc(10), qos: 1, retain: false, origin: 'c' } };

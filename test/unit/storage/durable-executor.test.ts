@@ -14,7 +14,8 @@ import type { PartitionOutput } from '../../../src/partition/output.js';
 import { snapshotPartition } from '../../../src/partition/snapshot.js';
 import { DurableExecutor, DEFAULT_DURABLE_OPTIONS, WriteFailedError } from '../../../src/storage/durable-executor.js';
 import { LevelStore } from '../../../src/storage/level-store.js';
-import type { PartitionStore, Recovered } from '../../../src/storage/partition-store.js';
+import { SqliteStore } from '../../../src/storage/sqlite-store.js';
+import { LogGapError, STORE_FORMAT, type PartitionStore, type Recovered } from '../../../src/storage/partition-store.js';
 import { recoverPartition } from '../../../src/storage/recover.js';
 import { LocalBrokerCore } from '../../../src/core/local-core.js';
 import { MqttError } from '../../../src/mqtt/errors.js';
@@ -170,13 +171,90 @@ describe('DurableExecutor', () => {
   });
 });
 
-describe('LevelStore + recovery', () => {
+/** A store whose writes finish only when the test says so, in any order, and obey the ordering contract. */
+class ManualStore implements PartitionStore {
+  readonly location = '/manual/partition-0';
+  readonly writes: Array<{ seq: number; finish: (err?: Error) => void }> = [];
+  private gap = false;
+  async open(): Promise<Recovered> {
+    return { snapshotSeq: 0, records: (async function* () {})() };
+  }
+  append(records: Array<{ seq: number; count: number; record: Buffer }>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.writes.push({
+        seq: records[0]!.seq,
+        finish: (err) => {
+          if (this.gap) return reject(new LogGapError());
+          if (err) {
+            this.gap = true;
+            return reject(err);
+          }
+          resolve();
+        },
+      });
+    });
+  }
+  async writeSnapshot(): Promise<void> {
+    this.gap = false;
+  }
+  async close() {}
+}
+
+describe('DurableExecutor: several writes in flight', () => {
+  const big = (now: number, i: number) => ({ type: 'publish' as const, now, clientId: 'pub', message: { topic: 't', payload: Buffer.alloc(40 * 1024, i), qos: 1 as QoS, retain: false, origin: 'pub' } });
+
+  it('a busy turn goes out in slices while it is still running, and commands are answered in order whatever order the writes finish in', async () => {
+    const store = new ManualStore();
+    const ex = new DurableExecutor(new Partition(LIMITS), store, 0);
+    const { out } = recordingOutput();
+    const answered: number[] = [];
+    for (let i = 0; i < 12; i++) void ex.execute(big(i, i), out).ready!.then(() => answered.push(i));
+    // 12 x 40 KiB in one turn: sealed every ~128 KiB, so writes started before the turn ended.
+    expect(store.writes.length).toBeGreaterThanOrEqual(2);
+    await turn();
+    const seqs = store.writes.map((w) => w.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(seqs[0]).toBe(1);
+    // Finish the later writes first: nothing may be answered before the first write is durable.
+    for (const w of store.writes.slice(1).reverse()) w.finish();
+    await turn();
+    expect(answered).toEqual([]);
+    store.writes[0]!.finish();
+    await turn();
+    await turn();
+    expect(answered).toEqual(Array.from({ length: 12 }, (_, i) => i));
+  });
+
+  it('when an earlier write fails, the later ones in flight are refused with its cause (0x97 for a full disk), not acknowledged', async () => {
+    const store = new ManualStore();
+    const p = new Partition(LIMITS);
+    const ex = new DurableExecutor(p, store, 0);
+    const core = new LocalBrokerCore(p, ex);
+    try {
+      const results = Array.from({ length: 12 }, (_, i) => core.publish('pub', big(i, i).message).then(() => 'ok', (e: MqttError) => e.reasonCode));
+      await turn();
+      expect(store.writes.length).toBeGreaterThanOrEqual(2);
+      store.writes[0]!.finish(Object.assign(new Error('No space left on device'), { code: 'ENOSPC' }));
+      for (const w of store.writes.slice(1)) w.finish(); // the store refuses them: a hole precedes them
+      expect(new Set(await Promise.all(results))).toEqual(new Set([0x97]));
+    } finally {
+      await sleep(1100); // the retry snapshot heals the store before the core closes
+      for (const w of store.writes) w.finish();
+      await core.close();
+    }
+  });
+});
+
+describe.each([
+  ['SqliteStore', (location: string): PartitionStore => new SqliteStore(location)],
+  ['LevelStore', (location: string): PartitionStore => new LevelStore(location)],
+])('%s + recovery', (_name, makeStore) => {
   it('snapshots truncate the log, and recovery rebuilds exactly the state the executor had', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'edgemq-unit-store-'));
     dirs.push(dir);
     const location = path.join(dir, 'partition-0');
     const opts = { ...DEFAULT_DURABLE_OPTIONS, snapshotEveryRecords: 500, snapshotEveryBytes: 1 << 30 };
-    let store = new LevelStore(location);
+    let store = makeStore(location);
     const first = await recoverPartition(store, LIMITS, opts);
     const { out } = recordingOutput();
     let now = 1_700_000_000_000;
@@ -194,7 +272,7 @@ describe('LevelStore + recovery', () => {
     await first.executor.close();
 
     // On disk: a snapshot and at most one threshold's worth of log records.
-    const raw = new LevelStore(location);
+    const raw = makeStore(location);
     const r = await raw.open();
     let records = 0;
     for await (const rec of r.records) records += rec.count;
@@ -203,7 +281,7 @@ describe('LevelStore + recovery', () => {
     expect(r.snapshotSeq).toBeGreaterThanOrEqual(2500);
     expect(records).toBeLessThan(500 + 64);
 
-    store = new LevelStore(location);
+    store = makeStore(location);
     const second = await recoverPartition(store, LIMITS, opts);
     // Recovery ends with a `restart` command; apply the same to the original before comparing.
     original.apply({ type: 'restart', now, crashedAt: now }, recordingOutput().out);
@@ -212,7 +290,10 @@ describe('LevelStore + recovery', () => {
     await second.executor.close();
   });
 
-  it('a data directory written by the previous format (v8-serialized records) recovers, and is marked as the new format', async () => {
+});
+
+describe('LevelStore', () => {
+  it('a LevelDB data directory of an earlier format (v8-serialized records) recovers, and is marked as the current format', async () => {
     const location = mkdtempSync(path.join(os.tmpdir(), 'edgemq-unit-store-'));
     dirs.push(location);
     const { ClassicLevel } = await import('classic-level');
@@ -236,7 +317,7 @@ describe('LevelStore + recovery', () => {
     await recovered.executor.close();
     const check = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await check.open();
-    expect((await check.get(Buffer.from('M:format')))!.toString()).toBe('edgemq.partition-store/3');
+    expect((await check.get(Buffer.from('M:format')))!.toString()).toBe(STORE_FORMAT);
     await check.close();
   });
 });
