@@ -90,7 +90,9 @@ export function encodeCommands(commands: Command[]): Buffer {
       bound += 1 + 4 + p.length;
     }
   }
-  const out = Buffer.allocUnsafe(bound);
+  // Never from Buffer's shared pool: the record's memory is its own, so a store may hand it to
+  // another thread without a copy (PartitionStore.append).
+  const out = Buffer.allocUnsafeSlow(bound);
   out[0] = FRAMED;
   let at = 1;
   const strings = new Map<string, number>();

@@ -1,6 +1,7 @@
 /**
  * Which engine holds a partition's data directory: a directory LevelDB already holds (written by
- * edgemq before 0.2) stays on LevelDB; everything else, new directories included, is SQLite.
+ * edgemq before the SQLite store) stays on LevelDB; everything else, new directories included, is
+ * SQLite. Why SQLite: README, design notes.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -9,6 +10,5 @@ import type { PartitionStore } from './partition-store.js';
 import { SqliteStore } from './sqlite-store.js';
 
 export function openPartitionStore(location: string): PartitionStore {
-  if (existsSync(path.join(location, 'CURRENT')) || process.env.EDGEMQ_STORE === 'level') return new LevelStore(location);
-  return new SqliteStore(location);
+  return existsSync(path.join(location, 'CURRENT')) ? new LevelStore(location) : new SqliteStore(location);
 }

@@ -26,9 +26,13 @@ export const READABLE_STORE_FORMATS: readonly string[] = [STORE_FORMAT, 'edgemq.
 export interface PartitionStore {
   readonly location: string;
   open(): Promise<Recovered>;
-  /** Appends records in one atomic write; each holds `count` commands from `seq` on. `sync` waits for fsync. */
+  /**
+   * Appends records in one atomic write; each holds `count` commands from `seq` on. `sync` waits for
+   * fsync. The store takes the records' memory (it may move it to another thread): the caller must
+   * not read them afterwards, nor pass a Buffer that shares its memory with anything else.
+   */
   append(records: Array<{ seq: number; count: number; record: Buffer }>, sync: boolean): Promise<void>;
-  /** Stores a snapshot taken after `seq` and drops the log up to it. */
+  /** Stores a snapshot taken after `seq` and drops the log up to it; takes the snapshot's memory like append. */
   writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void>;
   close(): Promise<void>;
 }

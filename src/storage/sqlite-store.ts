@@ -41,17 +41,21 @@ export class SqliteStore implements PartitionStore {
 
   constructor(readonly location: string) {}
 
-  private request(req: StoreRequest): Promise<StoreReply> {
+  private request(req: StoreRequest, transfer?: ArrayBuffer[]): Promise<StoreReply> {
     if (this.failure) return Promise.reject(this.failure);
     if (!this.worker) return Promise.reject(new StorageError(`${this.location} is closed`, this.location));
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      this.worker!.postMessage(req);
+      this.worker!.postMessage(req, transfer);
     });
   }
 
-  private async call(req: StoreRequest): Promise<StoreReply> {
-    const reply = await this.request(req);
+  /**
+   * The records' memory moves to the worker instead of being copied (the PartitionStore contract
+   * gives it to the store): copying a 1 KiB fan-in's log, ~150 MB/s, cost ~6 % of the main thread.
+   */
+  private async call(req: StoreRequest, transfer?: ArrayBuffer[]): Promise<StoreReply> {
+    const reply = await this.request(req, transfer);
     if (reply.kind === 'error') {
       if (reply.code === 'EDGEMQ_LOG_GAP') throw new LogGapError();
       const err = new Error(`${this.location}: ${reply.message}`) as Error & { code?: string };
@@ -122,11 +126,11 @@ export class SqliteStore implements PartitionStore {
   }
 
   async append(records: Array<{ seq: number; count: number; record: Buffer }>, sync: boolean): Promise<void> {
-    await this.call({ op: 'append', records, sync });
+    await this.call({ op: 'append', records, sync }, records.map((r) => r.record.buffer as ArrayBuffer));
   }
 
   async writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void> {
-    await this.call({ op: 'snapshot', seq, data: snapshot, sync });
+    await this.call({ op: 'snapshot', seq, data: snapshot, sync }, [snapshot.buffer as ArrayBuffer]);
   }
 
   async close(): Promise<void> {

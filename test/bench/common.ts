@@ -25,6 +25,8 @@ export interface RunSpec {
   durationMs: number;
   /** connrate: concurrent connect attempts; memory: number of idle connections */
   conns: number;
+  /** memory: how long the connections stay idle before RSS is read (the figure), ms */
+  idleMs?: number;
   concurrency: number;
 }
 
@@ -67,7 +69,11 @@ export interface RunResult {
   conns?: number;
   rssBeforeMb?: number;
   rssAfterMb?: number;
+  /** memory: (RSS after the idle wait - RSS before connecting) / connections */
   kbPerConn?: number;
+  /** memory: the same 1.5 s after the last CONNACK, with the connect burst's garbage still in the heap */
+  kbPerConnBurst?: number;
+  rssBurstMb?: number;
   connectSeconds?: number;
 }
 

@@ -53,6 +53,8 @@ interface Opts {
   e2eWindow: number;
   rate: number;
   conns: number;
+  /** memory: seconds the connections stay idle before the figure is read */
+  idle: number;
   pin: boolean;
   fresh: boolean;
   list: boolean;
@@ -71,6 +73,7 @@ function parseArgs(argv: string[]): Opts {
     e2eWindow: 256,
     rate: 5000,
     conns: 10000,
+    idle: 25,
     pin: false,
     fresh: false,
     list: false,
@@ -120,6 +123,9 @@ function parseArgs(argv: string[]): Opts {
       case '--conns':
         o.conns = Number(val());
         break;
+      case '--idle':
+        o.idle = Number(val());
+        break;
       case '--pin':
         o.pin = true;
         break;
@@ -143,6 +149,7 @@ function parseArgs(argv: string[]): Opts {
     if (!set.has('--duration')) o.duration = 1.5;
     if (!set.has('--warmup')) o.warmup = 0.3;
     if (!set.has('--conns')) o.conns = 2000;
+    if (!set.has('--idle')) o.idle = 5;
   }
   if (o.protocol === 5 && o.brokers.includes('aedes')) {
     o.brokers = o.brokers.filter((b) => b !== 'aedes');
@@ -153,7 +160,7 @@ function parseArgs(argv: string[]): Opts {
 
 const readmeHint = `usage: npm run bench -- [--brokers mosquitto,aedes,edgemq] [--only fanin,fanout,p2p,shared,latency,connrate,memory]
   [--reps N=3] [--duration SECONDS=5] [--warmup SECONDS=0.5] [--quick] [--protocol 4|5]
-  [--window 64] [--e2e-window 256] [--rate 5000] [--conns 10000] [--pin] [--fresh] [--list]
+  [--window 64] [--e2e-window 256] [--rate 5000] [--conns 10000] [--idle 25] [--pin] [--fresh] [--list]
 See test/bench/README.md.`;
 
 // ------------------------------------------------------------------ workloads
@@ -329,7 +336,10 @@ function summarize(v: Variant, broker: BrokerName, rs: RunResult[]): Summary {
     genSysPct: med((r) => r.genSysPct),
     otherCpuPct: med((r) => r.otherCpuPct),
     errors: [...new Set(rs.filter((r) => !r.ok).map((r) => r.error ?? 'failed'))],
-    notes: [...new Set(rs.map((r) => r.note).filter((n): n is string => !!n))],
+    notes: [
+      ...(v.kind === 'memory' ? [`${fmtN(med((r) => r.kbPerConnBurst), 2)} KB/conn right after the connect burst`] : []),
+      ...new Set(rs.map((r) => r.note).filter((n): n is string => !!n)),
+    ],
   };
 }
 
@@ -423,11 +433,12 @@ async function main(): Promise<void> {
           warmupMs: o.warmup * 1000,
           durationMs: o.duration * 1000,
           conns: memConns,
+          idleMs: o.idle * 1000,
           concurrency: v.concurrency,
         };
         let r: RunResult;
         try {
-          r = await gen.run(spec, (o.warmup + o.duration) * 1000 + 90000);
+          r = await gen.run(spec, (o.warmup + o.duration + o.idle) * 1000 + 90000);
         } catch (e) {
           r = { id: spec.id, ok: false, error: (e as Error).message } as RunResult;
           await gen.stop();
@@ -442,7 +453,9 @@ async function main(): Promise<void> {
         const tagLine = `  [${runNo}/${totalRuns} ${el}s] rep${rep} ${b.padEnd(9)}`;
         if (!r.ok) console.log(`${tagLine} FAILED: ${r.error}`);
         else if (v.kind === 'memory')
-          console.log(`${tagLine} ${fmtN(r.kbPerConn, 1)} KB/conn (${r.conns} conns in ${fmtN(r.connectSeconds, 1)} s, RSS ${fmtN(r.rssBeforeMb, 1)} -> ${fmtN(r.rssAfterMb, 1)} MB)${r.note ? ' ' + r.note : ''}`);
+          console.log(
+            `${tagLine} ${fmtN(r.kbPerConn, 2)} KB/conn after ${o.idle} s idle (${fmtN(r.kbPerConnBurst, 2)} KB 1.5 s after the connect burst; ${r.conns} conns in ${fmtN(r.connectSeconds, 1)} s, RSS ${fmtN(r.rssBeforeMb, 1)} -> ${fmtN(r.rssBurstMb, 1)} -> ${fmtN(r.rssAfterMb, 1)} MB)${r.note ? ' ' + r.note : ''}`,
+          );
         else if (v.kind === 'connrate')
           console.log(`${tagLine} ${fmtN(r.connectRate)} conn/s  fail ${r.connectFailures}  brokerCPU ${fmtN(r.brokerCpuPct)}%  genCPU ${fmtN(r.genCpuPct)}%`);
         else
