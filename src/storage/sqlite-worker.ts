@@ -55,14 +55,16 @@ function handle(req: StoreRequest): StoreReply {
       db = new Database(req.file, { fileMustExist: !req.create, timeout: 0 });
       if (req.create) db.pragma(`page_size = ${PAGE_SIZE}`);
       db.pragma('locking_mode = EXCLUSIVE');
-      db.pragma('journal_mode = WAL'); // the first read: a file that is not SQLite fails here (SQLITE_NOTADB)
+      // The first read: a file that is not SQLite fails here (SQLITE_NOTADB), one another broker
+      // holds with SQLITE_BUSY. A database that is not ours is left exactly as it was.
+      const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined;
+      if (!hasMeta && !req.create) return { kind: 'foreign' };
+      db.pragma('journal_mode = WAL');
       db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
       db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
       db.pragma(`synchronous = ${synchronous}`);
       // Takes the exclusive lock now, not at the first append: a second broker is refused at start-up.
       db.exec('BEGIN IMMEDIATE; COMMIT');
-      const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined;
-      if (!hasMeta && !req.create) return { kind: 'foreign' };
       db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
                CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, count INTEGER NOT NULL, record BLOB NOT NULL);`);
       statements = {

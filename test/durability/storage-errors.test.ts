@@ -120,6 +120,7 @@ describe.skipIf(!isEdgemq)('start-up on a bad data directory', () => {
     await expectRefused(dir, /did not write/);
     const check = new Database(file, { readonly: true });
     expect(check.prepare('SELECT name FROM photos').all()).toEqual([{ name: 'holiday.jpg' }]);
+    expect(check.pragma('journal_mode', { simple: true })).toBe('delete'); // not switched to WAL
     check.close();
   });
 
