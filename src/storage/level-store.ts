@@ -1,8 +1,8 @@
 /**
- * PartitionStore on LevelDB (classic-level). Why LevelDB: writes are asynchronous on libuv's
- * thread pool, so a group commit (and an fsync in `fsync` mode) never blocks the event loop that
- * serves every connection; a write batch is atomic; the log is a key range, so truncation after a
- * snapshot is a range delete that compaction reclaims. See test/bench/storage.ts for the numbers.
+ * PartitionStore on LevelDB (classic-level): the store of data directories written before the
+ * SQLite store (open-store.ts), which keep being served as they are. Writes are asynchronous on
+ * libuv's thread pool, a write batch is atomic, and the log is a key range, so truncation after a
+ * snapshot is a range delete that compaction reclaims. test/bench/storage.ts compares it with SQLite.
  *
  * Layout: `L` + 8-byte big-endian sequence of its first command + 4-byte command count -> one
  * group commit's commands serialized together (the count rides in the key so the value is the

@@ -14,7 +14,7 @@ import type { StoreReply, StoreRequest } from './sqlite-protocol.js';
 
 /** Bigger pages: a group commit is one row of up to a few hundred KiB, stored as a chain of overflow pages. */
 const PAGE_SIZE = 16384;
-/** Checkpoint the WAL into the database file every 4 MiB (SQLite's default page count, 256 of ours)... */
+/** Checkpoint the WAL into the database file every 4 MiB (256 of our pages; SQLite's default of 1000 would be 16 MiB)... */
 const WAL_AUTOCHECKPOINT_PAGES = 256;
 /** ...and cut the WAL file back to this after a checkpoint, so a burst does not leave it big. */
 const WAL_SIZE_LIMIT = 8 * 1024 * 1024;
