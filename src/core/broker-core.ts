@@ -34,6 +34,14 @@ export interface BrokerCore {
    */
   publish(clientId: string, message: Message, packetId?: number): Promise<PublishResult>;
 
+  /**
+   * `publish` for a client's QoS 1/2 PUBLISH, with the outcome reported to `sink` instead of a
+   * promise: the hot path of every acknowledged message, without a promise or closure per message.
+   * `sink.publishDone(tag, ...)` is called exactly once per call, in call order: before this returns
+   * when there is nothing to wait for, else once the message is as durable as the broker promises.
+   */
+  publishAcked(clientId: string, message: Message, packetId: number | undefined, sink: PublishOutcomeSink, tag: number): void;
+
   /** PUBREL from the client for an inbound QoS 2 id; resolves to 0x00 or 0x92 Packet identifier not found. */
   release(clientId: string, connectionId: number, packetId: number): Promise<number>;
 
@@ -50,6 +58,11 @@ export interface BrokerCore {
 }
 
 export type AckKind = 'puback' | 'pubrec' | 'pubcomp';
+
+/** Where `publishAcked` reports: the result, or the MqttError to answer the publisher with. */
+export interface PublishOutcomeSink {
+  publishDone(tag: number, result: PublishResult | undefined, error: Error | undefined): void;
+}
 
 export interface BrokerStats {
   sessions: number;

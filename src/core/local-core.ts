@@ -9,7 +9,7 @@ import type { Command } from '../partition/commands.js';
 import type { CommandResult, Partition } from '../partition/partition.js';
 import type { PartitionOutput } from '../partition/output.js';
 import type { KvRequest, KvResult } from '../partition/kv-store.js';
-import type { AckKind, BrokerCore, BrokerStats } from './broker-core.js';
+import type { AckKind, BrokerCore, BrokerStats, PublishOutcomeSink } from './broker-core.js';
 import type {
   ConnectRequest,
   ConnectResult,
@@ -27,13 +27,26 @@ import type {
  */
 export interface CommandExecutor {
   execute(cmd: Command, out: PartitionOutput): { result: CommandResult; ready?: Promise<void> };
+  /**
+   * `execute` without a promise: the outcome goes to `waiter.durable(context, tag, ...)`, at once or
+   * once the command is durable, in command order. One waiter serves many commands, so nothing is
+   * allocated per command.
+   */
+  executeThen(cmd: Command, out: PartitionOutput, waiter: DurableWaiter, context: unknown, tag: number): void;
   close(): Promise<void>;
+}
+
+export interface DurableWaiter {
+  durable(context: unknown, tag: number, result: CommandResult, error: Error | undefined): void;
 }
 
 export class MemoryExecutor implements CommandExecutor {
   constructor(private readonly partition: Partition) {}
   execute(cmd: Command, out: PartitionOutput) {
     return { result: this.partition.apply(cmd, out) };
+  }
+  executeThen(cmd: Command, out: PartitionOutput, waiter: DurableWaiter, context: unknown, tag: number): void {
+    waiter.durable(context, tag, this.partition.apply(cmd, out), undefined);
   }
   async close() {}
 }
@@ -42,11 +55,23 @@ const TICK_MS = 1000;
 const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
 
 /** A command that could not be made durable is refused: 0x97 when the disk is full, else 0x80. */
-function refuseUndurable(err: Error & { cause?: { code?: string; message?: string } }): never {
-  const text = `${err.message} ${err.cause?.code ?? ''} ${err.cause?.message ?? ''}`;
+function undurable(err: Error): MqttError {
+  const cause = err.cause as { code?: string; message?: string } | undefined;
+  const text = `${err.message} ${cause?.code ?? ''} ${cause?.message ?? ''}`;
   const full = /ENOSPC|no space|quota|SQLITE_FULL|disk is full/i.test(text);
-  throw new MqttError(full ? RC.QuotaExceeded : RC.UnspecifiedError, full ? 'storage is full' : 'storage write failed', { cause: err });
+  return new MqttError(full ? RC.QuotaExceeded : RC.UnspecifiedError, full ? 'storage is full' : 'storage write failed', { cause: err });
 }
+
+function refuseUndurable(err: Error): never {
+  throw undurable(err);
+}
+
+/** The one waiter of `publishAcked`: the context is the caller's sink. */
+const publishWaiter: DurableWaiter = {
+  durable(context, tag, result, error) {
+    (context as PublishOutcomeSink).publishDone(tag, error ? undefined : (result as PublishResult), error && undurable(error));
+  },
+};
 
 export class LocalBrokerCore implements BrokerCore {
   private readonly sinks = new Map<number, SessionSink>();
@@ -139,6 +164,10 @@ export class LocalBrokerCore implements BrokerCore {
       return QOS0_DONE;
     }
     return this.run<PublishResult>(cmd);
+  }
+
+  publishAcked(clientId: string, message: Message, packetId: number | undefined, sink: PublishOutcomeSink, tag: number): void {
+    this.executor.executeThen({ type: 'publish', now: Date.now(), clientId, message, packetId }, this.output, publishWaiter, sink, tag);
   }
 
   release(clientId: string, connectionId: number, packetId: number): Promise<number> {

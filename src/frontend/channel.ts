@@ -9,7 +9,7 @@
  */
 import mqttPacket from 'mqtt-packet';
 import type { ClientLimits } from '../config/model.js';
-import type { BrokerCore } from '../core/broker-core.js';
+import type { BrokerCore, PublishOutcomeSink } from '../core/broker-core.js';
 import type { Delivery, Message, QoS, SessionSink } from '../core/types.js';
 import { MqttError } from '../mqtt/errors.js';
 import { RC, toV3Connack, toV3Suback } from '../mqtt/reason-codes.js';
@@ -346,15 +346,23 @@ export class Channel implements SessionSink {
       void this.ctx.core.publish(this.clientId, message); // never rejects (BrokerCore contract)
       return;
     }
-    this.ctx.core.publish(this.clientId, message, qos === 2 ? packetId : undefined).then(
-      (r) => this.ackPublish(qos, packetId, r.reasonCode ?? (r.matched === 0 && !r.duplicate ? RC.NoMatchingSubscribers : RC.Success)),
-      (err) => {
-        // MQTT 5 can refuse one message and keep the connection; 3.1.1 has no way to say "not stored".
-        if (this.version === 5 && err instanceof MqttError) this.ackPublish(qos, packetId, err.reasonCode);
-        else this.fail(err);
-      },
-    );
+    // The packet id and QoS ride in the tag, so no closure is made per message.
+    this.ctx.core.publishAcked(this.clientId, message, qos === 2 ? packetId : undefined, this.publishOutcome, packetId | (qos << 16));
   }
+
+  private readonly publishOutcome: PublishOutcomeSink = {
+    publishDone: (tag, r, err) => {
+      const packetId = tag & 0xffff;
+      const qos = (tag >>> 16) as QoS;
+      if (err === undefined) {
+        this.ackPublish(qos, packetId, r!.reasonCode ?? (r!.matched === 0 && !r!.duplicate ? RC.NoMatchingSubscribers : RC.Success));
+      } else if (this.version === 5 && err instanceof MqttError) {
+        this.ackPublish(qos, packetId, err.reasonCode); // MQTT 5 can refuse one message and keep the connection
+      } else {
+        this.fail(err); // 3.1.1 has no way to say "not stored"
+      }
+    },
+  };
 
   private ackPublish(qos: QoS, packetId: number, reasonCode: number): void {
     if (this.isClosed()) return;

@@ -16,7 +16,7 @@ import type { Command } from '../partition/commands.js';
 import type { CommandResult, Partition } from '../partition/partition.js';
 import type { PartitionOutput } from '../partition/output.js';
 import { snapshotPartition } from '../partition/snapshot.js';
-import type { CommandExecutor } from '../core/local-core.js';
+import type { CommandExecutor, DurableWaiter } from '../core/local-core.js';
 import { LogGapError, type PartitionStore } from './partition-store.js';
 
 type Effect = [kind: 0 | 1 | 2, connectionId: number, arg: unknown];
@@ -34,6 +34,8 @@ interface Batch {
   /** Set when the batch closes the log up to here with a snapshot (taken at seal time, on a batch boundary). */
   snapshot?: Buffer;
   effects: Effect[];
+  /** executeThen's callers, four entries each: waiter, context, tag, result. */
+  waiters: unknown[];
   out: PartitionOutput | undefined;
   /** Estimated encoded size, to seal a big batch before the event-loop turn ends. */
   bytes: number;
@@ -69,6 +71,17 @@ const COMMAND_OVERHEAD = 64;
 
 export function isVolatile(cmd: Command): boolean {
   return cmd.type === 'publish' && cmd.message.qos === 0 && !cmd.message.retain;
+}
+
+/** Tells executeThen's callers of one batch how it went; one caller's exception does not stop the others. */
+function notify(waiters: unknown[], error: Error | undefined): void {
+  for (let i = 0; i < waiters.length; i += 4) {
+    try {
+      (waiters[i] as DurableWaiter).durable(waiters[i + 1], waiters[i + 2] as number, waiters[i + 3] as CommandResult, error);
+    } catch {
+      /* a waiter must not throw (DurableWaiter contract); the batch's other callers still hear */
+    }
+  }
 }
 
 export class WriteFailedError extends Error {
@@ -129,15 +142,35 @@ export class DurableExecutor implements CommandExecutor {
       return { result: undefined, ready: refused };
     }
     const b = this.batch();
+    const result = this.applyTo(b, cmd, out);
+    this.sealIfFull(b);
+    return { result, ready: b.done };
+  }
+
+  executeThen(cmd: Command, out: PartitionOutput, waiter: DurableWaiter, context: unknown, tag: number): void {
+    if (isVolatile(cmd)) return waiter.durable(context, tag, this.partition.apply(cmd, out), undefined);
+    if (this.closed) return waiter.durable(context, tag, undefined, new WriteFailedError('storage is closed'));
+    const b = this.batch();
+    const result = this.applyTo(b, cmd, out);
+    b.waiters.push(waiter, context, tag, result);
+    this.sealIfFull(b);
+  }
+
+  private applyTo(b: Batch, cmd: Command, out: PartitionOutput): CommandResult {
     b.out = out;
     this.applyingOut = out;
     const result = this.partition.apply(cmd, this.capture);
     b.commands.push(cmd); // commands are immutable once submitted: serialized at seal time, in one pass
-    // A busy turn (hundreds of 1 KiB publishes) goes out in slices: the store writes the first
-    // while the rest are still being applied, instead of the event loop idling through one big write.
     b.bytes += cmd.type === 'publish' ? cmd.message.payload.length + COMMAND_OVERHEAD : COMMAND_OVERHEAD;
+    return result;
+  }
+
+  /**
+   * A busy turn (hundreds of 1 KiB publishes) goes out in slices: the store writes the first while
+   * the rest are still being applied, instead of the event loop idling through one big write.
+   */
+  private sealIfFull(b: Batch): void {
     if (b.bytes >= SEAL_BYTES) this.seal(b);
-    return { result, ready: b.done };
   }
 
   private batch(): Batch {
@@ -149,7 +182,7 @@ export class DurableExecutor implements CommandExecutor {
       reject = rej;
     });
     done.catch(() => {}); // callers observe the failure through their own promise chains
-    const b: Batch = { commands: [], effects: [], out: undefined, bytes: 0, sealed: false, done, resolve, reject };
+    const b: Batch = { commands: [], effects: [], waiters: [], out: undefined, bytes: 0, sealed: false, done, resolve, reject };
     this.current = b;
     setImmediate(() => this.seal(b));
     return b;
@@ -234,6 +267,7 @@ export class DurableExecutor implements CommandExecutor {
         for (const b of head.batches) {
           this.release(b);
           b.resolve();
+          notify(b.waiters, undefined);
         }
       } else {
         this.failed(head);
@@ -261,6 +295,7 @@ export class DurableExecutor implements CommandExecutor {
     for (const b of w.batches) {
       this.release(b); // the in-memory state moved on: keep live connections consistent with it
       b.reject(e);
+      notify(b.waiters, e);
     }
   }
 

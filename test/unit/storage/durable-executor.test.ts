@@ -245,6 +245,35 @@ describe('DurableExecutor: several writes in flight', () => {
   });
 });
 
+describe('LocalBrokerCore.publishAcked on a durable executor', () => {
+  it('reports each outcome once, in call order, only after the write; a failed write reports 0x97 to every publish in it', async () => {
+    const store = new FakeStore();
+    const p = new Partition(LIMITS);
+    const core = new LocalBrokerCore(p, new DurableExecutor(p, store, 0));
+    const seen: Array<[number, string]> = [];
+    const sink = { publishDone: (tag: number, r: unknown, err: Error | undefined) => seen.push([tag, err ? `rc ${(err as MqttError).reasonCode}` : 'ok']) };
+    try {
+      let open!: () => void;
+      store.gate = new Promise((r) => (open = r));
+      for (let i = 0; i < 5; i++) core.publishAcked('pub', msg('t', `m${i}`, 1), undefined, sink, i);
+      await turn();
+      expect(seen).toEqual([]); // nothing before the write
+      open();
+      await sleep(10);
+      expect(seen).toEqual([0, 1, 2, 3, 4].map((i) => [i, 'ok']));
+      store.gate = undefined;
+      store.failing = true;
+      for (let i = 5; i < 8; i++) core.publishAcked('pub', msg('t', `m${i}`, 1), undefined, sink, i);
+      await sleep(10);
+      expect(seen.slice(5)).toEqual([5, 6, 7].map((i) => [i, 'rc 151']));
+    } finally {
+      store.failing = false;
+      await sleep(1100);
+      await core.close();
+    }
+  });
+});
+
 describe.each([
   ['SqliteStore', (location: string): PartitionStore => new SqliteStore(location)],
   ['LevelStore', (location: string): PartitionStore => new LevelStore(location)],
