@@ -1,7 +1,7 @@
 /**
  * Binds one byte stream (TCP socket or WebSocket stream) to one Channel: decoding (the hot-path
  * decoder for whole PUBLISH/ack packets, an mqtt-packet parser made on demand for the rest),
- * batched writes (one cork/uncork per tick, so a burst of deliveries becomes one writev), and the
+ * batched writes (one cork/uncork per event-loop iteration, so a burst of deliveries becomes one writev), and the
  * limits that must hold before a packet is even parsed: maximum packet size and the first-packet
  * rules.
  */
@@ -135,7 +135,7 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();
-      process.nextTick(uncork, this);
+      scheduleFlush(this);
     }
     this.stream.write(bytes);
   }
@@ -191,8 +191,31 @@ export function peerCertificateChain(socket: TLSSocket): X509Certificate[] | und
   return chain;
 }
 
-function uncork(c: Connection): void {
-  c.flush();
+/**
+ * Corked connections are uncorked once per event-loop iteration, after every I/O callback of it
+ * (setImmediate), not after each callback (nextTick): a subscriber fed by many publishers in one
+ * iteration, or publishers whose PUBACKs come from several completed log writes, get one writev
+ * instead of one per callback.
+ */
+let corkedNow: Connection[] = [];
+let corkedSpare: Connection[] = [];
+let flushScheduled = false;
+
+function scheduleFlush(c: Connection): void {
+  corkedNow.push(c);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushCorked);
+  }
+}
+
+function flushCorked(): void {
+  flushScheduled = false;
+  const list = corkedNow;
+  corkedNow = corkedSpare; // writes made while flushing schedule the next round
+  for (let i = 0; i < list.length; i++) list[i].flush();
+  list.length = 0;
+  corkedSpare = list;
 }
 
 /**
