@@ -184,7 +184,10 @@ export class DurableExecutor implements CommandExecutor {
     done.catch(() => {}); // callers observe the failure through their own promise chains
     const b: Batch = { commands: [], effects: [], waiters: [], out: undefined, bytes: 0, sealed: false, done, resolve, reject };
     this.current = b;
-    setImmediate(() => this.seal(b));
+    // Sealed in the check phase, after the event-loop iteration's I/O; queued from a microtask so
+    // that the front end's flush of this iteration's writes (also a setImmediate, queued by the
+    // first write) runs first: deliveries go out before the log write is prepared and posted.
+    queueMicrotask(() => setImmediate(() => this.seal(b)));
     return b;
   }
 
