@@ -1,9 +1,9 @@
 /**
  * Binds one byte stream (TCP socket or WebSocket stream) to one Channel: decoding (the hot-path
  * decoder for whole PUBLISH/ack packets, an mqtt-packet parser made on demand for the rest),
- * batched writes (one cork/uncork per event-loop iteration, so a burst of deliveries becomes one writev), and the
- * limits that must hold before a packet is even parsed: maximum packet size and the first-packet
- * rules.
+ * batched writes (one cork/uncork per event-loop iteration, so a burst of deliveries becomes one
+ * writev), and the limits that must hold before a packet is even parsed: maximum packet size and
+ * the first-packet rules.
  */
 import { X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';

@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { LogGapError, STORE_FORMAT, StorageError, type PartitionStore, type Recovered } from './partition-store.js';
 import type { StoreReply, StoreRequest } from './sqlite-protocol.js';
 
-export const SQLITE_FILE = 'partition.sqlite';
+const SQLITE_FILE = 'partition.sqlite';
 /** Log rows handed over per round trip while recovering. */
 const READ_PAGE = 256;
 

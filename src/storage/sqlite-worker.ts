@@ -49,6 +49,23 @@ function seqBytes(seq: number): Uint8Array {
   return b;
 }
 
+/**
+ * One write under the PartitionStore contract (as LevelStore's `inOrder`): a failure opens a gap
+ * that refuses appends until a snapshot succeeds.
+ */
+function write(sync: boolean, snapshot: boolean, run: () => void): StoreReply {
+  if (gap && !snapshot) return { kind: 'error', message: 'an earlier write failed', code: 'EDGEMQ_LOG_GAP' };
+  try {
+    setSync(sync);
+    run();
+  } catch (err) {
+    gap = true;
+    throw err;
+  }
+  if (snapshot) gap = false;
+  return { kind: 'done' };
+}
+
 function handle(req: StoreRequest): StoreReply {
   switch (req.op) {
     case 'open': {
@@ -102,25 +119,9 @@ function handle(req: StoreRequest): StoreReply {
     case 'read':
       return { kind: 'rows', rows: statements!.read.all(req.after, req.limit) };
     case 'append':
-      if (gap) return { kind: 'error', message: 'an earlier write failed', code: 'EDGEMQ_LOG_GAP' };
-      try {
-        setSync(req.sync);
-        appendAll!(req.records);
-      } catch (err) {
-        gap = true;
-        throw err;
-      }
-      return { kind: 'done' };
+      return write(req.sync, false, () => appendAll!(req.records));
     case 'snapshot':
-      try {
-        setSync(req.sync);
-        storeSnapshot!(req.seq, req.data);
-      } catch (err) {
-        gap = true;
-        throw err;
-      }
-      gap = false;
-      return { kind: 'done' };
+      return write(req.sync, true, () => storeSnapshot!(req.seq, req.data));
     case 'close':
       db?.close();
       db = undefined;
