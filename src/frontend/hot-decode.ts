@@ -68,7 +68,7 @@ export function decodeHotPackets(buf: Buffer, version: number, maxPacketSize: nu
     for (;;) {
       if (at >= end || shift > 21) return pos;
       const byte = buf[at++];
-      remaining += (byte & 0x7f) * 2 ** shift;
+      remaining |= (byte & 0x7f) << shift; // shift <= 21: stays a small integer (`2 ** shift` called pow())
       if ((byte & 0x80) === 0) break;
       shift += 7;
     }
