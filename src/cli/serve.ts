@@ -71,9 +71,10 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
   if (b.durability === 'memory') {
     partition = new Partition(limits);
   } else {
-    const store = openPartitionStore(path.join(dataDir, 'partition-0'));
+    const sync = b.durability === 'fsync';
+    const store = openPartitionStore(path.join(dataDir, 'partition-0'), { sync });
     const recovered = await recoverPartition(store, limits, {
-      sync: b.durability === 'fsync',
+      sync,
       onError: (err) => log.error({ err: err.message }, 'durable write failed; refusing until storage recovers'),
     });
     partition = recovered.partition;

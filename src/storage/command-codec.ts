@@ -65,7 +65,13 @@ const PUBLISH_FIELDS: Exhaustive<PublishCommand, 'type' | 'now' | 'clientId' | '
 const ACK_FIELDS: Exhaustive<AckCommand, 'type' | 'now' | 'clientId' | 'connectionId' | 'packetId' | 'kind' | 'reasonCode'> = true;
 void [MESSAGE_FIELDS, PUBLISH_FIELDS, ACK_FIELDS];
 
-export function encodeCommands(commands: Command[]): Buffer {
+/**
+ * `alloc` gives the memory for the record, at least `bound` bytes; the default never comes from
+ * Buffer's shared pool, so the record's memory is its own and a store may hand it to another
+ * thread without a copy (PartitionStore.append). A store that copies during append lets the
+ * caller pass reused memory instead.
+ */
+export function encodeCommands(commands: Command[], alloc: (bound: number) => Buffer = Buffer.allocUnsafeSlow): Buffer {
   // Pass 1: an upper bound of the size (UTF-8 is at most 3 bytes per UTF-16 unit) and the packed
   // parts, so pass 2 writes into one buffer without growing it.
   let bound = 1;
@@ -90,9 +96,7 @@ export function encodeCommands(commands: Command[]): Buffer {
       bound += 1 + 4 + p.length;
     }
   }
-  // Never from Buffer's shared pool: the record's memory is its own, so a store may hand it to
-  // another thread without a copy (PartitionStore.append).
-  const out = Buffer.allocUnsafeSlow(bound);
+  const out = alloc(bound);
   out[0] = FRAMED;
   let at = 1;
   const strings = new Map<string, number>();

@@ -62,12 +62,14 @@ export const DEFAULT_DURABLE_OPTIONS: DurableOptions = {
 };
 
 const SNAPSHOT_RETRY_MS = 1000;
-/** Group commits the store may be writing at once (it makes them durable in order). */
+/** Group commits a store that does not merge appends itself may be writing at once (it makes them durable in order). */
 const MAX_WRITES_IN_FLIGHT = 4;
 /** A batch is sealed early once its commands reach about this many bytes... */
 const SEAL_BYTES = 128 * 1024;
 /** ...counting payloads plus this much for everything else of a command. */
 const COMMAND_OVERHEAD = 64;
+/** Records up to this size are encoded into memory reused from one group commit to the next, when the store copies them. */
+const SCRATCH_MAX = 1024 * 1024;
 
 export function isVolatile(cmd: Command): boolean {
   return cmd.type === 'publish' && cmd.message.qos === 0 && !cmd.message.retain;
@@ -109,6 +111,13 @@ export class DurableExecutor implements CommandExecutor {
   /** Output of the command being applied, for effects that need not wait for the write. */
   private applyingOut: PartitionOutput | undefined;
   private retrySnapshotAt = 0;
+  /** Reused record memory (stores that copy records during append); grows up to SCRATCH_MAX. */
+  private scratch: Buffer | undefined;
+  private readonly scratchAlloc = (bound: number): Buffer => {
+    if (bound > SCRATCH_MAX) return Buffer.allocUnsafeSlow(bound);
+    if (this.scratch === undefined || this.scratch.length < bound) this.scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(bound, 2 * SEAL_BYTES)));
+    return this.scratch;
+  };
   private lastWriteError: Error | undefined;
   private closed = false;
   /** Captures effects into the batch being formed instead of sending them now. */
@@ -196,7 +205,7 @@ export class DurableExecutor implements CommandExecutor {
     b.sealed = true;
     if (this.current === b) this.current = undefined;
     if (b.commands.length > 0) {
-      b.record = encodeCommands(b.commands);
+      b.record = encodeCommands(b.commands, this.store.mergesAppends ? this.scratchAlloc : undefined);
       this.bytesSinceSnapshot += b.record.length;
       this.recordsSinceSnapshot += b.commands.length;
     }
@@ -215,14 +224,17 @@ export class DurableExecutor implements CommandExecutor {
 
   /**
    * Starts writes while fewer than MAX_WRITES_IN_FLIGHT are out; everything sealed while they were
-   * all busy goes out together. Sequence numbers are assigned here, in seal order, and the store
-   * makes appends durable in call order, so a later write never lands without an earlier one.
+   * all busy goes out together. A store that merges appends itself gets every batch at once (this
+   * is also what lets a sealed record live in reused memory: it is copied before the next seal).
+   * Sequence numbers are assigned here, in seal order, and the store makes appends durable in call
+   * order, so a later write never lands without an earlier one.
    */
   private dispatch(): void {
-    while (this.queued.length > 0 && this.inFlight.length < MAX_WRITES_IN_FLIGHT) {
+    const merges = this.store.mergesAppends === true;
+    while (this.queued.length > 0 && (merges || this.inFlight.length < MAX_WRITES_IN_FLIGHT)) {
       // Small batches wait behind the write in progress and go out together (fewer, larger
       // commits); a full one does not wait, so the store writes while the event loop goes on.
-      if (this.inFlight.length > 0 && this.queuedBytes < SEAL_BYTES) return;
+      if (!merges && this.inFlight.length > 0 && this.queuedBytes < SEAL_BYTES) return;
       const batches = this.queued;
       this.queued = [];
       this.queuedBytes = 0;
@@ -255,6 +267,8 @@ export class DurableExecutor implements CommandExecutor {
       if (b.record) records.push({ seq: seq + 1, count: b.commands.length, record: b.record });
       seq += b.commands.length;
     }
+    // The store has the records now (moved or copied): the batches only wait for the answer.
+    for (const b of batches) b.record = undefined;
     const append = records.length > 0 ? this.store.append(records, this.opts.sync) : undefined;
     if (snapshotWrite && append) return Promise.all([snapshotWrite, append]).then(() => {});
     return snapshotWrite ?? append ?? Promise.resolve();

@@ -9,6 +9,7 @@ import { LevelStore } from './level-store.js';
 import type { PartitionStore } from './partition-store.js';
 import { SqliteStore } from './sqlite-store.js';
 
-export function openPartitionStore(location: string): PartitionStore {
-  return existsSync(path.join(location, 'CURRENT')) ? new LevelStore(location) : new SqliteStore(location);
+/** `sync`: fsync mode (SQLite then keeps its log in WAL mode, see sqlite-worker.ts). */
+export function openPartitionStore(location: string, options: { sync: boolean }): PartitionStore {
+  return existsSync(path.join(location, 'CURRENT')) ? new LevelStore(location) : new SqliteStore(location, { sync: options.sync });
 }

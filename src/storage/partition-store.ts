@@ -25,11 +25,19 @@ export const READABLE_STORE_FORMATS: readonly string[] = [STORE_FORMAT, 'edgemq.
  */
 export interface PartitionStore {
   readonly location: string;
+  /**
+   * Set by a store that copies the records during append() (the caller may reuse their memory as
+   * soon as it returns) and merges appends that arrive while it is writing into its next write.
+   * The executor then hands over every group commit as soon as it is sealed, instead of holding
+   * small ones back to make bigger writes itself.
+   */
+  readonly mergesAppends?: boolean;
   open(): Promise<Recovered>;
   /**
    * Appends records in one atomic write; each holds `count` commands from `seq` on. `sync` waits for
-   * fsync. The store takes the records' memory (it may move it to another thread): the caller must
-   * not read them afterwards, nor pass a Buffer that shares its memory with anything else.
+   * fsync. Unless the store `mergesAppends`, it takes the records' memory (it may move it to another
+   * thread): the caller must not read them afterwards, nor pass a Buffer that shares its memory
+   * with anything else.
    */
   append(records: Array<{ seq: number; count: number; record: Buffer }>, sync: boolean): Promise<void>;
   /** Stores a snapshot taken after `seq` and drops the log up to it; takes the snapshot's memory like append. */

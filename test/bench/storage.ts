@@ -4,9 +4,10 @@
  * SqliteStore (better-sqlite3 on a worker thread, the engine of new data directories) and LevelStore
  * (classic-level, kept for directories written before) — on the broker's workload: group commits of
  * one record of S bytes (random, incompressible), appended with increasing sequence numbers, with
- * W commits in flight (the executor allows up to 4), in
- *   - os mode:    SQLite WAL + synchronous=OFF   | LevelDB sync:false
- *   - fsync mode: SQLite WAL + synchronous=FULL  | LevelDB sync:true
+ * W commits in flight (the executor allows LevelDB up to 4, and hands SQLite every commit at once:
+ * its worker merges them), in
+ *   - os mode:    SQLite rollback journal (PERSIST) + synchronous=OFF | LevelDB sync:false
+ *   - fsync mode: SQLite WAL + synchronous=FULL                       | LevelDB sync:true
  * A snapshot (truncating the log) every 64 MiB of log, as the executor does by default.
  * Each record is a fresh copy made before the clock starts for that commit (the store takes its
  * memory); the copy runs on the same thread, so commits/s includes it and blocked % does not.
@@ -15,6 +16,7 @@
  * delay seen by a timer (perf_hooks.monitorEventLoopDelay, p99).
  *
  *   npm run build && node --import tsx test/bench/storage.ts [--seconds 2] [--sizes 16,128,512] [--inflight 1,4] [--modes os,fsync]
+ *                                                           [--sqlite-journal wal|rollback]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,8 +34,12 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '16,128,512' },
     inflight: { type: 'string', default: '1,4' },
     modes: { type: 'string', default: 'os,fsync' },
+    // SQLite's journal in both modes, instead of the broker's choice per mode: to compare them.
+    'sqlite-journal': { type: 'string' },
   },
 });
+const JOURNAL = values['sqlite-journal'] as 'wal' | 'rollback' | undefined;
+if (JOURNAL !== undefined && JOURNAL !== 'wal' && JOURNAL !== 'rollback') throw new Error(`--sqlite-journal: expected wal or rollback, got ${JOURNAL}`);
 const SECONDS = Number(values.seconds);
 const SIZES_KIB = values.sizes!.split(',').map(Number);
 const INFLIGHT = values.inflight!.split(',').map(Number);
@@ -107,8 +113,8 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'edgemq-storage-bench-'));
   const results: Result[] = [];
-  const engines: Array<[string, (dir: string) => PartitionStore]> = [
-    ['SqliteStore (better-sqlite3, worker)', (dir) => new SqliteStore(dir)],
+  const engines: Array<[string, (dir: string, mode: 'os' | 'fsync') => PartitionStore]> = [
+    ['SqliteStore (better-sqlite3, worker)', (dir, mode) => new SqliteStore(dir, { sync: mode === 'fsync', journal: JOURNAL })],
     ['LevelStore (classic-level)', (dir) => new LevelStore(dir)],
   ];
   try {
@@ -117,7 +123,7 @@ async function main(): Promise<void> {
         for (const w of INFLIGHT) {
           for (const [name, make] of engines) {
             const dir = path.join(mkdtempSync(path.join(root, 'p-')), 'partition-0');
-            results.push(await measure(name, make(dir), mode, size, w));
+            results.push(await measure(name, make(dir, mode), mode, size, w));
           }
         }
       }
