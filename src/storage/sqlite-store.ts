@@ -167,13 +167,15 @@ export class SqliteStore implements PartitionStore {
     const before = this.resolved;
     while (((answered - this.resolved) | 0) > 0) {
       const head = this.posted[0];
-      if (head !== undefined && head.count === 0) {
-        this.posted.shift(); // a wake-up
+      if (head !== undefined && (head.count === 0 || ((head.first - this.resolved) | 0) < 0)) {
+        this.posted.shift(); // a wake-up (a reply behind the count cannot happen: posted before counted)
       } else if (head !== undefined && head.first === this.resolved) {
         this.posted.shift();
         this.resolveNext(head.count, head.reply);
       } else {
-        this.resolveNext(1, DONE);
+        // Successful appends up to the next posted reply, or to the count: answered together.
+        const upTo = head !== undefined && ((head.first - answered) | 0) < 0 ? head.first : answered;
+        this.resolveNext((upTo - this.resolved) | 0, DONE);
       }
     }
     while (this.posted.length > 0 && this.posted[0].count === 0) this.posted.shift();
