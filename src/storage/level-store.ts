@@ -11,7 +11,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { LogGapError, READABLE_STORE_FORMATS, STORE_FORMAT, StorageError, type PartitionStore, type Recovered } from './partition-store.js';
+import { LogGapError, READABLE_STORE_FORMATS, decodeSnapshotSeq, encodeSnapshotSeq, STORE_FORMAT, StorageError, type PartitionStore, type Recovered } from './partition-store.js';
 
 const FORMAT = Buffer.from(STORE_FORMAT);
 const READABLE_FORMATS = READABLE_STORE_FORMATS.map((f) => Buffer.from(f));
@@ -34,12 +34,6 @@ function recordKey(seq: number, count: number): Buffer {
   k.writeBigUInt64BE(BigInt(seq), 1);
   k.writeUInt32BE(count, 9);
   return k;
-}
-
-function seqBuf(seq: number): Buffer {
-  const b = Buffer.allocUnsafe(8);
-  b.writeBigUInt64BE(BigInt(seq));
-  return b;
 }
 
 /** classic-level's implementation of batch(), below abstract-level's per-operation processing. */
@@ -83,8 +77,7 @@ export class LevelStore implements PartitionStore {
       await this.db.put(K_FORMAT, FORMAT, { sync: true });
     }
     const snapshot = await this.db.get(K_SNAPSHOT);
-    const seqRaw = await this.db.get(K_SNAPSHOT_SEQ);
-    const snapshotSeq = seqRaw ? Number(seqRaw.readBigUInt64BE()) : 0;
+    const snapshotSeq = decodeSnapshotSeq(await this.db.get(K_SNAPSHOT_SEQ));
     const db = this.db;
     async function* records() {
       for await (const [key, value] of db.iterator({ gte: logKey(snapshotSeq + 1), lt: Buffer.from([LOG_PREFIX + 1]) })) {
@@ -130,7 +123,7 @@ export class LevelStore implements PartitionStore {
       await this.db.batch(
         [
           { type: 'put', key: K_SNAPSHOT, value: snapshot },
-          { type: 'put', key: K_SNAPSHOT_SEQ, value: seqBuf(seq) },
+          { type: 'put', key: K_SNAPSHOT_SEQ, value: encodeSnapshotSeq(seq) },
         ],
         { sync },
       );

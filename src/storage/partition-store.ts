@@ -58,9 +58,25 @@ export class StorageError extends Error {
   }
 }
 
+/**
+ * The sequence number a snapshot was taken after, as both stores keep it on disk: 8 bytes, big-endian.
+ * (A missing value reads as 0: no snapshot yet.)
+ */
+export function encodeSnapshotSeq(seq: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(BigInt(seq));
+  return b;
+}
+
+export function decodeSnapshotSeq(raw: Buffer | undefined): number {
+  return raw ? Number(raw.readBigUInt64BE()) : 0;
+}
+
+export const LOG_GAP_CODE = 'EDGEMQ_LOG_GAP';
+
 /** An append refused because an earlier write failed and no snapshot has closed the hole yet. */
 export class LogGapError extends Error {
-  readonly code = 'EDGEMQ_LOG_GAP';
+  readonly code = LOG_GAP_CODE;
   constructor() {
     super('an earlier write failed; appends wait for the next snapshot');
   }

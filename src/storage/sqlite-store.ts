@@ -15,7 +15,7 @@
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { LogGapError, STORE_FORMAT, StorageError, type PartitionStore, type Recovered } from './partition-store.js';
+import { LOG_GAP_CODE, LogGapError, STORE_FORMAT, StorageError, type PartitionStore, type Recovered } from './partition-store.js';
 import { RingWriter, createRingMemory } from './shared-ring.js';
 import { ANSWERED, ENTRY_PORT, POLLING, appendEntryLength, writeAppendEntry, type PortRequest, type ReplyMessage, type StoreReply, type WorkerData } from './sqlite-protocol.js';
 
@@ -101,19 +101,23 @@ export class SqliteStore implements PartitionStore {
     this.ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES;
   }
 
-  private enqueue(): Promise<StoreReply> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (!this.worker) return Promise.reject(new StorageError(`${this.location} is closed`, this.location));
+  /** Why no request can be made now (the thread stopped, or the store is closed), if so. */
+  private refusal(): Error | undefined {
+    return this.failure ?? (this.worker ? undefined : new StorageError(`${this.location} is closed`, this.location));
+  }
+
+  /** The answer to the request about to be placed (requests are answered in the order they are placed). */
+  private nextAnswer(): Promise<StoreReply> {
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
 
   /** A request other than an append: the message goes on the port, its place in the order into the ring. */
   private request(req: PortRequest, transfer?: ArrayBuffer[]): Promise<StoreReply> {
-    const reply = this.enqueue();
-    if (this.worker) {
-      this.port!.postMessage(req, transfer);
-      this.put({ port: true });
-    }
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    const reply = this.nextAnswer();
+    this.port!.postMessage(req, transfer);
+    this.put({ port: true });
     return reply;
   }
 
@@ -148,7 +152,7 @@ export class SqliteStore implements PartitionStore {
   private async call(req: Promise<StoreReply>): Promise<StoreReply> {
     const reply = await req;
     if (reply.kind === 'error') {
-      if (reply.code === 'EDGEMQ_LOG_GAP') throw new LogGapError();
+      if (reply.code === LOG_GAP_CODE) throw new LogGapError();
       const err = new Error(`${this.location}: ${reply.message}`) as Error & { code?: string };
       err.code = reply.code;
       throw err;
@@ -291,27 +295,27 @@ export class SqliteStore implements PartitionStore {
    * append too big for the ring goes by port (copied into memory of its own, moved to the thread).
    */
   async append(records: Records, sync: boolean): Promise<void> {
-    const reply = this.enqueue();
-    if (this.worker) {
-      this.appendedSincePoll = true;
-      this.armPoll();
-      this.takeReplies(); // answers that came in since the last look: PUBACKs of this iteration
-      const length = appendEntryLength(records);
-      if (length > this.ring!.maxBody) {
-        const copies = records.map((r) => ({ seq: r.seq, count: r.count, record: ownCopy(r.record) }));
-        this.port!.postMessage({ op: 'append', records: copies, sync } satisfies PortRequest, copies.map((r) => r.record.buffer as ArrayBuffer));
-        this.put({ port: true });
-      } else {
-        const at = this.backlog.length === 0 ? this.ring!.reserve(length) : -1;
-        if (at >= 0) {
-          writeAppendEntry(this.ring!.buf, at, records, sync);
-          this.ring!.publish();
-        } else {
-          const entry = Buffer.allocUnsafe(length);
-          writeAppendEntry(entry, 0, records, sync);
-          this.backlog.push({ entry });
-        }
-      }
+    const refused = this.refusal();
+    if (refused) throw refused;
+    this.appendedSincePoll = true;
+    this.armPoll();
+    this.takeReplies(); // answers that came in since the last look: PUBACKs of this iteration
+    const ring = this.ring!;
+    const length = appendEntryLength(records);
+    if (length > ring.maxBody) {
+      const copies = records.map((r) => ({ seq: r.seq, count: r.count, record: ownCopy(r.record) }));
+      await this.call(this.request({ op: 'append', records: copies, sync }, copies.map((r) => r.record.buffer as ArrayBuffer)));
+      return;
+    }
+    const reply = this.nextAnswer();
+    const at = this.backlog.length === 0 ? ring.reserve(length) : -1;
+    if (at >= 0) {
+      writeAppendEntry(ring.buf, at, records, sync);
+      ring.publish();
+    } else {
+      const entry = Buffer.allocUnsafe(length);
+      writeAppendEntry(entry, 0, records, sync);
+      this.backlog.push({ entry });
     }
     await this.call(reply);
   }

@@ -19,6 +19,7 @@
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { LOG_GAP_CODE, decodeSnapshotSeq, encodeSnapshotSeq } from './partition-store.js';
 import { RingReader } from './shared-ring.js';
 import { ANSWERED, ENTRY_APPEND, POLLING, readAppendEntry, type PortRequest, type ReplyMessage, type StoreReply, type WorkerData } from './sqlite-protocol.js';
 
@@ -55,18 +56,12 @@ function setSync(sync: boolean): void {
   }
 }
 
-function seqBytes(seq: number): Uint8Array {
-  const b = Buffer.allocUnsafe(8);
-  b.writeBigUInt64BE(BigInt(seq));
-  return b;
-}
-
 /**
  * One write under the PartitionStore contract (as LevelStore's `inOrder`): a failure opens a gap
  * that refuses appends until a snapshot succeeds.
  */
 function write(sync: boolean, snapshot: boolean, run: () => void): StoreReply {
-  if (gap && !snapshot) return { kind: 'error', message: 'an earlier write failed', code: 'EDGEMQ_LOG_GAP' };
+  if (gap && !snapshot) return { kind: 'error', message: 'an earlier write failed', code: LOG_GAP_CODE };
   try {
     setSync(sync);
     run();
@@ -109,7 +104,7 @@ function handle(req: PortRequest): StoreReply {
       });
       storeSnapshot = db.transaction((seq: number, data: Uint8Array) => {
         s.putMeta.run('snapshot', data);
-        s.putMeta.run('snapshotSeq', seqBytes(seq));
+        s.putMeta.run('snapshotSeq', encodeSnapshotSeq(seq));
         // Recovery starts after snapshotSeq, so these records are dead; their pages go to the free
         // list and are reused by the next appends, which keeps the file at the size of one log.
         s.truncate.run(seq);
@@ -120,12 +115,11 @@ function handle(req: PortRequest): StoreReply {
         s.putMeta.run('format', Buffer.from(req.format));
         return { kind: 'opened', format: req.format, snapshotSeq: 0 };
       }
-      const seqRaw = s.getMeta.get('snapshotSeq')?.value;
       return {
         kind: 'opened',
         format: format.toString(),
         snapshot: s.getMeta.get('snapshot')?.value,
-        snapshotSeq: seqRaw ? Number(seqRaw.readBigUInt64BE()) : 0,
+        snapshotSeq: decodeSnapshotSeq(s.getMeta.get('snapshotSeq')?.value),
       };
     }
     case 'read':
