@@ -86,9 +86,9 @@ export class LocalBrokerCore implements BrokerCore {
         this.onSinkError(connectionId, err);
       }
     },
-    release: (connectionId: number, packetId: number) => {
+    release: (connectionId: number, packetId: number, reasonCode?: number) => {
       try {
-        this.sinks.get(connectionId)?.release(packetId);
+        this.sinks.get(connectionId)?.release(packetId, reasonCode);
       } catch (err) {
         this.onSinkError(connectionId, err);
       }

@@ -72,8 +72,8 @@ export interface Delivery {
 export interface SessionSink {
   /** Deliver a PUBLISH. Called synchronously from inside the back end; must not throw. */
   deliver(d: Delivery): void;
-  /** Re-send a PUBREL for an outbound QoS 2 message (after reconnect). */
-  release(packetId: number): void;
+  /** Send a PUBREL for an outbound QoS 2 message (after PUBREC, or again after reconnect); 0x92 = no such flow. */
+  release(packetId: number, reasonCode?: number): void;
   /** The session was taken over or ended by the broker: close the connection with this reason code. */
   kick(reasonCode: number): void;
 }

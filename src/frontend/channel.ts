@@ -83,7 +83,7 @@ export class Channel implements SessionSink {
   /** While a SUBSCRIBE is being processed, deliveries wait so that SUBACK goes first. */
   private holding = 0;
   /** Deliveries and PUBRELs that must wait for CONNACK or SUBACK, in order ({pubrel} = a PUBREL to re-send). */
-  private held: Array<Delivery | { pubrel: number }> | undefined;
+  private held: Array<Delivery | { pubrel: number; rc: number }> | undefined;
   private dropped = 0;
   private connectSeen = false;
 
@@ -182,6 +182,8 @@ export class Channel implements SessionSink {
   private async onConnect(p: mqttPacket.IConnectPacket): Promise<void> {
     this.state = 'connecting';
     this.version = p.protocolVersion as 3 | 4 | 5;
+    // Known before the terms are checked: a refusing CONNACK must fit it too [MQTT-3.1.2-24].
+    if (this.version === 5 && p.properties?.maximumPacketSize !== undefined) this.clientMaxPacket = p.properties.maximumPacketSize;
     const terms = negotiateConnect(p, this.ctx.limits);
     this.clientId = terms.clientId;
     this.sessionExpiry = terms.sessionExpiry;
@@ -248,7 +250,9 @@ export class Channel implements SessionSink {
       if (c.serverKeepAlive !== undefined) properties.serverKeepAlive = c.serverKeepAlive;
       if (this.facts?.authenticationMethod) properties.authenticationMethod = this.facts.authenticationMethod;
     }
-    this.send({ cmd: 'connack', sessionPresent, returnCode: 0, reasonCode: 0, properties: this.version === 5 ? properties : undefined });
+    // Clean Start/Session means no session is present [MQTT-3.2.2-1]; MQTT 3.1 has no such bit (its byte is reserved).
+    const present = sessionPresent && !c.cleanStart && this.version !== 3;
+    this.send({ cmd: 'connack', sessionPresent: present, returnCode: 0, reasonCode: 0, properties: this.version === 5 ? properties : undefined });
     // Only enhanced authentication (AUTH re-authentication) needs the CONNECT facts later; without
     // it an idle connection does not keep them (nor the authenticator's per-connection state).
     if (!this.facts?.authenticationMethod) this.facts = undefined;
@@ -407,7 +411,7 @@ export class Channel implements SessionSink {
   }
 
   private async onUnsubscribe(p: mqttPacket.IUnsubscribePacket): Promise<void> {
-    const { codes, accepted, slots } = sortUnsubscriptions(p.unsubscriptions);
+    const { codes, accepted, slots } = sortUnsubscriptions(p);
     if (accepted.length > 0) {
       const results = await this.ctx.core.unsubscribe(this.clientId, this.connectionId, accepted);
       results.forEach((r, k) => (codes[slots[k]] = r));
@@ -447,7 +451,7 @@ export class Channel implements SessionSink {
     if (!held) return;
     this.held = undefined;
     for (const d of held) {
-      if ('pubrel' in d) this.sendAck('pubrel', d.pubrel, RC.Success);
+      if ('pubrel' in d) this.sendAck('pubrel', d.pubrel, d.rc);
       else this.write(d);
     }
   }
@@ -473,14 +477,14 @@ export class Channel implements SessionSink {
     if (enc.second) this.transport.write(enc.second);
   }
 
-  release(packetId: number): void {
+  release(packetId: number, reasonCode: number = RC.Success): void {
     if (this.isClosed()) return;
     // A resumed session's PUBRELs must follow CONNACK like its PUBLISHes [MQTT-3.2.0-1].
     if (this.holding > 0 || this.state !== 'connected') {
-      (this.held ??= []).push({ pubrel: packetId });
+      (this.held ??= []).push({ pubrel: packetId, rc: reasonCode });
       return;
     }
-    this.sendAck('pubrel', packetId, RC.Success);
+    this.sendAck('pubrel', packetId, reasonCode);
   }
 
   kick(reasonCode: number): void {
@@ -537,7 +541,8 @@ export class Channel implements SessionSink {
     try {
       if (this.state === 'new' || this.state === 'connecting') {
         // Without a CONNECT there is nobody to answer: the connection is just closed [MQTT-3.1.0-1].
-        if (this.connectSeen) {
+        // 3.1.1 has no CONNACK code for a malformed or invalid CONNECT: it closes without one [MQTT-3.1.4-1].
+        if (this.connectSeen && (this.version === 5 || (rc !== RC.MalformedPacket && rc !== RC.ProtocolError))) {
           this.send(
             this.version === 5
               ? { cmd: 'connack', sessionPresent: false, reasonCode: rc, properties: { reasonString: reasonText(err) } }
@@ -561,7 +566,18 @@ export class Channel implements SessionSink {
   }
 
   private send(packet: Record<string, unknown>): void {
-    this.transport.write(encodePacket(packet, this.version));
+    let bytes = encodePacket(packet, this.version);
+    if (bytes.length > this.clientMaxPacket) {
+      // Never more than the client's Maximum Packet Size [MQTT-3.1.2-24]: the Reason String and User
+      // Properties go first [MQTT-3.2.2-19/20, MQTT-3.14.2-3/4]; what still does not fit is not sent.
+      const properties = packet.properties as Record<string, unknown> | undefined;
+      if (properties) {
+        const { reasonString: _r, userProperties: _u, ...required } = properties;
+        bytes = encodePacket({ ...packet, properties: required }, this.version);
+      }
+      if (bytes.length > this.clientMaxPacket) return;
+    }
+    this.transport.write(bytes);
   }
 }
 

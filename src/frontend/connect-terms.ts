@@ -41,6 +41,13 @@ export function negotiateConnect(p: mqttPacket.IConnectPacket, limits: ClientLim
   const props = p.properties ?? {};
   const cleanStart = p.clean ?? true;
 
+  // Malformed CONNECTs the stock parser lets through. 3.1.1 answers them with no CONNACK at all
+  // [MQTT-3.1.4-1]: the channel closes without one for 0x81/0x82.
+  if (p.will && (p.will.qos as number) === 3) throw new MqttError(RC.MalformedPacket, 'Will QoS 3'); // [MQTT-3.1.2-14], v5 3.1.2.6
+  if (version !== 5 && p.password !== undefined && p.username === undefined) {
+    throw new MqttError(RC.ProtocolError, 'password flag without user name flag'); // [MQTT-3.1.2-22]; MQTT 5 allows it
+  }
+  if (p.username !== undefined && hasInvalidMqttString(p.username)) throw new MqttError(RC.MalformedPacket, 'user name is not valid UTF-8'); // [MQTT-1.5.3-1/2]
   let clientId = p.clientId ?? '';
   if (hasInvalidMqttString(clientId)) throw new MqttError(RC.MalformedPacket, 'client id is not valid UTF-8');
   let assigned = false;

@@ -84,7 +84,7 @@ export function decodeHotPackets(buf: Buffer, version: number, maxPacketSize: nu
       if (version === 5) p.reasonCode = 0;
     } else {
       const qos = (first >> 1) & 3;
-      if (qos === 3) return pos;
+      if (qos === 3 || (first & 0x0e) === 0x08) return pos; // QoS 3, or DUP on QoS 0 [MQTT-3.3.1-2]: malformed, mqtt-parser.ts says so
       if (at + 2 > packetEnd) return pos;
       const topicLength = (buf[at] << 8) | buf[at + 1];
       const topicEnd = at + 2 + topicLength;

@@ -7,7 +7,7 @@ import type mqttPacket from 'mqtt-packet';
 import type { QoS, SubscriptionRequest } from '../core/types.js';
 import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
-import { parseSharedFilter, validateTopicFilter } from '../topics/validate.js';
+import { parseSharedFilter, SHARED_PREFIX, validateTopicFilter } from '../topics/validate.js';
 import { hasInvalidMqttString } from './payload-format.js';
 
 /** One reason code per requested filter; `accepted[k]` is the request behind `codes[slots[k]]`. */
@@ -22,6 +22,7 @@ export function sortSubscriptions(
   allowed: (filter: string) => boolean,
   deniedReasonCode: number,
 ): SortedRequests<SubscriptionRequest> {
+  if (!p.messageId) throw new MqttError(RC.ProtocolError, 'SUBSCRIBE with packet identifier 0'); // [MQTT-2.2.1-3]
   if (p.subscriptions.length === 0) throw new MqttError(RC.ProtocolError, 'SUBSCRIBE without topic filters'); // [MQTT-3.8.3-2]
   const subId = p.properties?.subscriptionIdentifier;
   if (subId !== undefined && (Array.isArray(subId) || subId === 0)) throw new MqttError(RC.ProtocolError, 'invalid subscription identifier');
@@ -45,11 +46,14 @@ export function sortSubscriptions(
   return out;
 }
 
-export function sortUnsubscriptions(filters: string[]): SortedRequests<string> {
+export function sortUnsubscriptions(p: mqttPacket.IUnsubscribePacket): SortedRequests<string> {
+  const filters = p.unsubscriptions;
+  if (!p.messageId) throw new MqttError(RC.ProtocolError, 'UNSUBSCRIBE with packet identifier 0'); // [MQTT-2.2.1-3]
   if (filters.length === 0) throw new MqttError(RC.ProtocolError, 'UNSUBSCRIBE without topic filters'); // [MQTT-3.10.3-2]
   const out: SortedRequests<string> = { codes: new Array(filters.length).fill(RC.Success), accepted: [], slots: [] };
   filters.forEach((f, i) => {
     if (hasInvalidMqttString(f)) throw new MqttError(RC.MalformedPacket, 'topic filter is not valid UTF-8');
+    requireFilter(f);
     try {
       validateTopicFilter(f);
     } catch (err) {
@@ -66,6 +70,7 @@ export function sortUnsubscriptions(filters: string[]): SortedRequests<string> {
 /** 0x00, or the SUBACK code for this filter; throws for what ends the connection. */
 function filterCode(filter: string, noLocal: boolean): number {
   if (hasInvalidMqttString(filter)) throw new MqttError(RC.MalformedPacket, 'topic filter is not valid UTF-8');
+  requireFilter(filter);
   try {
     validateTopicFilter(filter);
     // No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4].
@@ -75,4 +80,17 @@ function filterCode(filter: string, noLocal: boolean): number {
     return err.reasonCode;
   }
   return RC.Success;
+}
+
+/**
+ * A filter must have at least one character [MQTT-4.7.3-1], and `$share/{group}/` must be followed by
+ * one [MQTT-4.8.2-2]. The packet decodes, so by the spec's definitions (1.2) this is a Protocol Error
+ * that ends the connection, not a SUBACK 0x8F, which refuses a filter that exists but is not allowed.
+ */
+function requireFilter(filter: string): void {
+  if (filter.length === 0) throw new MqttError(RC.ProtocolError, 'empty topic filter');
+  if (filter.startsWith(SHARED_PREFIX)) {
+    const slash = filter.indexOf('/', SHARED_PREFIX.length);
+    if (slash === -1 || slash === filter.length - 1) throw new MqttError(RC.ProtocolError, 'shared subscription without a topic filter');
+  }
 }

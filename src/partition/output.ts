@@ -6,7 +6,8 @@ import type { Delivery } from '../core/types.js';
  */
 export interface PartitionOutput {
   deliver(connectionId: number, delivery: Delivery): void;
-  release(connectionId: number, packetId: number): void;
+  /** PUBREL for an outbound QoS 2 message; 0x92 answers a PUBREC that matches no flow waiting for one. */
+  release(connectionId: number, packetId: number, reasonCode?: number): void;
   kick(connectionId: number, reasonCode: number): void;
 }
 

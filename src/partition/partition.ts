@@ -451,14 +451,20 @@ export class Partition {
     const s = this.sessions.get(cmd.clientId);
     if (!s || s.connectionId !== cmd.connectionId) return;
     const e = s.inflight.get(cmd.packetId);
-    if (!e) return; // an ack for an unknown id is ignored
+    if (cmd.kind === 'pubrec' && (e?.qos !== 2 || e.stage !== 'publish')) {
+      // A PUBREC that no QoS 2 flow waits for (unsolicited, repeated, or for a QoS 1 message) is
+      // answered with PUBREL 0x92 Packet Identifier not found: the spec's code for a session-state
+      // mismatch, as PUBCOMP 0x92 answers an unknown PUBREL. A PUBREC with an error code asks for no PUBREL.
+      if (cmd.reasonCode < 0x80) out.release(s.connectionId, cmd.packetId, RC.PacketIdentifierNotFound);
+      return;
+    }
+    if (!e) return; // a PUBACK or PUBCOMP for an unknown id is ignored
     switch (cmd.kind) {
       case 'puback':
         if (e.qos !== 1) return;
         s.writableInflight().delete(cmd.packetId);
         break;
       case 'pubrec':
-        if (e.qos !== 2 || e.stage !== 'publish') return;
         if (cmd.reasonCode >= 0x80) {
           s.writableInflight().delete(cmd.packetId); // a PUBREC error code ends the QoS 2 flow: no PUBREL follows
           break;

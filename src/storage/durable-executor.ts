@@ -19,7 +19,7 @@ import { snapshotPartition } from '../partition/snapshot.js';
 import type { CommandExecutor, DurableWaiter } from '../core/local-core.js';
 import { LogGapError, type PartitionStore } from './partition-store.js';
 
-type Effect = [kind: 0 | 1 | 2, connectionId: number, arg: unknown];
+type Effect = [kind: 0 | 1 | 2, connectionId: number, arg: unknown, reasonCode?: number];
 
 interface Write {
   batches: Batch[];
@@ -128,7 +128,7 @@ export class DurableExecutor implements CommandExecutor {
     // PUBRELs wait for the write: a QoS 2 receiver remembers packet ids, and a forgotten one could
     // make it discard a later, different message as a duplicate.
     deliver: (id, d) => (d.qos === 2 ? this.batch().effects.push([0, id, d]) : this.applyingOut!.deliver(id, d)),
-    release: (id, packetId) => this.batch().effects.push([1, id, packetId]),
+    release: (id, packetId, rc) => this.batch().effects.push([1, id, packetId, rc]),
     kick: (id, rc) => this.batch().effects.push([2, id, rc]),
   };
 
@@ -319,9 +319,9 @@ export class DurableExecutor implements CommandExecutor {
   private release(b: Batch): void {
     const out = b.out;
     if (!out) return;
-    for (const [kind, id, arg] of b.effects) {
+    for (const [kind, id, arg, rc] of b.effects) {
       if (kind === 0) out.deliver(id, arg as never);
-      else if (kind === 1) out.release(id, arg as number);
+      else if (kind === 1) out.release(id, arg as number, rc);
       else out.kick(id, arg as number);
     }
   }

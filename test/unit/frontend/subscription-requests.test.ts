@@ -5,6 +5,7 @@ import { reasonOf } from '../../helpers/reason-code.js';
 
 const subscribe = (subs: Array<Partial<mqttPacket.ISubscription> & { topic: string }>, properties?: mqttPacket.ISubscribePacket['properties']) =>
   ({ cmd: 'subscribe', messageId: 1, subscriptions: subs.map((s) => ({ qos: 1, ...s })), properties }) as mqttPacket.ISubscribePacket;
+const unsubscribe = (unsubscriptions: string[], messageId = 1) => ({ cmd: 'unsubscribe', messageId, unsubscriptions }) as mqttPacket.IUnsubscribePacket;
 const all = () => true;
 
 describe('sortSubscriptions', () => {
@@ -26,6 +27,15 @@ describe('sortSubscriptions', () => {
     expect(reasonOf(() => sortSubscriptions(subscribe([{ topic: 'x' }], { subscriptionIdentifier: 0 }), all, 0x87))).toBe(0x82);
   });
 
+  it('[MQTT-2.2.1-3] packet id 0, [MQTT-4.7.3-1] an empty filter and [MQTT-4.8.2-2] $share/g/ or $share/g are Protocol Errors', () => {
+    expect(reasonOf(() => sortSubscriptions({ ...subscribe([{ topic: 'x' }]), messageId: 0 }, all, 0x87))).toBe(0x82);
+    expect(reasonOf(() => sortSubscriptions(subscribe([{ topic: 'x' }, { topic: '' }]), all, 0x87))).toBe(0x82);
+    expect(reasonOf(() => sortSubscriptions(subscribe([{ topic: '$share/g/' }]), all, 0x87))).toBe(0x82);
+    expect(reasonOf(() => sortSubscriptions(subscribe([{ topic: '$share/g' }]), all, 0x87))).toBe(0x82);
+    // An empty share name is a filter that exists but is not allowed: SUBACK 0x8F for it.
+    expect(sortSubscriptions(subscribe([{ topic: '$share//x' }]), all, 0x87).codes).toEqual([0x8f]);
+  });
+
   it('[MQTT-1.5.4-1] a filter that is not valid UTF-8 is a Malformed Packet', () => {
     expect(reasonOf(() => sortSubscriptions(subscribe([{ topic: 'a\uFFFDb' }]), all, 0x87))).toBe(0x81);
   });
@@ -33,12 +43,18 @@ describe('sortSubscriptions', () => {
 
 describe('sortUnsubscriptions', () => {
   it('answers invalid filters with 0x8F and keeps the rest', () => {
-    const r = sortUnsubscriptions(['a/+', 'a/#/b']);
+    const r = sortUnsubscriptions(unsubscribe(['a/+', 'a/#/b']));
     expect(r.accepted).toEqual(['a/+']);
     expect(r.codes[1]).toBe(0x8f);
   });
 
   it('[MQTT-3.10.3-2] an empty UNSUBSCRIBE is a Protocol Error', () => {
-    expect(reasonOf(() => sortUnsubscriptions([]))).toBe(0x82);
+    expect(reasonOf(() => sortUnsubscriptions(unsubscribe([])))).toBe(0x82);
+  });
+
+  it('[MQTT-2.2.1-3] packet id 0, [MQTT-4.7.3-1] an empty filter and [MQTT-4.8.2-2] $share/g/ are Protocol Errors', () => {
+    expect(reasonOf(() => sortUnsubscriptions(unsubscribe(['a'], 0)))).toBe(0x82);
+    expect(reasonOf(() => sortUnsubscriptions(unsubscribe(['a', '', 'b'])))).toBe(0x82);
+    expect(reasonOf(() => sortUnsubscriptions(unsubscribe(['$share/g/'])))).toBe(0x82);
   });
 });
