@@ -83,14 +83,14 @@ function filterCode(filter: string, noLocal: boolean): number {
 }
 
 /**
- * A filter must have at least one character [MQTT-4.7.3-1], and `$share/{group}/` must be followed by
- * one [MQTT-4.8.2-2]. The packet decodes, so by the spec's definitions (1.2) this is a Protocol Error
- * that ends the connection, not a SUBACK 0x8F, which refuses a filter that exists but is not allowed.
+ * A filter must have at least one character [MQTT-4.7.3-1], also the one after `$share/{group}/`
+ * [MQTT-4.8.2-2]. The packet decodes, so by the spec's definitions (1.2) an empty one is a Protocol
+ * Error that ends the connection, not a SUBACK 0x8F, which refuses a filter that is there but not
+ * allowed (`a/#/b`, `$share//x`, `$share/g`).
  */
 function requireFilter(filter: string): void {
   if (filter.length === 0) throw new MqttError(RC.ProtocolError, 'empty topic filter');
-  if (filter.startsWith(SHARED_PREFIX)) {
-    const slash = filter.indexOf('/', SHARED_PREFIX.length);
-    if (slash === -1 || slash === filter.length - 1) throw new MqttError(RC.ProtocolError, 'shared subscription without a topic filter');
+  if (filter.endsWith('/') && filter.startsWith(SHARED_PREFIX) && filter.indexOf('/', SHARED_PREFIX.length) === filter.length - 1) {
+    throw new MqttError(RC.ProtocolError, 'shared subscription with an empty topic filter');
   }
 }

@@ -28,7 +28,7 @@ function packetArb(version: Version): fc.Arbitrary<mqttPacket.Packet> {
         payload: Buffer.from(r.payload),
         qos: r.qos,
         retain: r.retain,
-        dup: r.dup,
+        dup: r.qos > 0 && r.dup, // DUP on QoS 0 is malformed [MQTT-3.3.1-2]: the connection's parser refuses it, mqtt-packet does not
         messageId: r.qos > 0 ? r.id : undefined,
         // properties send the packet down the general path: the switch between decoders is exercised too
         properties: version === 5 && r.props ? { contentType: 'x', userProperties: { k: 'v' } } : undefined,
@@ -110,6 +110,7 @@ describe('hot-path decoder', () => {
     const sink = { acceptHotPacket: () => true };
     const cases: Array<[string, number[], Version]> = [
       ['QoS 3 PUBLISH', [0x36, 0x04, 0x00, 0x01, 0x61, 0x00], 4],
+      ['QoS 0 PUBLISH with DUP', [0x38, 0x03, 0x00, 0x01, 0x61], 4],
       ['PUBACK with reserved flags', [0x41, 0x02, 0x00, 0x01], 4],
       ['PUBREL without its required flags', [0x60, 0x02, 0x00, 0x01], 4],
       ['topic longer than the packet', [0x30, 0x03, 0x00, 0x09, 0x61], 4],

@@ -27,13 +27,12 @@ describe('sortSubscriptions', () => {
     expect(reasonOf(() => sortSubscriptions(subscribe([{ topic: 'x' }], { subscriptionIdentifier: 0 }), all, 0x87))).toBe(0x82);
   });
 
-  it('[MQTT-2.2.1-3] packet id 0, [MQTT-4.7.3-1] an empty filter and [MQTT-4.8.2-2] $share/g/ or $share/g are Protocol Errors', () => {
+  it('[MQTT-2.2.1-3] packet id 0, [MQTT-4.7.3-1] an empty filter and [MQTT-4.8.2-2] $share/g/ are Protocol Errors', () => {
     expect(reasonOf(() => sortSubscriptions({ ...subscribe([{ topic: 'x' }]), messageId: 0 }, all, 0x87))).toBe(0x82);
     expect(reasonOf(() => sortSubscriptions(subscribe([{ topic: 'x' }, { topic: '' }]), all, 0x87))).toBe(0x82);
     expect(reasonOf(() => sortSubscriptions(subscribe([{ topic: '$share/g/' }]), all, 0x87))).toBe(0x82);
-    expect(reasonOf(() => sortSubscriptions(subscribe([{ topic: '$share/g' }]), all, 0x87))).toBe(0x82);
-    // An empty share name is a filter that exists but is not allowed: SUBACK 0x8F for it.
-    expect(sortSubscriptions(subscribe([{ topic: '$share//x' }]), all, 0x87).codes).toEqual([0x8f]);
+    // A share name without the '/' and filter after it, or an empty share name, is a filter that is there but not allowed: 0x8F.
+    expect(sortSubscriptions(subscribe([{ topic: '$share/g' }, { topic: '$share//x' }, { topic: '$share/g/a/' }]), all, 0x87).codes).toEqual([0x8f, 0x8f, undefined]);
   });
 
   it('[MQTT-1.5.4-1] a filter that is not valid UTF-8 is a Malformed Packet', () => {
