@@ -119,6 +119,14 @@ describe.skipIf(!haveClients)('mosquitto_pub / mosquitto_sub through the broker'
       expect(msgs).toMatchObject([{ topic, qos, retain: false, payload: `hello qos ${qos}` }]);
     });
 
+    it('[MQTT-3.14.4-3] a normal mosquitto_pub exit discards its Will (v5: the short DISCONNECT e0 00)', async () => {
+      const willTopic = uniq('will');
+      const s = await sub(v, ['-t', willTopic], 1, 2);
+      await pub(v, ['--will-topic', willTopic, '--will-payload', 'DIED', '-t', uniq('will-pub'), '-m', 'hello']);
+      const { msgs, out } = await s.done;
+      expect(msgs, out).toEqual([]);
+    });
+
     it('QoS is downgraded to the subscription maximum', async () => {
       const topic = uniq('downgrade');
       const s = await sub(v, ['-q', '1', '-t', topic], 1);
