@@ -123,6 +123,9 @@ export class Partition {
       s = undefined;
     }
     if (s) {
+      // A session with expiry 0 (3.1.1 clean session) lasts as long as its connection [MQTT-3.1.2-6]:
+      // the takeover ends it, so there is nothing to resume [MQTT-3.2.2-2], whatever the new CONNECT asks.
+      const ends = cmd.cleanStart || (s.online && s.sessionExpirySeconds === 0);
       if (s.online) {
         // Takeover [MQTT-3.1.4-3]: the old connection is closed as if it had broken, so its will is due
         // unless the new connection resumes the session before the will delay ran out [MQTT-3.1.3-9].
@@ -130,11 +133,11 @@ export class Partition {
         this.setOffline(s);
         const will = s.will;
         s.will = undefined;
-        if (will && (cmd.cleanStart || will.delaySeconds === 0)) this.publishWill(will, cmd.now, out);
+        if (will && (ends || will.delaySeconds === 0)) this.publishWill(will, cmd.now, out);
       } else if (s.will && !cmd.cleanStart) {
         s.will = undefined; // a delayed will is cancelled by the client coming back in time
       }
-      if (cmd.cleanStart) {
+      if (ends) {
         this.endSession(s, cmd.now, out);
         s = undefined;
       }

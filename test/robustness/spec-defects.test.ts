@@ -262,6 +262,27 @@ describe.skipIf(isMosquitto)('issue 13: conformance defects (edgemq)', () => {
     b.destroy();
   });
 
+  it('[MQTT-3.1.2-6 / MQTT-3.2.2-2] 3.1.1: a clean-session-0 CONNECT that takes over a clean-session-1 connection finds no session (20 02 00 00) and none of its subscriptions', async () => {
+    // The taken-over session lasted as long as its connection [MQTT-3.1.2-6]: nothing is stored to resume.
+    const id = cid('takeover0');
+    const topic = `def/takeover/${id}`;
+    const a = await RawConn.connected(broker.port, 4, id);
+    a.send(K.subscribeRaw(4, { packetId: 1, entries: [[topic, 0]] }));
+    await a.waitFor('suback');
+    const b = await RawConn.open(broker.port, 4);
+    b.send(K.connect(4, id, { clean: false }));
+    await b.waitFor('connack');
+    expect(hex(b.received)).toBe('20020000');
+    await a.waitClosed();
+    const p = await RawConn.connected(broker.port, 5, cid('pub'));
+    p.send(K.publishRaw(5, { topic, qos: 0, payload: 'old subscription' }));
+    await p.ping();
+    await b.ping();
+    expect(b.packets.filter((x) => x.cmd === 'publish'), b.describe()).toEqual([]);
+    b.destroy();
+    p.destroy();
+  });
+
   it('[3.1 3.2] MQTT 3.1 (MQIsdp): the CONNACK of a resumed session has no session-present bit (20 02 00 00)', async () => {
     const id = cid('v31');
     const bytes = K.connect(4, id, { protocolId: 'MQIsdp', protocolVersion: 3, clean: false });
