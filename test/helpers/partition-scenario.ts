@@ -137,7 +137,7 @@ function recorder() {
   const out: PartitionOutput = {
     deliver: (id, d) =>
       events.push(['deliver', id, d.message.topic, d.message.payload.toString(), d.message.origin, d.qos, d.packetId, d.dup, d.retain, d.subscriptionIds ?? null]),
-    release: (id, packetId) => events.push(['pubrel', id, packetId]),
+    release: (id, packetId, rc) => events.push(['pubrel', id, packetId, rc ?? 0]),
     kick: (id, rc) => events.push(['kick', id, rc]),
   };
   return { events, out };
