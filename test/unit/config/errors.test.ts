@@ -207,7 +207,7 @@ describe('warnings', () => {
       { kind: 'KafkaConnectorTopicMap', name: 'my-map', apiVersion: AZURE_2023, source: 'file.yaml' },
     ]);
     expect(c.warnings).toEqual([
-      'MqttBridgeConnector/my-bridge in file.yaml:15: kind MqttBridgeConnector is not used by edgemq; skipped',
+      'MqttBridgeConnector/my-bridge in file.yaml:15: kind MqttBridgeConnector is run by `edgemq connector`, not by this command; skipped',
       'KafkaConnectorTopicMap/my-map in file.yaml:20: kind KafkaConnectorTopicMap is not used by edgemq; skipped',
     ]);
     expect(c.listeners).toHaveLength(1);
