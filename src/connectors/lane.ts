@@ -118,7 +118,8 @@ export class Lane {
     this.metrics.sourceConnections++;
     client.on('message', (_topic, _payload, packet) => this.receive(packet, acks));
     const v5 = !this.localToRemote ? this.settings.protocolVersion === 5 : true;
-    const options = v5 ? { qos: this.route.qos, nl: true, rap: true, rh: 1 as const } : { qos: this.route.qos };
+    // No Local is a protocol error on a shared subscription [MQTT-3.8.3-4]; the loop marker covers those.
+    const options = v5 ? { qos: this.route.qos, nl: this.route.shared === undefined, rap: true, rh: 1 as const } : { qos: this.route.qos };
     client.subscribe(this.filter, options, (err, granted) => {
       const code = granted?.[0]?.qos;
       if (err === null && code !== undefined && code < 0x80) return;

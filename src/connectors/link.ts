@@ -106,6 +106,13 @@ export class Link {
     this.client = undefined;
     this.up = false;
     if (client === undefined) return;
-    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    // A DISCONNECT if the connection is up; a connection still being set up is just closed.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => client.end(true, {}, () => resolve()), 2000);
+      client.end(!client.connected, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 }

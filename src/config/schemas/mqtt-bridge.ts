@@ -53,7 +53,7 @@ export const mqttBridgeConnectorSpecSchema: JsonSchema = obj('An MQTT bridge bet
   logLevel: str('Log level of the connector process (trace|debug|info|warn|error).'),
   remoteBrokerConnection: obj('The remote (cloud) broker.', {
     endpoint: endpoint('host:port of the remote broker.'),
-    protocol: caseInsensitiveEnum('Transport: mqtt (default) or webSocket.', [...BRIDGE_TRANSPORTS], ['websocket', 'WebSockets', 'websockets']),
+    protocol: caseInsensitiveEnum('Transport: mqtt (default) or webSocket.', [...BRIDGE_TRANSPORTS], ['WebSockets', 'websockets']),
     tls: tlsSchema,
     authentication: remoteAuthenticationSchema,
     keepAliveSeconds: int('edgemq: keep-alive towards the remote broker (default 60).', 0, 65535),
