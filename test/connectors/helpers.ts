@@ -126,8 +126,10 @@ export async function connect(url: string, opts: IClientOptions = {}): Promise<M
   return client;
 }
 
+const T0 = Date.now();
 export async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  if (process.env.DEBUG_BRIDGE) console.log(`${Date.now() - T0} ms: waiting for ${what}`);
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
@@ -158,4 +160,44 @@ spec:
   routes:
 ${o.routes}
 `;
+}
+
+/** A persistent-session QoS 1 subscriber that reconnects by itself (it outlives broker restarts). */
+export async function persistentSubscriber(url: string, clientId: string, filter: string): Promise<{ payloads: string[]; client: MqttClient }> {
+  const payloads: string[] = [];
+  const client = mqtt.connect(url, {
+    protocolVersion: 5,
+    clientId,
+    clean: false,
+    reconnectPeriod: 100,
+    properties: { sessionExpiryInterval: 3600 },
+  });
+  client.on('error', () => {});
+  client.on('message', (_t, payload) => payloads.push(payload.toString()));
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  await client.subscribeAsync(filter, { qos: 1 });
+  return { payloads, client };
+}
+
+/** Publishes `count` QoS 1 messages `0..count-1` one after the other, each acknowledged, `gapMs` apart. */
+export async function steadyStream(client: MqttClient, topic: string, count: number, gapMs = 2, from = 0): Promise<void> {
+  for (let i = from; i < from + count; i++) {
+    await client.publishAsync(topic, String(i), { qos: 1 });
+    if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+  }
+}
+
+/**
+ * Nothing lost and order kept: the first occurrences are exactly 0..count-1 in order. Returns the
+ * number of duplicates (QoS 1 is at least once).
+ */
+export function checkSequence(payloads: string[], count: number): { duplicates: number; firstOccurrences: number[] } {
+  const seen = new Set<string>();
+  const first: number[] = [];
+  for (const p of payloads) {
+    if (seen.has(p)) continue;
+    seen.add(p);
+    first.push(Number(p));
+  }
+  return { duplicates: payloads.length - first.length, firstOccurrences: first };
 }
