@@ -29,7 +29,9 @@ export interface MosquittoOptions {
   listener?: string[];
   /** Keep sessions and queued messages across restarts. */
   persistence?: boolean;
-  /** Extra global lines. */
+  /** Lines before everything else (e.g. per_listener_settings). */
+  head?: string[];
+  /** Extra lines at the end (more listeners). */
   extra?: string[];
   port?: number;
 }
@@ -41,6 +43,9 @@ export async function mosquitto(o: MosquittoOptions = {}): Promise<Mosquitto> {
   writeFileSync(
     conf,
     [
+      ...(o.head ?? []),
+      // Run as root (CI), Mosquitto would switch to its own user and could not read our temp files.
+      'user root',
       `listener ${port} 127.0.0.1`,
       ...(o.listener ?? []),
       'allow_anonymous true',
@@ -62,7 +67,9 @@ export async function mosquitto(o: MosquittoOptions = {}): Promise<Mosquitto> {
       child = c;
       c.stdout?.on('data', (d) => (out += d));
       c.stderr?.on('data', (d) => (out += d));
-      await waitForPort(port);
+      const exited = new Promise<never>((_, reject) => c.once('exit', (code) => reject(new Error(`mosquitto exited (${code}):\n${out}`))));
+      await Promise.race([waitForPort(port), exited]);
+      exited.catch(() => {});
     },
     async stop() {
       const c = child;
