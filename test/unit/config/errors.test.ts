@@ -136,7 +136,7 @@ describe('configuration errors name the resource, the file, the line and the fie
   it('unknown kind in a known group', () => {
     const err = configErrorOf(() => parseConfigText(`apiVersion: ${AZURE_2023}\nkind: Brokr\nmetadata: {name: b}\nspec: {}\n`, 'file.yaml'));
     expect(err.message).toBe(
-      `Brokr/b in file.yaml:2: kind: unknown kind 'Brokr' in ${AZURE_2023} (edgemq reads Broker, BrokerListener, BrokerAuthentication, BrokerAuthorization)`,
+      `Brokr/b in file.yaml:2: kind: unknown kind 'Brokr' in ${AZURE_2023} (edgemq reads Broker, BrokerListener, BrokerAuthentication, BrokerAuthorization, MqttBridgeConnector, MqttBridgeTopicMap)`,
     );
   });
 
