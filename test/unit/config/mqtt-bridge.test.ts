@@ -12,6 +12,7 @@ import { parseSize } from '../../../src/config/normalize-bridge.js';
 import { readYamlResources } from '../../../src/config/yaml-documents.js';
 import { Backoff } from '../../../src/connectors/backoff.js';
 import { mapTopic } from '../../../src/connectors/message-map.js';
+import { loadConnectorConfig } from '../../../src/config/load-connectors.js';
 import { configErrorOf } from './fixtures.js';
 
 const load = (text: string) => connectorsFromDocuments(readYamlResources(text, 'bridge.yaml'));
@@ -126,6 +127,15 @@ describe('MqttBridgeConnector and MqttBridgeTopicMap', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'connector', '--config', file], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(`MqttBridgeTopicMap/routes in ${file}:17: spec.routes[0].target: topic name contains a wildcard`);
+  });
+});
+
+describe('samples/cloud-bridge', () => {
+  it('loads without warnings: TLS to the cloud, X.509, three routes', () => {
+    const { connectors, warnings } = loadConnectorConfig([join(import.meta.dirname, '../../../samples/cloud-bridge/bridge.yaml')]);
+    expect(warnings).toEqual([]);
+    expect(connectors[0]).toMatchObject({ name: 'cloud', remote: { tls: { caConfigMap: 'cloud-ca' }, auth: { method: 'x509', secretName: 'cloud-bridge-cert' } } });
+    expect(connectors[0]!.routes.map((r) => `${r.name} ${r.direction}`)).toEqual(['telemetry local-to-remote', 'readings local-to-remote', 'commands remote-to-local']);
   });
 });
 
