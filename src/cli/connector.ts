@@ -11,6 +11,7 @@ import { ConfigError } from '../mqtt/errors.js';
 import { createLogger } from '../observability/logger.js';
 import { SecretStore } from '../security/secrets.js';
 import { defaultSecretsDir } from './serve.js';
+import { stopOnSignals } from './signals.js';
 
 export const CONNECTOR_USAGE = `connector flags:
   --config FILE        MqttBridgeConnector and MqttBridgeTopicMap resources (repeatable; a directory loads its *.yaml)
@@ -44,19 +45,8 @@ export async function runConnector(args: string[]): Promise<void> {
   const secrets = new SecretStore(path.resolve(values['secrets-dir'] ?? defaultSecretsDir(files)));
   const runner = new BridgeRunner(loaded.connectors, secrets, log);
   runner.start(stats * 1000);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  stopOnSignals(async (signal) => {
     log.info({ signal }, 'connector stopping');
-    runner
-      .stop()
-      .then(() => process.exit(0))
-      .catch((err) => {
-        process.stderr.write(`edgemq: error while stopping after ${signal}: ${err}\n`);
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+    await runner.stop();
+  });
 }

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../mqtt/errors.js';
 import { StorageError } from '../storage/partition-store.js';
 import { serve } from './serve.js';
+import { stopOnSignals } from './signals.js';
 
 const USAGE = `usage: edgemq <command> [flags]
 
@@ -111,20 +112,7 @@ async function runServe(args: string[]): Promise<void> {
     ...(values['secrets-dir'] !== undefined ? { secretsDir: values['secrets-dir'] } : {}),
     allowAnonymous: values['allow-anonymous'] === true,
   });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    broker
-      .stop()
-      .then(() => process.exit(0))
-      .catch((err) => {
-        process.stderr.write(`edgemq: error while stopping after ${signal}: ${err}\n`);
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  stopOnSignals(() => broker.stop());
 }
 
 async function runPasswd(args: string[]): Promise<void> {

@@ -45,7 +45,7 @@ beforeAll(async () => {
     const s = connector.stats();
     return Object.keys(s).length === 6 && Object.values(s).every((r) => r.sourceConnections === r.clients && r.targetConnections === r.clients);
   });
-});
+}, 60_000);
 
 afterAll(async () => {
   localSub?.end(true);
@@ -55,7 +55,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('MQTT bridge to Mosquitto', () => {
+describe('MQTT bridge to Mosquitto', { timeout: 60_000 }, () => {
+  // A minute, not the default 30 s: each test starts processes (tsx compiles on start), slow on a busy machine.
   it('forwards QoS 1 local-to-remote in order, with {topic} substituted', async () => {
     const pub = await connect(local.url, { clientId: 'sensor-1' });
     for (let i = 0; i < 50; i++) await pub.publishAsync(`sensors/t${i % 3}`, `m${i}`, { qos: 1 });

@@ -53,7 +53,8 @@ async function setup(spec = ''): Promise<{ local: RunningBroker; remote: Mosquit
 
 const connectedBoth = (c: Connector) => c.stats().up?.sourceConnections === 1 && c.stats().up?.targetConnections === 1;
 
-describe('bridge offline operation', () => {
+describe('bridge offline operation', { timeout: 60_000 }, () => {
+  // A minute, not the default 30 s: each test starts processes (tsx compiles on start), slow on a busy machine.
   it('keeps a steady QoS 1 stream while the remote is down and forwards it in order when it returns', async () => {
     const { local, remote, connector } = await setup();
     const sub = await persistentSubscriber(`mqtt://127.0.0.1:${remote.port}`, 'cloud-sub', 'cloud/#');

@@ -118,7 +118,7 @@ beforeAll(async () => {
   remoteSub = await connect(`mqtt://127.0.0.1:${remote.port}`, { clientId: 'cloud-watch' });
   remoteSub.on('message', (topic, payload, packet) => atRemote.push({ topic, payload: payload.toString(), user: packet.properties?.userProperties }));
   await remoteSub.subscribeAsync('#', { qos: 1 });
-});
+}, 60_000);
 
 afterAll(async () => {
   remoteSub?.end(true);
@@ -137,7 +137,8 @@ function route(connectorName: string, routeName: string): Record<string, unknown
 }
 const connected = (c: string, r: string) => route(c, r)?.targetConnections === 1 && route(c, r)?.sourceConnections === 1;
 
-describe('bridge remote connection', () => {
+describe('bridge remote connection', { timeout: 60_000 }, () => {
+  // A minute, not the default 30 s: each test starts processes (tsx compiles on start), slow on a busy machine.
   it('connects over TLS with the CA of trustedCaCertificateConfigMap and an X.509 client certificate', async () => {
     await until('x509 route connected', () => connected('x509', 'up'));
     const pub = await connect(local.url, { clientId: 'tls-pub' });
