@@ -122,10 +122,10 @@ export class Lane {
     const options = v5 ? { qos: this.route.qos, nl: this.route.shared === undefined, rap: true, rh: 1 as const } : { qos: this.route.qos };
     client.subscribe(this.filter, options, (err, granted) => {
       const code = granted?.[0]?.qos;
-      if (err === null && code !== undefined && code < 0x80) return;
+      if ((err === null && code !== undefined && code < 0x80) || client !== this.source.current) return;
       const why = err?.message ?? `SUBACK reason code 0x${(code ?? 0x80).toString(16)}`;
       this.linkError(`subscribing to '${this.filter}' on the ${this.source.side} broker refused: ${why}`);
-      client.end(true); // retried with backoff: authorization may be fixed meanwhile
+      this.source.restart(); // retried with back-off: authorization may be fixed meanwhile
     });
   }
 
@@ -246,8 +246,8 @@ export class Lane {
       }
       if (code === PUBACK_QUOTA_EXCEEDED) {
         // The destination is overloaded: back off by reconnecting rather than hammering it.
-        this.linkError(`${this.destination.side} broker answered 0x97 Quota exceeded; reconnecting with backoff`);
-        client.end(true);
+        this.linkError(`${this.destination.side} broker answered 0x97 Quota exceeded; reconnecting with back-off`);
+        this.destination.restart();
         return;
       }
       this.metrics.dropped++;

@@ -17,11 +17,21 @@ export interface LinkEvents {
   onError(message: string): void;
 }
 
+/**
+ * A connection counts as healthy, and the next outage starts the back-off from the beginning, only if
+ * it stayed up this long: a broker that accepts CONNECT and then refuses the subscription or drops
+ * the link at once is retried with growing delays, not in a tight loop.
+ */
+const STABLE_MS = 10_000;
+
 export class Link {
   private client: MqttClient | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private up = false;
+  private upSince = 0;
+  /** Set when the bridge itself closes the connection; that reason was reported already. */
+  private restarting = false;
   private readonly backoff: Backoff;
 
   constructor(
@@ -65,7 +75,7 @@ export class Link {
     client.on('connect', (connack) => {
       if (this.stopped || client !== this.client) return;
       this.up = true;
-      this.backoff.reset();
+      this.upSince = Date.now();
       this.log.info({ side: this.side, clientId: this.clientId, url: target.url, sessionPresent: connack.sessionPresent }, 'bridge client connected');
       this.events.onUp(client, connack);
     });
@@ -74,10 +84,13 @@ export class Link {
       if (closed || client !== this.client) return;
       closed = true;
       const wasUp = this.up;
+      const restarting = this.restarting;
       this.up = false;
+      this.restarting = false;
       if (wasUp) {
+        if (Date.now() - this.upSince >= STABLE_MS) this.backoff.reset();
         this.events.onDown(client);
-        if (!this.stopped) this.failed(`${this.side} connection lost${sawError === undefined ? '' : `: ${sawError}`}`);
+        if (!this.stopped && !restarting) this.failed(`${this.side} connection lost${sawError === undefined ? '' : `: ${sawError}`}`);
       } else if (!this.stopped) {
         this.failed(`${this.side} connection to ${target.url} failed: ${sawError ?? 'closed before CONNACK'}`);
       }
@@ -85,6 +98,14 @@ export class Link {
       client.end(true);
       this.retry();
     });
+  }
+
+  /** Drops the connection and connects again after the back-off; `reason` was reported by the caller. */
+  restart(): void {
+    const client = this.current;
+    if (client === undefined) return;
+    this.restarting = true;
+    client.end(true);
   }
 
   private failed(message: string): void {
