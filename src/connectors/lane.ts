@@ -33,6 +33,8 @@ interface Entry {
   ackId: number;
   acks: HeldAcks | undefined;
   state: number;
+  /** With a Message Expiry Interval: when it runs out (ms), so time held here counts too. */
+  expiresAt: number | undefined;
 }
 
 /** How long the local broker keeps a bridge session while the connector process is away. */
@@ -159,6 +161,7 @@ export class Lane {
       return;
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const expiry = packet.properties?.messageExpiryInterval;
     this.entries.push({
       topic: mapTopic(this.route.target, packet.topic),
       payload,
@@ -167,6 +170,7 @@ export class Lane {
       ackId: packet.messageId ?? 0,
       acks: qos === 1 ? acks : undefined,
       state: WAITING,
+      expiresAt: expiry === undefined ? undefined : Date.now() + expiry * 1000,
     });
     this.held++;
     this.bytes += payload.length;
@@ -230,6 +234,7 @@ export class Lane {
     while (this.inflight < this.window && this.cursor < this.entries.length) {
       const e = this.entries[this.cursor++]!;
       if (e.state !== WAITING) continue;
+      if (e.expiresAt !== undefined && !this.refreshExpiry(e)) continue;
       e.state = SENDING;
       this.inflight++;
       client.publish(e.topic, e.payload, e.options, (err) => this.sent(e, client, err));
@@ -259,6 +264,21 @@ export class Lane {
     }
     this.complete(e);
     this.pump();
+  }
+
+  /**
+   * Sets the expiry interval a message has left; one that expired while held is dropped (counted in
+   * `expired`), as the broker would have dropped it [MQTT-3.3.2-5].
+   */
+  private refreshExpiry(e: Entry): boolean {
+    const left = Math.ceil((e.expiresAt! - Date.now()) / 1000);
+    if (left > 0) {
+      if (e.options.properties !== undefined) e.options.properties.messageExpiryInterval = left;
+      return true;
+    }
+    this.metrics.expired++;
+    this.complete(e);
+    return false;
   }
 
   /** Marks a message finished and acknowledges, in arrival order, every finished message at the front. */

@@ -28,8 +28,8 @@ export function hasMarker(packet: IPublishPacket, marker: string): boolean {
 
 /**
  * PUBLISH options for the destination. Properties the receiver sets per connection (topic alias,
- * subscription identifiers) stay behind; the rest is kept. The remaining message expiry is what the
- * source broker sent, so time spent in the bridge is already subtracted.
+ * subscription identifiers) stay behind; the rest is kept. The expiry interval is what the source
+ * broker left of it; the lane subtracts the time the message then waits in the bridge.
  */
 export function publishOptions(packet: IPublishPacket, qos: 0 | 1, marker: string | undefined, v5Target: boolean): IClientPublishOptions {
   const options: IClientPublishOptions = { qos, retain: packet.retain };

@@ -11,6 +11,8 @@ export interface RouteMetrics {
   forwarded: number;
   /** Messages given up: oldest dropped at the buffer bound, or refused by the destination. */
   dropped: number;
+  /** Messages whose Message Expiry Interval ran out while they were held. */
+  expired: number;
   /** Messages not forwarded because this connector had put them there (loop prevention). */
   looped: number;
   /** QoS 1 messages the source sent again after a reconnect (the destination may see them twice). */
@@ -36,6 +38,7 @@ export function newRouteMetrics(connector: string, route: string, direction: str
     direction,
     forwarded: 0,
     dropped: 0,
+    expired: 0,
     looped: 0,
     redelivered: 0,
     backlog: 0,

@@ -3,11 +3,11 @@
  * loopback port, and `edgemq connector` as its own process (tsx), both stopped by PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { edgemqCommand, freePort, repoRoot, waitForPort } from '../helpers/broker.js';
+import { edgemqCommand, freePort, repoRoot, startBroker, waitForPort, type RunningBroker } from '../helpers/broker.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 
@@ -207,4 +207,44 @@ export function checkSequence(payloads: string[], count: number): { duplicates: 
     first.push(Number(p));
   }
   return { duplicates: payloads.length - first.length, firstOccurrences: first };
+}
+
+/** Stops what `oneRoute` started; call from `afterEach`. */
+const cleanups: Array<() => Promise<void> | void> = [];
+export function onCleanup(fn: () => Promise<void> | void): void {
+  cleanups.push(fn);
+}
+export async function runCleanups(): Promise<void> {
+  for (const c of cleanups.splice(0).reverse()) await c();
+}
+
+export interface OneRoute {
+  local: RunningBroker;
+  remote: Mosquitto;
+  file: string;
+  connector(): Connector;
+  restartConnector(): Connector;
+}
+
+/**
+ * edgemq, a Mosquitto with persistence and a connector with one route `up` (local `data/#` to remote
+ * `cloud/{topic}`, QoS 1), connected on both sides.
+ */
+export async function oneRoute(spec = ''): Promise<OneRoute> {
+  const dir = tempDir();
+  const [local, remote] = await Promise.all([startBroker(), mosquitto({ persistence: true })]);
+  const file = writeConfig(
+    dir,
+    bridgeYaml({ localPort: local.port, remotePort: remote.port, spec, routes: "  - {name: up, direction: local-to-remote, qos: 1, source: 'data/#', target: 'cloud/{topic}'}" }),
+  );
+  let current = startConnector(file);
+  onCleanup(async () => {
+    await current.kill('SIGKILL');
+    await local.stop();
+    await remote.stop();
+    rmSync(remote.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await until('the route connected', () => current.stats().up?.sourceConnections === 1 && current.stats().up?.targetConnections === 1);
+  return { local, remote, file, connector: () => current, restartConnector: () => (current = startConnector(file)) };
 }
