@@ -150,6 +150,7 @@ export class Lane {
     this.head = 0;
     this.cursor = 0;
     this.updateBacklog(kept.length - before);
+    this.releaseFront(); // what finished behind the removed messages is now at the front
   }
 
   private receive(packet: IPublishPacket, acks: HeldAcks): void {
@@ -281,12 +282,17 @@ export class Lane {
     return false;
   }
 
-  /** Marks a message finished and acknowledges, in arrival order, every finished message at the front. */
+  /** Marks a message finished (forwarded, refused, dropped or expired). */
   private complete(e: Entry): void {
     e.state = DONE;
     this.held--;
     this.bytes -= e.payload.length;
     this.updateBacklog(-1);
+    this.releaseFront();
+  }
+
+  /** Acknowledges to the source, in arrival order, every finished message at the front. */
+  private releaseFront(): void {
     const entries = this.entries;
     while (this.head < entries.length && entries[this.head]!.state === DONE) {
       const done = entries[this.head]!;
