@@ -1,7 +1,8 @@
 /**
- * Crashes under load: the connector SIGKILLed and restarted, and the local edgemq SIGKILLed and
- * restarted while the remote Mosquitto is down. Nothing acknowledged to a publisher is lost, order is
- * kept, and QoS 1 duplicates are counted.
+ * Crashes under load: the connector SIGKILLed and restarted; the local edgemq SIGKILLed and restarted
+ * while the remote Mosquitto is down (local-to-remote), and while the cloud keeps publishing
+ * (remote-to-local). Nothing acknowledged to a publisher is lost, order is kept, and QoS 1 duplicates
+ * are counted.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker } from '../helpers/broker.js';
@@ -51,6 +52,23 @@ describe('bridge crashes', { timeout: 60_000 }, () => {
     await until('the bridge is back on the local broker', () => connector().stats().up?.sourceConnections === 1);
     await remote.start();
     await until('all 300 at the remote', () => new Set(sub.payloads).size === 300, 30_000);
+    const { firstOccurrences } = checkSequence(sub.payloads, 300);
+    expect(firstOccurrences).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(connector().stats().up?.dropped).toBe(0);
+  });
+
+  it('brings commands down in order after the local broker was killed while the cloud kept publishing', async () => {
+    const { local, remote, connector } = await oneRoute('', "{name: up, direction: remote-to-local, qos: 1, source: 'commands/#'}");
+    const sub = await persistentSubscriber(local.url, 'device', 'commands/#');
+    onCleanup(() => void sub.client.end(true));
+    await local.kill('SIGKILL');
+    await until('the bridge lost the local broker', () => connector().stats().up?.targetConnections === 0);
+    const cloud = await connect(`mqtt://127.0.0.1:${remote.port}`, { clientId: 'cloud-app' });
+    onCleanup(() => void cloud.end(true));
+    await steadyStream(cloud, 'commands/set', 300, 0); // Mosquitto keeps what the bridge has not taken
+    const again = await startBroker({ port: local.port, dataDir: local.dataDir });
+    onCleanup(() => again.stop());
+    await until('all 300 at the device', () => new Set(sub.payloads).size === 300, 30_000);
     const { firstOccurrences } = checkSequence(sub.payloads, 300);
     expect(firstOccurrences).toEqual(Array.from({ length: 300 }, (_, i) => i));
     expect(connector().stats().up?.dropped).toBe(0);

@@ -227,15 +227,15 @@ export interface OneRoute {
 }
 
 /**
- * edgemq, a Mosquitto with persistence and a connector with one route `up` (local `data/#` to remote
- * `cloud/{topic}`, QoS 1), connected on both sides.
+ * edgemq, a Mosquitto with persistence and a connector with one route named `up` (by default local
+ * `data/#` to remote `cloud/{topic}`, QoS 1), connected on both sides.
  */
-export async function oneRoute(spec = ''): Promise<OneRoute> {
+export async function oneRoute(spec = '', route = "{name: up, direction: local-to-remote, qos: 1, source: 'data/#', target: 'cloud/{topic}'}"): Promise<OneRoute> {
   const dir = tempDir();
   const [local, remote] = await Promise.all([startBroker(), mosquitto({ persistence: true })]);
   const file = writeConfig(
     dir,
-    bridgeYaml({ localPort: local.port, remotePort: remote.port, spec, routes: "  - {name: up, direction: local-to-remote, qos: 1, source: 'data/#', target: 'cloud/{topic}'}" }),
+    bridgeYaml({ localPort: local.port, remotePort: remote.port, spec, routes: `  - ${route}` }),
   );
   let current = startConnector(file);
   onCleanup(async () => {
