@@ -1,7 +1,7 @@
 /**
  * The bridge's remote connection options against a real Mosquitto: TLS with the CA from
  * `trustedCaCertificateConfigMap`, X.509 client certificates, username/password from a secret over
- * MQTT 3.1.1, WebSocket, and the failures (untrusted server, wrong password) reported per route
+ * MQTT 3.1.1, WebSocket, and the failures (untrusted server, wrong password, missing secret) reported per route
  * without ending the process.
  */
 import { spawnSync } from 'node:child_process';
@@ -113,6 +113,14 @@ beforeAll(async () => {
     authentication: {usernamePassword: {secretName: bad-login}}`,
       "  - {name: up, direction: local-to-remote, source: 'never2/#'}",
     ),
+    connectorYaml(
+      'nosecret',
+      `  remoteBrokerConnection:
+    endpoint: 'localhost:${ports.tls}'
+    tls: {trustedCaCertificateConfigMap: cloud-ca}
+    authentication: {x509: {secretName: not-mounted-yet}}`,
+      "  - {name: up, direction: local-to-remote, source: 'never3/#'}",
+    ),
   ].join('---\n');
   connector = startConnector(writeConfig(dir, config), ['--secrets-dir', secrets]);
   remoteSub = await connect(`mqtt://127.0.0.1:${remote.port}`, { clientId: 'cloud-watch' });
@@ -173,11 +181,13 @@ describe('bridge remote connection', { timeout: 60_000 }, () => {
     await until('the message at the remote', () => atRemote.some((m) => m.topic === 'via-ws/ws/1'));
   });
 
-  it('reports an untrusted server certificate and a wrong password on the route, and keeps the rest running', async () => {
+  it('reports an untrusted server certificate, a wrong password and a secret not mounted (yet) on the route, and keeps the rest running', async () => {
     await until('failures recorded', () => Number(route('untrusted', 'up')?.connectFailures) >= 2 && Number(route('badpw', 'up')?.connectFailures) >= 2);
     expect(String(route('untrusted', 'up')?.lastError)).toMatch(/certificate/i);
     expect(route('untrusted', 'up')?.targetConnections).toBe(0);
     expect(String(route('badpw', 'up')?.lastError)).toMatch(/not authorized|bad user ?name or password/i);
+    await until('the missing secret reported', () => String(route('nosecret', 'up')?.lastError ?? '').includes("cannot read tls.crt of secret 'not-mounted-yet'"));
+    expect(String(route('nosecret', 'up')?.lastError)).toContain('spec.remoteBrokerConnection.authentication.x509.secretName');
     expect(connector.process.exitCode).toBeNull();
     expect(connected('x509', 'up')).toBe(true);
   });
