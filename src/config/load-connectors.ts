@@ -80,9 +80,38 @@ export function connectorsFromDocuments(documents: ResourceDocument[]): LoadedCo
       owner.settings.routes.push(route);
     }
   }
+  rejectSharedClientIds(connectors.map((c) => c.settings), maps);
   for (const { doc, settings } of connectors) {
     if (settings.routes.length === 0) warnings.push(`${describeAt(doc)}: no MqttBridgeTopicMap names it in spec.mqttBridgeConnectorRef; it forwards nothing`);
   }
   if (connectors.length === 0) throw new ConfigError('no MqttBridgeConnector resource found in the given files');
   return { connectors: connectors.map((c) => c.settings), warnings };
+}
+
+/**
+ * Two routes with one client id (two connectors with the same clientIdPrefix and route name) would
+ * take each other's sessions over on the local broker, back and forth, for ever: refused.
+ */
+function rejectSharedClientIds(connectors: BridgeConnectorSettings[], maps: ResourceDocument[]): void {
+  const owners = new Map<string, string>();
+  for (const c of connectors) {
+    for (const route of c.routes) {
+      const members = route.shared?.clients ?? 1;
+      for (let i = 0; i < members; i++) {
+        const id = `${c.clientIdPrefix}${route.name}${i === 0 ? '' : `-${i}`}`;
+        const first = owners.get(id);
+        if (first !== undefined) {
+          const map = maps.find((m) => resourceId(m) === route.topicMap)!;
+          const index = (map.body.spec as { routes: Array<{ name: string }> }).routes.findIndex((r) => r.name === route.name);
+          throw new ConfigError(
+            `${describeAt(map, ['spec', 'routes', index, 'name'])}: spec.routes[${index}].name: client id '${id}' ` +
+              `(clientIdPrefix of MqttBridgeConnector/${c.name} + route name) is also used by ${first}; give the connectors different clientIdPrefixes`,
+            resourceId(map),
+            `spec.routes[${index}].name`,
+          );
+        }
+        owners.set(id, `route '${route.name}' of MqttBridgeConnector/${c.name}`);
+      }
+    }
+  }
 }

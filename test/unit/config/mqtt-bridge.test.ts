@@ -120,6 +120,27 @@ describe('MqttBridgeConnector and MqttBridgeTopicMap', () => {
     );
   });
 
+  it('refuses two connectors whose routes would share a client id', () => {
+    const other = `---
+apiVersion: mq.edgemq.io/v1beta1
+kind: MqttBridgeConnector
+metadata: {name: backup}
+spec: {clientIdPrefix: edge-, remoteBrokerConnection: {endpoint: 'backup.example.com:8883'}}
+---
+apiVersion: mq.edgemq.io/v1beta1
+kind: MqttBridgeTopicMap
+metadata: {name: backup-routes}
+spec:
+  mqttBridgeConnectorRef: backup
+  routes:
+  - {name: up, direction: local-to-remote, source: x}
+`;
+    const err = configErrorOf(() => load(manifest() + other));
+    expect(err.message).toBe(
+      "MqttBridgeTopicMap/backup-routes in bridge.yaml:30: spec.routes[0].name: client id 'edge-up' (clientIdPrefix of MqttBridgeConnector/backup + route name) is also used by route 'up' of MqttBridgeConnector/cloud; give the connectors different clientIdPrefixes",
+    );
+  });
+
   it('`edgemq connector` exits with code 2 and the message on a bad resource', () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgemq-bridge-cfg-'));
     const file = join(dir, 'bridge.yaml');
