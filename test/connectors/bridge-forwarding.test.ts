@@ -12,6 +12,7 @@ import { bridgeYaml, connect, mosquitto, startConnector, tempDir, until, writeCo
 let local: RunningBroker;
 let remote: Mosquitto;
 let connector: Connector;
+let configFile: string;
 let localSub: MqttClient;
 let remoteSub: MqttClient;
 const dir = tempDir();
@@ -31,7 +32,8 @@ beforeAll(async () => {
     direction: local-to-remote
     source: 'jobs/#'
     sharedSubscription: {groupName: bridge, groupMinimumShareNumber: 3}`;
-  connector = startConnector(writeConfig(dir, bridgeYaml({ localPort: local.port, remotePort: remote.port, routes })));
+  configFile = writeConfig(dir, bridgeYaml({ localPort: local.port, remotePort: remote.port, routes }));
+  connector = startConnector(configFile);
   localSub = await connect(local.url, { clientId: 'local-sub' });
   remoteSub = await connect(`mqtt://127.0.0.1:${remote.port}`, { clientId: 'remote-sub' });
   localSub.on('message', (_t, _p, packet) => atLocal.push(packet));
@@ -139,5 +141,15 @@ describe('MQTT bridge to Mosquitto', { timeout: 60_000 }, () => {
     expect(topics(atLocal, 'loop/')).toEqual(['loop/1=one', 'loop/2=two', 'loop/sentinel=s', 'loop/end=e']);
     expect(topics(atRemote, 'loop/')).toEqual(['loop/1=one', 'loop/2=two', 'loop/sentinel=s', 'loop/end=e']);
     await until('loop counters', () => Number(connector.stats()['echo-in']?.looped) === 3 && Number(connector.stats()['echo-out']?.looped) === 1);
+  });
+
+  it('keeps the remote session of a remote-to-local route while the connector is down', async () => {
+    await connector.kill('SIGKILL');
+    const cloud = await connect(`mqtt://127.0.0.1:${remote.port}`, { clientId: 'cloud-while-down' });
+    for (let i = 0; i < 30; i++) await cloud.publishAsync('commands/late', `l${i}`, { qos: 1 });
+    cloud.end();
+    connector = startConnector(configFile); // Clean Start 0 + Session Expiry: Mosquitto kept them for site1-down
+    await until('30 late commands at the local broker', () => topics(atLocal, 'commands/late').length === 30);
+    expect(topics(atLocal, 'commands/late')).toEqual(Array.from({ length: 30 }, (_, i) => `commands/late=l${i}`));
   });
 });
