@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../mqtt/errors.js';
 import { StorageError } from '../storage/partition-store.js';
 import { serve } from './serve.js';
+import { stopOnSignals } from './signals.js';
 
 const USAGE = `usage: edgemq <command> [flags]
 
@@ -14,8 +15,9 @@ commands:
   serve          run the broker (front end + back end + coordinator in one process)
   passwd         add, replace or delete a user in a passwords.toml (PBKDF2-SHA512 PHC hashes)
   authn-webhook  run the reference custom-authentication webhook (Azure IoT MQ protocol 0.5.0) over HTTPS
-  crds           print the CustomResourceDefinitions of the four kinds (multi-document YAML, as in helm/edgemq/crds/)
+  crds           print the CustomResourceDefinitions of edgemq's kinds (multi-document YAML, as in helm/edgemq/crds/)
   dapr-components  serve the Dapr pub/sub and state store pluggable components on Unix sockets (see below)
+  connector      run the MQTT bridges of MqttBridgeConnector/MqttBridgeTopicMap resources (see below)
 
 serve flags:
   --config FILE      Broker/BrokerListener resources (YAML, multi-document; repeatable; a directory loads its *.yaml)
@@ -51,6 +53,10 @@ async function main(argv: string[]): Promise<void> {
       return runPasswd(rest);
     case 'authn-webhook':
       return runAuthnWebhook(rest);
+    case 'connector': {
+      const { runConnector } = await import('./connector.js');
+      return runConnector(rest);
+    }
     case 'dapr-components': {
       const { runDaprComponents } = await import('../dapr/cli.js');
       return runDaprComponents(rest);
@@ -67,6 +73,7 @@ async function main(argv: string[]): Promise<void> {
     case 'help':
       process.stdout.write(USAGE);
       process.stdout.write(`\n${(await import('../dapr/cli.js')).DAPR_COMPONENTS_USAGE}`);
+      process.stdout.write(`\n${(await import('./connector.js')).CONNECTOR_USAGE}`);
       return;
     default:
       throw new UsageError(`unknown command "${command}"`);
@@ -105,20 +112,7 @@ async function runServe(args: string[]): Promise<void> {
     ...(values['secrets-dir'] !== undefined ? { secretsDir: values['secrets-dir'] } : {}),
     allowAnonymous: values['allow-anonymous'] === true,
   });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    broker
-      .stop()
-      .then(() => process.exit(0))
-      .catch((err) => {
-        process.stderr.write(`edgemq: error while stopping after ${signal}: ${err}\n`);
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  stopOnSignals(() => broker.stop());
 }
 
 async function runPasswd(args: string[]): Promise<void> {

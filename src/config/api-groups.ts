@@ -17,6 +17,9 @@ export const ACCEPTED_API_VERSIONS: Readonly<Record<string, readonly string[]>> 
 /** Kinds validated and consumed by edgemq. */
 export const CONSUMED_KINDS: readonly ValidatedKind[] = ['Broker', 'BrokerListener', 'BrokerAuthentication', 'BrokerAuthorization'];
 
+/** Kinds run by `edgemq connector` (src/connectors/); `serve` skips them. */
+export const CONNECTOR_KINDS: readonly ValidatedKind[] = ['MqttBridgeConnector', 'MqttBridgeTopicMap'];
+
 /**
  * Kinds that exist in the accepted groups but that `serve` does not act on (yet): loading skips them
  * with a warning rather than failing, so a full Azure manifest still loads.

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../mqtt/errors.js';
-import { checkApiVersion, kindUse } from './api-groups.js';
+import { checkApiVersion, CONNECTOR_KINDS, kindUse } from './api-groups.js';
 import * as D from './defaults.js';
 import type { BrokerSettings, ListenerSettings, LoadedConfig } from './model.js';
 import { normalizeBroker } from './normalize-broker.js';
@@ -64,7 +64,8 @@ export function configFromDocuments(documents: ResourceDocument[], opts: LoadOpt
     if (use === 'skipped') {
       const name = nameOf(doc) ?? '(unnamed)';
       skipped.push({ kind, name, apiVersion: String(doc.body.apiVersion), source: doc.source });
-      warnings.push(`${describeAt(doc)}: kind ${kind} is not used by edgemq; skipped`);
+      const runBy = (CONNECTOR_KINDS as readonly string[]).includes(kind) ? 'is run by `edgemq connector`, not by this command' : 'is not used by edgemq';
+      warnings.push(`${describeAt(doc)}: kind ${kind} ${runBy}; skipped`);
       continue;
     }
     const validatedKind = kind as ValidatedKind;
@@ -148,7 +149,7 @@ function embeddedListener(broker: BrokerSettings, opts: LoadOptions): ListenerSe
 
 const CONFIG_EXTENSIONS = /\.(ya?ml|json)$/i;
 
-function expandDirectories(paths: string[]): string[] {
+export function expandDirectories(paths: string[]): string[] {
   return paths.flatMap((path) => {
     let isDirectory: boolean;
     try {

@@ -1,5 +1,5 @@
 /**
- * The CustomResourceDefinitions of edgemq's four kinds, built from the same `*SpecSchema`s the loader
+ * The CustomResourceDefinitions of edgemq's kinds (the broker's four and the MQTT bridge's two), built from the same `*SpecSchema`s the loader
  * validates with (one schema, two uses: DESIGN.md section 3). `edgemq crds` prints them; the Helm
  * chart ships the output in `helm/edgemq/crds/` (a unit test keeps that file up to date).
  *
@@ -12,6 +12,7 @@ import { brokerAuthenticationSpecSchema } from '../config/schemas/broker-authent
 import { brokerAuthorizationSpecSchema } from '../config/schemas/broker-authorization.js';
 import { brokerListenerSpecSchema } from '../config/schemas/broker-listener.js';
 import type { JsonSchema } from '../config/schemas/common.js';
+import { mqttBridgeConnectorSpecSchema, mqttBridgeTopicMapSpecSchema } from '../config/schemas/mqtt-bridge.js';
 
 export const CRD_GROUP = 'mq.edgemq.io';
 export const CRD_VERSION = 'v1beta1';
@@ -74,12 +75,30 @@ const KINDS: KindInfo[] = [
     spec: brokerAuthorizationSpecSchema,
     columns: [AGE],
   },
+  {
+    kind: 'MqttBridgeConnector',
+    plural: 'mqttbridgeconnectors',
+    description: 'An MQTT bridge from the local broker to a remote one, run by `edgemq connector`.',
+    spec: mqttBridgeConnectorSpecSchema,
+    columns: [
+      { name: 'Remote', type: 'string', jsonPath: '.spec.remoteBrokerConnection.endpoint', description: 'host:port of the remote broker.' },
+      { name: 'Protocol', type: 'string', jsonPath: '.spec.protocol', description: 'v5 or v3.' },
+      AGE,
+    ],
+  },
+  {
+    kind: 'MqttBridgeTopicMap',
+    plural: 'mqttbridgetopicmaps',
+    description: 'Routes of an MQTT bridge connector.',
+    spec: mqttBridgeTopicMapSpecSchema,
+    columns: [{ name: 'Connector', type: 'string', jsonPath: '.spec.mqttBridgeConnectorRef' }, AGE],
+  },
 ];
 
 /** A deep copy, so that no CRD shares (or could alter) the loader's schema objects. */
 const copy = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
-/** apiextensions.k8s.io/v1 CustomResourceDefinitions for Broker, BrokerListener, BrokerAuthentication, BrokerAuthorization. */
+/** apiextensions.k8s.io/v1 CustomResourceDefinitions for every kind in KINDS. */
 export function buildCrds(): object[] {
   return KINDS.map((k) => ({
     apiVersion: 'apiextensions.k8s.io/v1',

@@ -4,12 +4,15 @@ import { brokerAuthenticationSchema } from './broker-authentication.js';
 import { brokerAuthorizationSchema } from './broker-authorization.js';
 import { brokerListenerSchema } from './broker-listener.js';
 import type { JsonSchema } from './common.js';
+import { mqttBridgeConnectorSchema, mqttBridgeTopicMapSchema } from './mqtt-bridge.js';
 
 export const RESOURCE_SCHEMAS = {
   Broker: brokerSchema,
   BrokerListener: brokerListenerSchema,
   BrokerAuthentication: brokerAuthenticationSchema,
   BrokerAuthorization: brokerAuthorizationSchema,
+  MqttBridgeConnector: mqttBridgeConnectorSchema,
+  MqttBridgeTopicMap: mqttBridgeTopicMapSchema,
 } as const satisfies Record<string, JsonSchema>;
 
 export type ValidatedKind = keyof typeof RESOURCE_SCHEMAS;

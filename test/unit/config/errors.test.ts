@@ -136,7 +136,7 @@ describe('configuration errors name the resource, the file, the line and the fie
   it('unknown kind in a known group', () => {
     const err = configErrorOf(() => parseConfigText(`apiVersion: ${AZURE_2023}\nkind: Brokr\nmetadata: {name: b}\nspec: {}\n`, 'file.yaml'));
     expect(err.message).toBe(
-      `Brokr/b in file.yaml:2: kind: unknown kind 'Brokr' in ${AZURE_2023} (edgemq reads Broker, BrokerListener, BrokerAuthentication, BrokerAuthorization)`,
+      `Brokr/b in file.yaml:2: kind: unknown kind 'Brokr' in ${AZURE_2023} (edgemq reads Broker, BrokerListener, BrokerAuthentication, BrokerAuthorization, MqttBridgeConnector, MqttBridgeTopicMap)`,
     );
   });
 
@@ -207,7 +207,7 @@ describe('warnings', () => {
       { kind: 'KafkaConnectorTopicMap', name: 'my-map', apiVersion: AZURE_2023, source: 'file.yaml' },
     ]);
     expect(c.warnings).toEqual([
-      'MqttBridgeConnector/my-bridge in file.yaml:15: kind MqttBridgeConnector is not used by edgemq; skipped',
+      'MqttBridgeConnector/my-bridge in file.yaml:15: kind MqttBridgeConnector is run by `edgemq connector`, not by this command; skipped',
       'KafkaConnectorTopicMap/my-map in file.yaml:20: kind KafkaConnectorTopicMap is not used by edgemq; skipped',
     ]);
     expect(c.listeners).toHaveLength(1);

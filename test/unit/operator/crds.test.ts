@@ -7,6 +7,7 @@ import { brokerSpecSchema } from '../../../src/config/schemas/broker.js';
 import { brokerAuthenticationSpecSchema } from '../../../src/config/schemas/broker-authentication.js';
 import { brokerAuthorizationSpecSchema } from '../../../src/config/schemas/broker-authorization.js';
 import { brokerListenerSpecSchema } from '../../../src/config/schemas/broker-listener.js';
+import { mqttBridgeConnectorSpecSchema, mqttBridgeTopicMapSpecSchema } from '../../../src/config/schemas/mqtt-bridge.js';
 import { buildCrds, renderCrdsYaml } from '../../../src/operator/crds.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
@@ -41,6 +42,8 @@ const SPEC_SCHEMAS: Record<string, Schema> = {
   BrokerListener: brokerListenerSpecSchema,
   BrokerAuthentication: brokerAuthenticationSpecSchema,
   BrokerAuthorization: brokerAuthorizationSpecSchema,
+  MqttBridgeConnector: mqttBridgeConnectorSpecSchema,
+  MqttBridgeTopicMap: mqttBridgeTopicMapSpecSchema,
 };
 
 const JUNCTORS = ['oneOf', 'anyOf', 'allOf', 'not'] as const;
@@ -71,8 +74,8 @@ function schemaAt(root: Schema, jsonPath: string): Schema | undefined {
 }
 
 describe('buildCrds', () => {
-  it('defines the four kinds in mq.edgemq.io, version v1beta1 served and stored', () => {
-    expect([...byKind.keys()].sort()).toEqual(['Broker', 'BrokerAuthentication', 'BrokerAuthorization', 'BrokerListener']);
+  it('defines the broker and bridge kinds in mq.edgemq.io, version v1beta1 served and stored', () => {
+    expect([...byKind.keys()].sort()).toEqual(['Broker', 'BrokerAuthentication', 'BrokerAuthorization', 'BrokerListener', 'MqttBridgeConnector', 'MqttBridgeTopicMap']);
     for (const crd of crds) {
       expect(crd.apiVersion).toBe('apiextensions.k8s.io/v1');
       expect(crd.kind).toBe('CustomResourceDefinition');

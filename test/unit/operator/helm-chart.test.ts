@@ -15,6 +15,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { loadConfig } from '../../../src/config/load.js';
+import { connectorsFromDocuments } from '../../../src/config/load-connectors.js';
+import { readYamlResources } from '../../../src/config/yaml-documents.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { Security } from '../../../src/security/security.js';
 
@@ -208,6 +210,40 @@ describe.skipIf(!helmlite)('helm/edgemq rendered by helmlite (Helm 3 template en
     ]);
     const np = docs.find((d) => d.kind === 'NetworkPolicy')!;
     expect(np.spec.ingress[0].ports.map((p: Obj) => p.port)).toEqual([8883, 8885, 8084]);
+  });
+
+  it('connectors: a ConfigMap edgemq connector loads and a Deployment that the broker\'s selectors do not match', () => {
+    const file = path.join(tmp, 'connectors.yaml');
+    writeFileSync(
+      file,
+      YAML.stringify({
+        connectors: {
+          cloud: {
+            enabled: true,
+            spec: {
+              clientIdPrefix: 'site1-',
+              remoteBrokerConnection: { endpoint: 'mqtt.example.com:8883', tls: { trustedCaCertificateConfigMap: 'cloud-ca' }, authentication: { x509: { secretName: 'cert' } } },
+              localBrokerConnection: { tls: { tlsEnabled: true, trustedCaCertificateConfigMap: 'edgemq-ca' }, authentication: { kubernetes: {} } },
+            },
+            routes: [{ name: 'telemetry', direction: 'local-to-remote', source: 'telemetry/#', target: 'site1/{topic}' }],
+            secretMounts: [{ name: 'cloud-ca', kind: 'ConfigMap' }, { name: 'cert' }],
+          },
+          off: { enabled: false, routes: [] },
+        },
+      }),
+    );
+    const docs = render('r1', 'ns1', file);
+    const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'r1-edgemq-connector-cloud')!;
+    const { connectors } = connectorsFromDocuments(readYamlResources(cm.data['connector.yaml'], 'connector.yaml'));
+    expect(connectors[0]).toMatchObject({ name: 'cloud', local: { host: 'r1-edgemq.ns1.svc', port: 8883, auth: { method: 'serviceAccountToken' } } });
+    expect(connectors[0]!.routes.map((r) => r.name)).toEqual(['telemetry']);
+    const deployments = docs.filter((d) => d.kind === 'Deployment');
+    expect(deployments.map((d) => d.metadata.name)).toEqual(['r1-edgemq-connector-cloud']);
+    const pod = deployments[0].spec.template;
+    expect(pod.spec.containers[0].args).toEqual(['connector', '--config', '/etc/edgemq/connector', '--secrets-dir', '/etc/edgemq/secrets']);
+    expect(pod.spec.volumes.find((v: Obj) => v.name === 'sat').projected.sources[0].serviceAccountToken).toEqual({ path: 'mq-sat', audience: 'edgemq', expirationSeconds: 86400 });
+    const brokerSelector = docs.find((d) => d.kind === 'StatefulSet')!.spec.selector.matchLabels as Obj;
+    expect(Object.entries(brokerSelector).every(([k, v]) => pod.metadata.labels[k] === v)).toBe(false);
   });
 
   it('refuses an unknown memory profile and a chart without listeners', () => {
