@@ -4,6 +4,7 @@
  * it is submitted, so the order of calls is the order of the log.
  */
 import { MqttError } from '../mqtt/errors.js';
+import type { LatencyHistogram } from '../observability/histogram.js';
 import { RC } from '../mqtt/reason-codes.js';
 import type { Command } from '../partition/commands.js';
 import type { CommandResult, Partition } from '../partition/partition.js';
@@ -35,6 +36,8 @@ export interface CommandExecutor {
    */
   executeThen(cmd: Command, out: PartitionOutput, waiter: DurableWaiter, context: unknown, tag: number): void;
   close(): Promise<void>;
+  /** Latency of durable writes, where there are any (metrics). */
+  readonly writeLatency?: LatencyHistogram;
 }
 
 export interface DurableWaiter {
