@@ -105,7 +105,7 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
     },
     async attach(a) {
       // Ready while every listener opened at start is still listening.
-      readiness.set(READY_LISTENERS, () => a.frontEnd.open.length > 0);
+      readiness.set(READY_LISTENERS, () => a.frontEnd.listening);
       metrics = createMetrics({
         core: a.core,
         frontEnd: a.frontEnd,
@@ -136,7 +136,7 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
         resources: adminResources(o, a),
         readiness,
         ...(selfCheck ? { selfCheck } : {}),
-        metricsJson: () => m.registry.getMetricsAsJSON(),
+        metricsJson: () => m.json(),
       };
       admin = new AdminServer(adminApp(ctx, token), o.host, adminPort, log);
       await admin.start();
@@ -171,7 +171,7 @@ function adminToken(o: OperationsOptions, port: number, log: Logger): (() => str
   return () => secrets.readOptional(ref, 'token')?.toString('utf8').trim();
 }
 
-function adminSessions(core: BrokerCore & BrokerInspector): AdminSessions {
+export function adminSessions(core: BrokerCore & BrokerInspector): AdminSessions {
   return {
     stats: () => core.stats(),
     sessions: () => core.sessions(),
@@ -192,7 +192,7 @@ function adminSessions(core: BrokerCore & BrokerInspector): AdminSessions {
   };
 }
 
-function adminResources(o: OperationsOptions, a: AttachOptions): AdminResources {
+export function adminResources(o: Pick<OperationsOptions, 'configFiles' | 'dataDir' | 'loadOptions'>, a: Pick<AttachOptions, 'security' | 'reload'>): AdminResources {
   const current = () => loadServeConfig(o.configFiles, o.dataDir, o.loadOptions);
   const check = (yaml: string): { next: LoadedConfig; incoming: ReturnType<typeof readYamlResources> } => {
     const incoming = readYamlResources(yaml, 'request body');

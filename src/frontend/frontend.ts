@@ -85,6 +85,11 @@ export class FrontEnd implements ChannelRegistry {
     this.watchdog.unref();
   }
 
+  /** Every listener opened and still listening (readiness). */
+  get listening(): boolean {
+    return this.servers.length > 0 && this.servers.every((s) => s.listening);
+  }
+
   get connectionCount(): number {
     return this.connections.size;
   }

@@ -52,6 +52,8 @@ export interface BrokerMetrics {
   selfCheck: SelfCheckMetrics;
   /** Prometheus text exposition of every metric. */
   scrape(): Promise<string>;
+  /** The same as prom-client's JSON (for the admin API and console). */
+  json(): Promise<unknown>;
   contentType: string;
 }
 
@@ -62,17 +64,9 @@ export function createMetrics(src: MetricSources): BrokerMetrics {
   registry.setDefaultLabels({ hostname: os.hostname(), ...src.labels });
   collectDefaultMetrics({ register: registry, prefix: 'edgemq_' });
 
-  // One stats() walk per scrape, shared by every collector of that scrape.
+  // One stats() walk per scrape, shared by every collector of that scrape (scrape() clears it first).
   let cached: BrokerStats | undefined;
-  let cachedAt = -1;
-  const stats = (): BrokerStats => {
-    const now = Date.now();
-    if (cached === undefined || now - cachedAt > 250) {
-      cached = src.core.stats();
-      cachedAt = now;
-    }
-    return cached;
-  };
+  const stats = (): BrokerStats => (cached ??= src.core.stats());
   const counter = (name: string, help: string, read: Read) =>
     new Counter({
       name,
@@ -202,7 +196,19 @@ export function createMetrics(src: MetricSources): BrokerMetrics {
   selfCheck.rounds.inc({ result: 'failed' }, 0);
   selfCheck.messagesLost.inc(0);
 
-  return { registry, selfCheck, scrape: () => registry.metrics(), contentType: registry.contentType };
+  return {
+    registry,
+    selfCheck,
+    scrape: () => {
+      cached = undefined;
+      return registry.metrics();
+    },
+    json: () => {
+      cached = undefined;
+      return registry.getMetricsAsJSON();
+    },
+    contentType: registry.contentType,
+  };
 }
 
 function stepGauge(registry: Registry, step: SelfCheckStep): Gauge {
