@@ -4,7 +4,7 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startBroker, type RunningBroker } from '../helpers/broker.js';
+import { freePort, startBroker, waitForPort, type RunningBroker } from '../helpers/broker.js';
 import { histogramCount, scrape, value } from '../helpers/prometheus.js';
 
 const QUEUE_LIMIT = 2;
@@ -43,6 +43,7 @@ spec: {brokerRef: metrics, port: ${port}}
   });
   metricsUrl = `http://127.0.0.1:${metricsPort}`;
   adminUrl = `http://127.0.0.1:${adminPort}`;
+  await waitForPort(adminPort); // the admin API opens just after the MQTT listeners
 });
 
 afterAll(async () => {
