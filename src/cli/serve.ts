@@ -81,6 +81,9 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
     loadOptions: { port: opts.port },
     ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
     ...(opts.adminPort !== undefined ? { adminPort: opts.adminPort } : {}),
+  }).catch((err: unknown) => {
+    security.close();
+    throw err;
   });
   const limits = {
     queueLength: b.clients.subscriberQueueLimit.length,
