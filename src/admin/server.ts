@@ -5,10 +5,10 @@
  */
 import { existsSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
+import { closeServer, listenOn } from '../util/http-listen.js';
 import { bearerAuth, type TokenSource } from './auth.js';
 import type { AdminContext } from './context.js';
 import { openApiDocument } from './openapi.js';
@@ -51,22 +51,14 @@ export class AdminServer {
 
   async start(): Promise<void> {
     const server = http.createServer(this.app);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new Error(`Broker spec.edgemq.admin.port: cannot listen on ${this.host}:${this.requestedPort}: ${err.code ?? err.message}`)),
-      );
-      server.listen(this.requestedPort, this.host, () => resolve());
-    });
+    this.port = await listenOn(server, this.host, this.requestedPort, 'Broker spec.edgemq.admin.port');
     this.server = server;
-    this.port = (server.address() as AddressInfo).port;
     this.log.info({ host: this.host, port: this.port }, 'admin API and console listening');
   }
 
   async close(): Promise<void> {
     const s = this.server;
-    if (!s) return;
     this.server = undefined;
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+    if (s) await closeServer(s);
   }
 }

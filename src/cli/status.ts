@@ -5,6 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { SessionInfo } from '../core/broker-core.js';
+import type { ClientInfo } from '../frontend/frontend.js';
 
 interface StatusDoc {
   broker: string;
@@ -18,22 +20,8 @@ interface StatusDoc {
   selfCheck?: { ok: boolean; latencyMs: Record<string, number>; error?: string; at: number };
   resources: Array<{ kind: string; name: string; status: string; description: string }>;
 }
-interface ClientDoc {
-  clientId: string;
-  connected: boolean;
-  listener: string;
-  remoteAddress: string;
-  protocolVersion: number;
-  username?: string;
-  since: number;
-}
-interface SessionDoc {
-  clientId: string;
-  online: boolean;
-  subscriptions: Array<{ filter: string; qos: number }>;
-  queued: number;
-  inflight: number;
-}
+type ClientDoc = ClientInfo;
+type SessionDoc = SessionInfo;
 
 export async function runStatus(args: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const { values } = parseArgs({

@@ -5,8 +5,8 @@
  * chart points the pod's liveness and readiness probes here.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { closeServer, listenOn } from '../util/http-listen.js';
 
 /**
  * Named conditions, each false until its owner says otherwise; a condition may also be a check
@@ -61,14 +61,8 @@ export class OpsServer {
 
   async start(): Promise<void> {
     const server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new Error(`Broker spec.diagnostics.metrics.prometheusPort: cannot listen on ${this.o.host}:${this.o.port}: ${err.code ?? err.message}`)),
-      );
-      server.listen(this.o.port, this.o.host, () => resolve());
-    });
+    this.port = await listenOn(server, this.o.host, this.o.port, 'Broker spec.diagnostics.metrics.prometheusPort');
     this.server = server;
-    this.port = (server.address() as AddressInfo).port;
     this.o.log.info({ host: this.o.host, port: this.port }, 'metrics and health probes listening');
   }
 
@@ -96,10 +90,8 @@ export class OpsServer {
 
   async close(): Promise<void> {
     const s = this.server;
-    if (!s) return;
     this.server = undefined;
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+    if (s) await closeServer(s);
   }
 }
 

@@ -67,16 +67,18 @@ export function createMetrics(src: MetricSources): BrokerMetrics {
   // One stats() walk per scrape, shared by every collector of that scrape (scrape() clears it first).
   let cached: BrokerStats | undefined;
   const stats = (): BrokerStats => (cached ??= src.core.stats());
-  const counter = (name: string, help: string, read: Read) =>
+  // A counter whose value is a running total kept elsewhere: set at scrape time (reset, then inc).
+  const totalCounter = (name: string, help: string, read: () => number) =>
     new Counter({
       name,
       help,
       registers: [registry],
       collect() {
         this.reset();
-        this.inc(read(stats()));
+        this.inc(read());
       },
     });
+  const counter = (name: string, help: string, read: Read) => totalCounter(name, help, () => read(stats()));
   const gauge = (name: string, help: string, read: Read) =>
     new Gauge({
       name,
@@ -109,16 +111,7 @@ export function createMetrics(src: MetricSources): BrokerMetrics {
   });
   if (src.security) {
     const sec = src.security;
-    const securityCounter = (name: string, help: string, read: (c: SecurityCounts) => number) =>
-      new Counter({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(read(sec));
-        },
-      });
+    const securityCounter = (name: string, help: string, read: (c: SecurityCounts) => number) => totalCounter(name, help, () => read(sec));
     securityCounter('aio_broker_authentication_successes', 'Authentications accepted (CONNECT, enhanced authentication, re-authentication).', (c) => c.authenticationSuccesses);
     securityCounter('aio_broker_authentication_failures', 'Authentications refused.', (c) => c.authenticationFailures);
     securityCounter('aio_broker_authorization_allow', 'Authorization decisions that allowed (connect, publish, subscribe, state-store key).', (c) => c.authorizationAllow);
@@ -155,15 +148,7 @@ export function createMetrics(src: MetricSources): BrokerMetrics {
     });
     if (fe.publishersThrottled) {
       const throttled = fe.publishersThrottled.bind(fe);
-      new Counter({
-        name: 'edgemq_publishers_throttled',
-        help: 'Times a publisher was read more slowly because its subscribers were behind.',
-        registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(throttled());
-        },
-      });
+      totalCounter('edgemq_publishers_throttled', 'Times a publisher was read more slowly because its subscribers were behind.', throttled);
     }
   }
   if (src.logWriteLatency) {
