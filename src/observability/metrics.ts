@@ -228,3 +228,24 @@ export function histogramMetric(name: string, help: string, h: LatencyHistogram)
     reset() {},
   };
 }
+
+/**
+ * Metrics of `edgemq dapr-components`: process metrics and the gRPC calls daprd made, by socket and
+ * `Service/Method`, read from the plain counts the component server keeps.
+ */
+export function createComponentMetrics(calls: Map<string, Map<string, number>>): { scrape(): Promise<string>; contentType: string } {
+  const registry = new Registry();
+  registry.setDefaultLabels({ hostname: os.hostname(), role: 'dapr-components' });
+  collectDefaultMetrics({ register: registry, prefix: 'edgemq_' });
+  new Counter({
+    name: 'edgemq_dapr_component_calls',
+    help: 'gRPC calls from daprd to the pluggable components, by socket and Service/Method.',
+    labelNames: ['socket', 'method'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [socket, counts] of calls) for (const [method, n] of counts) this.inc({ socket, method }, n);
+    },
+  });
+  return { scrape: () => registry.metrics(), contentType: registry.contentType };
+}
