@@ -5,6 +5,7 @@
  * a loopback address: the same rule as the MQTT listeners.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, Response } from 'express';
 
 export type TokenSource = () => string | undefined;
@@ -17,12 +18,18 @@ export function tokenMatches(presented: string, expected: string): boolean {
 }
 
 /**
- * `token` undefined = open (loopback only; the caller enforced that). A configured but unreadable
- * token refuses everyone: failing open would hand the broker to anyone who can reach the port.
+ * `token` undefined and no mutual TLS = open (loopback only; the caller enforced that). A configured
+ * but unreadable token refuses everyone: failing open would hand the broker to anyone who can reach
+ * the port. With mutual TLS a verified client certificate is enough; without one, the token decides.
  */
-export function bearerAuth(token: TokenSource | undefined) {
+export function bearerAuth(token: TokenSource | undefined, mutualTls = false) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (token === undefined) return next();
+    if (mutualTls && (req.socket as TLSSocket).authorized === true) return next();
+    if (token === undefined) {
+      if (!mutualTls) return next();
+      res.status(401).json({ error: 'a client certificate signed by the admin CA is required' });
+      return;
+    }
     const expected = token();
     if (expected === undefined || expected === '') {
       res.status(503).json({ error: 'admin API token secret cannot be read; every request is refused until it can' });

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
@@ -17,14 +18,14 @@ import { adminRouter } from './routes.js';
 /** `dist/console/`: the same path from `src/admin/` (tests, tsx) and from `dist/admin/` (the package). */
 export const CONSOLE_DIR = fileURLToPath(new URL('../../dist/console/', import.meta.url));
 
-export function adminApp(ctx: AdminContext, token: TokenSource | undefined, consoleDir = CONSOLE_DIR): Express {
+export function adminApp(ctx: AdminContext, token: TokenSource | undefined, consoleDir = CONSOLE_DIR, mutualTls = false): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.get('/api/openapi.json', (_req, res) => {
     res.json(openApiDocument());
   });
-  app.use('/api/v1', bearerAuth(token), adminRouter(ctx));
+  app.use('/api/v1', bearerAuth(token, mutualTls), adminRouter(ctx));
   app.use('/api', (req, res) => {
     res.status(404).json({ error: `no route ${req.method} ${req.originalUrl}` });
   });
@@ -47,13 +48,20 @@ export class AdminServer {
     private readonly host: string,
     private readonly requestedPort: number,
     private readonly log: Logger,
+    /** HTTPS (and with `ca`, client certificates checked against it: mutual TLS). */
+    private readonly tls?: { cert: Buffer; key: Buffer; ca?: Buffer },
   ) {}
 
   async start(): Promise<void> {
-    const server = http.createServer(this.app);
+    const t = this.tls;
+    // Client certificates are asked for, not required at the handshake: a request without one gets a
+    // JSON 401 (or may still use the token) instead of a bare TLS alert.
+    const server = t
+      ? https.createServer({ cert: t.cert, key: t.key, ...(t.ca ? { ca: t.ca, requestCert: true, rejectUnauthorized: false } : {}) }, this.app)
+      : http.createServer(this.app);
     this.port = await listenOn(server, this.host, this.requestedPort, 'Broker spec.edgemq.admin.port');
     this.server = server;
-    this.log.info({ host: this.host, port: this.port }, 'admin API and console listening');
+    this.log.info({ host: this.host, port: this.port, tls: t !== undefined, mutualTls: t?.ca !== undefined }, 'admin API and console listening');
   }
 
   async close(): Promise<void> {

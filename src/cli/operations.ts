@@ -81,7 +81,8 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
   readiness.expect(READY_STATE);
   readiness.expect(READY_LISTENERS);
   const adminPort = o.adminPort ?? o.settings.adminPort;
-  const token = adminToken(o, adminPort, log);
+  const tls = adminTlsOf(o, adminPort);
+  const token = adminToken(o, adminPort, log, tls?.ca !== undefined);
 
   let metrics: BrokerMetrics | undefined;
   const metricsPort = o.metricsPort ?? o.settings.metricsPort;
@@ -138,7 +139,7 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
         ...(selfCheck ? { selfCheck } : {}),
         metricsJson: () => m.json(),
       };
-      admin = new AdminServer(adminApp(ctx, token), o.host, adminPort, log);
+      admin = new AdminServer(adminApp(ctx, token, undefined, tls?.ca !== undefined), o.host, adminPort, log, tls);
       await admin.start();
     },
     async stop() {
@@ -154,12 +155,12 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
  * Never open on a non-loopback address: without a token it is refused (an error when the Broker
  * asks for the API explicitly with `mode: Enabled`, else a logged error and no API).
  */
-function adminToken(o: OperationsOptions, port: number, log: Logger): (() => string | undefined) | undefined | null {
+function adminToken(o: OperationsOptions, port: number, log: Logger, mutualTls: boolean): (() => string | undefined) | undefined | null {
   if (port <= 0) return null;
   const ref = o.settings.adminTokenSecretRef;
   if (ref === undefined) {
-    if (isLoopbackHost(o.host)) return undefined;
-    const message = `Broker spec.edgemq.admin.tokenSecretRef: the admin API would serve ${o.host}:${port} without authentication; name a secret holding a bearer token, or set spec.edgemq.admin.mode: Disabled`;
+    if (isLoopbackHost(o.host) || mutualTls) return undefined;
+    const message = `Broker spec.edgemq.admin.tokenSecretRef: the admin API would serve ${o.host}:${port} without authentication; name a secret holding a bearer token, set spec.edgemq.admin.tls.trustedClientCaCert for mutual TLS, or set spec.edgemq.admin.mode: Disabled`;
     if (o.settings.adminRequired) throw new ConfigError(message, 'Broker', 'spec.edgemq.admin.tokenSecretRef');
     log.error(`${message}; the admin API is not started`);
     return null;
@@ -169,6 +170,19 @@ function adminToken(o: OperationsOptions, port: number, log: Logger): (() => str
   const first = secrets.read(ref, 'token', 'Broker spec.edgemq.admin.tokenSecretRef').toString('utf8').trim();
   if (first === '') throw new ConfigError(`Broker spec.edgemq.admin.tokenSecretRef: secret '${ref}' key token is empty`, 'Broker', 'spec.edgemq.admin.tokenSecretRef');
   return () => secrets.readOptional(ref, 'token')?.toString('utf8').trim();
+}
+
+/** The admin API's HTTPS material, read at start (a missing secret stops the start, naming the field). */
+function adminTlsOf(o: OperationsOptions, port: number): { cert: Buffer; key: Buffer; ca?: Buffer } | undefined {
+  const t = o.settings.adminTls;
+  if (port <= 0 || t === undefined) return undefined;
+  const secrets = new SecretStore(o.secretsDir);
+  const field = 'Broker spec.edgemq.admin.tls';
+  return {
+    cert: secrets.read(t.secretName, 'tls.crt', `${field}.secretName`),
+    key: secrets.read(t.secretName, 'tls.key', `${field}.secretName`),
+    ...(t.trustedClientCaCert !== undefined ? { ca: secrets.read(t.trustedClientCaCert, 'ca.crt', `${field}.trustedClientCaCert`) } : {}),
+  };
 }
 
 export function adminSessions(core: BrokerCore & BrokerInspector): AdminSessions {

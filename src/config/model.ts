@@ -66,6 +66,8 @@ export interface OperationsSettings {
   adminRequired: boolean;
   /** Secret name of the bearer token. */
   adminTokenSecretRef?: string;
+  /** HTTPS for the admin API; with a client CA, mutual TLS authenticates requests. */
+  adminTls?: { secretName: string; trustedClientCaCert?: string };
 }
 
 export type ListenerProtocol = 'mqtt' | 'websockets';

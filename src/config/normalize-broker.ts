@@ -67,6 +67,9 @@ function normalizeOperations(diagnostics: Obj, admin: Obj): OperationsSettings {
   const adminMode = strAt(admin, 'mode');
   const adminOff = adminMode !== undefined && adminMode.toLowerCase() === 'disabled';
   const tokenSecretRef = strAt(admin, 'tokenSecretRef');
+  const tls = objAt(admin.tls);
+  const tlsSecret = strAt(tls, 'secretName');
+  const clientCa = strAt(tls, 'trustedClientCaCert');
   return {
     metricsPort: metricsOff ? 0 : (numAt(objAt(diagnostics.metrics), 'prometheusPort') ?? D.DEFAULT_METRICS_PORT),
     selfCheck: {
@@ -77,6 +80,7 @@ function normalizeOperations(diagnostics: Obj, admin: Obj): OperationsSettings {
     adminPort: adminOff ? 0 : (numAt(admin, 'port') ?? D.DEFAULT_ADMIN_PORT),
     adminRequired: adminMode !== undefined && !adminOff,
     ...(tokenSecretRef !== undefined ? { adminTokenSecretRef: tokenSecretRef } : {}),
+    ...(tlsSecret !== undefined ? { adminTls: { secretName: tlsSecret, ...(clientCa !== undefined ? { trustedClientCaCert: clientCa } : {}) } } : {}),
   };
 }
 

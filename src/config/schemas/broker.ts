@@ -55,7 +55,11 @@ export const edgemqExtensionsSchema: JsonSchema = obj('edgemq extensions (not pa
   admin: obj('Admin REST API and web console (remote management).', {
     mode: caseInsensitiveEnum('Serve the admin API. Enabled by default; on a non-loopback address only with a token.', ENABLED_DISABLED),
     port: int('TCP port of the admin API and console (default 9601); 0 disables it.', 0, 65_535),
-    tokenSecretRef: str('Secret holding the bearer token (`<secrets dir>/<name>/token`, a Kubernetes Secret key `token`). Required on a non-loopback address.'),
+    tokenSecretRef: str('Secret holding the bearer token (`<secrets dir>/<name>/token`, a Kubernetes Secret key `token`). On a non-loopback address a token or mutual TLS is required.'),
+    tls: obj('Serve the admin API over HTTPS.', {
+      secretName: str('Kubernetes TLS secret with the server certificate (keys tls.crt, tls.key).'),
+      trustedClientCaCert: str('ConfigMap (key ca.crt) of the CA that signs admin client certificates: mutual TLS, a verified client certificate authenticates a request.'),
+    }, ['secretName']),
   }),
   subscribeDeniedReasonCode: {
     type: 'integer',

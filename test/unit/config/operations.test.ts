@@ -37,3 +37,12 @@ describe('operations settings (diagnostics, self-check, admin API)', () => {
     expect(e.message).toContain('spec.diagnostics.metrics.prometheusPort: must be <= 65535');
   });
 });
+
+describe('admin API TLS settings', () => {
+  it('reads spec.edgemq.admin.tls and requires its secretName', () => {
+    const c = parseConfigText(broker('b', '{edgemq: {admin: {tls: {secretName: admin-tls, trustedClientCaCert: admin-ca}}}}'), 'b.yaml');
+    expect(c.broker.operations.adminTls).toEqual({ secretName: 'admin-tls', trustedClientCaCert: 'admin-ca' });
+    const e = configErrorOf(() => parseConfigText(broker('b', '{edgemq: {admin: {tls: {trustedClientCaCert: admin-ca}}}}'), 'b.yaml'));
+    expect(e.message).toMatch(/spec\.edgemq\.admin\.tls\.secretName: is required/);
+  });
+});
