@@ -9,7 +9,7 @@
  */
 import os from 'node:os';
 import type { Logger } from 'pino';
-import { AdminServer, adminApp } from '../admin/server.js';
+import type { AdminServer } from '../admin/server.js';
 import { AdminRequestError, type AdminContext, type AdminResources, type AdminSessions, type ApplyOutcome } from '../admin/context.js';
 import { loadServeConfig, overlay, readApplied, writeApplied } from '../config/applied.js';
 import { configFromDocuments, type LoadOptions } from '../config/load.js';
@@ -21,7 +21,7 @@ import { isLoopbackHost } from '../frontend/frontend.js';
 import { ConfigError } from '../mqtt/errors.js';
 import { OpsServer, Readiness } from '../observability/health.js';
 import type { LatencyHistogram } from '../observability/histogram.js';
-import { createMetrics, type BrokerMetrics } from '../observability/metrics.js';
+import type { BrokerMetrics } from '../observability/metrics.js';
 import { SelfCheck } from '../observability/self-check.js';
 import { EDGEMQ_VERSION } from '../observability/sys-topics.js';
 import type { Security } from '../security/security.js';
@@ -107,27 +107,33 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
     async attach(a) {
       // Ready while every listener opened at start is still listening.
       readiness.set(READY_LISTENERS, () => a.frontEnd.listening);
-      metrics = createMetrics({
-        core: a.core,
-        frontEnd: a.frontEnd,
-        security: a.security.counters,
-        ...(a.logWriteLatency ? { logWriteLatency: a.logWriteLatency } : {}),
-        ...(o.labels ? { labels: o.labels } : {}),
-      });
+      // prom-client and express load only when something serves them: a broker with both ports off
+      // (the tests' brokers) starts without them.
+      if (ops || token !== null) {
+        const { createMetrics } = await import('../observability/metrics.js');
+        metrics = createMetrics({
+          core: a.core,
+          frontEnd: a.frontEnd,
+          security: a.security.counters,
+          ...(a.logWriteLatency ? { logWriteLatency: a.logWriteLatency } : {}),
+          ...(o.labels ? { labels: o.labels } : {}),
+        });
+      }
       const sc = o.settings.selfCheck;
       if (sc.enabled) {
         selfCheck = new SelfCheck({
           core: a.core,
           intervalSeconds: sc.intervalSeconds,
           timeoutSeconds: sc.timeoutSeconds,
-          metrics: metrics.selfCheck,
+          ...(metrics ? { metrics: metrics.selfCheck } : {}),
           log: log.child({ component: 'selfcheck' }),
           node: os.hostname(),
         });
         selfCheck.start();
       }
-      if (token === null) return;
+      if (token === null || !metrics) return;
       const m = metrics;
+      const { AdminServer, adminApp } = await import('../admin/server.js');
       const ctx: AdminContext = {
         brokerName: a.brokerName,
         version: EDGEMQ_VERSION,

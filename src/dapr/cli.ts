@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../mqtt/errors.js';
 import { OpsServer, Readiness } from '../observability/health.js';
 import { createLogger } from '../observability/logger.js';
-import { createComponentMetrics } from '../observability/metrics.js';
+import type { createComponentMetrics } from '../observability/metrics.js';
 import { AZURE_SOCKETS, DEFAULT_SOCKETS, socketExtensionFromEnv, socketsFolderFromEnv, startDaprComponents, type ComponentSocket } from './server.js';
 
 export const DAPR_COMPONENTS_USAGE = `dapr-components flags:
@@ -65,7 +65,7 @@ export async function runDaprComponents(args: string[]): Promise<void> {
     await ops?.close();
     throw err;
   });
-  metrics = createComponentMetrics(running.calls);
+  if (ops) metrics = (await import('../observability/metrics.js')).createComponentMetrics(running.calls);
   readiness.set('component sockets serving', true);
   let stopping = false;
   const stop = () => {

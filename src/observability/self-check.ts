@@ -21,7 +21,8 @@ export interface SelfCheckOptions {
   core: BrokerCore;
   intervalSeconds: number;
   timeoutSeconds: number;
-  metrics: SelfCheckMetrics;
+  /** Absent when no metrics are served: the rounds are then only logged. */
+  metrics?: SelfCheckMetrics;
   log: Logger;
   /** Distinguishes the probes of several front ends on one cluster (`azedge/dmqtt/selftest/{node}/…`). */
   node: string;
@@ -88,7 +89,7 @@ export class SelfCheck {
       const t0 = performance.now();
       const value = await this.withTimeout(work(), step);
       latencyMs[step] = performance.now() - t0;
-      metrics.stepLatency[step].set(latencyMs[step]!);
+      metrics?.stepLatency[step].set(latencyMs[step]!);
       return value;
     };
     try {
@@ -108,11 +109,11 @@ export class SelfCheck {
           await core.publish(id, message);
           await arrived;
         });
-        metrics.publishToDelivery.observe((performance.now() - t0) / 1000);
+        metrics?.publishToDelivery.observe((performance.now() - t0) / 1000);
       } catch (err) {
         if (err instanceof StepTimeout) {
           lost = true;
-          metrics.messagesLost.inc();
+          metrics?.messagesLost.inc();
         }
         throw err;
       } finally {
@@ -125,7 +126,7 @@ export class SelfCheck {
       if (connected) await core.disconnect({ clientId: id, connectionId: conn, normal: true }).catch(() => {});
     }
     const ok = error === undefined;
-    metrics.rounds.inc({ result: ok ? 'ok' : 'failed' });
+    metrics?.rounds.inc({ result: ok ? 'ok' : 'failed' });
     const rounded = Object.fromEntries(Object.entries(latencyMs).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
     if (ok) log.info({ selfCheck: round, latencyMs: rounded }, 'self-check passed');
     else if (!this.stopped) log.warn({ selfCheck: round, latencyMs: rounded, lost, err: error }, 'self-check failed');
