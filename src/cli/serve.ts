@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { loadServeConfig } from '../config/applied.js';
+import { appliedFileOf, loadServeConfig } from '../config/applied.js';
 import type { LoadedConfig } from '../config/model.js';
 import { LocalBrokerCore, type CommandExecutor } from '../core/local-core.js';
 import { openPartitionStore } from '../storage/open-store.js';
@@ -16,7 +16,6 @@ import { Partition } from '../partition/partition.js';
 import { StateStoreResponder } from '../statestore/responder.js';
 import { Security } from '../security/security.js';
 import { ReloadWatcher } from '../security/watch.js';
-import { appliedFileOf } from '../config/applied.js';
 import { startOperations, type Operations } from './operations.js';
 
 export interface ServeOptions {
@@ -143,14 +142,25 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
   };
   const watcher = new ReloadWatcher(() => void reload());
   watcher.set(watched());
-  await operations.attach({
-    core,
-    frontEnd,
-    security,
-    brokerName: b.name,
-    ...(executor?.writeLatency ? { logWriteLatency: executor.writeLatency } : {}),
-    reload,
-  });
+  try {
+    await operations.attach({
+      core,
+      frontEnd,
+      security,
+      brokerName: b.name,
+      ...(executor?.writeLatency ? { logWriteLatency: executor.writeLatency } : {}),
+      reload,
+    });
+  } catch (err) {
+    // e.g. the admin port is taken: nothing half-started stays behind.
+    watcher.close();
+    await operations.stop();
+    await frontEnd.close();
+    await stateStore.stop();
+    await core.close();
+    security.close();
+    throw err;
+  }
   const sys = new SysTopics(core, b.sysIntervalSeconds, frontEnd);
   log.info({ broker: b.name, dataDir, durability: b.durability }, 'edgemq started');
 
