@@ -3,6 +3,7 @@
  * listeners open, ready once both hold, not ready again when the listeners close. Real servers,
  * driven step by step in process (the order `edgemq serve` runs them in).
  */
+import net from 'node:net';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { startOperations } from '../../src/cli/operations.js';
@@ -11,7 +12,7 @@ import { LocalBrokerCore } from '../../src/core/local-core.js';
 import { FrontEnd } from '../../src/frontend/frontend.js';
 import { Partition } from '../../src/partition/partition.js';
 import { Security } from '../../src/security/security.js';
-import { freePort } from '../helpers/broker.js';
+import { freePort, startBroker } from '../helpers/broker.js';
 import { scrape, value } from '../helpers/prometheus.js';
 import { tempDir } from '../security/helpers.js';
 
@@ -78,9 +79,34 @@ spec: {brokerRef: r, port: ${mqttPort}}
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
   });
 
+  it('edgemq serve exits naming the field when the admin port is taken, leaving nothing behind', async () => {
+    const taken = await freePort();
+    const blocker = net.createServer().listen(taken, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    try {
+      // The MQTT listener opens first, then the admin API fails and the process ends.
+      const b = await startBroker({ args: ['--admin-port', String(taken)] }).catch((err: Error) => err);
+      if (b instanceof Error) {
+        expect(b.message).toMatch(new RegExp(`Broker spec\\.edgemq\\.admin\\.port: cannot listen on 127\\.0\\.0\\.1:${taken}: EADDRINUSE`));
+      } else {
+        const code = await new Promise<number | null>((resolve) => (b.process.exitCode !== null ? resolve(b.process.exitCode) : b.process.once('exit', (c) => resolve(c))));
+        expect(code).not.toBe(0);
+        expect(b.output()).toMatch(new RegExp(`Broker spec\\.edgemq\\.admin\\.port: cannot listen on 127\\.0\\.0\\.1:${taken}: EADDRINUSE`));
+        // The MQTT port closed with it.
+        const refused = await new Promise<string>((resolve) => {
+          const c = net.connect(b.port, '127.0.0.1', () => (c.destroy(), resolve('connected')));
+          c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+        });
+        expect(refused).toBe('ECONNREFUSED');
+      }
+    } finally {
+      blocker.close();
+    }
+  });
+
   it('refuses a metrics port that is taken, naming the field', async () => {
     const taken = await freePort();
-    const blocker = (await import('node:net')).createServer().listen(taken, '127.0.0.1');
+    const blocker = net.createServer().listen(taken, '127.0.0.1');
     await new Promise((r) => blocker.once('listening', r));
     try {
       const settings = parseConfigText('apiVersion: mq.edgemq.io/v1beta1\nkind: Broker\nmetadata: {name: r}\nspec: {}\n', 'r.yaml').broker.operations;
