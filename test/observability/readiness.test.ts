@@ -86,6 +86,11 @@ spec: {brokerRef: r, port: ${mqttPort}}
     try {
       // The MQTT listener opens first, then the admin API fails and the process ends.
       const b = await startBroker({ args: ['--admin-port', String(taken)] }).catch((err: Error) => err);
+      if (!(b instanceof Error)) {
+        // Never leave it running, whatever the assertions below find.
+        const timer = setTimeout(() => void b.kill(), 20_000);
+        b.process.once('exit', () => clearTimeout(timer));
+      }
       if (b instanceof Error) {
         expect(b.message).toMatch(new RegExp(`Broker spec\\.edgemq\\.admin\\.port: cannot listen on 127\\.0\\.0\\.1:${taken}: EADDRINUSE`));
       } else {
