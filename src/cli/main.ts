@@ -13,6 +13,7 @@ const USAGE = `usage: edgemq <command> [flags]
 
 commands:
   serve          run the broker (front end + back end + coordinator in one process)
+  status         show a running broker's clients, sessions, listeners and resource status (admin API)
   passwd         add, replace or delete a user in a passwords.toml (PBKDF2-SHA512 PHC hashes)
   authn-webhook  run the reference custom-authentication webhook (Azure IoT MQ protocol 0.5.0) over HTTPS
   crds           print the CustomResourceDefinitions of edgemq's kinds (multi-document YAML, as in helm/edgemq/crds/)
@@ -27,6 +28,13 @@ serve flags:
   --log-level LEVEL  trace|debug|info|warn|error|fatal (default: the Broker resource's, else info)
   --secrets-dir DIR  secrets/ConfigMaps named by resources, as <DIR>/<name>/<key> (default: secrets/ beside the config)
   --allow-anonymous  serve ports without authentication on non-loopback addresses too (logged as a warning)
+  --metrics-port N   /metrics, /healthz, /readyz (default: Broker spec.diagnostics.metrics.prometheusPort, 9600; 0 = off)
+  --admin-port N     admin API and web console (default: Broker spec.edgemq.admin.port, 9601; 0 = off)
+
+status [flags]:     the broker's state from its admin API, as a table (or --json)
+  --url URL          admin API (default http://127.0.0.1:9601)
+  --token-file FILE  bearer token (default: $EDGEMQ_ADMIN_TOKEN)
+  --json             print the raw JSON
 
 passwd FILE USERNAME [flags]:
   --password P | --password-stdin   the new password (default: read one line from stdin)
@@ -51,6 +59,10 @@ async function main(argv: string[]): Promise<void> {
       return runServe(rest);
     case 'passwd':
       return runPasswd(rest);
+    case 'status': {
+      const { runStatus } = await import('./status.js');
+      return runStatus(rest);
+    }
     case 'authn-webhook':
       return runAuthnWebhook(rest);
     case 'connector': {
@@ -91,14 +103,20 @@ async function runServe(args: string[]): Promise<void> {
       'log-level': { type: 'string' },
       'secrets-dir': { type: 'string' },
       'allow-anonymous': { type: 'boolean', default: false },
+      'metrics-port': { type: 'string' },
+      'admin-port': { type: 'string' },
     },
     strict: true,
   });
-  let port: number | undefined;
-  if (values.port !== undefined) {
-    port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: "${values.port}" is not a port number (0-65535)`);
-  }
+  const portFlag = (flag: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${flag}: "${v}" is not a port number (0-65535)`);
+    return n;
+  };
+  const port = portFlag('port', values.port);
+  const metricsPort = portFlag('metrics-port', values['metrics-port']);
+  const adminPort = portFlag('admin-port', values['admin-port']);
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
   if (values['log-level'] && !levels.includes(values['log-level'])) {
     throw new UsageError(`--log-level: "${values['log-level']}" is not one of ${levels.join(', ')}`);
@@ -111,6 +129,8 @@ async function runServe(args: string[]): Promise<void> {
     logLevel: values['log-level'],
     ...(values['secrets-dir'] !== undefined ? { secretsDir: values['secrets-dir'] } : {}),
     allowAnonymous: values['allow-anonymous'] === true,
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
+    ...(adminPort !== undefined ? { adminPort } : {}),
   });
   stopOnSignals(() => broker.stop());
 }

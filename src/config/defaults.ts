@@ -131,3 +131,11 @@ export const EMBEDDED_BROKER_NAME = 'default';
 export const EMBEDDED_LISTENER_NAME = 'default';
 export const EMBEDDED_PORT = 1883;
 export const EMBEDDED_API_VERSION = 'mq.edgemq.io/v1beta1';
+
+/** Azure IoT MQ's Prometheus port (`diagnostics.metrics.prometheusPort`). */
+export const DEFAULT_METRICS_PORT = 9600;
+/** edgemq's admin API and console (`spec.edgemq.admin.port`), next to the metrics port. */
+export const DEFAULT_ADMIN_PORT = 9601;
+/** Azure's self-check defaults: every 30 s, 15 s per step. */
+export const DEFAULT_SELF_CHECK_INTERVAL_SECONDS = 30;
+export const DEFAULT_SELF_CHECK_TIMEOUT_SECONDS = 15;

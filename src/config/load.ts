@@ -28,8 +28,12 @@ export interface LoadOptions {
  * order). No files, or files without any resource, give the embedded default configuration.
  */
 export function loadConfig(files: string[], opts: LoadOptions = {}): LoadedConfig {
-  const documents = expandDirectories(files).flatMap((file) => readYamlResources(readText(file), file));
-  return configFromDocuments(documents, opts);
+  return configFromDocuments(loadDocuments(files), opts);
+}
+
+/** The resources of `files` (directories expanded), parsed but not validated. */
+export function loadDocuments(files: string[]): ResourceDocument[] {
+  return expandDirectories(files).flatMap((file) => readYamlResources(readText(file), file));
 }
 
 /** Like `loadConfig` for text already in memory (a ConfigMap value, a test); `sourceName` labels messages. */

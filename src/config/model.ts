@@ -52,6 +52,22 @@ export interface BrokerSettings {
   /** Interval of $SYS/ stats publication; 0 disables. */
   sysIntervalSeconds: number;
   logLevel: string;
+  operations: OperationsSettings;
+}
+
+/** Metrics, health probes, self-check and the admin API (Broker `spec.diagnostics`, `spec.edgemq.admin`). */
+export interface OperationsSettings {
+  /** Port of /metrics, /healthz, /readyz; 0 = not served. */
+  metricsPort: number;
+  selfCheck: { enabled: boolean; intervalSeconds: number; timeoutSeconds: number };
+  /** Port of the admin API and console; 0 = not served. */
+  adminPort: number;
+  /** `mode: Enabled` written out: a missing token on a non-loopback address is then an error, not a skipped API. */
+  adminRequired: boolean;
+  /** Secret name of the bearer token. */
+  adminTokenSecretRef?: string;
+  /** HTTPS for the admin API; with a client CA, mutual TLS authenticates requests. */
+  adminTls?: { secretName: string; trustedClientCaCert?: string };
 }
 
 export type ListenerProtocol = 'mqtt' | 'websockets';

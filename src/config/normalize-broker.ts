@@ -4,7 +4,7 @@
  * are present, `advanced.clients` wins field by field and the overlap is reported.
  */
 import * as D from './defaults.js';
-import type { BrokerSettings, ClientLimits, MemoryProfile } from './model.js';
+import type { BrokerSettings, ClientLimits, MemoryProfile, OperationsSettings } from './model.js';
 import { describeAt, nameOf, namespaceOf, type ResourceDocument } from './resource-document.js';
 import { canonicalEnum } from './schemas/common.js';
 import {
@@ -55,6 +55,32 @@ export function normalizeBroker(doc: ResourceDocument, warnings: string[]): Brok
     sharedSubscriptionStrategy: sharing ? canonicalEnum(sharing, SHARED_SUBSCRIPTION_STRATEGIES) : D.DEFAULT_SHARED_SUBSCRIPTION_STRATEGY,
     sysIntervalSeconds: numAt(extensions, 'sysIntervalSeconds') ?? D.DEFAULT_SYS_INTERVAL_SECONDS,
     logLevel: strAt(diagnostics, 'logLevel') ?? strAt(objAt(diagnostics.logs), 'level') ?? D.DEFAULT_LOG_LEVEL,
+    operations: normalizeOperations(diagnostics, objAt(extensions.admin)),
+  };
+}
+
+/** Both diagnostics generations: the later `metrics`/`selfCheck` objects win over the 2023 flat fields. */
+function normalizeOperations(diagnostics: Obj, admin: Obj): OperationsSettings {
+  const selfCheck = objAt(diagnostics.selfCheck);
+  const selfCheckMode = strAt(selfCheck, 'mode');
+  const metricsOff = diagnostics.enableMetrics === false;
+  const adminMode = strAt(admin, 'mode');
+  const adminOff = adminMode !== undefined && adminMode.toLowerCase() === 'disabled';
+  const tokenSecretRef = strAt(admin, 'tokenSecretRef');
+  const tls = objAt(admin.tls);
+  const tlsSecret = strAt(tls, 'secretName');
+  const clientCa = strAt(tls, 'trustedClientCaCert');
+  return {
+    metricsPort: metricsOff ? 0 : (numAt(objAt(diagnostics.metrics), 'prometheusPort') ?? D.DEFAULT_METRICS_PORT),
+    selfCheck: {
+      enabled: selfCheckMode !== undefined ? selfCheckMode.toLowerCase() === 'enabled' : diagnostics.enableSelfCheck !== false,
+      intervalSeconds: numAt(selfCheck, 'intervalSeconds') ?? numAt(diagnostics, 'selfCheckFrequencySeconds') ?? D.DEFAULT_SELF_CHECK_INTERVAL_SECONDS,
+      timeoutSeconds: numAt(selfCheck, 'timeoutSeconds') ?? numAt(diagnostics, 'selfCheckTimeoutSeconds') ?? D.DEFAULT_SELF_CHECK_TIMEOUT_SECONDS,
+    },
+    adminPort: adminOff ? 0 : (numAt(admin, 'port') ?? D.DEFAULT_ADMIN_PORT),
+    adminRequired: adminMode !== undefined && !adminOff,
+    ...(tokenSecretRef !== undefined ? { adminTokenSecretRef: tokenSecretRef } : {}),
+    ...(tlsSecret !== undefined ? { adminTls: { secretName: tlsSecret, ...(clientCa !== undefined ? { trustedClientCaCert: clientCa } : {}) } } : {}),
   };
 }
 

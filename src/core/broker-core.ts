@@ -74,4 +74,45 @@ export interface BrokerStats {
   messagesDropped: number;
   queued: number;
   inflight: number;
+  /** Finer counters for metrics; absent where a core does not count them. */
+  bytesReceived?: number;
+  bytesSent?: number;
+  droppedQos0Offline?: number;
+  droppedQueueFull?: number;
+  droppedOldest?: number;
+  droppedExpired?: number;
+  /** Sessions holding a will (published at disconnect or after its delay). */
+  wills?: number;
+}
+
+/** One session as the admin API shows it. */
+export interface SessionInfo {
+  clientId: string;
+  online: boolean;
+  protocolVersion: 3 | 4 | 5;
+  sessionExpirySeconds: number;
+  /** When an offline session ends (ms epoch); absent while online or when it never expires. */
+  expiresAt?: number;
+  subscriptions: Array<{ filter: string; qos: number; noLocal: boolean; retainAsPublished: boolean; retainHandling: number; subscriptionId: number }>;
+  queued: number;
+  inflight: number;
+  hasWill: boolean;
+}
+
+export interface RetainedInfo {
+  topic: string;
+  qos: number;
+  bytes: number;
+  expiresAt?: number;
+}
+
+/**
+ * Read access to the back end's state for operators (admin API, console, `edgemq status`). Not on any
+ * message path: each call walks the state it reports. On a cluster, the remote core answers from
+ * the partitions it reaches.
+ */
+export interface BrokerInspector {
+  sessions(): SessionInfo[];
+  session(clientId: string): SessionInfo | undefined;
+  retained(): RetainedInfo[];
 }

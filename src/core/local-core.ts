@@ -4,12 +4,14 @@
  * it is submitted, so the order of calls is the order of the log.
  */
 import { MqttError } from '../mqtt/errors.js';
+import type { LatencyHistogram } from '../observability/histogram.js';
 import { RC } from '../mqtt/reason-codes.js';
 import type { Command } from '../partition/commands.js';
 import type { CommandResult, Partition } from '../partition/partition.js';
 import type { PartitionOutput } from '../partition/output.js';
 import type { KvRequest, KvResult } from '../partition/kv-store.js';
-import type { AckKind, BrokerCore, BrokerStats, PublishOutcomeSink } from './broker-core.js';
+import type { Session } from '../partition/session.js';
+import type { AckKind, BrokerCore, BrokerInspector, BrokerStats, PublishOutcomeSink, RetainedInfo, SessionInfo } from './broker-core.js';
 import type {
   ConnectRequest,
   ConnectResult,
@@ -34,6 +36,8 @@ export interface CommandExecutor {
    */
   executeThen(cmd: Command, out: PartitionOutput, waiter: DurableWaiter, context: unknown, tag: number): void;
   close(): Promise<void>;
+  /** Latency of durable writes, where there are any (metrics). */
+  readonly writeLatency?: LatencyHistogram;
 }
 
 export interface DurableWaiter {
@@ -73,7 +77,7 @@ const publishWaiter: DurableWaiter = {
   },
 };
 
-export class LocalBrokerCore implements BrokerCore {
+export class LocalBrokerCore implements BrokerCore, BrokerInspector {
   private readonly sinks = new Map<number, SessionSink>();
   private readonly ticker: NodeJS.Timeout;
   // A sink must not throw (SessionSink contract); if one does anyway, the exception stops at that
@@ -194,9 +198,11 @@ export class LocalBrokerCore implements BrokerCore {
     const p = this.partition;
     let queued = 0;
     let inflight = 0;
+    let wills = 0;
     for (const s of p.sessions.values()) {
       queued += s.queue.length;
       inflight += s.inflight.size;
+      if (s.will !== undefined) wills++;
     }
     return {
       sessions: p.sessions.size,
@@ -206,11 +212,51 @@ export class LocalBrokerCore implements BrokerCore {
       ...p.counters,
       queued,
       inflight,
+      wills,
     };
+  }
+
+  sessions(): SessionInfo[] {
+    return [...this.partition.sessions.values()].map(sessionInfo);
+  }
+
+  session(clientId: string): SessionInfo | undefined {
+    const s = this.partition.sessions.get(clientId);
+    return s && sessionInfo(s);
+  }
+
+  retained(): RetainedInfo[] {
+    return [...this.partition.retained.entries()].map(([topic, m]) => ({
+      topic,
+      qos: m.qos,
+      bytes: m.payload.length,
+      ...(m.expiresAt !== undefined ? { expiresAt: m.expiresAt } : {}),
+    }));
   }
 
   async close(): Promise<void> {
     clearInterval(this.ticker);
     await this.executor.close();
   }
+}
+
+function sessionInfo(s: Session): SessionInfo {
+  return {
+    clientId: s.clientId,
+    online: s.online,
+    protocolVersion: s.protocolVersion,
+    sessionExpirySeconds: s.sessionExpirySeconds,
+    ...(s.expiresAt !== undefined ? { expiresAt: s.expiresAt } : {}),
+    subscriptions: [...s.subscriptions.values()].map((o) => ({
+      filter: o.filter,
+      qos: o.qos,
+      noLocal: o.noLocal,
+      retainAsPublished: o.retainAsPublished,
+      retainHandling: o.retainHandling,
+      subscriptionId: o.subscriptionId,
+    })),
+    queued: s.queue.length,
+    inflight: s.inflight.size,
+    hasWill: s.will !== undefined,
+  };
 }

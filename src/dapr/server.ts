@@ -59,13 +59,37 @@ export interface DaprComponentsOptions {
 
 export interface RunningComponents {
   sockets: string[];
+  /** gRPC calls served, by `socket` and `Service/Method`: plain numbers, read by the metrics at scrape time. */
+  calls: Map<string, Map<string, number>>;
   stop(): Promise<void>;
+}
+
+/**
+ * The service implementation with every handler counting its calls into `counts` first: one map
+ * update per call (a gRPC call, not a message, so no hot path is touched).
+ */
+function counted<T extends object>(service: string, impl: T, counts: Map<string, number>): T {
+  const out: Record<string, unknown> = {};
+  for (const [method, handler] of Object.entries(impl)) {
+    if (typeof handler !== 'function') {
+      out[method] = handler;
+      continue;
+    }
+    const key = `${service.split('.').pop()}/${method}`;
+    counts.set(key, 0);
+    out[method] = function (this: unknown, ...args: unknown[]) {
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      return (handler as (...a: unknown[]) => unknown).apply(this, args);
+    };
+  }
+  return out as T;
 }
 
 export async function startDaprComponents(opts: DaprComponentsOptions): Promise<RunningComponents> {
   const def = loadDaprPackageDefinition();
   mkdirSync(opts.folder, { recursive: true });
   const servers: { server: grpc.Server; file: string; close: () => Promise<void> }[] = [];
+  const calls = new Map<string, Map<string, number>>();
   try {
     for (const sock of opts.sockets) {
       const file = path.join(opts.folder, `${sock.name}${opts.extension ?? '.sock'}`);
@@ -76,14 +100,16 @@ export async function startDaprComponents(opts: DaprComponentsOptions): Promise<
       const listed: string[] = [];
       const pubsub = new Instances<PubSubInstance>();
       const state = new Instances<StateInstance>();
+      const counts = new Map<string, number>();
+      calls.set(sock.name, counts);
       if (sock.kinds.includes('pubsub')) {
-        server.addService(serviceDefinition(def, SERVICE.pubsub), pubSubService(pubsub, log));
+        server.addService(serviceDefinition(def, SERVICE.pubsub), counted(SERVICE.pubsub, pubSubService(pubsub, log), counts));
         listed.push(SERVICE.pubsub);
       }
       if (sock.kinds.includes('state')) {
-        server.addService(serviceDefinition(def, SERVICE.state), stateStoreService(state, log));
-        server.addService(serviceDefinition(def, SERVICE.transactional), transactionalService(state));
-        server.addService(serviceDefinition(def, SERVICE.multiMaxSize), multiMaxSizeService(state));
+        server.addService(serviceDefinition(def, SERVICE.state), counted(SERVICE.state, stateStoreService(state, log), counts));
+        server.addService(serviceDefinition(def, SERVICE.transactional), counted(SERVICE.transactional, transactionalService(state), counts));
+        server.addService(serviceDefinition(def, SERVICE.multiMaxSize), counted(SERVICE.multiMaxSize, multiMaxSizeService(state), counts));
         listed.push(SERVICE.state, SERVICE.transactional, SERVICE.multiMaxSize);
       }
       // Only this socket's services: a pub/sub socket listing StateStore would also register `state.<name>` in daprd.
@@ -124,6 +150,7 @@ export async function startDaprComponents(opts: DaprComponentsOptions): Promise<
   }
   return {
     sockets: servers.map((s) => s.file),
+    calls,
     async stop() {
       await Promise.all(servers.map((s) => s.close()));
     },

@@ -39,6 +39,18 @@ export interface PortChannel {
   channel: Channel;
 }
 
+/** One live connection as operators see it (admin API, console). */
+export interface ClientInfo {
+  clientId: string;
+  connected: boolean;
+  listener: string;
+  remoteAddress: string;
+  protocolVersion: 3 | 4 | 5;
+  username?: string;
+  /** When the socket was accepted (ms epoch). */
+  since: number;
+}
+
 export interface OpenListener {
   name: string;
   protocol: ListenerPort['protocol'];
@@ -71,6 +83,11 @@ export class FrontEnd implements ChannelRegistry {
   constructor(private readonly opts: FrontEndOptions) {
     this.watchdog = setInterval(() => this.checkTimeouts(), WATCHDOG_MS);
     this.watchdog.unref();
+  }
+
+  /** Every listener opened and still listening (readiness). */
+  get listening(): boolean {
+    return this.servers.length > 0 && this.servers.every((s) => s.listening);
   }
 
   get connectionCount(): number {
@@ -225,6 +242,33 @@ export class FrontEnd implements ChannelRegistry {
 
   closed(channel: Channel): void {
     if (this.byClientId.get(channel.clientId) === channel) this.byClientId.delete(channel.clientId);
+  }
+
+  /** Every accepted socket, connected or still in CONNECT. */
+  clients(): ClientInfo[] {
+    const out: ClientInfo[] = [];
+    for (const [c, where] of this.connections) {
+      const ch = c.channel;
+      const username = ch.identity?.username;
+      out.push({
+        clientId: ch.clientId,
+        connected: ch.connected,
+        listener: where.listener,
+        remoteAddress: c.remoteAddress,
+        protocolVersion: ch.version,
+        ...(username !== undefined ? { username } : {}),
+        since: c.openedAt,
+      });
+    }
+    return out;
+  }
+
+  /** Ends a client's connection (DISCONNECT with `reasonCode` for MQTT 5); false when it is not connected here. */
+  disconnectClient(clientId: string, reasonCode: number = RC.AdministrativeAction): boolean {
+    const channel = this.byClientId.get(clientId);
+    if (!channel) return false;
+    channel.kick(reasonCode);
+    return true;
   }
 
   async close(): Promise<void> {

@@ -38,7 +38,19 @@ export interface PartitionLimits {
 export interface PartitionCounters {
   messagesReceived: number;
   messagesSent: number;
+  /** Every message not delivered; the `dropped*` counters below say why. */
   messagesDropped: number;
+  /** Payload bytes of routed messages, and of deliveries handed to connections. */
+  bytesReceived: number;
+  bytesSent: number;
+  /** QoS 0 for a session that is offline (never queued, as MQTT allows). */
+  droppedQos0Offline: number;
+  /** Queue full under strategy None: the new message is refused (0x97 to an MQTT 5 publisher). */
+  droppedQueueFull: number;
+  /** Queue full under DropOldest: the oldest queued message is evicted. */
+  droppedOldest: number;
+  /** Message expiry passed while queued [MQTT-3.3.2-5]. */
+  droppedExpired: number;
 }
 
 export type CommandResult = { sessionPresent: boolean } | number[] | PublishResult | number | KvResult | undefined;
@@ -47,7 +59,17 @@ export class Partition {
   readonly sessions = new Map<string, Session>();
   readonly routes: Routes;
   readonly retained = new RetainedIndex<Message>();
-  readonly counters: PartitionCounters = { messagesReceived: 0, messagesSent: 0, messagesDropped: 0 };
+  readonly counters: PartitionCounters = {
+    messagesReceived: 0,
+    messagesSent: 0,
+    messagesDropped: 0,
+    bytesReceived: 0,
+    bytesSent: 0,
+    droppedQos0Offline: 0,
+    droppedQueueFull: 0,
+    droppedOldest: 0,
+    droppedExpired: 0,
+  };
   /** Sessions with a running timer (delayed will or expiry), so a tick does not scan every session. */
   readonly timed = new Set<Session>();
   /** Live connections; maintained here, restored from snapshots. */
@@ -232,6 +254,7 @@ export class Partition {
       while (s.queue.length > 0 && isExpired(s.queue.peek()!.message, now)) {
         s.queue.shift();
         this.counters.messagesDropped++;
+        this.counters.droppedExpired++;
       }
     }
     for (const [topic, m] of this.retained.entries()) {
@@ -308,6 +331,7 @@ export class Partition {
   /** Stores a retained message and hands the message to every matching session. Returns the number of sessions. */
   private route(m: Message, now: number, out: PartitionOutput): number {
     this.counters.messagesReceived++;
+    this.counters.bytesReceived += m.payload.length;
     if (m.retain) {
       if (m.payload.length === 0) this.retained.delete(m.topic); // [MQTT-3.3.1-6]
       else this.retained.set(m.topic, m);
@@ -378,7 +402,10 @@ export class Partition {
   private enqueue(s: Session, p: Pending, out: PartitionOutput): void {
     if (p.qos === 0) {
       if (s.online) this.send(s, p, 0, false, out);
-      else this.counters.messagesDropped++;
+      else {
+        this.counters.messagesDropped++;
+        this.counters.droppedQos0Offline++;
+      }
       return;
     }
     if (s.online && s.queue.length === 0 && s.inflight.size < s.receiveMaximum) {
@@ -388,9 +415,11 @@ export class Partition {
     if (s.queue.length >= this.limits.queueLength) {
       this.counters.messagesDropped++;
       if (this.limits.queueStrategy !== 'DropOldest') {
+        this.counters.droppedQueueFull++;
         this.quotaHit = true; // 'None': the new message is not queued
         return;
       }
+      this.counters.droppedOldest++;
       s.queue.shift();
     }
     s.queue.push(p);
@@ -402,6 +431,7 @@ export class Partition {
       const p = s.queue.shift()!;
       if (isExpired(p.message, now)) {
         this.counters.messagesDropped++; // [MQTT-3.3.2-5]
+        this.counters.droppedExpired++;
         continue;
       }
       this.sendInflight(s, p, out);
@@ -426,6 +456,7 @@ export class Partition {
     const d: Delivery = { message: p.message, qos: p.qos, packetId, dup, retain: p.retain };
     if (p.subscriptionIds) d.subscriptionIds = p.subscriptionIds;
     this.counters.messagesSent++;
+    this.counters.bytesSent += p.message.payload.length;
     out.deliver(s.connectionId, d);
   }
 

@@ -20,6 +20,7 @@ import { RC } from '../mqtt/reason-codes.js';
 import { buildAuthentication, type BuiltAuthn } from './authn/build.js';
 import { MethodChain } from './authn/chain.js';
 import { Policy } from './authz/policy.js';
+import { countingAuthenticator, countingAuthorizer, newSecurityCounters, type SecurityCounters } from './counting.js';
 import { SecretStore } from './secrets.js';
 import { buildServerTls, tlsPlanOf, type BuiltTls } from './tls/server-tls.js';
 
@@ -36,6 +37,8 @@ interface PortState {
   listener: string;
   port: number;
   authn: Authenticator;
+  /** `authn`/`authz` wrapped with the counters: what connections are handed. */
+  counted?: { authn: Authenticator; authz: Authorizer };
   chain?: MethodChain;
   authz: Authorizer;
   tls?: BuiltTls;
@@ -54,6 +57,8 @@ export class Security {
   private built: Built;
   private readonly servers = new Map<string, tls.Server[]>();
   private readonly secrets: SecretStore;
+  /** Authentication and authorization outcomes of every port, read by the metrics room. */
+  readonly counters: SecurityCounters = newSecurityCounters();
 
   constructor(
     config: LoadedConfig,
@@ -75,14 +80,32 @@ export class Security {
         list.push(server);
         this.servers.set(key, list);
       },
-      authn: () => this.built.ports.get(key)?.authn ?? denyAll,
-      authz: () => this.built.ports.get(key)?.authz ?? openAccess,
+      authn: () => this.counted(key)?.authn ?? denyAll,
+      authz: () => this.counted(key)?.authz ?? openAccess,
     };
   };
+
+  /** The port's counting wrappers, built once per configuration so connections share them. */
+  private counted(key: string): PortState['counted'] {
+    const state = this.built.ports.get(key);
+    if (!state) return undefined;
+    state.counted ??= { authn: countingAuthenticator(state.authn, this.counters), authz: countingAuthorizer(state.authz, this.counters) };
+    return state.counted;
+  }
 
   /** Folders (secrets, JWKS files) whose change calls for a reload. */
   watchedFolders(): string[] {
     return [...this.built.watch];
+  }
+
+  /**
+   * Throws the ConfigError `reload` would log for this configuration (e.g. a port that would serve a
+   * non-loopback address without authentication), without applying anything: the admin API refuses
+   * such a configuration before it reaches the reload path.
+   */
+  check(config: LoadedConfig): void {
+    const trial = this.build(config, false);
+    for (const c of trial.chains) c.close();
   }
 
   /**

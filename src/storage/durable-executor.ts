@@ -11,6 +11,7 @@
  * successful write is a full snapshot, which brings the disk back in line with memory.
  */
 import v8 from 'node:v8';
+import { LatencyHistogram } from '../observability/histogram.js';
 import { encodeCommands } from './command-codec.js';
 import type { Command } from '../partition/commands.js';
 import type { CommandResult, Partition } from '../partition/partition.js';
@@ -25,6 +26,8 @@ interface Write {
   batches: Batch[];
   settled: boolean;
   error: Error | undefined;
+  /** performance.now() when the write was handed to the store, for the write latency histogram. */
+  startedAt: number;
 }
 
 interface Batch {
@@ -120,6 +123,8 @@ export class DurableExecutor implements CommandExecutor {
   };
   private lastWriteError: Error | undefined;
   private closed = false;
+  /** Group-commit latency (store call to durable), one observation per write, read by the metrics room. */
+  readonly writeLatency = new LatencyHistogram();
   /** Captures effects into the batch being formed instead of sending them now. */
   private readonly capture: PartitionOutput = {
     // QoS 0/1 deliveries go out at once: if the log loses them in a crash, the publisher (never
@@ -238,7 +243,7 @@ export class DurableExecutor implements CommandExecutor {
       const batches = this.queued;
       this.queued = [];
       this.queuedBytes = 0;
-      const w: Write = { batches, settled: false, error: undefined };
+      const w: Write = { batches, settled: false, error: undefined, startedAt: performance.now() };
       this.inFlight.push(w);
       this.write(w).then(
         () => this.settled(w, undefined),
@@ -278,6 +283,7 @@ export class DurableExecutor implements CommandExecutor {
   private settled(w: Write, err: Error | undefined): void {
     w.settled = true;
     w.error = err;
+    if (err === undefined) this.writeLatency.observe((performance.now() - w.startedAt) / 1000);
     while (this.inFlight.length > 0 && this.inFlight[0].settled) {
       const head = this.inFlight.shift()!;
       if (head.error === undefined) {

@@ -21,7 +21,8 @@
  * O(levels × (1 + number of `+` branches taken)) plus one step per reported value — independent of how many
  * unrelated filters are stored. In the worst case (a `+` at every level of every filter) it degrades to visiting
  * each stored filter once, i.e. never worse than the naive scan. `#` never forks (it ends the walk).
- * [MQTT-4.7.2-1]: at the root, a topic starting with `$` skips the `+` and `#` edges.
+ * [MQTT-4.7.2-1]: at the root, a topic starting with `$` skips the `+` and `#` edges; in the first three levels of
+ * the self-check tree (`azedge/dmqtt/selftest/...`, reserved.ts) only literal edges are followed.
  *
  * Allocation on the hot path: the topic is walked by index (indexOf('/')), the only allocation is the level
  * substring used as the Map key; results go to a callback, never into an array.
@@ -34,6 +35,8 @@
  *
  * Filters given here are assumed valid (validate.ts) and not shared: pass the inner filter of `$share/g/f`.
  */
+
+import { wildcardGuardLevels } from './reserved.js';
 
 interface TrieNode<T> {
   /** Literal child levels, created on first use. */
@@ -49,8 +52,6 @@ interface TrieNode<T> {
 function newNode<T>(): TrieNode<T> {
   return { children: null, plus: null, hash: null, values: null, filter: '' };
 }
-
-const DOLLAR = 0x24;
 
 type NodeVisitor<T, C> = (node: TrieNode<T>, context: C) => void;
 
@@ -144,12 +145,12 @@ export class TopicTrie<T> {
    * (MQTT 5 lets it deliver once or per subscription).
    */
   match(topic: string, visit: (value: T) => void): void {
-    walk(this.#root, topic, 0, true, emitValues, visit);
+    walk(this.#root, topic, 0, wildcardGuardLevels(topic), emitValues, visit);
   }
 
   /** Calls `visit` once per stored filter matching `topic`, with that filter's values. */
   matchFilters(topic: string, visit: (filter: string, values: ReadonlySet<T>) => void): void {
-    walk(this.#root, topic, 0, true, emitFilter, visit);
+    walk(this.#root, topic, 0, wildcardGuardLevels(topic), emitFilter, visit);
   }
 
   /** Every (filter, value) pair, depth-first; for stats and snapshots, not for the publish path. */
@@ -188,18 +189,19 @@ export class TopicTrie<T> {
 
 /**
  * Visits every node whose filter matches the levels of `topic` from index `start` on.
- * `start === topic.length + 1` means every level has been consumed.
+ * `start === topic.length + 1` means every level has been consumed. `guard` counts the levels still ahead
+ * that only a literal edge may match (reserved topics, see reserved.ts).
  */
 function walk<T, C>(
   node: TrieNode<T>,
   topic: string,
   start: number,
-  atRoot: boolean,
+  guard: number,
   onNode: NodeVisitor<T, C>,
   context: C,
 ): void {
   const hash = node.hash;
-  const wildcardsAllowed = !atRoot || topic.charCodeAt(0) !== DOLLAR;
+  const wildcardsAllowed = guard === 0;
   if (hash !== null && hash.values !== null && wildcardsAllowed) onNode(hash, context);
   if (start > topic.length) {
     if (node.values !== null) onNode(node, context);
@@ -207,10 +209,10 @@ function walk<T, C>(
   }
   const slash = topic.indexOf('/', start);
   const end = slash === -1 ? topic.length : slash;
-  if (node.plus !== null && wildcardsAllowed) walk(node.plus, topic, end + 1, false, onNode, context);
+  if (node.plus !== null && wildcardsAllowed) walk(node.plus, topic, end + 1, 0, onNode, context);
   if (node.children !== null) {
     const child = node.children.get(topic.slice(start, end));
-    if (child !== undefined) walk(child, topic, end + 1, false, onNode, context);
+    if (child !== undefined) walk(child, topic, end + 1, wildcardsAllowed ? 0 : guard - 1, onNode, context);
   }
 }
 

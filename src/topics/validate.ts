@@ -10,6 +10,7 @@
  */
 import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
+import { SELF_TEST_ROOT, isSelfTestTopic } from './reserved.js';
 
 /** Default bound on `/`-separated levels in a topic name or filter (the `$share/{group}/` prefix is not counted). */
 export const DEFAULT_MAX_TOPIC_LEVELS = 128;
@@ -125,7 +126,8 @@ export function isSysTopic(topic: string): boolean {
 /**
  * Reference matcher for a valid (non-shared) filter against a valid topic name, walking both strings in place.
  * `sport/#` matches `sport` [MQTT-4.7.1-2]; `+` matches an empty level; a filter starting with `+` or `#` never
- * matches a topic starting with `$` [MQTT-4.7.2-1]. Pass the inner filter of a shared subscription.
+ * matches a topic starting with `$` [MQTT-4.7.2-1], and only a filter spelling out `azedge/dmqtt/selftest` matches the
+ * self-check tree (reserved.ts). Pass the inner filter of a shared subscription.
  */
 export function matches(filter: string, topic: string): boolean {
   const filterLength = filter.length;
@@ -134,6 +136,7 @@ export function matches(filter: string, topic: string): boolean {
     const first = filter.charCodeAt(0);
     if (first === PLUS || first === HASH) return false;
   }
+  if (isSelfTestTopic(topic) && !(filter === SELF_TEST_ROOT || filter.startsWith(SELF_TEST_ROOT + '/'))) return false;
   let f = 0;
   let t = 0;
   for (;;) {

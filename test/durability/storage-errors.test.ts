@@ -29,7 +29,8 @@ function tempDir(prefix = 'edgemq-stor-'): string {
 function serveOnce(dataDir: string, timeoutMs = 20_000): Promise<{ code: number | null; stderr: string; started: boolean }> {
   return new Promise((resolve, reject) => {
     void freePort().then((port) => {
-      const c = edgemqCommand(['serve', '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn']);
+      // Metrics and admin ports off: they open before recovery and would collide at 9600/9601.
+      const c = edgemqCommand(['serve', '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn', '--metrics-port', '0', '--admin-port', '0']);
       const child = spawn(c.cmd, c.args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       let stdout = '';

@@ -88,7 +88,12 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     } else {
       args.push('--port', String(port));
     }
-    args.push(...(opts.args ?? []));
+    // Metrics and admin ports default to 9600/9601; test brokers run side by side, so they are off
+    // unless a test asks for them (with free ports).
+    const extra = opts.args ?? [];
+    if (!extra.includes('--metrics-port')) args.push('--metrics-port', '0');
+    if (!extra.includes('--admin-port')) args.push('--admin-port', '0');
+    args.push(...extra);
     const c = edgemqCommand(args);
     child = spawn(c.cmd, c.args, { cwd: repoRoot, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   } else {

@@ -153,7 +153,13 @@ The edgemq resources (multi-document YAML) the broker loads from /etc/edgemq/res
 */}}
 {{- define "edgemq.resources" -}}
 {{- $root := . -}}
-{{- $brokerSpec := merge (dict "memoryProfile" .Values.broker.memoryProfile) (deepCopy (default (dict) .Values.broker.spec)) -}}
+{{- $ops := .Values.operations -}}
+{{- $admin := dict "mode" "Disabled" -}}
+{{- if $ops.admin.enabled -}}
+{{- $admin = dict "port" (int $ops.admin.port) "tokenSecretRef" (include "edgemq.adminSecretName" .) -}}
+{{- end -}}
+{{- $opsSpec := dict "diagnostics" (dict "metrics" (dict "prometheusPort" (int $ops.metrics.port))) "edgemq" (dict "admin" $admin) -}}
+{{- $brokerSpec := merge (dict "memoryProfile" .Values.broker.memoryProfile) $opsSpec (deepCopy (default (dict) .Values.broker.spec)) -}}
 apiVersion: mq.edgemq.io/v1beta1
 kind: Broker
 metadata:
@@ -214,4 +220,11 @@ spec:
 ---
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/*
+Secret holding the admin API's bearer token (key `token`), mounted at /etc/edgemq/secrets/<name>/.
+*/}}
+{{- define "edgemq.adminSecretName" -}}
+{{- default (printf "%s-admin-token" (include "edgemq.fullname" .)) .Values.operations.admin.existingSecret -}}
 {{- end -}}

@@ -52,6 +52,15 @@ export const edgemqExtensionsSchema: JsonSchema = obj('edgemq extensions (not pa
   outboundTopicAliasMaximum: int('Most broker-to-client topic aliases assigned per connection; 0 disables.', 0, 65_535),
   connectTimeoutSeconds: int('Close a socket that has not sent a complete CONNECT within this time.', 1, 3_600),
   sysIntervalSeconds: int('Interval of $SYS/ statistics publication; 0 disables.', 0, 86_400),
+  admin: obj('Admin REST API and web console (remote management).', {
+    mode: caseInsensitiveEnum('Serve the admin API. Enabled by default; on a non-loopback address only with a token.', ENABLED_DISABLED),
+    port: int('TCP port of the admin API and console (default 9601); 0 disables it.', 0, 65_535),
+    tokenSecretRef: str('Secret holding the bearer token (`<secrets dir>/<name>/token`, a Kubernetes Secret key `token`). On a non-loopback address a token or mutual TLS is required.'),
+    tls: obj('Serve the admin API over HTTPS.', {
+      secretName: str('Kubernetes TLS secret with the server certificate (keys tls.crt, tls.key).'),
+      trustedClientCaCert: str('ConfigMap (key ca.crt) of the CA that signs admin client certificates: mutual TLS, a verified client certificate authenticates a request.'),
+    }, ['secretName']),
+  }),
   subscribeDeniedReasonCode: {
     type: 'integer',
     enum: [0x87, 0x80],
@@ -72,7 +81,7 @@ const cardinalitySchema = obj('Pod counts (used when mode is distributed).', {
 });
 
 /** 2023 `diagnostics` (flat) and later `diagnostics` (logs/metrics/selfCheck/traces) in one object. */
-const diagnosticsSchema = obj('Diagnostics settings; edgemq uses the log level, the rest is accepted and ignored.', {
+const diagnosticsSchema = obj('Diagnostics settings: log level, Prometheus port, self-check; tracing is accepted and ignored.', {
   // 2023 shape
   diagnosticServiceEndpoint: str('2023: diagnostics service address.'),
   enableMetrics: bool('2023: export metrics.'),
@@ -90,8 +99,15 @@ const diagnosticsSchema = obj('Diagnostics settings; edgemq uses the log level, 
   maxCacheSizeMb: int('2023: trace cache size.', 0),
   // later shape
   logs: obj('Later generation: logging.', { level: str('Log level (e.g. info, debug).'), opentelemetryExportConfig: opaqueObject('Ignored.') }),
-  metrics: obj('Later generation: metrics.', { prometheusPort: int('Prometheus port.', 0, 65_535), opentelemetryExportConfig: opaqueObject('Ignored.') }),
-  selfCheck: opaqueObject('Later generation: self-check probe settings (ignored).'),
+  metrics: obj('Later generation: metrics.', {
+    prometheusPort: int('Port of /metrics, /healthz and /readyz (default 9600); 0 disables it.', 0, 65_535),
+    opentelemetryExportConfig: opaqueObject('Ignored.'),
+  }),
+  selfCheck: obj('Later generation: the self-check probe (connect, subscribe, publish, unsubscribe on azedge/dmqtt/selftest/...).', {
+    mode: caseInsensitiveEnum('Run the probe.', ENABLED_DISABLED),
+    intervalSeconds: int('Seconds between two probe rounds.', 30, 300),
+    timeoutSeconds: int('Seconds a probe step may take before it counts as lost.', 5, 120),
+  }),
   traces: opaqueObject('Later generation: tracing settings (ignored).'),
 });
 

@@ -31,6 +31,12 @@ describe('embedded default (no configuration files)', () => {
         sharedSubscriptionStrategy: 'round-robin',
         sysIntervalSeconds: 10,
         logLevel: 'info',
+        operations: {
+          metricsPort: 9600,
+          selfCheck: { enabled: true, intervalSeconds: 30, timeoutSeconds: 15 },
+          adminPort: 9601,
+          adminRequired: false,
+        },
       },
       listeners: [
         {

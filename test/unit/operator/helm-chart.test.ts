@@ -47,7 +47,11 @@ function addSan(tls: Obj, key: string, names: string[]): void {
 function renderResources(v: Obj, fullname = 'edgemq', namespace = 'default'): Obj[] {
   const docs: Obj[] = [];
   const res = (kind: string, name: string, spec: unknown) => ({ apiVersion: 'mq.edgemq.io/v1beta1', kind, metadata: { name }, spec });
-  docs.push(res('Broker', v.broker.name, { ...clone(v.broker.spec ?? {}), memoryProfile: v.broker.memoryProfile }));
+  // The chart sets the metrics port and the admin API (with its token secret) over broker.spec.
+  const ops = v.operations as Obj;
+  const admin = ops.admin.enabled ? { port: ops.admin.port, tokenSecretRef: ops.admin.existingSecret || `${fullname}-admin-token` } : { mode: 'Disabled' };
+  const brokerSpec = mergeValues(clone(v.broker.spec ?? {}), { diagnostics: { metrics: { prometheusPort: ops.metrics.port } }, edgemq: { admin } });
+  docs.push(res('Broker', v.broker.name, { ...brokerSpec, memoryProfile: v.broker.memoryProfile }));
   for (const name of Object.keys(v.listeners ?? {}).sort()) {
     const l = v.listeners[name] as Obj;
     if (!l.enabled) continue;
@@ -137,6 +141,28 @@ describe('helm/edgemq chart', () => {
     expect(() => startSecurity(v)).toThrow(/without authentication/);
   });
 
+  it('metrics on 9600 with prometheus.io annotations, HTTP probes, and the admin API behind a token', () => {
+    expect(values.operations.metrics).toEqual({ port: 9600, annotations: true });
+    expect(values.operations.admin).toMatchObject({ enabled: true, port: 9601, existingSecret: '', token: '' });
+    expect(values.probes.type).toBe('httpGet');
+    const config = startSecurity(values);
+    expect(config.broker.operations).toEqual({
+      metricsPort: 9600,
+      selfCheck: { enabled: true, intervalSeconds: 30, timeoutSeconds: 15 },
+      adminPort: 9601,
+      adminRequired: false,
+      adminTokenSecretRef: 'edgemq-admin-token',
+    });
+    const sts = readFileSync(path.join(chartDir, 'templates/statefulset.yaml'), 'utf8');
+    expect(sts).toContain('prometheus.io/scrape: "true"');
+    expect(sts).toMatch(/path: \/readyz\n\s+port: metrics/);
+    expect(sts).toMatch(/path: \/healthz\n\s+port: metrics/);
+    // Admin disabled: the Broker says so, and no token is needed.
+    const v = clone(values);
+    v.operations.admin.enabled = false;
+    expect(startSecurity(v).broker.operations).toMatchObject({ adminPort: 0 });
+  });
+
   it('memory profiles in the sizing table are the Broker schema\'s', () => {
     const helpers = readFileSync(path.join(chartDir, 'templates/_helpers.tpl'), 'utf8');
     for (const p of ['tiny', 'low', 'medium', 'high']) expect(helpers).toMatch(new RegExp(`"${p}" \\(dict "cpu"`));
@@ -182,13 +208,21 @@ describe.skipIf(!helmlite)('helm/edgemq rendered by helmlite (Helm 3 template en
     const docs = render('edgemq', 'default');
     expect(docs.map((d) => `${d.kind}/${d.metadata.name}`).sort()).toEqual([
       'ClusterRoleBinding/default-edgemq-tokenreview', 'ConfigMap/edgemq-resources', 'NetworkPolicy/edgemq',
-      'Service/edgemq', 'Service/edgemq-headless', 'ServiceAccount/edgemq', 'StatefulSet/edgemq',
+      'Secret/edgemq-admin-token', 'Service/edgemq', 'Service/edgemq-admin', 'Service/edgemq-headless', 'ServiceAccount/edgemq', 'StatefulSet/edgemq',
     ]);
     expect(resourcesOf(docs)).toEqual(renderResources(values));
     const sts = docs.find((d) => d.kind === 'StatefulSet')!;
     const c = sts.spec.template.spec.containers[0];
     expect([...c.command, ...c.args]).toEqual(['node', '--max-semi-space-size=8', 'dist/cli/main.js', 'serve', '--config', '/etc/edgemq/resources', '--data-dir', '/var/lib/edgemq', '--host', '0.0.0.0', '--secrets-dir', '/etc/edgemq/secrets']);
-    expect(c.readinessProbe.tcpSocket.port).toBe(8883);
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(c.ports.filter((p: Obj) => p.name === 'metrics' || p.name === 'admin').map((p: Obj) => p.containerPort)).toEqual([9600, 9601]);
+    expect(sts.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9600', 'prometheus.io/path': '/metrics' });
+    const secret = docs.find((d) => d.kind === 'Secret')!;
+    expect(Buffer.from(secret.data.token, 'base64').toString()).toMatch(/^[A-Za-z0-9]{40}$/);
+    expect(c.volumeMounts).toEqual(expect.arrayContaining([{ name: 'admin-token', mountPath: '/etc/edgemq/secrets/edgemq-admin-token', readOnly: true }]));
+    const np = docs.find((d) => d.kind === 'NetworkPolicy')!;
+    expect(np.spec.ingress[0].ports.map((p: Obj) => p.port)).toEqual([8883, 9600, 9601]);
     expect(c.resources).toEqual({ requests: { cpu: '250m', memory: '1Gi' }, limits: { memory: '1Gi' } });
     expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
   });
@@ -207,9 +241,10 @@ describe.skipIf(!helmlite)('helm/edgemq rendered by helmlite (Helm 3 template en
       ['r1-edgemq-loadbalancer', 'LoadBalancer', [8084]],
       ['r1-edgemq-nodeport', 'NodePort', [8885]],
       ['r1-edgemq-headless', undefined, []],
+      ['r1-edgemq-admin', 'ClusterIP', [9600, 9601]],
     ]);
     const np = docs.find((d) => d.kind === 'NetworkPolicy')!;
-    expect(np.spec.ingress[0].ports.map((p: Obj) => p.port)).toEqual([8883, 8885, 8084]);
+    expect(np.spec.ingress[0].ports.map((p: Obj) => p.port)).toEqual([8883, 8885, 8084, 9600, 9601]);
   });
 
   it('connectors: a ConfigMap edgemq connector loads and a Deployment that the broker\'s selectors do not match', () => {

@@ -1,0 +1,251 @@
+/**
+ * Prometheus metrics with prom-client, under Azure IoT MQ's names where it has one
+ * (`aio_broker_*`, /work reference "Metrics") and `edgemq_*` for what edgemq adds.
+ *
+ * Nothing here is on a message path. Every value is a plain number the rooms already keep
+ * (`BrokerCore.stats()`, the front end's counts, the security room's counters, histograms of plain
+ * buckets) and is read in a prom-client `collect()` callback when Prometheus scrapes.
+ */
+import os from 'node:os';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BrokerCore, BrokerStats } from '../core/broker-core.js';
+import type { LatencyHistogram } from './histogram.js';
+
+/** What the metrics read from the front end (an interface: observability does not import the front end). */
+export interface FrontEndCounts {
+  readonly connectionCount: number;
+  droppedQos0(): number;
+  /** Publishers whose sockets are read more slowly because their subscribers are behind; absent where not counted. */
+  publishersThrottled?(): number;
+}
+
+export interface SecurityCounts {
+  authenticationSuccesses: number;
+  authenticationFailures: number;
+  authorizationAllow: number;
+  authorizationDeny: number;
+}
+
+export interface MetricSources {
+  core: BrokerCore;
+  frontEnd?: FrontEndCounts;
+  security?: SecurityCounts;
+  /** Durable log write latency (per group commit); absent with durability `memory`. */
+  logWriteLatency?: LatencyHistogram;
+  /** Constant labels on every series, e.g. `{role: 'frontend', partition: '3'}` on a cluster. */
+  labels?: Record<string, string>;
+}
+
+/** The self-check probe's figures, set by `SelfCheck` once per round (not a message path). */
+export type SelfCheckStep = 'connect' | 'subscribe' | 'publish' | 'unsubscribe';
+
+export interface SelfCheckMetrics {
+  /** Azure's `aio_broker_{step}_latency_last_value_ms`. */
+  stepLatency: Record<SelfCheckStep, Gauge>;
+  rounds: Counter<'result'>;
+  messagesLost: Counter;
+  publishToDelivery: Histogram;
+}
+
+export interface BrokerMetrics {
+  registry: Registry;
+  selfCheck: SelfCheckMetrics;
+  /** Prometheus text exposition of every metric. */
+  scrape(): Promise<string>;
+  /** The same as prom-client's JSON (for the admin API and console). */
+  json(): Promise<unknown>;
+  contentType: string;
+}
+
+type Read = (s: BrokerStats) => number;
+
+export function createMetrics(src: MetricSources): BrokerMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ hostname: os.hostname(), ...src.labels });
+  collectDefaultMetrics({ register: registry, prefix: 'edgemq_' });
+
+  // One stats() walk per scrape, shared by every collector of that scrape (scrape() clears it first).
+  let cached: BrokerStats | undefined;
+  const stats = (): BrokerStats => (cached ??= src.core.stats());
+  // A counter whose value is a running total kept elsewhere: set at scrape time (reset, then inc).
+  const totalCounter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  const counter = (name: string, help: string, read: Read) => totalCounter(name, help, () => read(stats()));
+  const gauge = (name: string, help: string, read: Read) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(stats()));
+      },
+    });
+
+  // Azure IoT MQ names.
+  counter('aio_broker_publishes_received', 'PUBLISH messages routed by the broker (clients, wills, $SYS).', (s) => s.messagesReceived);
+  counter('aio_broker_publishes_sent', 'PUBLISH messages handed to subscriber connections.', (s) => s.messagesSent);
+  counter('aio_broker_payload_bytes_received', 'Payload bytes of routed messages.', (s) => s.bytesReceived ?? 0);
+  counter('aio_broker_payload_bytes_sent', 'Payload bytes handed to subscriber connections.', (s) => s.bytesSent ?? 0);
+  gauge('aio_broker_total_sessions', 'Sessions held, online and offline.', (s) => s.sessions);
+  gauge('aio_broker_connected_sessions', 'Sessions with a live connection.', (s) => s.connected);
+  gauge('aio_broker_total_subscriptions', 'Subscriptions of every session.', (s) => s.subscriptions);
+  gauge('aio_broker_store_retained_messages', 'Retained messages stored.', (s) => s.retained);
+  gauge('aio_broker_store_will_messages', 'Sessions holding a will message.', (s) => s.wills ?? 0);
+  new Counter({
+    name: 'aio_broker_qos0_messages_dropped',
+    help: 'QoS 0 messages not delivered: shed for a stalled reader, or for a session that is offline.',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ direction: 'outgoing' }, (src.frontEnd?.droppedQos0() ?? 0) + (stats().droppedQos0Offline ?? 0));
+    },
+  });
+  if (src.security) {
+    const sec = src.security;
+    const securityCounter = (name: string, help: string, read: (c: SecurityCounts) => number) => totalCounter(name, help, () => read(sec));
+    securityCounter('aio_broker_authentication_successes', 'Authentications accepted (CONNECT, enhanced authentication, re-authentication).', (c) => c.authenticationSuccesses);
+    securityCounter('aio_broker_authentication_failures', 'Authentications refused.', (c) => c.authenticationFailures);
+    securityCounter('aio_broker_authorization_allow', 'Authorization decisions that allowed (connect, publish, subscribe, state-store key).', (c) => c.authorizationAllow);
+    securityCounter('aio_broker_authorization_deny', 'Authorization decisions that denied.', (c) => c.authorizationDeny);
+  }
+
+  // edgemq additions.
+  gauge('edgemq_queued_messages', 'Messages waiting in session queues (not yet in flight).', (s) => s.queued);
+  gauge('edgemq_inflight_messages', 'QoS 1/2 messages sent and not yet acknowledged by subscribers.', (s) => s.inflight);
+  new Counter({
+    name: 'edgemq_messages_dropped',
+    help: 'Messages not delivered, by reason: queue_full (strategy None), drop_oldest, expired, qos0_offline, qos0_slow_reader.',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const s = stats();
+      this.reset();
+      this.inc({ reason: 'queue_full' }, s.droppedQueueFull ?? 0);
+      this.inc({ reason: 'drop_oldest' }, s.droppedOldest ?? 0);
+      this.inc({ reason: 'expired' }, s.droppedExpired ?? 0);
+      this.inc({ reason: 'qos0_offline' }, s.droppedQos0Offline ?? 0);
+      this.inc({ reason: 'qos0_slow_reader' }, src.frontEnd?.droppedQos0() ?? 0);
+    },
+  });
+  if (src.frontEnd) {
+    const fe = src.frontEnd;
+    new Gauge({
+      name: 'edgemq_connections',
+      help: 'Open client sockets, connected or still in CONNECT.',
+      registers: [registry],
+      collect() {
+        this.set(fe.connectionCount);
+      },
+    });
+    if (fe.publishersThrottled) {
+      const throttled = fe.publishersThrottled.bind(fe);
+      totalCounter('edgemq_publishers_throttled', 'Times a publisher was read more slowly because its subscribers were behind.', throttled);
+    }
+  }
+  if (src.logWriteLatency) {
+    registry.registerMetric(
+      histogramMetric('edgemq_log_write_duration_seconds', 'Time from handing a group commit to the store until it is durable.', src.logWriteLatency) as never,
+    );
+  }
+
+  const selfCheck: SelfCheckMetrics = {
+    stepLatency: {
+      connect: stepGauge(registry, 'connect'),
+      subscribe: stepGauge(registry, 'subscribe'),
+      publish: stepGauge(registry, 'publish'),
+      unsubscribe: stepGauge(registry, 'unsubscribe'),
+    },
+    rounds: new Counter({ name: 'edgemq_selfcheck_rounds', help: 'Self-check rounds by result (ok, failed).', labelNames: ['result'], registers: [registry] }),
+    messagesLost: new Counter({
+      name: 'aio_broker_payload_check_total_messages_lost',
+      help: 'Self-check messages published and not delivered within the timeout.',
+      registers: [registry],
+    }),
+    publishToDelivery: new Histogram({
+      name: 'edgemq_publish_delivery_latency_seconds',
+      help: 'Publish-to-delivery latency through the whole broker path, measured by the self-check probe.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+  };
+  selfCheck.rounds.inc({ result: 'ok' }, 0);
+  selfCheck.rounds.inc({ result: 'failed' }, 0);
+  selfCheck.messagesLost.inc(0);
+
+  return {
+    registry,
+    selfCheck,
+    scrape: () => {
+      cached = undefined;
+      return registry.metrics();
+    },
+    json: () => {
+      cached = undefined;
+      return registry.getMetricsAsJSON();
+    },
+    contentType: registry.contentType,
+  };
+}
+
+function stepGauge(registry: Registry, step: SelfCheckStep): Gauge {
+  const help =
+    step === 'publish'
+      ? 'Self-check: time from PUBLISH until the probe received its own message, last round (ms).'
+      : `Self-check: time the ${step} step took, last round (ms).`;
+  return new Gauge({ name: `aio_broker_${step}_latency_last_value_ms`, help, registers: [registry] });
+}
+
+/** A prom-client metric object exposing a `LatencyHistogram` (cumulative buckets, as Prometheus wants them). */
+export function histogramMetric(name: string, help: string, h: LatencyHistogram) {
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    labelNames: [] as string[],
+    async get() {
+      const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> = [];
+      let cumulative = 0;
+      h.bounds.forEach((le, i) => {
+        cumulative += h.counts[i]!;
+        values.push({ value: cumulative, labels: { le }, metricName: `${name}_bucket` });
+      });
+      cumulative += h.counts[h.bounds.length]!;
+      values.push({ value: cumulative, labels: { le: '+Inf' }, metricName: `${name}_bucket` });
+      values.push({ value: h.sum, labels: {}, metricName: `${name}_sum` });
+      values.push({ value: h.count, labels: {}, metricName: `${name}_count` });
+      return { name, help, type: 'histogram', values, aggregator: 'sum' };
+    },
+    reset() {},
+  };
+}
+
+/**
+ * Metrics of `edgemq dapr-components`: process metrics and the gRPC calls daprd made, by socket and
+ * `Service/Method`, read from the plain counts the component server keeps.
+ */
+export function createComponentMetrics(calls: Map<string, Map<string, number>>): { scrape(): Promise<string>; contentType: string } {
+  const registry = new Registry();
+  registry.setDefaultLabels({ hostname: os.hostname(), role: 'dapr-components' });
+  collectDefaultMetrics({ register: registry, prefix: 'edgemq_' });
+  new Counter({
+    name: 'edgemq_dapr_component_calls',
+    help: 'gRPC calls from daprd to the pluggable components, by socket and Service/Method.',
+    labelNames: ['socket', 'method'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [socket, counts] of calls) for (const [method, n] of counts) this.inc({ socket, method }, n);
+    },
+  });
+  return { scrape: () => registry.metrics(), contentType: registry.contentType };
+}
