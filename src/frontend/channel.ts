@@ -10,7 +10,7 @@
 import mqttPacket from 'mqtt-packet';
 import type { ClientLimits } from '../config/model.js';
 import type { BrokerCore, PublishOutcomeSink } from '../core/broker-core.js';
-import type { Delivery, Message, QoS, SessionSink } from '../core/types.js';
+import type { ConnectResult, Delivery, Message, QoS, SessionSink } from '../core/types.js';
 import { MqttError } from '../mqtt/errors.js';
 import { RC, toV3Connack, toV3Suback } from '../mqtt/reason-codes.js';
 import { validateTopicName } from '../topics/validate.js';
@@ -86,6 +86,11 @@ export class Channel implements SessionSink {
   private held: Array<Delivery | { pubrel: number }> | undefined;
   private dropped = 0;
   private connectSeen = false;
+  /**
+   * `core.connect` once asked, until the channel ends: a socket that ends before CONNACK must still
+   * take the session offline, after the connect has settled (so a remote core sees them in order).
+   */
+  private opening: Promise<unknown> | undefined;
 
   constructor(
     private readonly ctx: ChannelContext,
@@ -202,7 +207,7 @@ export class Channel implements SessionSink {
       clientCertificates: this.transport.clientCertificates,
     };
     const verdict = await this.ctx.authn.authenticate(this.facts);
-    if (this.isClosed()) return;
+    if (this.isClosed()) return this.abandoned(verdict.ok === true ? verdict : undefined, terms);
     if (verdict.ok === 'continue') {
       this.send({ cmd: 'auth', reasonCode: RC.ContinueAuthentication, properties: { authenticationMethod: props.authenticationMethod, authenticationData: verdict.authenticationData } });
       this.pendingConnect = terms;
@@ -221,9 +226,20 @@ export class Channel implements SessionSink {
     this.credentialsExpireAt = expiresAt ?? 0;
   }
 
-  private async openSession(c: ConnectTerms): Promise<void> {
-    const limits = this.ctx.limits;
-    const { sessionPresent } = await this.ctx.core.connect(
+  /**
+   * The socket ended while authentication ran. An accepted CONNECT still opens its session and
+   * ends it at once, as a broker reading CONNECT and EOF in one go does: the will goes out, a
+   * persistent session starts its expiry, a clean one is removed.
+   */
+  private abandoned(accepted: { principal: Principal } | undefined, c: ConnectTerms | undefined): void {
+    if (!accepted || !c || !this.ctx.authz.canConnect(accepted.principal)) return;
+    this.principal = accepted.principal;
+    this.requestSession(c);
+    this.releaseSession(false, false, undefined);
+  }
+
+  private requestSession(c: ConnectTerms): Promise<ConnectResult> {
+    const opening = this.ctx.core.connect(
       {
         clientId: this.clientId,
         connectionId: this.connectionId,
@@ -236,6 +252,13 @@ export class Channel implements SessionSink {
       },
       this,
     );
+    this.opening = opening;
+    return opening;
+  }
+
+  private async openSession(c: ConnectTerms): Promise<void> {
+    const limits = this.ctx.limits;
+    const { sessionPresent } = await this.requestSession(c);
     if (this.isClosed()) return;
     const properties: Record<string, unknown> = {};
     if (this.version === 5) {
@@ -278,7 +301,7 @@ export class Channel implements SessionSink {
     if (!reauth && p.reasonCode !== RC.ContinueAuthentication) throw new MqttError(RC.ProtocolError, 'AUTH during CONNECT must use reason 0x18');
     this.facts.authenticationData = p.properties?.authenticationData;
     const verdict = await this.ctx.authn.continueAuth(this.facts, reauth);
-    if (this.isClosed()) return;
+    if (this.isClosed()) return reauth ? undefined : this.abandoned(verdict.ok === true ? verdict : undefined, this.pendingConnect);
     if (verdict.ok === 'continue') {
       this.send({ cmd: 'auth', reasonCode: RC.ContinueAuthentication, properties: { authenticationMethod: method, authenticationData: verdict.authenticationData } });
       return;
@@ -509,8 +532,21 @@ export class Channel implements SessionSink {
     const wasSession = this.state === 'connected' || this.state === 'closed';
     this.state = 'closed';
     this.ctx.registry?.closed(this);
-    if (wasSession && this.clientId && this.principal) {
-      void this.ctx.core.disconnect({ clientId: this.clientId, connectionId: this.connectionId, normal, sessionExpirySeconds }).catch(() => {});
+    this.releaseSession(wasSession, normal, sessionExpirySeconds);
+  }
+
+  /** Takes the session the core opened (or is opening) for this channel offline. */
+  private releaseSession(settled: boolean, normal: boolean, sessionExpirySeconds: number | undefined): void {
+    const opening = this.opening;
+    this.opening = undefined;
+    if (!opening || !this.clientId || !this.principal) return; // the core never heard of a session
+    const req = { clientId: this.clientId, connectionId: this.connectionId, normal, sessionExpirySeconds };
+    if (settled) void this.ctx.core.disconnect(req).catch(ignore);
+    else {
+      // Ended during CONNECT (authentication done, connect or its durable write still running): the
+      // session the core is opening goes offline like any other (will, expiry, clean session removed).
+      const disconnect = () => void this.ctx.core.disconnect(req).catch(ignore);
+      opening.then(disconnect, disconnect);
     }
   }
 
@@ -564,6 +600,8 @@ export class Channel implements SessionSink {
     this.transport.write(encodePacket(packet, this.version));
   }
 }
+
+function ignore(): void {}
 
 /** mqtt-packet decodes an acknowledgement too short to hold a packet id without complaint. */
 function packetIdOf(p: { messageId?: number }): number {
