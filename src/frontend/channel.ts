@@ -19,6 +19,8 @@ import { negotiateConnect, type ConnectTerms } from './connect-terms.js';
 import { capExpiry, passThrough } from './message-properties.js';
 import { encodeDelivery } from './outbound.js';
 import { hasInvalidMqttString, isValidUtf8Payload } from './payload-format.js';
+import * as pushback from './pushback.js';
+import { FlowState, QOS0_HARD_LIMIT_BYTES, SOCKET_BEHIND_BYTES, type FlowParty } from './pushback.js';
 import type { Authenticator, Authorizer, ConnectFacts, Principal } from './ports.js';
 import { sortSubscriptions, sortUnsubscriptions } from './subscription-requests.js';
 import { InboundAliases, OutboundAliases } from './topic-alias.js';
@@ -28,8 +30,15 @@ export interface Transport {
   readonly clientCertificates?: import('node:crypto').X509Certificate[];
   /** Queue bytes for the socket (writes are batched per tick by the transport). */
   write(bytes: Buffer): void;
-  /** Bytes accepted but not yet handed to the kernel: used to shed QoS 0 load to stalled readers. */
+  /** Bytes accepted but not yet handed to the kernel: how far behind the reader is. */
   readonly backlog: number;
+  /** A counter that moves whenever the kernel takes bytes (progress of a reader, for the stall verdict). */
+  readonly drainedBytes: number;
+  /** Stop and restart reading the socket (pushback on a publisher, see pushback.ts). */
+  pauseInput(): void;
+  resumeInput(): void;
+  /** Call `drained(channel)` once the backlog is written out, or the connection ends. */
+  watchDrain(): void;
   /** The effective keep-alive (seconds) once connected, so the watchdog can enforce 1.5x. */
   setKeepAlive(seconds: number): void;
   /** Flush and close. Idempotent. */
@@ -54,14 +63,12 @@ export interface ChannelRegistry {
 
 type State = 'new' | 'connecting' | 'connected' | 'closed';
 
-/** QoS 0 messages are shed for a connection whose unsent backlog exceeds this (no head-of-line blocking). */
-const QOS0_BACKLOG_LIMIT = 8 * 1024 * 1024;
 /** Packets a client may pipeline behind its CONNECT while authentication runs. */
 const MAX_EARLY_PACKETS = 1000;
 
 let nextConnectionId = 1;
 
-export class Channel implements SessionSink {
+export class Channel implements SessionSink, FlowParty {
   readonly connectionId = nextConnectionId++;
   private state: State = 'new';
   version: 3 | 4 | 5 = 4;
@@ -91,6 +98,8 @@ export class Channel implements SessionSink {
    * take the session offline, after the connect has settled (so a remote core sees them in order).
    */
   private opening: Promise<unknown> | undefined;
+  /** Pushback and stall state, made when the connection first takes part (most never do). */
+  flowState: FlowState | undefined;
 
   constructor(
     private readonly ctx: ChannelContext,
@@ -118,6 +127,44 @@ export class Channel implements SessionSink {
 
   get droppedQos0(): number {
     return this.dropped;
+  }
+
+  // ---- FlowParty (pushback.ts) ------------------------------------------------------------------
+
+  get flow(): FlowState {
+    return (this.flowState ??= new FlowState());
+  }
+
+  /** Reading is paused by pushback (the keep-alive clock does not run against the client then). */
+  get inputPaused(): boolean {
+    return this.flowState !== undefined && this.flowState.blockers > 0;
+  }
+
+  pauseInput(): void {
+    this.transport.pauseInput();
+  }
+
+  resumeInput(): void {
+    this.transport.resumeInput();
+  }
+
+  watchDrain(): void {
+    this.transport.watchDrain();
+  }
+
+  /**
+   * The front end's stall verdict: a stalled subscriber holds no publisher back any more, its QoS 0
+   * messages are dropped and the core applies the queue policy to its session.
+   */
+  setStalled(stalled: boolean): void {
+    if (this.isClosed() || !this.clientId) return;
+    this.ctx.core.setStalled(this.clientId, this.connectionId, stalled);
+    if (stalled) {
+      pushback.drained(this);
+      pushback.releaseQueueWaiters();
+    } else if (this.flowState) {
+      this.flowState.episodeDrops = 0;
+    }
   }
 
   /** Entry point for every decoded packet. Never throws. */
@@ -365,12 +412,15 @@ export class Channel implements SessionSink {
       if (props?.messageExpiryInterval === undefined) message.expiryHidden = true;
     }
 
+    // Deliveries made inside the call are to subscribers this publisher may have to wait for.
+    pushback.routing(this);
     if (qos === 0) {
       void this.ctx.core.publish(this.clientId, message); // never rejects (BrokerCore contract)
-      return;
+    } else {
+      // The packet id and QoS ride in the tag, so no closure is made per message.
+      this.ctx.core.publishAcked(this.clientId, message, qos === 2 ? packetId : undefined, this.publishOutcome, packetId | (qos << 16));
     }
-    // The packet id and QoS ride in the tag, so no closure is made per message.
-    this.ctx.core.publishAcked(this.clientId, message, qos === 2 ? packetId : undefined, this.publishOutcome, packetId | (qos << 16));
+    pushback.routing(undefined);
   }
 
   private readonly publishOutcome: PublishOutcomeSink = {
@@ -378,6 +428,7 @@ export class Channel implements SessionSink {
       const packetId = tag & 0xffff;
       const qos = (tag >>> 16) as QoS;
       if (err === undefined) {
+        if (r!.backlog) pushback.queued(this, r!.backlog, pushback.queueHigh(this.ctx.limits.subscriberQueueLimit.length));
         this.ackPublish(qos, packetId, r!.reasonCode ?? (r!.matched === 0 && !r!.duplicate ? RC.NoMatchingSubscribers : RC.Success));
       } else if (this.version === 5 && err instanceof MqttError) {
         this.ackPublish(qos, packetId, err.reasonCode); // MQTT 5 can refuse one message and keep the connection
@@ -403,6 +454,12 @@ export class Channel implements SessionSink {
   }
 
   private onAck(p: { messageId?: number; reasonCode?: number }, kind: 'puback' | 'pubrec' | 'pubcomp'): void {
+    const f = this.flowState;
+    if (f !== undefined) {
+      f.acks++;
+      // A QoS 1 flow ends with PUBACK, QoS 2 with PUBCOMP or a refusing PUBREC.
+      if (f.unacked > 0 && (kind !== 'pubrec' || (p.reasonCode ?? 0) >= 0x80)) f.unacked--;
+    }
     this.ctx.core.acknowledge(this.clientId, this.connectionId, packetIdOf(p), kind, p.reasonCode ?? 0);
   }
 
@@ -476,8 +533,10 @@ export class Channel implements SessionSink {
   }
 
   private write(d: Delivery): void {
-    if (d.qos === 0 && this.transport.backlog > QOS0_BACKLOG_LIMIT) {
+    const f = this.flowState;
+    if (d.qos === 0 && ((f !== undefined && f.stalled) || this.transport.backlog > QOS0_HARD_LIMIT_BYTES)) {
       this.dropped++; // a stalled reader loses QoS 0 instead of holding up anyone else
+      if (f !== undefined) f.episodeDrops++;
       return;
     }
     let enc: ReturnType<typeof encodeDelivery>;
@@ -494,6 +553,9 @@ export class Channel implements SessionSink {
     }
     this.transport.write(enc.first);
     if (enc.second) this.transport.write(enc.second);
+    if (d.qos > 0) this.flow.unacked++;
+    if (d.backlog || (f !== undefined && f.queueBehind)) pushback.deliveredWithBacklog(this, d.backlog ?? 0, pushback.queueHigh(this.ctx.limits.subscriberQueueLimit.length));
+    if (this.transport.backlog > SOCKET_BEHIND_BYTES) pushback.socketBehind(this);
   }
 
   release(packetId: number): void {
@@ -532,6 +594,7 @@ export class Channel implements SessionSink {
     const wasSession = this.state === 'connected' || this.state === 'closed';
     this.state = 'closed';
     this.ctx.registry?.closed(this);
+    if (this.flowState) pushback.drained(this); // publishers waiting for this subscriber go on
     this.releaseSession(wasSession, normal, sessionExpirySeconds);
   }
 
