@@ -1,0 +1,219 @@
+#!/usr/bin/env -S node --max-semi-space-size=8
+/**
+ * The `edgemq` command. Each subcommand is one role or tool; errors are printed as one line naming
+ * the flag or resource field at fault, with exit code 2 for usage/config errors.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../mqtt/errors.js';
+import { StorageError } from '../storage/partition-store.js';
+import { serve } from './serve.js';
+const USAGE = `usage: edgemq <command> [flags]
+
+commands:
+  serve          run the broker (front end + back end + coordinator in one process)
+  passwd         add, replace or delete a user in a passwords.toml (PBKDF2-SHA512 PHC hashes)
+  authn-webhook  run the reference custom-authentication webhook (Azure IoT MQ protocol 0.5.0) over HTTPS
+  crds           print the CustomResourceDefinitions of the four kinds (multi-document YAML, as in helm/edgemq/crds/)
+  dapr-components  serve the Dapr pub/sub and state store pluggable components on Unix sockets (see below)
+
+serve flags:
+  --config FILE      Broker/BrokerListener resources (YAML, multi-document; repeatable; a directory loads its *.yaml)
+  --data-dir DIR     durable state (default ./data)
+  --host ADDR        bind address of every listener (default 127.0.0.1; Kubernetes passes 0.0.0.0)
+  --port N           port of the default listener when no --config is given (default 1883)
+  --log-level LEVEL  trace|debug|info|warn|error|fatal (default: the Broker resource's, else info)
+  --secrets-dir DIR  secrets/ConfigMaps named by resources, as <DIR>/<name>/<key> (default: secrets/ beside the config)
+  --allow-anonymous  serve ports without authentication on non-loopback addresses too (logged as a warning)
+
+passwd FILE USERNAME [flags]:
+  --password P | --password-stdin   the new password (default: read one line from stdin)
+  --attribute KEY=VALUE             user attribute for authorization rules (repeatable)
+  --iterations N                    PBKDF2 iterations (default 210000)
+  --expiry-seconds N                credential lifetime the reference webhook reports (optional)
+  --delete                          remove the user
+
+authn-webhook flags:
+  --users FILE       users in passwords.toml format (reloaded on change)
+  --cert FILE --key FILE   HTTPS server certificate and key
+  --client-ca FILE   require broker client certificates signed by this CA (mutual TLS)
+  --host ADDR        bind address (default 127.0.0.1)   --port N  (default 8443; 0 = any free port)
+`;
+class UsageError extends Error {
+}
+async function main(argv) {
+    const [command, ...rest] = argv;
+    switch (command) {
+        case 'serve':
+            return runServe(rest);
+        case 'passwd':
+            return runPasswd(rest);
+        case 'authn-webhook':
+            return runAuthnWebhook(rest);
+        case 'dapr-components': {
+            const { runDaprComponents } = await import('../dapr/cli.js');
+            return runDaprComponents(rest);
+        }
+        case 'crds': {
+            if (rest.length > 0)
+                throw new UsageError('crds: takes no arguments');
+            const { renderCrdsYaml } = await import('../operator/crds.js');
+            process.stdout.write(renderCrdsYaml());
+            return;
+        }
+        case undefined:
+        case '-h':
+        case '--help':
+        case 'help':
+            process.stdout.write(USAGE);
+            process.stdout.write(`\n${(await import('../dapr/cli.js')).DAPR_COMPONENTS_USAGE}`);
+            return;
+        default:
+            throw new UsageError(`unknown command "${command}"`);
+    }
+}
+async function runServe(args) {
+    const { values } = parseArgs({
+        args,
+        options: {
+            config: { type: 'string', multiple: true },
+            'data-dir': { type: 'string', default: 'data' },
+            host: { type: 'string', default: '127.0.0.1' },
+            port: { type: 'string' },
+            'log-level': { type: 'string' },
+            'secrets-dir': { type: 'string' },
+            'allow-anonymous': { type: 'boolean', default: false },
+        },
+        strict: true,
+    });
+    let port;
+    if (values.port !== undefined) {
+        port = Number(values.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535)
+            throw new UsageError(`--port: "${values.port}" is not a port number (0-65535)`);
+    }
+    const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+    if (values['log-level'] && !levels.includes(values['log-level'])) {
+        throw new UsageError(`--log-level: "${values['log-level']}" is not one of ${levels.join(', ')}`);
+    }
+    const broker = await serve({
+        configFiles: values.config ?? [],
+        dataDir: values['data-dir'],
+        host: values.host,
+        port,
+        logLevel: values['log-level'],
+        ...(values['secrets-dir'] !== undefined ? { secretsDir: values['secrets-dir'] } : {}),
+        allowAnonymous: values['allow-anonymous'] === true,
+    });
+    let stopping = false;
+    const stop = (signal) => {
+        if (stopping)
+            return;
+        stopping = true;
+        broker
+            .stop()
+            .then(() => process.exit(0))
+            .catch((err) => {
+            process.stderr.write(`edgemq: error while stopping after ${signal}: ${err}\n`);
+            process.exit(1);
+        });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+}
+async function runPasswd(args) {
+    const { values, positionals } = parseArgs({
+        args,
+        options: {
+            password: { type: 'string' },
+            'password-stdin': { type: 'boolean', default: false },
+            attribute: { type: 'string', multiple: true },
+            iterations: { type: 'string' },
+            'expiry-seconds': { type: 'string' },
+            delete: { type: 'boolean', default: false },
+        },
+        allowPositionals: true,
+        strict: true,
+    });
+    const [file, username] = positionals;
+    if (file === undefined || username === undefined || positionals.length > 2)
+        throw new UsageError('passwd: expected FILE USERNAME');
+    const int = (flag, v, min) => {
+        if (v === undefined)
+            return undefined;
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < min)
+            throw new UsageError(`--${flag}: "${v}" is not an integer >= ${min}`);
+        return n;
+    };
+    const attributes = {};
+    for (const a of values.attribute ?? []) {
+        const i = a.indexOf('=');
+        if (i <= 0)
+            throw new UsageError(`--attribute: "${a}" is not KEY=VALUE`);
+        attributes[a.slice(0, i)] = a.slice(i + 1);
+    }
+    let password = values.password;
+    if (!values.delete && password === undefined)
+        password = (await readStdin()).split(/\r?\n/)[0];
+    const { passwd } = await import('../security/commands.js');
+    const iterations = int('iterations', values.iterations, 1000);
+    const expirySeconds = int('expiry-seconds', values['expiry-seconds'], 1);
+    const message = await passwd({
+        file,
+        username,
+        ...(password !== undefined ? { password } : {}),
+        attributes,
+        ...(iterations !== undefined ? { iterations } : {}),
+        ...(expirySeconds !== undefined ? { expirySeconds } : {}),
+        delete: values.delete === true,
+    });
+    process.stdout.write(`${file}: ${message}\n`);
+}
+async function readStdin() {
+    const chunks = [];
+    for await (const c of process.stdin)
+        chunks.push(c);
+    return Buffer.concat(chunks).toString('utf8');
+}
+async function runAuthnWebhook(args) {
+    const { values } = parseArgs({
+        args,
+        options: {
+            users: { type: 'string' },
+            cert: { type: 'string' },
+            key: { type: 'string' },
+            'client-ca': { type: 'string' },
+            host: { type: 'string', default: '127.0.0.1' },
+            port: { type: 'string', default: '8443' },
+        },
+        strict: true,
+    });
+    if (!values.users || !values.cert || !values.key)
+        throw new UsageError('authn-webhook: --users, --cert and --key are required');
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new UsageError(`--port: "${values.port}" is not a port number (0-65535)`);
+    const { startAuthnWebhook } = await import('../security/commands.js');
+    const server = await startAuthnWebhook({
+        users: values.users,
+        cert: values.cert,
+        key: values.key,
+        ...(values['client-ca'] ? { clientCa: values['client-ca'] } : {}),
+        host: values.host,
+        port,
+    });
+    const stop = () => void server.close().then(() => process.exit(0));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+}
+main(process.argv.slice(2)).catch((err) => {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof StorageError || err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+        process.stderr.write(`edgemq: ${err.message}\n`);
+        if (err instanceof UsageError)
+            process.stderr.write(USAGE);
+        process.exit(2);
+    }
+    process.stderr.write(`edgemq: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+});
+//# sourceMappingURL=main.js.map

@@ -1,0 +1,2 @@
+export {};
+//# sourceMappingURL=roles.js.map

@@ -1,0 +1,2 @@
+export {};
+//# sourceMappingURL=broker-core.js.map

@@ -1,0 +1,211 @@
+/**
+ * The Dapr state store component (`StateStore`, `TransactionalStateStore`,
+ * `TransactionalStoreMultiMaxSize`) backed by edgemq's distributed state store over MQTT 5.
+ *
+ * - ETag = the key's version (an HLC timestamp); every write makes a new one. An etag check is a
+ *   compare-and-set done in the partition (XTX `IFVER`), so it is atomic; first-write without an etag is
+ *   XTX `IFABSENT`. A mismatch is FAILED_PRECONDITION + BadRequest(etag); a malformed etag INVALID_ARGUMENT
+ *   + BadRequest(etag), as daprd expects.
+ * - TTL: `ttlInSeconds` -> `PX`; Get/BulkGet return `ttlExpireTime` (RFC3339) for keys that expire.
+ * - Transact: one XTX, all-or-nothing. Keys arrive as `<appId>||<key>`; edgemq partitions state keys on the
+ *   part before `||`, so all keys of one app share a partition.
+ * - Bulk calls: BulkGet is one XGET; BulkSet/BulkDelete apply per key (not atomic, as Dapr defines them) and
+ *   report the first failure (etag errors first).
+ * Features: ETAG, TRANSACTIONAL, TTL. Not QUERY_API, DELETE_WITH_PREFIX or KEYS_LIKE (no RPC exists for the
+ * last two; the first is not implemented).
+ */
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { parseHlc } from '../partition/kv-store.js';
+import { RespError } from '../statestore/resp3.js';
+import { DssClient } from './dss-client.js';
+import { instanceName, unary } from './instances.js';
+import { brokerEndpoint, intOf, MetadataError } from './metadata.js';
+import { etagInvalid, etagMismatch, plainError } from './rpc-status.js';
+export const STATE_FEATURES = ['ETAG', 'TRANSACTIONAL', 'TTL'];
+export class StateInstance {
+    name;
+    dss;
+    maxTransactionSize;
+    constructor(name, dss, maxTransactionSize) {
+        this.name = name;
+        this.dss = dss;
+        this.maxTransactionSize = maxTransactionSize;
+    }
+    static async create(name, p, log) {
+        let endpoint;
+        let max;
+        try {
+            endpoint = brokerEndpoint(p);
+            max = intOf(p.maxTransactionSize, 0, 'maxTransactionSize', 0);
+        }
+        catch (err) {
+            if (err instanceof MetadataError)
+                throw plainError(grpc.status.INVALID_ARGUMENT, err.message);
+            throw err;
+        }
+        // keyPrefix (Azure 2024+ metadata) needs nothing here: daprd prefixes keys itself.
+        const clientId = p.clientID || p.clientId || `edgemq-dapr-state-${randomBytes(6).toString('hex')}`;
+        let dss;
+        try {
+            dss = await DssClient.connect(endpoint, clientId, (err) => log.warn({ err: err.message, instance: name }, 'state store connection error'));
+        }
+        catch (err) {
+            throw plainError(grpc.status.UNAVAILABLE, err.message);
+        }
+        log.info({ instance: name, broker: endpoint.display }, 'state store instance ready');
+        return new StateInstance(name, dss, max);
+    }
+    async get(keys) {
+        const reply = await this.call(['XGET', ...keys]);
+        if (!Array.isArray(reply) || reply.length !== keys.length)
+            throw plainError(grpc.status.INTERNAL, 'unexpected reply to XGET');
+        return reply.map((e) => {
+            if (e === null)
+                return { data: Buffer.alloc(0), etag: null, metadata: {} };
+            const [value, version, expiresAt] = e;
+            const metadata = {};
+            if (expiresAt > 0)
+                metadata.ttlExpireTime = new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
+            return { data: value, etag: { value: version.toString() }, metadata };
+        });
+    }
+    async write(ops) {
+        const reply = await this.call(['XTX', ...ops.flat()]);
+        if (reply === 'OK')
+            return;
+        if (reply === -1)
+            throw etagMismatch();
+        throw plainError(grpc.status.INTERNAL, `unexpected reply to XTX: ${String(reply)}`);
+    }
+    async call(args) {
+        let reply;
+        try {
+            reply = await this.dss.request(args);
+        }
+        catch (err) {
+            throw plainError(grpc.status.UNAVAILABLE, err.message);
+        }
+        if (reply instanceof RespError) {
+            if (reply.message === 'malformed version')
+                throw etagInvalid();
+            if (reply.message === 'not authorized')
+                throw plainError(grpc.status.PERMISSION_DENIED, 'state store: not authorized');
+            if (reply.message === 'the quota has been exceeded')
+                throw plainError(grpc.status.RESOURCE_EXHAUSTED, reply.message);
+            throw plainError(grpc.status.INTERNAL, `state store: ${reply.message}`);
+        }
+        return reply;
+    }
+    close() {
+        return this.dss.close();
+    }
+}
+function etagOf(etag) {
+    // `{value: ""}` counts as no etag, as in Dapr's in-memory store.
+    if (!etag || etag.value === '')
+        return undefined;
+    if (!parseHlc(etag.value))
+        throw etagInvalid();
+    return etag.value;
+}
+function key(k) {
+    if (!k)
+        throw plainError(grpc.status.INVALID_ARGUMENT, 'key is empty');
+    return Buffer.from(k, 'utf8');
+}
+/** One XTX operation for a Dapr Set. */
+export function setOp(r) {
+    const op = ['SET', key(r.key), r.value ?? Buffer.alloc(0)];
+    const etag = etagOf(r.etag);
+    if (etag)
+        op.push('IFVER', etag);
+    else if (r.options?.concurrency === 'CONCURRENCY_FIRST_WRITE')
+        op.push('IFABSENT');
+    const ttl = r.metadata?.ttlInSeconds;
+    if (ttl !== undefined && ttl !== '') {
+        if (!/^-?\d+$/.test(ttl.trim()))
+            throw plainError(grpc.status.INVALID_ARGUMENT, `metadata ttlInSeconds: "${ttl}" is not an integer`);
+        const seconds = Number(ttl.trim());
+        if (seconds > 0)
+            op.push('PX', String(seconds * 1000));
+    }
+    return op;
+}
+/** One XTX operation for a Dapr Delete. */
+export function deleteOp(r) {
+    const op = ['DEL', key(r.key)];
+    const etag = etagOf(r.etag);
+    if (etag)
+        op.push('IFVER', etag);
+    return op;
+}
+/** Per-key writes, not atomic; the first failure is reported, etag errors before others. */
+async function each(inst, ops) {
+    const results = await Promise.allSettled(ops.map(async (build) => inst.write([build()])));
+    const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    if (errors.length === 0)
+        return;
+    const rank = (e) => (e.code === grpc.status.INVALID_ARGUMENT ? 0 : e.code === grpc.status.FAILED_PRECONDITION ? 1 : 2);
+    errors.sort((a, b) => rank(a) - rank(b));
+    throw errors[0];
+}
+export function stateStoreService(instances, log) {
+    return {
+        Init: unary(async (req, md) => {
+            const name = instanceName(md);
+            await instances.put(name, await StateInstance.create(name, req.metadata?.properties ?? {}, log));
+            return {};
+        }),
+        Features: unary(async () => ({ features: STATE_FEATURES })),
+        Ping: unary(async () => ({})),
+        Get: unary(async (req, md) => {
+            const [item] = await instances.get(md).get([req.key]);
+            return { data: item.data, etag: item.etag, metadata: item.metadata, contentType: '' };
+        }),
+        BulkGet: unary(async (req, md) => {
+            if (req.items.length === 0)
+                return { items: [] };
+            const got = await instances.get(md).get(req.items.map((i) => i.key));
+            return { items: req.items.map((i, n) => ({ key: i.key, data: got[n].data, etag: got[n].etag, metadata: got[n].metadata, error: '', contentType: '' })) };
+        }),
+        Set: unary(async (req, md) => {
+            await instances.get(md).write([setOp(req)]);
+            return {};
+        }),
+        Delete: unary(async (req, md) => {
+            await instances.get(md).write([deleteOp(req)]);
+            return {};
+        }),
+        BulkSet: unary(async (req, md) => {
+            await each(instances.get(md), req.items.map((i) => () => setOp(i)));
+            return {};
+        }),
+        BulkDelete: unary(async (req, md) => {
+            await each(instances.get(md), req.items.map((i) => () => deleteOp(i)));
+            return {};
+        }),
+    };
+}
+export function transactionalService(instances) {
+    return {
+        Transact: unary(async (req, md) => {
+            const ops = req.operations.map((o) => {
+                if (o.request === 'set' && o.set)
+                    return setOp(o.set);
+                if (o.request === 'delete' && o.delete)
+                    return deleteOp(o.delete);
+                throw plainError(grpc.status.INVALID_ARGUMENT, 'transaction operation without set or delete');
+            });
+            if (ops.length > 0)
+                await instances.get(md).write(ops);
+            return {};
+        }),
+    };
+}
+export function multiMaxSizeService(instances) {
+    return {
+        MultiMaxSize: unary(async (_req, md) => ({ maxSize: instances.get(md).maxTransactionSize })),
+    };
+}
+//# sourceMappingURL=state.js.map

@@ -1,0 +1,245 @@
+/**
+ * Binds one byte stream (TCP socket or WebSocket stream) to one Channel: decoding (the hot-path
+ * decoder for whole PUBLISH/ack packets, an mqtt-packet parser made on demand for the rest),
+ * batched writes (one cork/uncork per event-loop iteration, so a burst of deliveries becomes one
+ * writev), and the limits that must hold before a packet is even parsed: maximum packet size and
+ * the first-packet rules.
+ */
+import { X509Certificate } from 'node:crypto';
+import { MqttError } from '../mqtt/errors.js';
+import { RC } from '../mqtt/reason-codes.js';
+import { Channel } from './channel.js';
+import { createParser, isIdle } from './mqtt-parser.js';
+import { decodeHotPackets } from './hot-decode.js';
+import * as pushback from './pushback.js';
+const kConnection = Symbol('edgemq.connection');
+// Event handlers are shared functions that find their connection through a symbol, so an idle
+// connection carries no closures (memory per idle connection is a benchmarked figure).
+function onStreamData(chunk) {
+    this[kConnection].onData(chunk);
+}
+function onStreamGone() {
+    this[kConnection].destroy();
+}
+function onStreamDrain() {
+    this[kConnection].drained();
+}
+export class Connection {
+    stream;
+    maxPacketSize;
+    onClose;
+    clientCertificates;
+    channel;
+    /**
+     * The general decoder, created when a chunk holds something the hot decoder does not take, and
+     * dropped again once it has nothing half-parsed after a quiet chunk: an idle connection (the
+     * common case at the edge) carries no parser at all, while a busy one keeps its parser.
+     */
+    parser;
+    protocolVersion = 4;
+    parsedInChunk = 0;
+    corked = false;
+    closed = false;
+    failed = false;
+    /** Coarse timestamps maintained by the watchdog (ms). */
+    lastPacketAt;
+    partialSince = 0;
+    keepAliveMs = 0;
+    openedAt;
+    constructor(stream, ctx, remoteAddress, maxPacketSize, now, onClose, clientCertificates) {
+        this.stream = stream;
+        this.maxPacketSize = maxPacketSize;
+        this.onClose = onClose;
+        this.clientCertificates = clientCertificates;
+        this.remoteAddress = remoteAddress;
+        this.openedAt = now;
+        this.lastPacketAt = now;
+        this.channel = new Channel(ctx, this);
+        stream[kConnection] = this;
+        stream.on('data', onStreamData);
+        stream.on('error', onStreamGone);
+        stream.on('close', onStreamGone);
+        stream.on('end', onStreamGone);
+    }
+    /** Called by the channel once CONNECT set the keep-alive (seconds); enforced at 1.5x [MQTT-3.1.2-22]. */
+    setKeepAlive(seconds) {
+        this.keepAliveMs = seconds * 1500;
+    }
+    remoteAddress;
+    get backlog() {
+        return this.stream.writableLength;
+    }
+    get drainedBytes() {
+        // net.Socket counts what is still buffered in bytesWritten; a WebSocket stream has no counter.
+        return (this.stream.bytesWritten ?? 0) - this.stream.writableLength;
+    }
+    pauseInput() {
+        if (!this.closed)
+            this.stream.pause();
+    }
+    resumeInput() {
+        if (!this.closed)
+            this.stream.resume();
+    }
+    watchingDrain = false;
+    watchDrain() {
+        if (this.watchingDrain || this.closed)
+            return;
+        this.watchingDrain = true;
+        this.stream.once('drain', onStreamDrain);
+    }
+    drained() {
+        this.watchingDrain = false;
+        pushback.drained(this.channel);
+    }
+    onData(chunk) {
+        if (this.failed || this.closed)
+            return;
+        if (this.channel.started && (this.parser === undefined || isIdle(this.parser))) {
+            // Nothing half-parsed is waiting: whole PUBLISH/ack packets at the front skip mqtt-packet.
+            const used = decodeHotPackets(chunk, this.protocolVersion, this.maxPacketSize, this);
+            if (used > 0) {
+                this.lastPacketAt = Date.now();
+                if (used === chunk.length || this.failed || this.closed) {
+                    this.partialSince = 0;
+                    return;
+                }
+                chunk = chunk.subarray(used);
+            }
+        }
+        const parser = (this.parser ??= createParser(this, this.protocolVersion));
+        this.parsedInChunk = 0;
+        parser.parse(chunk);
+        if (this.failed)
+            return;
+        const buffered = parser._list.length;
+        this.partialSince = buffered > 0 ? this.partialSince || Date.now() : 0;
+        // A chunk of one or two packets is a quiet connection's (CONNECT, SUBSCRIBE, PINGREQ): let the
+        // parser go. A busy stream of packets the hot decoder does not take keeps it, so no churn.
+        if (this.parsedInChunk <= 2 && isIdle(parser))
+            this.parser = undefined;
+    }
+    onPacket(p) {
+        if (this.failed)
+            return;
+        this.lastPacketAt = Date.now();
+        this.parsedInChunk++;
+        if (p.cmd === 'connect') {
+            // Later packets are decoded with the version CONNECT announced (v5 adds properties).
+            this.protocolVersion = p.protocolVersion ?? 4;
+            this.parser.settings.protocolVersion = this.protocolVersion;
+        }
+        this.channel.handle(p);
+    }
+    acceptHotPacket(p) {
+        if (this.failed || this.closed)
+            return false;
+        this.channel.handle(p);
+        return !this.failed && !this.closed;
+    }
+    onParseError(err) {
+        if (this.failed)
+            return;
+        this.failed = true;
+        if (!this.channel.started && /protocol version/i.test(err.message)) {
+            this.channel.refuseProtocol(new MqttError(RC.UnsupportedProtocolVersion, err.message)); // [MQTT-3.1.2-2]
+            return;
+        }
+        this.channel.failAfterPending(err instanceof MqttError ? err : new MqttError(parseErrorCode(err.message), err.message));
+    }
+    write(bytes) {
+        if (this.closed)
+            return;
+        if (!this.corked) {
+            this.corked = true;
+            this.stream.cork();
+            scheduleFlush(this);
+        }
+        this.stream.write(bytes);
+    }
+    flush() {
+        if (!this.corked)
+            return;
+        this.corked = false;
+        this.stream.uncork();
+    }
+    close() {
+        if (this.closed)
+            return;
+        this.flush();
+        this.closed = true;
+        this.stream.end();
+        // A peer that does not read its last bytes must not keep the socket alive.
+        setTimeout(() => this.stream.destroy(), 2000).unref();
+        this.finish();
+    }
+    destroy() {
+        if (!this.closed) {
+            this.closed = true;
+            this.stream.destroy();
+        }
+        this.finish();
+    }
+    finished = false;
+    finish() {
+        if (this.finished)
+            return;
+        this.finished = true;
+        this.channel.onTransportClosed();
+        this.onClose(this);
+    }
+}
+/**
+ * The client certificate chain of a TLS socket, leaf first: `undefined` when the client sent none,
+ * 'rejected' when it sent one the trusted CAs do not vouch for (wrong CA, expired, ...): such a
+ * socket is closed before it can speak MQTT.
+ */
+export function peerCertificateChain(socket) {
+    const leaf = socket.getPeerCertificate(true);
+    if (!leaf || !leaf.raw)
+        return undefined;
+    if (!socket.authorized)
+        return 'rejected';
+    const chain = [];
+    const seen = new Set();
+    for (let c = leaf; c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
+        seen.add(c.fingerprint256);
+        chain.push(new X509Certificate(c.raw));
+    }
+    return chain;
+}
+/**
+ * Corked connections are uncorked once per event-loop iteration, after every I/O callback of it
+ * (setImmediate), not after each callback (nextTick): a subscriber fed by many publishers in one
+ * iteration, or publishers whose PUBACKs come from several completed log writes, get one writev
+ * instead of one per callback.
+ */
+let corkedNow = [];
+let corkedSpare = [];
+let flushScheduled = false;
+function scheduleFlush(c) {
+    corkedNow.push(c);
+    if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushCorked);
+    }
+}
+function flushCorked() {
+    flushScheduled = false;
+    const list = corkedNow;
+    corkedNow = corkedSpare; // writes made while flushing schedule the next round
+    for (let i = 0; i < list.length; i++)
+        list[i].flush();
+    list.length = 0;
+    corkedSpare = list;
+}
+/**
+ * mqtt-packet reports every decoding failure as a plain Error; a few of them are well-formed
+ * packets that break a protocol rule, which the spec answers with 0x82 rather than 0x81.
+ */
+function parseErrorCode(message) {
+    if (/Invalid subscribe QoS|Invalid retain handling|no payload specified/i.test(message))
+        return RC.ProtocolError;
+    return RC.MalformedPacket;
+}
+//# sourceMappingURL=connection.js.map

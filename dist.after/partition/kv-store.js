@@ -1,0 +1,354 @@
+export const STATESTORE_REQUEST_TOPIC = 'statestore/v1/FA9AE35F-2F64-47CD-9BFF-08E2B32A0FE8/command/invoke';
+export const STATESTORE_NOTIFY_PREFIX = 'clients/statestore/v1/FA9AE35F-2F64-47CD-9BFF-08E2B32A0FE8/';
+/** Requests, fencing tokens and timestamps may run at most this far ahead of the store's clock. */
+export const MAX_CLOCK_SKEW_MS = 60_000;
+/** Error texts as Azure's SDKs match them. */
+export const KvErrors = {
+    futureTimestamp: 'the request timestamp is too far in the future; ensure that the client and broker system clocks are synchronized',
+    fencingRequired: 'a fencing token is required for this request',
+    futureFencingToken: 'the request fencing token timestamp is too far in the future; ensure that the client and broker system clocks are synchronized',
+    staleFencingToken: 'the request fencing token is a lower version than the fencing token protecting the resource',
+    quota: 'the quota has been exceeded',
+    syntax: 'syntax error',
+    notAuthorized: 'not authorized',
+    unknownCommand: 'unknown command',
+    wrongArgs: 'wrong number of arguments',
+    missingTimestamp: 'missing timestamp',
+    malformedTimestamp: 'malformed timestamp',
+    emptyKey: 'the key length is zero',
+    /** Extensions (not Azure's). */
+    malformedFencingToken: 'malformed fencing token',
+    malformedVersion: 'malformed version',
+};
+/** `{wallClockMs}:{counter}:{nodeId}`; the node id may itself contain ':' (split into three only). */
+export function parseHlc(text) {
+    const a = text.indexOf(':');
+    const b = a < 0 ? -1 : text.indexOf(':', a + 1);
+    if (a <= 0 || b <= a + 1)
+        return undefined;
+    const msText = text.slice(0, a);
+    const counterText = text.slice(a + 1, b);
+    if (!/^\d{1,16}$/.test(msText) || !/^\d{1,10}$/.test(counterText))
+        return undefined;
+    const ms = Number(msText);
+    const counter = Number(counterText);
+    if (!Number.isSafeInteger(ms) || counter > 0xffffffff)
+        return undefined;
+    return { ms, counter, node: text.slice(b + 1) };
+}
+/** The SDKs' layout, `%015d:%05d:%s`, which also sorts as text. */
+export function formatHlc(h) {
+    return `${String(h.ms).padStart(15, '0')}:${String(h.counter).padStart(5, '0')}:${h.node}`;
+}
+export function compareHlc(a, b) {
+    if (a.ms !== b.ms)
+        return a.ms < b.ms ? -1 : 1;
+    if (a.counter !== b.counter)
+        return a.counter < b.counter ? -1 : 1;
+    return a.node < b.node ? -1 : a.node > b.node ? 1 : 0;
+}
+export class KvStore {
+    host;
+    /** Keyed by the key's bytes as latin1 (one char per byte, so binary keys map 1:1). */
+    entries = new Map();
+    expiring = new Set();
+    /** key -> clientId -> connection id the registration was made from. */
+    watchers = new Map();
+    clock;
+    constructor(host) {
+        this.host = host;
+        this.clock = { ms: 0, counter: 0, node: host.nodeId };
+    }
+    get size() {
+        return this.entries.size;
+    }
+    apply(req, now, out) {
+        const check = this.checkHeaders(req, now);
+        if (!check.ok)
+            return { type: 'error', message: check.message };
+        const op = req.op;
+        switch (op.verb) {
+            case 'SET':
+                return this.set(req, op, check, now, out);
+            case 'GET': {
+                const e = this.live(op.key, now);
+                return { type: 'blob', value: e ? e.value : null, version: formatHlc(e ? e.version : this.peek(now)) };
+            }
+            case 'DEL':
+            case 'VDEL':
+                return this.del(op.key, op.verb === 'VDEL' ? op.value : undefined, check, now, out);
+            case 'KEYNOTIFY':
+                return this.keynotify(req.clientId, op.key, op.stop, now);
+            case 'XGET':
+                return {
+                    type: 'entries',
+                    entries: op.keys.map((k) => {
+                        const e = this.live(k, now);
+                        return e ? { value: e.value, version: formatHlc(e.version), expiresAt: e.expiresAt } : null;
+                    }),
+                    version: formatHlc(this.peek(now)),
+                };
+            case 'XTX':
+                return this.transact(op.ops, check, now, out);
+        }
+    }
+    /** Removes expired keys (called from the partition's tick) and notifies their watchers. */
+    expire(now, out) {
+        if (this.expiring.size === 0)
+            return;
+        for (const id of [...this.expiring]) {
+            const e = this.entries.get(id);
+            if (!e || e.expiresAt === undefined) {
+                this.expiring.delete(id);
+                continue;
+            }
+            if (e.expiresAt > now)
+                continue;
+            this.remove(id);
+            this.notify(id, e.key, null, this.next(now), now, out);
+        }
+    }
+    /**
+     * Plain data for the partition's snapshot (keys and values base64). KEYNOTIFY registrations are left
+     * out on purpose: they end with their connection, and no connection survives a restart.
+     */
+    snapshot() {
+        return {
+            clock: formatHlc(this.clock),
+            entries: [...this.entries.values()].map((e) => {
+                const s = { k: e.key.toString('base64'), v: e.value.toString('base64'), ver: formatHlc(e.version) };
+                if (e.expiresAt !== undefined)
+                    s.exp = e.expiresAt;
+                if (e.fence)
+                    s.ft = formatHlc(e.fence);
+                return s;
+            }),
+        };
+    }
+    restore(state) {
+        const snap = state;
+        this.entries.clear();
+        this.expiring.clear();
+        this.watchers.clear();
+        this.clock = parseHlc(snap.clock) ?? { ms: 0, counter: 0, node: this.host.nodeId };
+        for (const s of snap.entries) {
+            const key = Buffer.from(s.k, 'base64');
+            const e = { key, value: Buffer.from(s.v, 'base64'), version: parseHlc(s.ver) };
+            if (s.exp !== undefined)
+                e.expiresAt = s.exp;
+            if (s.ft !== undefined)
+                e.fence = parseHlc(s.ft);
+            const id = key.toString('latin1');
+            this.entries.set(id, e);
+            if (e.expiresAt !== undefined)
+                this.expiring.add(id);
+        }
+    }
+    // ---- commands -----------------------------------------------------------------------------------
+    set(req, op, check, now, out) {
+        if (req.timestamp === undefined)
+            return { type: 'error', message: KvErrors.missingTimestamp };
+        const current = this.live(op.key, now);
+        const fenced = this.checkFence(current, check.ft);
+        if (fenced)
+            return { type: 'error', message: fenced };
+        if (op.condition === 'NX' && current)
+            return { type: 'int', value: -1, version: formatHlc(current.version) };
+        if (op.condition === 'NEX' && current && !current.value.equals(op.value)) {
+            return { type: 'int', value: -1, version: formatHlc(current.version) };
+        }
+        const version = this.next(now, check.ts);
+        this.write(op.key, op.value, version, op.ttlMs === undefined ? undefined : now + op.ttlMs, current, check.ft, now, out);
+        return { type: 'ok', version: formatHlc(version) };
+    }
+    del(key, expected, check, now, out) {
+        const current = this.live(key, now);
+        if (!current)
+            return { type: 'int', value: 0, version: formatHlc(this.peek(now)) };
+        const fenced = this.checkFence(current, check.ft);
+        if (fenced)
+            return { type: 'error', message: fenced };
+        if (expected && !current.value.equals(expected))
+            return { type: 'int', value: -1, version: formatHlc(current.version) };
+        const version = this.next(now, check.ts);
+        const id = key.toString('latin1');
+        this.remove(id);
+        this.notify(id, key, null, version, now, out);
+        return { type: 'int', value: 1, version: formatHlc(version) };
+    }
+    keynotify(clientId, key, stop, now) {
+        const id = key.toString('latin1');
+        const version = formatHlc(this.peek(now));
+        if (stop) {
+            const clients = this.watchers.get(id);
+            const had = clients?.delete(clientId) ?? false;
+            if (clients && clients.size === 0)
+                this.watchers.delete(id);
+            return had ? { type: 'ok', version } : { type: 'int', value: 0, version };
+        }
+        const connectionId = this.host.connectionOf(clientId);
+        if (connectionId !== 0) {
+            let clients = this.watchers.get(id);
+            if (!clients)
+                this.watchers.set(id, (clients = new Map()));
+            clients.set(clientId, connectionId);
+        }
+        return { type: 'ok', version };
+    }
+    transact(ops, check, now, out) {
+        // Every condition is checked against the state as the earlier operations of the transaction leave it.
+        const view = new Map();
+        const at = (key) => {
+            const id = key.toString('latin1');
+            return view.has(id) ? view.get(id) : (this.live(key, now) ?? null);
+        };
+        const pseudo = { ms: Number.MAX_SAFE_INTEGER, counter: 0, node: '' };
+        for (const op of ops) {
+            if (op.key.length === 0)
+                return { type: 'error', message: KvErrors.emptyKey };
+            const current = at(op.key);
+            let expected;
+            if (op.ifVersion !== undefined) {
+                expected = parseHlc(op.ifVersion);
+                if (!expected)
+                    return { type: 'error', message: KvErrors.malformedVersion };
+            }
+            // A key written earlier in this transaction has a version that does not exist yet: only "absent" checks can match it.
+            const fenced = current && current.version !== pseudo ? this.checkFence(current, check.ft) : undefined;
+            if (fenced)
+                return { type: 'error', message: fenced };
+            const conditionFailed = (expected && (!current || current.version === pseudo || compareHlc(current.version, expected) !== 0)) ||
+                (op.verb === 'SET' && op.ifAbsent && current);
+            if (conditionFailed)
+                return { type: 'int', value: -1, version: formatHlc(this.peek(now)) };
+            view.set(op.key.toString('latin1'), op.verb === 'SET' ? { key: op.key, value: op.value, version: pseudo } : null);
+        }
+        const version = this.next(now, check.ts);
+        for (const op of ops) {
+            if (op.verb === 'SET') {
+                const current = this.live(op.key, now);
+                this.write(op.key, op.value, version, op.ttlMs === undefined ? undefined : now + op.ttlMs, current, check.ft, now, out);
+            }
+            else if (this.live(op.key, now)) {
+                const id = op.key.toString('latin1');
+                this.remove(id);
+                this.notify(id, op.key, null, version, now, out);
+            }
+        }
+        return { type: 'ok', version: formatHlc(version) };
+    }
+    // ---- helpers ------------------------------------------------------------------------------------
+    checkHeaders(req, now) {
+        let ts;
+        let ft;
+        if (req.timestamp !== undefined) {
+            ts = parseHlc(req.timestamp);
+            if (!ts)
+                return { ok: false, message: KvErrors.malformedTimestamp };
+            if (ts.ms > now + MAX_CLOCK_SKEW_MS)
+                return { ok: false, message: KvErrors.futureTimestamp };
+        }
+        if (req.fencingToken !== undefined) {
+            ft = parseHlc(req.fencingToken);
+            if (!ft)
+                return { ok: false, message: KvErrors.malformedFencingToken };
+            if (ft.ms > now + MAX_CLOCK_SKEW_MS)
+                return { ok: false, message: KvErrors.futureFencingToken };
+        }
+        return { ok: true, ts, ft };
+    }
+    /** A fenced key accepts writes only with a token at least as new as its own. */
+    checkFence(current, ft) {
+        if (!current?.fence)
+            return undefined;
+        if (!ft)
+            return KvErrors.fencingRequired;
+        if (compareHlc(ft, current.fence) < 0)
+            return KvErrors.staleFencingToken;
+        return undefined;
+    }
+    live(key, now) {
+        const e = this.entries.get(key.toString('latin1'));
+        if (!e)
+            return undefined;
+        return e.expiresAt !== undefined && e.expiresAt <= now ? undefined : e;
+    }
+    write(key, value, version, expiresAt, current, ft, now, out) {
+        const id = key.toString('latin1');
+        let fence = current?.fence;
+        if (ft && (!fence || compareHlc(ft, fence) > 0))
+            fence = ft;
+        const entry = { key, value, version };
+        if (expiresAt !== undefined)
+            entry.expiresAt = expiresAt;
+        if (fence)
+            entry.fence = fence;
+        this.entries.set(id, entry);
+        if (expiresAt !== undefined)
+            this.expiring.add(id);
+        else
+            this.expiring.delete(id);
+        this.notify(id, key, value, version, now, out);
+    }
+    remove(id) {
+        this.entries.delete(id);
+        this.expiring.delete(id);
+    }
+    /** The clock as it stands, without issuing a new version (reads). */
+    peek(now) {
+        return now > this.clock.ms ? { ms: now, counter: 0, node: this.host.nodeId } : this.clock;
+    }
+    /** Issues a new version: later than every version issued so far and than the request's own timestamp. */
+    next(now, remote) {
+        const last = this.clock;
+        let ms = Math.max(last.ms, now, remote?.ms ?? 0);
+        let counter;
+        if (ms === last.ms && remote && ms === remote.ms)
+            counter = Math.max(last.counter, remote.counter) + 1;
+        else if (ms === last.ms)
+            counter = last.counter + 1;
+        else if (remote && ms === remote.ms)
+            counter = remote.counter + 1;
+        else
+            counter = 0;
+        if (counter > 0xffffffff) {
+            ms += 1;
+            counter = 0;
+        }
+        this.clock = { ms, counter, node: this.host.nodeId };
+        return this.clock;
+    }
+    notify(id, key, value, version, now, out) {
+        const clients = this.watchers.get(id);
+        if (!clients)
+            return;
+        const payload = value ? notifySet(value) : NOTIFY_DELETE;
+        for (const [clientId, connectionId] of [...clients]) {
+            // Registrations end with the connection that made them (also across a session resume).
+            if (this.host.connectionOf(clientId) !== connectionId) {
+                clients.delete(clientId);
+                continue;
+            }
+            const message = {
+                topic: `${STATESTORE_NOTIFY_PREFIX}${hex(Buffer.from(clientId, 'utf8'))}/command/notify/${hex(key)}`,
+                payload,
+                qos: 1,
+                retain: false,
+                origin: '',
+                properties: { userProperties: { __ts: formatHlc(version) } },
+            };
+            this.host.route(message, now, out);
+        }
+        if (clients.size === 0)
+            this.watchers.delete(id);
+    }
+}
+function hex(b) {
+    return b.toString('hex').toUpperCase();
+}
+const NOTIFY_DELETE = Buffer.from('*2\r\n$6\r\nNOTIFY\r\n$6\r\nDELETE\r\n');
+function notifySet(value) {
+    return Buffer.concat([Buffer.from(`*4\r\n$6\r\nNOTIFY\r\n$3\r\nSET\r\n$5\r\nVALUE\r\n$${value.length}\r\n`), value, CRLF]);
+}
+const CRLF = Buffer.from('\r\n');
+//# sourceMappingURL=kv-store.js.map

@@ -1,0 +1,6 @@
+export const silentOutput = {
+    deliver() { },
+    release() { },
+    kick() { },
+};
+//# sourceMappingURL=output.js.map

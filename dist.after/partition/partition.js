@@ -1,0 +1,511 @@
+import { RC } from '../mqtt/reason-codes.js';
+import { RetainedIndex } from '../topics/retained-index.js';
+import { parseSharedFilter } from '../topics/validate.js';
+import { KvStore } from './kv-store.js';
+import { Routes } from './routes.js';
+import { NEVER_EXPIRES, Session } from './session.js';
+export class Partition {
+    limits;
+    sessions = new Map();
+    routes;
+    retained = new RetainedIndex();
+    counters = { messagesReceived: 0, messagesSent: 0, messagesDropped: 0 };
+    /** Sessions with a running timer (delayed will or expiry), so a tick does not scan every session. */
+    timed = new Set();
+    /** Live connections; maintained here, restored from snapshots. */
+    connected = 0;
+    // Scratch state of the publish being routed; reused to keep routing free of per-message allocations.
+    epoch = 0;
+    origin = '';
+    quotaHit = false;
+    /** Longest queue of a draining session the message being routed was put in (PublishResult.backlog). */
+    backlog = 0;
+    touched = [];
+    touchedGroups = [];
+    visit = (route) => this.collect(route);
+    constructor(limits) {
+        this.limits = limits;
+        this.routes = new Routes(limits.sharedStrategy);
+        this.extensions.set('kv', this.kv);
+    }
+    /**
+     * Sub-machines contributed by other rooms (the state store's keys) plug in here so snapshots
+     * carry them without this file knowing their shape.
+     */
+    extensions = new Map();
+    /** State-store keys (DSS, see kv-store.ts); notifications are routed like any other message. */
+    kv = new KvStore({
+        nodeId: 'edgemq',
+        connectionOf: (clientId) => this.sessions.get(clientId)?.connectionId ?? 0,
+        route: (m, now, out) => void this.route(m, now, out),
+    });
+    snapshotExtensions() {
+        const out = {};
+        for (const [name, ext] of this.extensions)
+            out[name] = ext.snapshot();
+        return out;
+    }
+    restoreExtensions(state) {
+        for (const [name, ext] of this.extensions)
+            if (name in state)
+                ext.restore(state[name]);
+    }
+    apply(cmd, out) {
+        switch (cmd.type) {
+            case 'publish':
+                return this.publish(cmd, out);
+            case 'ack':
+                return this.ack(cmd, out);
+            case 'flow':
+                return this.flow(cmd);
+            case 'connect':
+                return this.connect(cmd, out);
+            case 'disconnect':
+                return this.disconnect(cmd, out);
+            case 'subscribe':
+                return this.subscribe(cmd, out);
+            case 'unsubscribe':
+                return this.unsubscribe(cmd);
+            case 'release':
+                return this.release(cmd);
+            case 'tick':
+                return this.tick(cmd.now, out);
+            case 'restart':
+                return this.restart(cmd.crashedAt, out);
+            case 'kv':
+                return this.kv.apply(cmd.request, cmd.now, out);
+        }
+    }
+    // ---- sessions ---------------------------------------------------------------------------------
+    connect(cmd, out) {
+        let s = this.sessions.get(cmd.clientId);
+        if (s && !s.online && s.expiresAt !== undefined && s.expiresAt <= cmd.now) {
+            this.endSession(s, cmd.now, out); // expired between ticks (or during downtime): it is gone [MQTT-3.1.2-23]
+            s = undefined;
+        }
+        if (s) {
+            if (s.online) {
+                // Takeover [MQTT-3.1.4-3]: the old connection is closed as if it had broken, so its will is due
+                // unless the new connection resumes the session before the will delay ran out [MQTT-3.1.3-9].
+                out.kick(s.connectionId, RC.SessionTakenOver);
+                this.setOffline(s);
+                const will = s.will;
+                s.will = undefined;
+                if (will && (cmd.cleanStart || will.delaySeconds === 0))
+                    this.publishWill(will, cmd.now, out);
+            }
+            else if (s.will && !cmd.cleanStart) {
+                s.will = undefined; // a delayed will is cancelled by the client coming back in time
+            }
+            if (cmd.cleanStart) {
+                this.endSession(s, cmd.now, out);
+                s = undefined;
+            }
+        }
+        const sessionPresent = s !== undefined;
+        if (!s) {
+            s = new Session(cmd.clientId);
+            this.sessions.set(cmd.clientId, s);
+        }
+        s.connectionId = cmd.connectionId;
+        this.connected++;
+        s.protocolVersion = cmd.protocolVersion;
+        s.sessionExpirySeconds = cmd.sessionExpirySeconds;
+        s.receiveMaximum = cmd.receiveMaximum;
+        s.stalled = false;
+        s.will = cmd.will;
+        s.willAt = undefined;
+        s.expiresAt = undefined;
+        this.timed.delete(s);
+        // Resume: re-send what was in flight, in the order it was first sent [MQTT-4.4.0-1].
+        for (const e of s.inflight.values()) {
+            if (e.stage === 'pubrel')
+                out.release(s.connectionId, e.packetId);
+            else
+                this.send(s, e, e.packetId, true, out);
+        }
+        this.pump(s, cmd.now, out);
+        return { sessionPresent };
+    }
+    disconnect(cmd, out) {
+        const s = this.sessions.get(cmd.clientId);
+        if (!s || s.connectionId !== cmd.connectionId)
+            return; // a late close of a connection that was taken over
+        if (cmd.sessionExpirySeconds !== undefined)
+            s.sessionExpirySeconds = cmd.sessionExpirySeconds;
+        this.setOffline(s);
+        if (cmd.normal)
+            s.will = undefined; // DISCONNECT 0x00 deletes the will [MQTT-3.14.4-3]
+        this.redispatchShared(s, out);
+        this.boundQueue(s);
+        if (s.sessionExpirySeconds === 0) {
+            this.endSession(s, cmd.now, out);
+            return;
+        }
+        if (s.will) {
+            if (s.will.delaySeconds === 0) {
+                const will = s.will;
+                s.will = undefined;
+                this.publishWill(will, cmd.now, out);
+            }
+            else {
+                s.willAt = cmd.now + s.will.delaySeconds * 1000;
+            }
+        }
+        s.expiresAt = s.sessionExpirySeconds >= NEVER_EXPIRES ? undefined : cmd.now + s.sessionExpirySeconds * 1000;
+        if (s.willAt !== undefined || s.expiresAt !== undefined)
+            this.timed.add(s);
+    }
+    setOffline(s) {
+        if (s.connectionId !== 0)
+            this.connected--;
+        s.connectionId = 0;
+        s.stalled = false;
+    }
+    /**
+     * The front end's verdict on a live connection. A draining session's queue may run past the
+     * queue limit (its publishers are being pushed back); once it stalls the policy applies.
+     */
+    flow(cmd) {
+        const s = this.sessions.get(cmd.clientId);
+        if (!s || s.connectionId !== cmd.connectionId || s.stalled === cmd.stalled)
+            return;
+        s.stalled = cmd.stalled;
+        if (cmd.stalled)
+            this.boundQueue(s);
+    }
+    /** Brings a queue that grew while its session drained back to the limit, by the queue policy. */
+    boundQueue(s) {
+        const excess = s.queue.length - this.limits.queueLength;
+        if (excess <= 0)
+            return;
+        // DropOldest evicts from the head; None keeps what it accepted first and drops the newest.
+        for (let i = 0; i < excess; i++) {
+            if (this.limits.queueStrategy === 'DropOldest')
+                s.queue.shift();
+            else
+                s.queue.pop();
+        }
+        this.counters.messagesDropped += excess;
+    }
+    /** The session ends: its will (if still pending) goes out [MQTT-3.1.2-8], its subscriptions go away. */
+    endSession(s, now, out) {
+        if (s.online)
+            this.setOffline(s);
+        const will = s.will;
+        s.will = undefined;
+        for (const filter of s.subscriptions.keys())
+            this.removeRoute(s, filter);
+        if (s.subscriptions.size > 0)
+            s.writableSubscriptions().clear();
+        this.sessions.delete(s.clientId);
+        this.timed.delete(s);
+        if (will)
+            this.publishWill(will, now, out);
+    }
+    /** Every connection died with the process at `now` (the last logged moment): wills and expiry run from then. */
+    restart(now, out) {
+        for (const s of [...this.sessions.values()]) {
+            if (s.online)
+                this.disconnect({ type: 'disconnect', now, clientId: s.clientId, connectionId: s.connectionId, normal: false }, out);
+        }
+    }
+    tick(now, out) {
+        for (const s of [...this.timed]) {
+            if (s.online) {
+                this.timed.delete(s);
+                continue;
+            }
+            if (s.willAt !== undefined && s.willAt <= now) {
+                const will = s.will;
+                s.will = undefined;
+                s.willAt = undefined;
+                if (will)
+                    this.publishWill(will, now, out);
+            }
+            if (s.expiresAt !== undefined && s.expiresAt <= now)
+                this.endSession(s, now, out);
+            else if (s.willAt === undefined && s.expiresAt === undefined)
+                this.timed.delete(s);
+            // Expired messages at the head of an offline queue are dropped lazily to give memory back.
+            while (s.queue.length > 0 && isExpired(s.queue.peek().message, now)) {
+                s.queue.shift();
+                this.counters.messagesDropped++;
+            }
+        }
+        for (const [topic, m] of this.retained.entries()) {
+            if (isExpired(m, now))
+                this.retained.delete(topic);
+        }
+        this.kv.expire(now, out);
+    }
+    // ---- subscriptions ----------------------------------------------------------------------------
+    subscribe(cmd, out) {
+        const s = this.sessions.get(cmd.clientId);
+        if (!s || s.connectionId !== cmd.connectionId)
+            return cmd.subs.map(() => RC.UnspecifiedError);
+        const codes = [];
+        for (const sub of cmd.subs) {
+            const existed = s.subscriptions.has(sub.filter);
+            s.writableSubscriptions().set(sub.filter, sub);
+            const shared = parseSharedFilter(sub.filter);
+            if (shared)
+                this.routes.addShared(s, shared.group, shared.filter, sub);
+            else
+                this.routes.addDirect(s, sub.filter, sub);
+            codes.push(sub.qos);
+            // No retained messages for shared subscriptions (MQTT 5 4.8.2); retain handling decides the rest.
+            if (!shared && (sub.retainHandling === 0 || (sub.retainHandling === 1 && !existed))) {
+                this.retained.matchFilter(sub.filter, (m) => {
+                    if (isExpired(m, cmd.now))
+                        return;
+                    const pending = { message: m, qos: minQos(m.qos, sub.qos), retain: true };
+                    if (sub.subscriptionId)
+                        pending.subscriptionIds = [sub.subscriptionId];
+                    this.enqueue(s, pending, out);
+                });
+            }
+        }
+        return codes;
+    }
+    unsubscribe(cmd) {
+        const s = this.sessions.get(cmd.clientId);
+        if (!s || s.connectionId !== cmd.connectionId)
+            return cmd.filters.map(() => RC.UnspecifiedError);
+        return cmd.filters.map((f) => {
+            if (!s.writableSubscriptions().delete(f))
+                return RC.NoSubscriptionExisted;
+            this.removeRoute(s, f);
+            return RC.Success;
+        });
+    }
+    removeRoute(s, filter) {
+        const shared = parseSharedFilter(filter);
+        if (shared)
+            this.routes.removeShared(s, shared.group, shared.filter);
+        else
+            this.routes.removeDirect(s, filter);
+    }
+    // ---- publish path -----------------------------------------------------------------------------
+    publish(cmd, out) {
+        const m = cmd.message;
+        if (cmd.packetId !== undefined && m.qos === 2) {
+            const s = this.sessions.get(cmd.clientId);
+            if (s) {
+                // A re-sent QoS 2 PUBLISH whose id is still held was already routed: exactly once [MQTT-4.3.3-9].
+                if (s.incomingQos2.has(cmd.packetId))
+                    return { matched: 0, duplicate: true };
+                s.writableIncomingQos2().add(cmd.packetId);
+            }
+        }
+        this.quotaHit = false;
+        this.backlog = 0;
+        const matched = this.route(m, cmd.now, out);
+        // Strategy None: a session whose queue was full did not get it; the publisher must not be told it did.
+        return this.quotaHit && m.qos > 0 ? { matched, reasonCode: RC.QuotaExceeded, backlog: this.backlog } : { matched, backlog: this.backlog };
+    }
+    publishWill(will, now, out) {
+        const m = will.expirySeconds !== undefined ? { ...will.message, expiresAt: now + will.expirySeconds * 1000 } : will.message;
+        this.route(m, now, out);
+    }
+    /** Stores a retained message and hands the message to every matching session. Returns the number of sessions. */
+    route(m, now, out) {
+        this.counters.messagesReceived++;
+        if (m.retain) {
+            if (m.payload.length === 0)
+                this.retained.delete(m.topic); // [MQTT-3.3.1-6]
+            else
+                this.retained.set(m.topic, m);
+        }
+        this.epoch++;
+        this.origin = m.origin;
+        const touched = this.touched;
+        const groups = this.touchedGroups;
+        touched.length = 0;
+        groups.length = 0;
+        this.routes.trie.match(m.topic, this.visit);
+        let matched = 0;
+        for (let i = 0; i < touched.length; i++) {
+            const s = touched[i];
+            const pending = { message: m, qos: minQos(m.qos, s.matchQos), retain: s.matchRetain && m.retain };
+            if (s.matchSubIds)
+                pending.subscriptionIds = s.matchSubIds;
+            this.enqueue(s, pending, out);
+            matched++;
+        }
+        for (let i = 0; i < groups.length; i++) {
+            const g = groups[i];
+            const member = m.qos === 0 ? g.pickVolatile() : g.pick();
+            if (!member)
+                continue;
+            this.enqueue(member.session, this.sharedPending(m, member.options, g), out);
+            matched++;
+        }
+        touched.length = 0;
+        groups.length = 0;
+        return matched;
+    }
+    sharedPending(m, o, g) {
+        const p = { message: m, qos: minQos(m.qos, o.qos), retain: o.retainAsPublished && m.retain, share: g };
+        if (o.subscriptionId)
+            p.subscriptionIds = [o.subscriptionId];
+        return p;
+    }
+    /** Aggregates overlapping subscriptions of one session into one delivery (MQTT 5 3.3.4). */
+    collect(route) {
+        if (route.kind === 'share') {
+            if (route.matchEpoch !== this.epoch) {
+                route.matchEpoch = this.epoch;
+                this.touchedGroups.push(route);
+            }
+            return;
+        }
+        const s = route.session;
+        const o = route.options;
+        if (o.noLocal && s.clientId === this.origin)
+            return; // [MQTT-3.8.3-3]
+        if (s.matchEpoch !== this.epoch) {
+            s.matchEpoch = this.epoch;
+            s.matchQos = o.qos;
+            s.matchRetain = o.retainAsPublished;
+            s.matchSubIds = o.subscriptionId ? [o.subscriptionId] : undefined;
+            this.touched.push(s);
+            return;
+        }
+        if (o.qos > s.matchQos)
+            s.matchQos = o.qos;
+        if (o.retainAsPublished)
+            s.matchRetain = true;
+        if (o.subscriptionId)
+            (s.matchSubIds ??= []).push(o.subscriptionId);
+    }
+    /**
+     * Hands a message to a session: straight to the connection when the inflight window has room,
+     * otherwise into the bounded queue. QoS 0 is never queued for an offline session.
+     */
+    enqueue(s, p, out) {
+        if (p.qos === 0) {
+            if (s.online)
+                this.send(s, p, 0, false, out);
+            else
+                this.counters.messagesDropped++;
+            return;
+        }
+        if (s.online && s.queue.length === 0 && s.inflight.size < s.receiveMaximum) {
+            this.sendInflight(s, p, out);
+            return;
+        }
+        // Only a session that cannot drain (offline or stalled) is held to the limit; a draining one's
+        // publishers are slowed down instead, so nothing acknowledged to them is lost (PublishResult.backlog).
+        if (s.queue.length >= this.limits.queueLength && (s.stalled || !s.online)) {
+            this.counters.messagesDropped++;
+            if (this.limits.queueStrategy !== 'DropOldest') {
+                this.quotaHit = true; // 'None': the new message is not queued
+                return;
+            }
+            s.queue.shift();
+        }
+        s.queue.push(p);
+        if (s.online && !s.stalled && s.queue.length > this.backlog)
+            this.backlog = s.queue.length;
+    }
+    /** Moves queued messages into the inflight window as far as the client's Receive Maximum allows. */
+    pump(s, now, out) {
+        while (s.online && s.queue.length > 0 && s.inflight.size < s.receiveMaximum) {
+            const p = s.queue.shift();
+            if (isExpired(p.message, now)) {
+                this.counters.messagesDropped++; // [MQTT-3.3.2-5]
+                continue;
+            }
+            this.sendInflight(s, p, out);
+        }
+    }
+    sendInflight(s, p, out) {
+        const packetId = s.allocatePacketId();
+        s.writableInflight().set(packetId, {
+            message: p.message,
+            qos: p.qos,
+            retain: p.retain,
+            subscriptionIds: p.subscriptionIds,
+            share: p.share,
+            packetId,
+            stage: 'publish',
+        });
+        this.send(s, p, packetId, false, out);
+    }
+    send(s, p, packetId, dup, out) {
+        const d = { message: p.message, qos: p.qos, packetId, dup, retain: p.retain, backlog: s.queue.length };
+        if (p.subscriptionIds)
+            d.subscriptionIds = p.subscriptionIds;
+        this.counters.messagesSent++;
+        out.deliver(s.connectionId, d);
+    }
+    /** A shared-subscription member left: what it had not acknowledged goes to another online member. */
+    redispatchShared(s, out) {
+        if (s.inflight.size === 0 && s.queue.length === 0)
+            return;
+        for (const [id, e] of s.inflight) {
+            if (!e.share || e.stage !== 'publish')
+                continue;
+            const target = e.share.pick(s);
+            if (!target?.session.online)
+                continue;
+            s.writableInflight().delete(id);
+            this.enqueue(target.session, this.sharedPending(e.message, target.options, e.share), out);
+        }
+        s.queue.filter((p) => {
+            if (!p.share)
+                return true;
+            const target = p.share.pick(s);
+            if (!target?.session.online)
+                return true;
+            this.enqueue(target.session, this.sharedPending(p.message, target.options, p.share), out);
+            return false;
+        });
+    }
+    // ---- acknowledgements -------------------------------------------------------------------------
+    ack(cmd, out) {
+        const s = this.sessions.get(cmd.clientId);
+        if (!s || s.connectionId !== cmd.connectionId)
+            return;
+        const e = s.inflight.get(cmd.packetId);
+        if (!e)
+            return; // an ack for an unknown id is ignored
+        switch (cmd.kind) {
+            case 'puback':
+                if (e.qos !== 1)
+                    return;
+                s.writableInflight().delete(cmd.packetId);
+                break;
+            case 'pubrec':
+                if (e.qos !== 2 || e.stage !== 'publish')
+                    return;
+                if (cmd.reasonCode >= 0x80) {
+                    s.writableInflight().delete(cmd.packetId); // a PUBREC error code ends the QoS 2 flow: no PUBREL follows
+                    break;
+                }
+                e.stage = 'pubrel';
+                out.release(s.connectionId, cmd.packetId);
+                return;
+            case 'pubcomp':
+                if (e.stage !== 'pubrel')
+                    return;
+                s.writableInflight().delete(cmd.packetId);
+                break;
+        }
+        this.pump(s, cmd.now, out);
+    }
+    release(cmd) {
+        const s = this.sessions.get(cmd.clientId);
+        if (!s || s.connectionId !== cmd.connectionId)
+            return RC.PacketIdentifierNotFound;
+        return s.writableIncomingQos2().delete(cmd.packetId) ? RC.Success : RC.PacketIdentifierNotFound;
+    }
+}
+function minQos(a, b) {
+    return a < b ? a : b;
+}
+function isExpired(m, now) {
+    return m.expiresAt !== undefined && m.expiresAt <= now;
+}
+//# sourceMappingURL=partition.js.map

@@ -1,0 +1,104 @@
+import { parseSharedFilter } from '../topics/validate.js';
+import { Partition } from './partition.js';
+import { Session } from './session.js';
+function pendingState(p, partition) {
+    const { share, ...rest } = p;
+    // A group that was deleted since (all members left) must not be confused with a newer one of the same name.
+    return share && partition.routes.groups.get(share.key) === share ? { ...rest, share: share.key } : rest;
+}
+export function snapshotPartition(partition) {
+    const sessions = [];
+    for (const s of partition.sessions.values()) {
+        sessions.push({
+            clientId: s.clientId,
+            connectionId: s.connectionId,
+            protocolVersion: s.protocolVersion,
+            sessionExpirySeconds: s.sessionExpirySeconds,
+            expiresAt: s.expiresAt,
+            receiveMaximum: s.receiveMaximum,
+            subscriptions: [...s.subscriptions.values()],
+            queue: [...s.queue].map((p) => pendingState(p, partition)),
+            inflight: [...s.inflight.values()].map((e) => pendingState(e, partition)),
+            incomingQos2: [...s.incomingQos2],
+            will: s.will,
+            willAt: s.willAt,
+            nextId: s.nextId,
+        });
+    }
+    const groups = [...partition.routes.groups.values()].map((g) => ({
+        name: g.name,
+        filter: g.filter,
+        members: g.members.map((m) => m.session.clientId),
+        cursor: g.cursor,
+        volatileCursor: g.volatileCursor,
+    }));
+    return {
+        format: 'edgemq.partition/1',
+        sessions,
+        groups,
+        timed: [...partition.timed].map((s) => s.clientId),
+        retained: [...partition.retained.values()],
+        counters: { ...partition.counters },
+        extensions: partition.snapshotExtensions(),
+    };
+}
+export function restorePartition(snap, limits, extend) {
+    if (snap?.format !== 'edgemq.partition/1')
+        throw new Error(`unknown snapshot format ${String(snap?.format)}`);
+    const p = new Partition(limits);
+    extend?.(p);
+    const byId = new Map();
+    for (const st of snap.sessions) {
+        const s = new Session(st.clientId);
+        s.connectionId = st.connectionId;
+        s.protocolVersion = st.protocolVersion;
+        s.sessionExpirySeconds = st.sessionExpirySeconds;
+        s.expiresAt = st.expiresAt;
+        s.receiveMaximum = st.receiveMaximum;
+        s.will = st.will;
+        s.willAt = st.willAt;
+        s.nextId = st.nextId;
+        for (const id of st.incomingQos2)
+            s.writableIncomingQos2().add(id);
+        for (const sub of st.subscriptions) {
+            s.writableSubscriptions().set(sub.filter, sub);
+            if (!parseSharedFilter(sub.filter))
+                p.routes.addDirect(s, sub.filter, sub);
+        }
+        p.sessions.set(s.clientId, s);
+        byId.set(s.clientId, s);
+        if (s.online)
+            p.connected++;
+    }
+    for (const clientId of snap.timed ?? []) {
+        const s = byId.get(clientId);
+        if (s)
+            p.timed.add(s);
+    }
+    for (const g of snap.groups) {
+        for (const clientId of g.members) {
+            const s = byId.get(clientId);
+            const sub = s?.subscriptions.get(`$share/${g.name}/${g.filter}`);
+            if (s && sub)
+                p.routes.addShared(s, g.name, g.filter, sub);
+        }
+        const restored = p.routes.groups.get(`${g.name}/${g.filter}`);
+        restored?.restoreCursor(g.cursor);
+        if (restored)
+            restored.volatileCursor = g.volatileCursor;
+    }
+    const group = (key) => (key ? p.routes.groups.get(key) : undefined);
+    for (const st of snap.sessions) {
+        const s = byId.get(st.clientId);
+        for (const q of st.queue)
+            s.queue.push({ ...q, share: group(q.share) });
+        for (const e of st.inflight)
+            s.writableInflight().set(e.packetId, { ...e, share: group(e.share) });
+    }
+    for (const m of snap.retained)
+        p.retained.set(m.topic, m);
+    Object.assign(p.counters, snap.counters);
+    p.restoreExtensions(snap.extensions ?? {});
+    return p;
+}
+//# sourceMappingURL=snapshot.js.map

@@ -1,0 +1,306 @@
+/**
+ * Makes a partition durable without the partition knowing: every command is applied in memory at
+ * once and appended to the store in group commits (all commands of one event-loop turn, one write).
+ * The command's promise, and therefore PUBACK/PUBREC/SUBACK/CONNACK, resolves only after its batch
+ * is written in the chosen mode (`os`: handed to the OS, survives a process crash; `fsync`: on the
+ * platter, survives power loss). QoS 2 deliveries, PUBRELs and kicks are held until the same write
+ * completes, so a QoS 2 subscriber never holds a packet id the log could forget (see `capture`).
+ *
+ * When a write fails (e.g. disk full), the commands of that batch are answered with an error (the
+ * front end turns it into a refusal), the broker keeps running on its in-memory state, and the next
+ * successful write is a full snapshot, which brings the disk back in line with memory.
+ */
+import v8 from 'node:v8';
+import { encodeCommands } from './command-codec.js';
+import { snapshotPartition } from '../partition/snapshot.js';
+import { LogGapError } from './partition-store.js';
+export const DEFAULT_DURABLE_OPTIONS = {
+    sync: false,
+    snapshotEveryRecords: 100_000,
+    snapshotEveryBytes: 64 * 1024 * 1024,
+};
+const SNAPSHOT_RETRY_MS = 1000;
+/** Group commits a store that does not merge appends itself may be writing at once (it makes them durable in order). */
+const MAX_WRITES_IN_FLIGHT = 4;
+/** A batch is sealed early once its commands reach about this many bytes... */
+const SEAL_BYTES = 128 * 1024;
+/** ...counting payloads plus this much for everything else of a command. */
+const COMMAND_OVERHEAD = 64;
+/** Records up to this size are encoded into memory reused from one group commit to the next, when the store copies them. */
+const SCRATCH_MAX = 1024 * 1024;
+export function isVolatile(cmd) {
+    return cmd.type === 'publish' && cmd.message.qos === 0 && !cmd.message.retain;
+}
+/** Tells executeThen's callers of one batch how it went; one caller's exception does not stop the others. */
+function notify(waiters, error) {
+    for (let i = 0; i < waiters.length; i += 4) {
+        try {
+            waiters[i].durable(waiters[i + 1], waiters[i + 2], waiters[i + 3], error);
+        }
+        catch {
+            /* a waiter must not throw (DurableWaiter contract); the batch's other callers still hear */
+        }
+    }
+}
+export class WriteFailedError extends Error {
+    code = 'EDGEMQ_WRITE_FAILED';
+}
+/** Commands refused because the log has a hole that only the pending snapshot can close; carries the write error that made it. */
+class WaitingForSnapshot extends Error {
+    constructor(cause) {
+        super('waiting for a snapshot after an earlier failed write', { cause });
+    }
+}
+export class DurableExecutor {
+    partition;
+    store;
+    opts;
+    seq;
+    current;
+    /** Writes handed to the store and not yet answered, oldest first. */
+    inFlight = [];
+    queued = [];
+    queuedBytes = 0;
+    recordsSinceSnapshot = 0;
+    bytesSinceSnapshot = 0;
+    needSnapshot = false;
+    logHasGap = false;
+    /** Output of the command being applied, for effects that need not wait for the write. */
+    applyingOut;
+    retrySnapshotAt = 0;
+    /** Reused record memory (stores that copy records during append); grows up to SCRATCH_MAX. */
+    scratch;
+    scratchAlloc = (bound) => {
+        if (bound > SCRATCH_MAX)
+            return Buffer.allocUnsafeSlow(bound);
+        if (this.scratch === undefined || this.scratch.length < bound)
+            this.scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(bound, 2 * SEAL_BYTES)));
+        return this.scratch;
+    };
+    lastWriteError;
+    closed = false;
+    /** Captures effects into the batch being formed instead of sending them now. */
+    capture = {
+        // QoS 0/1 deliveries go out at once: if the log loses them in a crash, the publisher (never
+        // acknowledged) sends again and the subscriber sees a duplicate, which at-least-once allows, and a
+        // reused packet id is harmless because QoS 1 receivers keep no per-id state. QoS 2 deliveries and
+        // PUBRELs wait for the write: a QoS 2 receiver remembers packet ids, and a forgotten one could
+        // make it discard a later, different message as a duplicate.
+        deliver: (id, d) => (d.qos === 2 ? this.batch().effects.push([0, id, d]) : this.applyingOut.deliver(id, d)),
+        release: (id, packetId) => this.batch().effects.push([1, id, packetId]),
+        kick: (id, rc) => this.batch().effects.push([2, id, rc]),
+    };
+    constructor(partition, store, lastSeq, opts = DEFAULT_DURABLE_OPTIONS) {
+        this.partition = partition;
+        this.store = store;
+        this.opts = opts;
+        this.seq = lastSeq;
+    }
+    execute(cmd, out) {
+        // A QoS 0 message that is not retained changes no state worth keeping: it goes to whoever is
+        // online now or nowhere (never queued offline), so it is neither logged nor held back.
+        if (isVolatile(cmd))
+            return { result: this.partition.apply(cmd, out) };
+        if (this.closed) {
+            const refused = Promise.reject(new WriteFailedError('storage is closed'));
+            refused.catch(() => { }); // like a batch's promise: observed by whoever waits, never unhandled
+            return { result: undefined, ready: refused };
+        }
+        const b = this.batch();
+        const result = this.applyTo(b, cmd, out);
+        this.sealIfFull(b);
+        return { result, ready: b.done };
+    }
+    executeThen(cmd, out, waiter, context, tag) {
+        if (isVolatile(cmd))
+            return waiter.durable(context, tag, this.partition.apply(cmd, out), undefined);
+        if (this.closed)
+            return waiter.durable(context, tag, undefined, new WriteFailedError('storage is closed'));
+        const b = this.batch();
+        const result = this.applyTo(b, cmd, out);
+        b.waiters.push(waiter, context, tag, result);
+        this.sealIfFull(b);
+    }
+    applyTo(b, cmd, out) {
+        b.out = out;
+        this.applyingOut = out;
+        const result = this.partition.apply(cmd, this.capture);
+        b.commands.push(cmd); // commands are immutable once submitted: serialized at seal time, in one pass
+        b.bytes += cmd.type === 'publish' ? cmd.message.payload.length + COMMAND_OVERHEAD : COMMAND_OVERHEAD;
+        return result;
+    }
+    /**
+     * A busy turn (hundreds of 1 KiB publishes) goes out in slices: the store writes the first while
+     * the rest are still being applied, instead of the event loop idling through one big write.
+     */
+    sealIfFull(b) {
+        if (b.bytes >= SEAL_BYTES)
+            this.seal(b);
+    }
+    batch() {
+        if (this.current)
+            return this.current;
+        let resolve;
+        let reject;
+        const done = new Promise((res, rej) => {
+            resolve = res;
+            reject = rej;
+        });
+        done.catch(() => { }); // callers observe the failure through their own promise chains
+        const b = { commands: [], effects: [], waiters: [], out: undefined, bytes: 0, sealed: false, done, resolve, reject };
+        this.current = b;
+        // Sealed in the check phase, after the event-loop iteration's I/O; queued from a microtask so
+        // that the front end's flush of this iteration's writes (also a setImmediate, queued by the
+        // first write) runs first: deliveries go out before the log write is prepared and posted.
+        queueMicrotask(() => setImmediate(() => this.seal(b)));
+        return b;
+    }
+    seal(b) {
+        if (b.sealed)
+            return;
+        b.sealed = true;
+        if (this.current === b)
+            this.current = undefined;
+        if (b.commands.length > 0) {
+            b.record = encodeCommands(b.commands, this.store.mergesAppends ? this.scratchAlloc : undefined);
+            this.bytesSinceSnapshot += b.record.length;
+            this.recordsSinceSnapshot += b.commands.length;
+        }
+        const retryDue = this.needSnapshot && Date.now() >= this.retrySnapshotAt;
+        if (retryDue || (!this.needSnapshot && (this.recordsSinceSnapshot >= this.opts.snapshotEveryRecords || this.bytesSinceSnapshot >= this.opts.snapshotEveryBytes))) {
+            // Now, and only now, memory holds exactly the commands sealed so far: the snapshot covers them all.
+            b.snapshot = v8.serialize(snapshotPartition(this.partition));
+            this.needSnapshot = false;
+            this.recordsSinceSnapshot = 0;
+            this.bytesSinceSnapshot = 0;
+        }
+        this.queued.push(b);
+        this.queuedBytes += b.bytes;
+        this.dispatch();
+    }
+    /**
+     * Starts writes while fewer than MAX_WRITES_IN_FLIGHT are out; everything sealed while they were
+     * all busy goes out together. A store that merges appends itself gets every batch at once (this
+     * is also what lets a sealed record live in reused memory: it is copied before the next seal).
+     * Sequence numbers are assigned here, in seal order, and the store makes appends durable in call
+     * order, so a later write never lands without an earlier one.
+     */
+    dispatch() {
+        const merges = this.store.mergesAppends === true;
+        while (this.queued.length > 0 && (merges || this.inFlight.length < MAX_WRITES_IN_FLIGHT)) {
+            // Small batches wait behind the write in progress and go out together (fewer, larger
+            // commits); a full one does not wait, so the store writes while the event loop goes on.
+            if (!merges && this.inFlight.length > 0 && this.queuedBytes < SEAL_BYTES)
+                return;
+            const batches = this.queued;
+            this.queued = [];
+            this.queuedBytes = 0;
+            const w = { batches, settled: false, error: undefined };
+            this.inFlight.push(w);
+            this.write(w).then(() => this.settled(w, undefined), (err) => this.settled(w, err));
+        }
+    }
+    write(w) {
+        const { batches } = w;
+        let k = -1;
+        for (let i = 0; i < batches.length; i++)
+            if (batches[i].snapshot)
+                k = i;
+        let seq = this.seq;
+        for (const b of batches)
+            this.seq += b.commands.length;
+        // After a failed write the log has a hole: nothing may be appended until a snapshot covers it.
+        if (this.logHasGap && k < 0)
+            return Promise.reject(new WaitingForSnapshot(this.lastWriteError));
+        const records = [];
+        let snapshotWrite;
+        if (k >= 0) {
+            for (let i = 0; i <= k; i++)
+                seq += batches[i].commands.length;
+            snapshotWrite = this.store.writeSnapshot(seq, batches[k].snapshot, this.opts.sync);
+            this.logHasGap = false;
+        }
+        for (let i = k + 1; i < batches.length; i++) {
+            const b = batches[i];
+            if (b.record)
+                records.push({ seq: seq + 1, count: b.commands.length, record: b.record });
+            seq += b.commands.length;
+        }
+        // The store has the records now (moved or copied): the batches only wait for the answer.
+        for (const b of batches)
+            b.record = undefined;
+        const append = records.length > 0 ? this.store.append(records, this.opts.sync) : undefined;
+        if (snapshotWrite && append)
+            return Promise.all([snapshotWrite, append]).then(() => { });
+        return snapshotWrite ?? append ?? Promise.resolve();
+    }
+    /** Answers writes in the order they were started, whatever order their promises settle in. */
+    settled(w, err) {
+        w.settled = true;
+        w.error = err;
+        while (this.inFlight.length > 0 && this.inFlight[0].settled) {
+            const head = this.inFlight.shift();
+            if (head.error === undefined) {
+                for (const b of head.batches) {
+                    this.release(b);
+                    b.resolve();
+                    notify(b.waiters, undefined);
+                }
+            }
+            else {
+                this.failed(head);
+            }
+        }
+        this.dispatch();
+    }
+    failed(w) {
+        const err = w.error;
+        this.logHasGap = true;
+        this.needSnapshot = true;
+        // The store refuses every append after a failed one until a snapshot: same cause as that one.
+        const waiting = err instanceof WaitingForSnapshot || err instanceof LogGapError;
+        const cause = err instanceof WaitingForSnapshot ? err.cause : err instanceof LogGapError ? this.lastWriteError : err;
+        if (!waiting) {
+            // A real write failure: retry with a snapshot after a pause (a full disk does not heal in
+            // microseconds). Refusals while waiting must not push that retry further out.
+            this.lastWriteError = err;
+            this.retrySnapshotAt = Date.now() + SNAPSHOT_RETRY_MS;
+            setTimeout(() => this.batch(), SNAPSHOT_RETRY_MS).unref();
+        }
+        const e = new WriteFailedError(`durable write failed: ${cause?.message ?? 'unknown'}`, { cause });
+        if (!waiting)
+            this.opts.onError?.(e);
+        for (const b of w.batches) {
+            this.release(b); // the in-memory state moved on: keep live connections consistent with it
+            b.reject(e);
+            notify(b.waiters, e);
+        }
+    }
+    release(b) {
+        const out = b.out;
+        if (!out)
+            return;
+        for (const [kind, id, arg] of b.effects) {
+            if (kind === 0)
+                out.deliver(id, arg);
+            else if (kind === 1)
+                out.release(id, arg);
+            else
+                out.kick(id, arg);
+        }
+    }
+    /** Resolves once everything executed so far is durable. */
+    async flush() {
+        const pending = this.current?.done;
+        if (pending)
+            await pending.catch(() => { });
+        while (this.inFlight.length > 0 || this.queued.length > 0)
+            await new Promise((r) => setImmediate(r));
+    }
+    async close() {
+        await this.flush();
+        this.closed = true;
+        await this.store.close();
+    }
+}
+//# sourceMappingURL=durable-executor.js.map
