@@ -20,7 +20,7 @@ import { capExpiry, passThrough } from './message-properties.js';
 import { encodeDelivery } from './outbound.js';
 import { hasInvalidMqttString, isValidUtf8Payload } from './payload-format.js';
 import * as pushback from './pushback.js';
-import { FlowState, QOS0_HARD_LIMIT_BYTES, SOCKET_BEHIND_BYTES, type FlowParty } from './pushback.js';
+import { FlowState, QOS0_HARD_LIMIT_BYTES, SOCKET_BEHIND_BYTES, UNACKED_BEHIND, type FlowParty } from './pushback.js';
 import type { Authenticator, Authorizer, ConnectFacts, Principal } from './ports.js';
 import { sortSubscriptions, sortUnsubscriptions } from './subscription-requests.js';
 import { InboundAliases, OutboundAliases } from './topic-alias.js';
@@ -459,6 +459,7 @@ export class Channel implements SessionSink, FlowParty {
       f.acks++;
       // A QoS 1 flow ends with PUBACK, QoS 2 with PUBCOMP or a refusing PUBREC.
       if (f.unacked > 0 && (kind !== 'pubrec' || (p.reasonCode ?? 0) >= 0x80)) f.unacked--;
+      if (f.waiters !== undefined && f.unacked <= UNACKED_BEHIND >> 1 && this.transport.backlog <= SOCKET_BEHIND_BYTES) pushback.drained(this);
     }
     this.ctx.core.acknowledge(this.clientId, this.connectionId, packetIdOf(p), kind, p.reasonCode ?? 0);
   }
@@ -555,7 +556,7 @@ export class Channel implements SessionSink, FlowParty {
     if (enc.second) this.transport.write(enc.second);
     if (d.qos > 0) this.flow.unacked++;
     if (d.backlog || (f !== undefined && f.queueBehind)) pushback.deliveredWithBacklog(this, d.backlog ?? 0, pushback.queueHigh(this.ctx.limits.subscriberQueueLimit.length));
-    if (this.transport.backlog > SOCKET_BEHIND_BYTES) pushback.socketBehind(this);
+    if (this.transport.backlog > SOCKET_BEHIND_BYTES || (d.qos > 0 && this.flowState!.unacked > UNACKED_BEHIND)) pushback.socketBehind(this);
   }
 
   release(packetId: number): void {

@@ -51,6 +51,12 @@ export class FlowState {
 
 /** Socket backlog (bytes accepted, not yet taken by the kernel) at which a subscriber is behind. */
 export const SOCKET_BEHIND_BYTES = 1024 * 1024;
+/**
+ * Unacknowledged QoS 1/2 deliveries at which a subscriber is behind: a 3.1.1 client may be sent up
+ * to 65535, which would park a second of traffic in socket buffers (delivery latency) before the
+ * byte threshold noticed. Released again at half of it.
+ */
+export const UNACKED_BEHIND = 2000;
 /** Past this a QoS 0 message is dropped even for a draining subscriber: memory stays bounded for publishers that cannot be paused. */
 export const QOS0_HARD_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Longest a publisher waits for a queue it cannot see (a remote subscriber, one that stalls) before trying again. */
@@ -70,7 +76,10 @@ export function routing(p: FlowParty | undefined): void {
   current = p;
 }
 
-/** A subscriber's socket is behind while the current publisher's message is written to it. */
+/**
+ * A subscriber is behind (socket backlog, or too many unacknowledged deliveries) while the current
+ * publisher's message is written to it: the publisher waits for its 'drain' or its acknowledgements.
+ */
 export function socketBehind(sub: FlowParty): void {
   const f = sub.flow; // made here too when nobody waits, so the watchdog judges this reader
   const p = current;

@@ -1,2 +1,0 @@
-export {};
-//# sourceMappingURL=roles.js.map

@@ -1,2 +1,0 @@
-export {};
-//# sourceMappingURL=broker-core.js.map

@@ -1,6 +1,0 @@
-export const silentOutput = {
-    deliver() { },
-    release() { },
-    kick() { },
-};
-//# sourceMappingURL=output.js.map
