@@ -6,12 +6,12 @@
  * report no connected client (edgemq's `$SYS/broker/clients/connected`) and its RSS must stay
  * within 300 MB of where it started, including the offline persistent sessions left behind.
  */
-import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { startBroker, type BrokerName } from './brokers.js';
+import { hitAndRun } from '../robustness/helpers/hit-and-run.js';
 
 function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
@@ -49,17 +49,6 @@ function bytesFor(i: number): Buffer {
     { protocolVersion },
   );
   return kind >= 2 ? Buffer.concat([connect, MALFORMED]) : connect;
-}
-
-function hitAndRun(port: number, bytes: Buffer): Promise<void> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.end(bytes);
-      s.destroy();
-    });
-    s.on('error', () => {});
-    s.on('close', () => resolve());
-  });
 }
 
 async function sysConnected(port: number): Promise<number | undefined> {

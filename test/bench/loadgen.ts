@@ -30,7 +30,7 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { PublisherSet, type PublisherPlan } from './publishers.js';
+import { PublisherSet, openConn, type PublisherPlan } from './publishers.js';
 import { createInterface } from 'node:readline';
 import { Conn, PublishTemplate, connectPacket, disconnectPacket, subscribePacket, type WireHandler } from './wire.js';
 import { machineBusyMs, percentile, procSample, type ProcSample, type RunResult, type RunSpec } from './common.js';
@@ -58,26 +58,6 @@ const noopHandler: WireHandler = {
   onClose() {},
 };
 
-function openConn(spec: RunSpec, clientId: string, handler: WireHandler, autoPuback: boolean, timeoutMs = 10000): Promise<Conn> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: spec.host, port: spec.port });
-    const conn = new Conn(sock, spec.protocol, handler, autoPuback);
-    const timer = setTimeout(() => {
-      conn.waiter = null;
-      sock.destroy();
-      reject(new Error(`CONNACK timeout for ${clientId}`));
-    }, timeoutMs);
-    conn.waiter = (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(conn);
-      else {
-        sock.destroy();
-        reject(new Error(code < 0 ? `connection closed before CONNACK (${clientId})` : `CONNACK code ${code}`));
-      }
-    };
-    sock.on('connect', () => sock.write(connectPacket(clientId, spec.protocol)));
-  });
-}
 
 function subscribe(conn: Conn, filter: string, qos: 0 | 1, timeoutMs = 10000): Promise<void> {
   return new Promise((resolve, reject) => {

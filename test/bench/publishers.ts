@@ -51,7 +51,7 @@ export class PublisherSet implements WireHandler {
   async connect(): Promise<void> {
     const { spec } = this.plan;
     for (const p of this.plan.indices) {
-      const conn = await openPublisher(spec, `bp-${this.plan.tag}-${p}`, this);
+      const conn = await openConn(spec, `bp-${this.plan.tag}-${p}`, this, false);
       conn.tag = this.pubs.length;
       conn.sock.on('drain', () => this.schedulePump());
       this.pubs.push({
@@ -143,10 +143,11 @@ export class PublisherSet implements WireHandler {
   onClose(): void {}
 }
 
-function openPublisher(spec: RunSpec, clientId: string, handler: WireHandler, timeoutMs = 10000): Promise<Conn> {
+/** Connects and waits for a successful CONNACK (all generator connections, both sides). */
+export function openConn(spec: RunSpec, clientId: string, handler: WireHandler, autoPuback: boolean, timeoutMs = 10000): Promise<Conn> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ host: spec.host, port: spec.port });
-    const conn = new Conn(sock, spec.protocol, handler, false);
+    const conn = new Conn(sock, spec.protocol, handler, autoPuback);
     const timer = setTimeout(() => {
       conn.waiter = null;
       sock.destroy();

@@ -9,7 +9,6 @@
  * 300 ms, with the socket closed right after CONNECT or after CONNECT plus a malformed packet.
  */
 import https from 'node:https';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -17,6 +16,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, isEdgemq, startBroker, type RunningBroker } from '../helpers/broker.js';
 import { makePki, tempDir, writeSecret } from '../security/helpers.js';
+import { hitAndRun } from './helpers/hit-and-run.js';
 import * as K from './helpers/packets.js';
 
 const N = 40;
@@ -89,18 +89,6 @@ async function eventually(what: string, check: () => boolean, timeoutMs = 15_000
     if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms (sys ${JSON.stringify([...sys])})`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** Opens a socket, writes `bytes` and closes it at once, without waiting for anything. */
-function hitAndRun(port: number, bytes: Buffer): Promise<void> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.end(bytes);
-      s.destroy();
-    });
-    s.on('error', () => {});
-    s.on('close', () => resolve());
-  });
 }
 
 interface Case {
