@@ -67,6 +67,7 @@ type State = 'new' | 'connecting' | 'connected' | 'closed';
 const MAX_EARLY_PACKETS = 1000;
 
 let nextConnectionId = 1;
+const SESSION_OPEN: Promise<unknown> = Promise.resolve();
 
 export class Channel implements SessionSink, FlowParty {
   readonly connectionId = nextConnectionId++;
@@ -305,7 +306,10 @@ export class Channel implements SessionSink, FlowParty {
 
   private async openSession(c: ConnectTerms): Promise<void> {
     const limits = this.ctx.limits;
-    const { sessionPresent } = await this.requestSession(c);
+    const opening = this.requestSession(c);
+    const { sessionPresent } = await opening;
+    // An open session only needs the fact that it is open; an idle connection keeps no promise.
+    if (this.opening === opening) this.opening = SESSION_OPEN;
     if (this.isClosed()) return;
     const properties: Record<string, unknown> = {};
     if (this.version === 5) {
@@ -414,13 +418,16 @@ export class Channel implements SessionSink, FlowParty {
 
     // Deliveries made inside the call are to subscribers this publisher may have to wait for.
     pushback.routing(this);
-    if (qos === 0) {
-      void this.ctx.core.publish(this.clientId, message); // never rejects (BrokerCore contract)
-    } else {
-      // The packet id and QoS ride in the tag, so no closure is made per message.
-      this.ctx.core.publishAcked(this.clientId, message, qos === 2 ? packetId : undefined, this.publishOutcome, packetId | (qos << 16));
+    try {
+      if (qos === 0) {
+        void this.ctx.core.publish(this.clientId, message); // never rejects (BrokerCore contract)
+      } else {
+        // The packet id and QoS ride in the tag, so no closure is made per message.
+        this.ctx.core.publishAcked(this.clientId, message, qos === 2 ? packetId : undefined, this.publishOutcome, packetId | (qos << 16));
+      }
+    } finally {
+      pushback.routing(undefined);
     }
-    pushback.routing(undefined);
   }
 
   private readonly publishOutcome: PublishOutcomeSink = {
