@@ -28,8 +28,11 @@ import { InboundAliases, OutboundAliases } from './topic-alias.js';
 export interface Transport {
   /** The verified client certificate chain of a TLS connection, leaf first. */
   readonly clientCertificates?: import('node:crypto').X509Certificate[];
-  /** Queue bytes for the socket (writes are batched per tick by the transport). */
-  write(bytes: Buffer): void;
+  /**
+   * Queue bytes for the socket (writes are batched per tick by the transport). False once the
+   * unsent bytes reach the stream's high-water mark (then `backlog` is worth a look).
+   */
+  write(bytes: Buffer): boolean;
   /** Bytes accepted but not yet handed to the kernel: how far behind the reader is. */
   readonly backlog: number;
   /** A counter that moves whenever the kernel takes bytes (progress of a reader, for the stall verdict). */
@@ -559,11 +562,18 @@ export class Channel implements SessionSink, FlowParty {
       else if (d.qos === 2) this.ctx.core.acknowledge(this.clientId, this.connectionId, d.packetId, 'pubrec', RC.UnspecifiedError);
       return;
     }
-    this.transport.write(enc.first);
-    if (enc.second) this.transport.write(enc.second);
-    if (d.qos > 0) this.flow.unacked++;
-    if (d.backlog || (f !== undefined && f.queueBehind)) pushback.deliveredWithBacklog(this, d.backlog ?? 0, pushback.queueHigh(this.ctx.limits.subscriberQueueLimit.length));
-    if (this.transport.backlog > SOCKET_BEHIND_BYTES || (d.qos > 0 && this.flowState!.unacked > UNACKED_BEHIND)) pushback.socketBehind(this);
+    let room = this.transport.write(enc.first);
+    if (enc.second) room = this.transport.write(enc.second);
+    // The common case (QoS 0, socket below its high-water mark, nothing queued) costs one test.
+    if (d.qos > 0 || !room || d.backlog) this.wrote(d, room);
+  }
+
+  /** Pushback bookkeeping after a delivery was written (see pushback.ts). */
+  private wrote(d: Delivery, room: boolean): void {
+    const f = this.flow;
+    if (d.qos > 0) f.unacked++;
+    if (d.backlog || f.queueBehind) pushback.deliveredWithBacklog(this, d.backlog ?? 0, pushback.queueHigh(this.ctx.limits.subscriberQueueLimit.length));
+    if ((!room && this.transport.backlog > SOCKET_BEHIND_BYTES) || f.unacked > UNACKED_BEHIND) pushback.socketBehind(this);
   }
 
   release(packetId: number): void {

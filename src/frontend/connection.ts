@@ -159,14 +159,14 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
     this.channel.failAfterPending(err instanceof MqttError ? err : new MqttError(parseErrorCode(err.message), err.message));
   }
 
-  write(bytes: Buffer): void {
-    if (this.closed) return;
+  write(bytes: Buffer): boolean {
+    if (this.closed) return true;
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();
       scheduleFlush(this);
     }
-    this.stream.write(bytes);
+    return this.stream.write(bytes);
   }
 
   flush(): void {
