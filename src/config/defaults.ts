@@ -64,6 +64,13 @@ export const DEFAULT_QUEUE_STRATEGY: QueueOverflowStrategy = 'None';
 export const DEFAULT_QUEUE_LENGTH = 10_000;
 
 /**
+ * How long a subscriber with messages waiting may take no bytes and acknowledge nothing before it
+ * counts as stalled. Until then its publishers are slowed down (nothing acknowledged is dropped);
+ * 3 s rides out a GC pause or a busy client, and bounds how long a dead reader slows its publishers.
+ */
+export const DEFAULT_STALLED_SUBSCRIBER_SECONDS = 3;
+
+/**
  * Advertised Receive Maximum: how many QoS 1/2 PUBLISHes a client may have unacknowledged. A QoS 1/2
  * PUBACK waits for replication to the chain tail and for a group commit, so acks take milliseconds,
  * not microseconds; 1024 in flight lets one publisher keep a batch full (e.g. 5 ms x 100k msg/s =

@@ -22,6 +22,11 @@ export interface ClientLimits {
   maxKeepAliveSeconds: number;
   /** Per-session queue of messages not yet in flight, and what happens when it is full. */
   subscriberQueueLimit: { length: number; strategy: QueueOverflowStrategy };
+  /**
+   * A subscriber that took no bytes and acknowledged nothing for this long, while messages wait
+   * for it, is stalled: the queue policy applies to it. Until then publishers are slowed instead.
+   */
+  stalledSubscriberSeconds: number;
   /** Receive Maximum the broker advertises for client-to-broker QoS 1/2 flow. */
   receiveMaximum: number;
   /** Topic Alias Maximum the broker advertises (client->broker aliases); 0 disables. */

@@ -117,6 +117,7 @@ function normalizeClientLimits(doc: ResourceDocument, memoryProfile: MemoryProfi
     maxReceiveMaximum: numAt(clients, 'maxReceiveMaximum') ?? D.DEFAULT_MAX_RECEIVE_MAXIMUM,
     maxKeepAliveSeconds: numAt(clients, 'maxKeepAliveSeconds') ?? D.DEFAULT_MAX_KEEP_ALIVE_SECONDS,
     subscriberQueueLimit: { length: numAt(queue, 'length') ?? D.DEFAULT_QUEUE_LENGTH, strategy },
+    stalledSubscriberSeconds: numAt(clients, 'stalledSubscriberSeconds') ?? D.DEFAULT_STALLED_SUBSCRIBER_SECONDS,
     receiveMaximum: numAt(extensions, 'receiveMaximum') ?? D.DEFAULT_RECEIVE_MAXIMUM,
     topicAliasMaximum: numAt(extensions, 'topicAliasMaximum') ?? D.DEFAULT_TOPIC_ALIAS_MAXIMUM,
     outboundTopicAliasMaximum: numAt(extensions, 'outboundTopicAliasMaximum') ?? D.DEFAULT_OUTBOUND_TOPIC_ALIAS_MAXIMUM,

@@ -48,6 +48,14 @@ export interface BrokerCore {
   /** Subscriber acknowledgements of outbound messages: PUBACK, PUBREC (or PUBREC with error), PUBCOMP. */
   acknowledge(clientId: string, connectionId: number, packetId: number, kind: AckKind, reasonCode?: number): void;
 
+  /**
+   * The front end's verdict on a live connection (see frontend/pushback.ts): `stalled` when it took
+   * no bytes and acknowledged nothing for the configured time, false again once it drains. Only a
+   * stalled (or offline) session's queue is held to the queue policy; for a draining one the
+   * front end slows the publishers down instead, guided by `PublishResult.backlog`.
+   */
+  setStalled(clientId: string, connectionId: number, stalled: boolean): void;
+
   /** A state-store (DSS) operation, applied in the partition that holds the keys (see partition/kv-store.ts). */
   kv(request: KvRequest): Promise<KvResult>;
 

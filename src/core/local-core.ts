@@ -182,6 +182,10 @@ export class LocalBrokerCore implements BrokerCore, BrokerInspector {
     this.fireAndForget({ type: 'ack', now: Date.now(), clientId, connectionId, packetId, kind, reasonCode });
   }
 
+  setStalled(clientId: string, connectionId: number, stalled: boolean): void {
+    this.fireAndForget({ type: 'flow', now: Date.now(), clientId, connectionId, stalled });
+  }
+
   /**
    * Commands nobody waits for (acks, ticks). No promise is chained: a write failure is reported by
    * the executor (onError), and the executor's own batch promise never rejects unhandled.

@@ -66,6 +66,11 @@ export interface Delivery {
   retain: boolean;
   /** Subscription identifiers of every matching subscription of this session (v5). */
   subscriptionIds?: number[];
+  /**
+   * Messages still queued for this session behind this one (not yet in flight). The front end
+   * uses it to tell when a subscriber it pushed back for has caught up.
+   */
+  backlog?: number;
 }
 
 /** Where the back end pushes work for one live connection; implemented by the front end. */
@@ -104,6 +109,12 @@ export interface PublishResult {
   reasonCode?: number;
   /** A re-sent QoS 2 PUBLISH whose packet id was still held: not routed again. */
   duplicate?: boolean;
+  /**
+   * The longest queue of a draining (online, not stalled) session this message had to wait in:
+   * how far behind the slowest healthy receiver is. The front end pushes back on the publisher
+   * when it grows (see frontend/pushback.ts).
+   */
+  backlog?: number;
 }
 
 export interface DisconnectRequest {

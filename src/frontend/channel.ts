@@ -10,7 +10,7 @@
 import mqttPacket from 'mqtt-packet';
 import type { ClientLimits } from '../config/model.js';
 import type { BrokerCore, PublishOutcomeSink } from '../core/broker-core.js';
-import type { Delivery, Message, QoS, SessionSink } from '../core/types.js';
+import type { ConnectResult, Delivery, Message, QoS, SessionSink } from '../core/types.js';
 import { MqttError } from '../mqtt/errors.js';
 import { RC, toV3Connack, toV3Suback } from '../mqtt/reason-codes.js';
 import { validateTopicName } from '../topics/validate.js';
@@ -19,6 +19,8 @@ import { negotiateConnect, type ConnectTerms } from './connect-terms.js';
 import { capExpiry, passThrough } from './message-properties.js';
 import { encodeDelivery } from './outbound.js';
 import { hasInvalidMqttString, isValidUtf8Payload } from './payload-format.js';
+import * as pushback from './pushback.js';
+import { FlowState, QOS0_HARD_LIMIT_BYTES, SOCKET_BEHIND_BYTES, UNACKED_BEHIND, type FlowParty } from './pushback.js';
 import type { Authenticator, Authorizer, ConnectFacts, Principal } from './ports.js';
 import { sortSubscriptions, sortUnsubscriptions } from './subscription-requests.js';
 import { InboundAliases, OutboundAliases } from './topic-alias.js';
@@ -26,10 +28,20 @@ import { InboundAliases, OutboundAliases } from './topic-alias.js';
 export interface Transport {
   /** The verified client certificate chain of a TLS connection, leaf first. */
   readonly clientCertificates?: import('node:crypto').X509Certificate[];
-  /** Queue bytes for the socket (writes are batched per tick by the transport). */
-  write(bytes: Buffer): void;
-  /** Bytes accepted but not yet handed to the kernel: used to shed QoS 0 load to stalled readers. */
+  /**
+   * Queue bytes for the socket (writes are batched per tick by the transport). False once the
+   * unsent bytes reach the stream's high-water mark (then `backlog` is worth a look).
+   */
+  write(bytes: Buffer): boolean;
+  /** Bytes accepted but not yet handed to the kernel: how far behind the reader is. */
   readonly backlog: number;
+  /** A counter that moves whenever the kernel takes bytes (progress of a reader, for the stall verdict). */
+  readonly drainedBytes: number;
+  /** Stop and restart reading the socket (pushback on a publisher, see pushback.ts). */
+  pauseInput(): void;
+  resumeInput(): void;
+  /** Call `drained(channel)` once the backlog is written out, or the connection ends. */
+  watchDrain(): void;
   /** The effective keep-alive (seconds) once connected, so the watchdog can enforce 1.5x. */
   setKeepAlive(seconds: number): void;
   /** Flush and close. Idempotent. */
@@ -54,14 +66,13 @@ export interface ChannelRegistry {
 
 type State = 'new' | 'connecting' | 'connected' | 'closed';
 
-/** QoS 0 messages are shed for a connection whose unsent backlog exceeds this (no head-of-line blocking). */
-const QOS0_BACKLOG_LIMIT = 8 * 1024 * 1024;
 /** Packets a client may pipeline behind its CONNECT while authentication runs. */
 const MAX_EARLY_PACKETS = 1000;
 
 let nextConnectionId = 1;
+const SESSION_OPEN: Promise<unknown> = Promise.resolve();
 
-export class Channel implements SessionSink {
+export class Channel implements SessionSink, FlowParty {
   readonly connectionId = nextConnectionId++;
   private state: State = 'new';
   version: 3 | 4 | 5 = 4;
@@ -86,6 +97,13 @@ export class Channel implements SessionSink {
   private held: Array<Delivery | { pubrel: number; rc: number }> | undefined;
   private dropped = 0;
   private connectSeen = false;
+  /**
+   * `core.connect` once asked, until the channel ends: a socket that ends before CONNACK must still
+   * take the session offline, after the connect has settled (so a remote core sees them in order).
+   */
+  private opening: Promise<unknown> | undefined;
+  /** Pushback and stall state, made when the connection first takes part (most never do). */
+  flowState: FlowState | undefined;
 
   constructor(
     private readonly ctx: ChannelContext,
@@ -113,6 +131,44 @@ export class Channel implements SessionSink {
 
   get droppedQos0(): number {
     return this.dropped;
+  }
+
+  // ---- FlowParty (pushback.ts) ------------------------------------------------------------------
+
+  get flow(): FlowState {
+    return (this.flowState ??= new FlowState());
+  }
+
+  /** Reading is paused by pushback (the keep-alive clock does not run against the client then). */
+  get inputPaused(): boolean {
+    return this.flowState !== undefined && this.flowState.blockers > 0;
+  }
+
+  pauseInput(): void {
+    this.transport.pauseInput();
+  }
+
+  resumeInput(): void {
+    this.transport.resumeInput();
+  }
+
+  watchDrain(): void {
+    this.transport.watchDrain();
+  }
+
+  /**
+   * The front end's stall verdict: a stalled subscriber holds no publisher back any more, its QoS 0
+   * messages are dropped and the core applies the queue policy to its session.
+   */
+  setStalled(stalled: boolean): void {
+    if (this.isClosed() || !this.clientId) return;
+    this.ctx.core.setStalled(this.clientId, this.connectionId, stalled);
+    if (stalled) {
+      pushback.drained(this);
+      pushback.releaseQueueWaiters();
+    } else if (this.flowState) {
+      this.flowState.episodeDrops = 0;
+    }
   }
 
   /** Entry point for every decoded packet. Never throws. */
@@ -204,7 +260,7 @@ export class Channel implements SessionSink {
       clientCertificates: this.transport.clientCertificates,
     };
     const verdict = await this.ctx.authn.authenticate(this.facts);
-    if (this.isClosed()) return;
+    if (this.isClosed()) return this.abandoned(verdict.ok === true ? verdict : undefined, terms);
     if (verdict.ok === 'continue') {
       this.send({ cmd: 'auth', reasonCode: RC.ContinueAuthentication, properties: { authenticationMethod: props.authenticationMethod, authenticationData: verdict.authenticationData } });
       this.pendingConnect = terms;
@@ -223,9 +279,20 @@ export class Channel implements SessionSink {
     this.credentialsExpireAt = expiresAt ?? 0;
   }
 
-  private async openSession(c: ConnectTerms): Promise<void> {
-    const limits = this.ctx.limits;
-    const { sessionPresent } = await this.ctx.core.connect(
+  /**
+   * The socket ended while authentication ran. An accepted CONNECT still opens its session and
+   * ends it at once, as a broker reading CONNECT and EOF in one go does: the will goes out, a
+   * persistent session starts its expiry, a clean one is removed.
+   */
+  private abandoned(accepted: { principal: Principal } | undefined, c: ConnectTerms | undefined): void {
+    if (!accepted || !c || !this.ctx.authz.canConnect(accepted.principal)) return;
+    this.principal = accepted.principal;
+    this.requestSession(c);
+    this.releaseSession(false, false, undefined);
+  }
+
+  private requestSession(c: ConnectTerms): Promise<ConnectResult> {
+    const opening = this.ctx.core.connect(
       {
         clientId: this.clientId,
         connectionId: this.connectionId,
@@ -238,6 +305,16 @@ export class Channel implements SessionSink {
       },
       this,
     );
+    this.opening = opening;
+    return opening;
+  }
+
+  private async openSession(c: ConnectTerms): Promise<void> {
+    const limits = this.ctx.limits;
+    const opening = this.requestSession(c);
+    const { sessionPresent } = await opening;
+    // An open session only needs the fact that it is open; an idle connection keeps no promise.
+    if (this.opening === opening) this.opening = SESSION_OPEN;
     if (this.isClosed()) return;
     const properties: Record<string, unknown> = {};
     if (this.version === 5) {
@@ -282,7 +359,7 @@ export class Channel implements SessionSink {
     if (!reauth && p.reasonCode !== RC.ContinueAuthentication) throw new MqttError(RC.ProtocolError, 'AUTH during CONNECT must use reason 0x18');
     this.facts.authenticationData = p.properties?.authenticationData;
     const verdict = await this.ctx.authn.continueAuth(this.facts, reauth);
-    if (this.isClosed()) return;
+    if (this.isClosed()) return reauth ? undefined : this.abandoned(verdict.ok === true ? verdict : undefined, this.pendingConnect);
     if (verdict.ok === 'continue') {
       this.send({ cmd: 'auth', reasonCode: RC.ContinueAuthentication, properties: { authenticationMethod: method, authenticationData: verdict.authenticationData } });
       return;
@@ -346,12 +423,18 @@ export class Channel implements SessionSink {
       if (props?.messageExpiryInterval === undefined) message.expiryHidden = true;
     }
 
-    if (qos === 0) {
-      void this.ctx.core.publish(this.clientId, message); // never rejects (BrokerCore contract)
-      return;
+    // Deliveries made inside the call are to subscribers this publisher may have to wait for.
+    pushback.routing(this);
+    try {
+      if (qos === 0) {
+        void this.ctx.core.publish(this.clientId, message); // never rejects (BrokerCore contract)
+      } else {
+        // The packet id and QoS ride in the tag, so no closure is made per message.
+        this.ctx.core.publishAcked(this.clientId, message, qos === 2 ? packetId : undefined, this.publishOutcome, packetId | (qos << 16));
+      }
+    } finally {
+      pushback.routing(undefined);
     }
-    // The packet id and QoS ride in the tag, so no closure is made per message.
-    this.ctx.core.publishAcked(this.clientId, message, qos === 2 ? packetId : undefined, this.publishOutcome, packetId | (qos << 16));
   }
 
   private readonly publishOutcome: PublishOutcomeSink = {
@@ -359,6 +442,7 @@ export class Channel implements SessionSink {
       const packetId = tag & 0xffff;
       const qos = (tag >>> 16) as QoS;
       if (err === undefined) {
+        if (r!.backlog) pushback.queued(this, r!.backlog, pushback.queueHigh(this.ctx.limits.subscriberQueueLimit.length));
         this.ackPublish(qos, packetId, r!.reasonCode ?? (r!.matched === 0 && !r!.duplicate ? RC.NoMatchingSubscribers : RC.Success));
       } else if (this.version === 5 && err instanceof MqttError) {
         this.ackPublish(qos, packetId, err.reasonCode); // MQTT 5 can refuse one message and keep the connection
@@ -384,6 +468,13 @@ export class Channel implements SessionSink {
   }
 
   private onAck(p: { messageId?: number; reasonCode?: number }, kind: 'puback' | 'pubrec' | 'pubcomp'): void {
+    const f = this.flowState;
+    if (f !== undefined) {
+      f.acks++;
+      // A QoS 1 flow ends with PUBACK, QoS 2 with PUBCOMP or a refusing PUBREC.
+      if (f.unacked > 0 && (kind !== 'pubrec' || (p.reasonCode ?? 0) >= 0x80)) f.unacked--;
+      if (f.waiters !== undefined && f.unacked <= UNACKED_BEHIND >> 1 && this.transport.backlog <= SOCKET_BEHIND_BYTES) pushback.drained(this);
+    }
     this.ctx.core.acknowledge(this.clientId, this.connectionId, packetIdOf(p), kind, p.reasonCode ?? 0);
   }
 
@@ -457,8 +548,10 @@ export class Channel implements SessionSink {
   }
 
   private write(d: Delivery): void {
-    if (d.qos === 0 && this.transport.backlog > QOS0_BACKLOG_LIMIT) {
+    const f = this.flowState;
+    if (d.qos === 0 && ((f !== undefined && f.stalled) || this.transport.backlog > QOS0_HARD_LIMIT_BYTES)) {
       this.dropped++; // a stalled reader loses QoS 0 instead of holding up anyone else
+      if (f !== undefined) f.episodeDrops++;
       return;
     }
     let enc: ReturnType<typeof encodeDelivery>;
@@ -473,8 +566,18 @@ export class Channel implements SessionSink {
       else if (d.qos === 2) this.ctx.core.acknowledge(this.clientId, this.connectionId, d.packetId, 'pubrec', RC.UnspecifiedError);
       return;
     }
-    this.transport.write(enc.first);
-    if (enc.second) this.transport.write(enc.second);
+    let room = this.transport.write(enc.first);
+    if (enc.second) room = this.transport.write(enc.second);
+    // The common case (QoS 0, socket below its high-water mark, nothing queued) costs one test.
+    if (d.qos > 0 || !room || d.backlog) this.wrote(d, room);
+  }
+
+  /** Pushback bookkeeping after a delivery was written (see pushback.ts). */
+  private wrote(d: Delivery, room: boolean): void {
+    const f = this.flow;
+    if (d.qos > 0) f.unacked++;
+    if (d.backlog || f.queueBehind) pushback.deliveredWithBacklog(this, d.backlog ?? 0, pushback.queueHigh(this.ctx.limits.subscriberQueueLimit.length));
+    if ((!room && this.transport.backlog > SOCKET_BEHIND_BYTES) || f.unacked > UNACKED_BEHIND) pushback.socketBehind(this);
   }
 
   release(packetId: number, reasonCode: number = RC.Success): void {
@@ -513,8 +616,22 @@ export class Channel implements SessionSink {
     const wasSession = this.state === 'connected' || this.state === 'closed';
     this.state = 'closed';
     this.ctx.registry?.closed(this);
-    if (wasSession && this.clientId && this.principal) {
-      void this.ctx.core.disconnect({ clientId: this.clientId, connectionId: this.connectionId, normal, sessionExpirySeconds }).catch(() => {});
+    if (this.flowState) pushback.drained(this); // publishers waiting for this subscriber go on
+    this.releaseSession(wasSession, normal, sessionExpirySeconds);
+  }
+
+  /** Takes the session the core opened (or is opening) for this channel offline. */
+  private releaseSession(settled: boolean, normal: boolean, sessionExpirySeconds: number | undefined): void {
+    const opening = this.opening;
+    this.opening = undefined;
+    if (!opening || !this.clientId || !this.principal) return; // the core never heard of a session
+    const req = { clientId: this.clientId, connectionId: this.connectionId, normal, sessionExpirySeconds };
+    if (settled) void this.ctx.core.disconnect(req).catch(ignore);
+    else {
+      // Ended during CONNECT (authentication done, connect or its durable write still running): the
+      // session the core is opening goes offline like any other (will, expiry, clean session removed).
+      const disconnect = () => void this.ctx.core.disconnect(req).catch(ignore);
+      opening.then(disconnect, disconnect);
     }
   }
 
@@ -580,6 +697,8 @@ export class Channel implements SessionSink {
     this.transport.write(bytes);
   }
 }
+
+function ignore(): void {}
 
 /** mqtt-packet decodes an acknowledgement too short to hold a packet id without complaint. */
 function packetIdOf(p: { messageId?: number }): number {

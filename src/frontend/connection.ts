@@ -14,6 +14,7 @@ import { RC } from '../mqtt/reason-codes.js';
 import { Channel, type ChannelContext, type Transport } from './channel.js';
 import { createParser, isIdle, type ConnectionPacketParser, type ParserOwner } from './mqtt-parser.js';
 import { decodeHotPackets, type HotPacket, type HotPacketSink } from './hot-decode.js';
+import * as pushback from './pushback.js';
 
 const kConnection = Symbol('edgemq.connection');
 type Stream = Duplex & { remoteAddress?: string; writableLength: number; [kConnection]?: Connection };
@@ -25,6 +26,9 @@ function onStreamData(this: Stream, chunk: Buffer): void {
 }
 function onStreamGone(this: Stream): void {
   this[kConnection]!.destroy();
+}
+function onStreamDrain(this: Stream): void {
+  this[kConnection]!.drained();
 }
 
 export class Connection implements Transport, HotPacketSink, ParserOwner {
@@ -75,6 +79,31 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
 
   get backlog(): number {
     return this.stream.writableLength;
+  }
+
+  get drainedBytes(): number {
+    // net.Socket counts what is still buffered in bytesWritten; a WebSocket stream has no counter.
+    return ((this.stream as { bytesWritten?: number }).bytesWritten ?? 0) - this.stream.writableLength;
+  }
+
+  pauseInput(): void {
+    if (!this.closed) this.stream.pause();
+  }
+
+  resumeInput(): void {
+    if (!this.closed) this.stream.resume();
+  }
+
+  private watchingDrain = false;
+  watchDrain(): void {
+    if (this.watchingDrain || this.closed) return;
+    this.watchingDrain = true;
+    this.stream.once('drain', onStreamDrain);
+  }
+
+  drained(): void {
+    this.watchingDrain = false;
+    pushback.drained(this.channel);
   }
 
   onData(chunk: Buffer): void {
@@ -130,14 +159,14 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
     this.channel.failAfterPending(err instanceof MqttError ? err : new MqttError(parseErrorCode(err.message), err.message));
   }
 
-  write(bytes: Buffer): void {
-    if (this.closed) return;
+  write(bytes: Buffer): boolean {
+    if (this.closed) return true;
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();
       scheduleFlush(this);
     }
-    this.stream.write(bytes);
+    return this.stream.write(bytes);
   }
 
   flush(): void {

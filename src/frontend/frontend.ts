@@ -16,6 +16,7 @@ import { RC } from '../mqtt/reason-codes.js';
 import type { Channel, ChannelContext, ChannelRegistry } from './channel.js';
 import { Connection, peerCertificateChain } from './connection.js';
 import { openAccess, type Authenticator, type Authorizer, type PortSecurity } from './ports.js';
+import { judge } from './pushback.js';
 
 export interface FrontEndOptions {
   core: BrokerCore;
@@ -215,11 +216,33 @@ export class FrontEnd implements ChannelRegistry {
         if (now - c.openedAt > connectTimeout) c.destroy(); // no CONNECT in time: nothing to answer
       } else if (c.channel.credentialsExpireAt > 0 && now >= c.channel.credentialsExpireAt) {
         c.destroy(); // credentials expired without re-authentication: close the TCP connection, as Azure IoT MQ does
+      } else if (c.channel.inputPaused) {
+        c.lastPacketAt = now; // pushback stopped reading it: its packets are waiting in the socket, not missing
       } else if (c.keepAliveMs > 0 && now - c.lastPacketAt > c.keepAliveMs) {
         c.channel.timeout(RC.KeepAliveTimeout); // [MQTT-3.1.2-22]
       } else if (c.partialSince > 0 && now - c.partialSince > Math.max(connectTimeout, c.keepAliveMs)) {
         c.destroy(); // a packet stalled half-way
       }
+      if (c.channel.flowState !== undefined && c.channel.connected) this.judgeReader(c, now);
+    }
+  }
+
+  /** The stall verdict on a subscriber the pushback has met (see pushback.ts). */
+  private judgeReader(c: Connection, now: number): void {
+    const ch = c.channel;
+    const f = ch.flowState!;
+    const pending = c.backlog > 0 || f.unacked > 0 || f.queueBehind;
+    const verdict = judge(f, pending, c.drainedBytes + f.acks, now, this.opts.limits.stalledSubscriberSeconds * 1000);
+    if (verdict === undefined) return;
+    const drops = f.episodeDrops;
+    ch.setStalled(verdict === 'stalled');
+    if (verdict === 'stalled') {
+      this.opts.log.warn(
+        { clientId: ch.clientId, seconds: this.opts.limits.stalledSubscriberSeconds, backlogBytes: c.backlog, unacknowledged: f.unacked },
+        'subscriber stalled: it no longer slows its publishers; its QoS 0 messages and queue overflow are dropped (counted in $SYS/broker/messages/dropped)',
+      );
+    } else {
+      this.opts.log.warn({ clientId: ch.clientId, droppedQos0: drops }, 'stalled subscriber is draining again');
     }
   }
 

@@ -62,6 +62,19 @@ export interface AckCommand {
   reasonCode: number;
 }
 
+/**
+ * The front end's verdict on one live connection: `stalled` when it took no bytes and acknowledged
+ * nothing for the configured time. Only a stalled (or offline) session's queue is bounded by the
+ * queue policy; a draining one is protected by pushing back on the publishers instead.
+ */
+export interface FlowCommand {
+  type: 'flow';
+  now: number;
+  clientId: string;
+  connectionId: number;
+  stalled: boolean;
+}
+
 /** Advances time: delayed wills, session expiry, retained and queued message expiry. */
 export interface TickCommand {
   type: 'tick';
@@ -91,6 +104,7 @@ export type Command =
   | PublishCommand
   | ReleaseCommand
   | AckCommand
+  | FlowCommand
   | TickCommand
   | RestartCommand
   | KvCommand;

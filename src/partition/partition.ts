@@ -19,6 +19,7 @@ import type {
   Command,
   ConnectCommand,
   DisconnectCommand,
+  FlowCommand,
   PublishCommand,
   ReleaseCommand,
   SubscribeCommand,
@@ -79,6 +80,8 @@ export class Partition {
   private epoch = 0;
   private origin = '';
   private quotaHit = false;
+  /** Longest queue of a draining session the message being routed was put in (PublishResult.backlog). */
+  private backlog = 0;
   private readonly touched: Session[] = [];
   private readonly touchedGroups: ShareGroup[] = [];
   private readonly visit = (route: Route) => this.collect(route);
@@ -117,6 +120,8 @@ export class Partition {
         return this.publish(cmd, out);
       case 'ack':
         return this.ack(cmd, out);
+      case 'flow':
+        return this.flow(cmd);
       case 'connect':
         return this.connect(cmd, out);
       case 'disconnect':
@@ -174,6 +179,7 @@ export class Partition {
     s.protocolVersion = cmd.protocolVersion;
     s.sessionExpirySeconds = cmd.sessionExpirySeconds;
     s.receiveMaximum = cmd.receiveMaximum;
+    s.stalled = false;
     s.will = cmd.will;
     s.willAt = undefined;
     s.expiresAt = undefined;
@@ -195,6 +201,7 @@ export class Partition {
     this.setOffline(s);
     if (cmd.normal) s.will = undefined; // DISCONNECT 0x00 deletes the will [MQTT-3.14.4-3]
     this.redispatchShared(s, out);
+    this.boundQueue(s);
     if (s.sessionExpirySeconds === 0) {
       this.endSession(s, cmd.now, out);
       return;
@@ -215,6 +222,30 @@ export class Partition {
   private setOffline(s: Session): void {
     if (s.connectionId !== 0) this.connected--;
     s.connectionId = 0;
+    s.stalled = false;
+  }
+
+  /**
+   * The front end's verdict on a live connection. A draining session's queue may run past the
+   * queue limit (its publishers are being pushed back); once it stalls the policy applies.
+   */
+  private flow(cmd: FlowCommand): undefined {
+    const s = this.sessions.get(cmd.clientId);
+    if (!s || s.connectionId !== cmd.connectionId || s.stalled === cmd.stalled) return;
+    s.stalled = cmd.stalled;
+    if (cmd.stalled) this.boundQueue(s);
+  }
+
+  /** Brings a queue that grew while its session drained back to the limit, by the queue policy. */
+  private boundQueue(s: Session): void {
+    const excess = s.queue.length - this.limits.queueLength;
+    if (excess <= 0) return;
+    // DropOldest evicts from the head; None keeps what it accepted first and drops the newest.
+    for (let i = 0; i < excess; i++) {
+      if (this.limits.queueStrategy === 'DropOldest') s.queue.shift();
+      else s.queue.pop();
+    }
+    this.counters.messagesDropped += excess;
   }
 
   /** The session ends: its will (if still pending) goes out [MQTT-3.1.2-8], its subscriptions go away. */
@@ -318,9 +349,10 @@ export class Partition {
       }
     }
     this.quotaHit = false;
+    this.backlog = 0;
     const matched = this.route(m, cmd.now, out);
     // Strategy None: a session whose queue was full did not get it; the publisher must not be told it did.
-    return this.quotaHit && m.qos > 0 ? { matched, reasonCode: RC.QuotaExceeded } : { matched };
+    return this.quotaHit && m.qos > 0 ? { matched, reasonCode: RC.QuotaExceeded, backlog: this.backlog } : { matched, backlog: this.backlog };
   }
 
   private publishWill(will: Will, now: number, out: PartitionOutput): void {
@@ -412,7 +444,9 @@ export class Partition {
       this.sendInflight(s, p, out);
       return;
     }
-    if (s.queue.length >= this.limits.queueLength) {
+    // Only a session that cannot drain (offline or stalled) is held to the limit; a draining one's
+    // publishers are slowed down instead, so nothing acknowledged to them is lost (PublishResult.backlog).
+    if (s.queue.length >= this.limits.queueLength && (s.stalled || !s.online)) {
       this.counters.messagesDropped++;
       if (this.limits.queueStrategy !== 'DropOldest') {
         this.counters.droppedQueueFull++;
@@ -423,6 +457,7 @@ export class Partition {
       s.queue.shift();
     }
     s.queue.push(p);
+    if (s.online && !s.stalled && s.queue.length > this.backlog) this.backlog = s.queue.length;
   }
 
   /** Moves queued messages into the inflight window as far as the client's Receive Maximum allows. */
@@ -453,7 +488,7 @@ export class Partition {
   }
 
   private send(s: Session, p: Pending, packetId: number, dup: boolean, out: PartitionOutput): void {
-    const d: Delivery = { message: p.message, qos: p.qos, packetId, dup, retain: p.retain };
+    const d: Delivery = { message: p.message, qos: p.qos, packetId, dup, retain: p.retain, backlog: s.queue.length };
     if (p.subscriptionIds) d.subscriptionIds = p.subscriptionIds;
     this.counters.messagesSent++;
     this.counters.bytesSent += p.message.payload.length;

@@ -36,6 +36,8 @@ export class Session {
   /** When an offline session ends (ms); undefined while online or when it never expires. */
   expiresAt: number | undefined;
   receiveMaximum = 65535;
+  /** The live connection stopped draining (front end's verdict, FlowCommand): the queue policy applies. */
+  stalled = false;
   readonly queue = new RingQueue<Pending>();
   // Most sessions of an edge site are publishers that never subscribe or receive QoS 1/2, so the
   // collections below are created on first write; reads of an absent one see a shared empty one.

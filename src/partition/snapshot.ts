@@ -26,6 +26,8 @@ interface SessionState {
   sessionExpirySeconds: number;
   expiresAt?: number;
   receiveMaximum: number;
+  /** Absent in snapshots written before the front end's stall verdict reached the partition. */
+  stalled?: boolean;
   subscriptions: SubscriptionRequest[];
   queue: PendingState[];
   inflight: InflightState[];
@@ -64,6 +66,7 @@ export function snapshotPartition(partition: Partition): PartitionSnapshot {
       sessionExpirySeconds: s.sessionExpirySeconds,
       expiresAt: s.expiresAt,
       receiveMaximum: s.receiveMaximum,
+      ...(s.stalled ? { stalled: true } : {}),
       subscriptions: [...s.subscriptions.values()],
       queue: [...s.queue].map((p) => pendingState(p, partition)),
       inflight: [...s.inflight.values()].map((e) => pendingState(e, partition) as InflightState),
@@ -103,6 +106,7 @@ export function restorePartition(snap: PartitionSnapshot, limits: PartitionLimit
     s.sessionExpirySeconds = st.sessionExpirySeconds;
     s.expiresAt = st.expiresAt;
     s.receiveMaximum = st.receiveMaximum;
+    s.stalled = st.stalled === true;
     s.will = st.will;
     s.willAt = st.willAt;
     s.nextId = st.nextId;

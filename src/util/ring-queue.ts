@@ -31,6 +31,16 @@ export class RingQueue<T> {
     return item;
   }
 
+  /** Removes the newest item. */
+  pop(): T | undefined {
+    if (this.count === 0) return undefined;
+    this.count--;
+    const at = (this.head + this.count) % this.items.length;
+    const item = this.items[at];
+    this.items[at] = undefined;
+    return item;
+  }
+
   peek(): T | undefined {
     return this.count === 0 ? undefined : this.items[this.head];
   }

@@ -10,10 +10,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-/** `edgemq` runs the default durability (`os`); `edgemq-memory` and `edgemq-fsync` the other modes. */
-export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync';
+/**
+ * `edgemq` runs the default durability (`os`); `edgemq-memory` and `edgemq-fsync` the other modes;
+ * `edgemq-base` another build of edgemq (`EDGEMQ_BENCH_BASELINE=<its dist/cli/main.js>`) in the
+ * default mode, for before/after figures taken in one alternating run.
+ */
+export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-base';
 export const ALL_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq'];
-export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync'];
+export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-base'];
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
 
@@ -130,18 +134,21 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     cmd = process.execPath;
     args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/aedes-server.ts'), '--port', String(port)];
   } else {
-    const dist = path.join(o.repoRoot, 'dist/cli/main.js');
+    const baseline = process.env.EDGEMQ_BENCH_BASELINE;
+    if (name === 'edgemq-base' && !baseline) throw new Error('edgemq-base needs EDGEMQ_BENCH_BASELINE=<dist/cli/main.js of the other build>');
+    const dist = name === 'edgemq-base' ? path.resolve(baseline!) : path.join(o.repoRoot, 'dist/cli/main.js');
     const src = path.join(o.repoRoot, 'src/cli/main.ts');
     cmd = process.execPath;
     // EDGEMQ_BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the broker under the same load.
     const nodeArgs = (process.env.EDGEMQ_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
     // The V8 flags users get come from the edgemq command's shebang (`#!/usr/bin/env -S node <flags>`).
+    if (name === 'edgemq-base' && !existsSync(dist)) throw new Error(`EDGEMQ_BENCH_BASELINE: ${dist} does not exist`);
     if (existsSync(dist)) args = [...shebangFlags(dist), ...nodeArgs, dist];
     else if (existsSync(src)) args = [...shebangFlags(src), ...nodeArgs, '--import', 'tsx', src];
     else throw new Error('neither dist/cli/main.js nor src/cli/main.ts exists');
     // warn level: same log volume as the mosquitto config (errors/warnings only)
     args.push('serve', '--data-dir', tmp, '--log-level', 'warn');
-    if (name === 'edgemq') {
+    if (name === 'edgemq' || name === 'edgemq-base') {
       args.push('--port', String(port));
     } else {
       const durability = name === 'edgemq-memory' ? 'memory' : 'fsync';

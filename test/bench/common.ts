@@ -28,6 +28,8 @@ export interface RunSpec {
   /** memory: how long the connections stay idle before RSS is read (the figure), ms */
   idleMs?: number;
   concurrency: number;
+  /** Worker threads that run the publishers (0: on the generator's main thread, with the receivers). */
+  genWorkers?: number;
 }
 
 export interface ProcSample {
@@ -60,6 +62,9 @@ export interface RunResult {
   brokerHwmMb: number;
   genCpuPct: number; // load generator, % of one core during the measured window (user+system)
   genSysPct?: number; // ... of which system (kernel) time
+  /** Event-loop utilization (0..1) of the generator's busiest thread: near 1, the generator was the limit. */
+  genBusiestThread?: number;
+  genThreads?: number;
   /** CPU used by everything else on the machine during the window (% of one core): noise indicator */
   otherCpuPct?: number;
   // connrate

@@ -28,6 +28,9 @@
  */
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { PublisherSet, openConn, type PublisherPlan } from './publishers.js';
 import { createInterface } from 'node:readline';
 import { Conn, PublishTemplate, connectPacket, disconnectPacket, subscribePacket, type WireHandler } from './wire.js';
 import { machineBusyMs, percentile, procSample, type ProcSample, type RunResult, type RunSpec } from './common.js';
@@ -55,26 +58,6 @@ const noopHandler: WireHandler = {
   onClose() {},
 };
 
-function openConn(spec: RunSpec, clientId: string, handler: WireHandler, autoPuback: boolean, timeoutMs = 10000): Promise<Conn> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: spec.host, port: spec.port });
-    const conn = new Conn(sock, spec.protocol, handler, autoPuback);
-    const timer = setTimeout(() => {
-      conn.waiter = null;
-      sock.destroy();
-      reject(new Error(`CONNACK timeout for ${clientId}`));
-    }, timeoutMs);
-    conn.waiter = (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(conn);
-      else {
-        sock.destroy();
-        reject(new Error(code < 0 ? `connection closed before CONNACK (${clientId})` : `CONNACK code ${code}`));
-      }
-    };
-    sock.on('connect', () => sock.write(connectPacket(clientId, spec.protocol)));
-  });
-}
 
 function subscribe(conn: Conn, filter: string, qos: 0 | 1, timeoutMs = 10000): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -85,6 +68,27 @@ function subscribe(conn: Conn, filter: string, qos: 0 | 1, timeoutMs = 10000): P
       else reject(new Error(`SUBSCRIBE ${filter} refused (code ${code})`));
     };
     conn.write(subscribePacket(filter, qos, 1, conn.version));
+  });
+}
+
+/** Worker threads do not inherit the tsx loader: the worker registers it, then loads its TypeScript entry. */
+const PUBWORKER = new URL('./pubworker.ts', import.meta.url).href;
+const PUBWORKER_BOOT = `const { workerData } = require('node:worker_threads');
+import('tsx/esm/api').then((tsx) => { tsx.register(); return import(workerData.entry); });`;
+
+function workerReply(w: Worker, cmd: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: { cmd: string; message?: string }) => {
+      if (m.cmd === cmd) {
+        w.off('message', onMessage);
+        resolve(m);
+      } else if (m.cmd === 'error') {
+        w.off('message', onMessage);
+        reject(new Error(m.message));
+      }
+    };
+    w.on('message', onMessage);
+    w.once('error', reject);
   });
 }
 
@@ -164,6 +168,7 @@ interface Pub {
 
 class Measure {
   cpu0 = process.cpuUsage();
+  elu0 = performance.eventLoopUtilization();
   t0 = performance.now();
   b0: ProcSample | null;
   busy0 = machineBusyMs();
@@ -176,7 +181,10 @@ class Measure {
     const b1 = procSample(this.pid);
     const busy = ((machineBusyMs() - this.busy0) / ms) * 100;
     r.measuredMs = ms;
+    // process.cpuUsage covers every thread of the generator; the busiest thread's event-loop
+    // utilization tells whether one of them was the limit.
     r.genCpuPct = ((cpu.user + cpu.system) / 1000 / ms) * 100;
+    r.genBusiestThread = performance.eventLoopUtilization(this.elu0).utilization;
     r.genSysPct = (cpu.system / 1000 / ms) * 100;
     if (this.b0 && b1) {
       r.brokerCpuPct = ((b1.cpuMs - this.b0.cpuMs) / ms) * 100;
@@ -270,6 +278,17 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
     }
   };
 
+  const recvShared = new Int32Array(new SharedArrayBuffer(4 * P));
+  const sentShared = new Int32Array(new SharedArrayBuffer(4 * P));
+  const minRecvOf = (p: number): number => {
+    let m = 0x7fffffff;
+    for (const g of pubGroups[p]!) {
+      const t = trackers[g * P + p]!;
+      if (t.maxSeq + 1 < m) m = t.maxSeq + 1;
+    }
+    return m;
+  };
+
   const minRecv = (pb: Pub): number => {
     let m = Infinity;
     for (const g of pb.groups) {
@@ -328,6 +347,8 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
       }
     },
     onPublishBatchEnd() {
+      // Receiver progress for the closed-loop window of every publisher (publishers.ts reads it).
+      for (let p = 0; p < P; p++) recvShared[p] = minRecvOf(p);
       schedulePump();
     },
     onClose() {},
@@ -335,6 +356,8 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
 
   let stallTimer: NodeJS.Timeout | null = null;
   let openLoopTimer: NodeJS.Timeout | null = null;
+  let inThread: PublisherSet | undefined;
+  const workers: Worker[] = [];
   try {
     // --- connect subscribers first, then publishers
     for (let s = 0; s < S; s++) {
@@ -343,7 +366,27 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
       all.push(c);
       await subscribe(c, subFilter[s]!, spec.qos);
     }
-    for (let p = 0; p < P; p++) {
+    const openLoop = spec.kind === 'latency';
+    if (!openLoop) {
+      const plan = (indices: number[]): PublisherPlan => ({ spec, indices, topics: pubTopic, tag });
+      const W = Math.min(spec.genWorkers ?? 0, P);
+      if (W === 0) {
+        inThread = new PublisherSet(plan([...Array(P).keys()]), recvShared, sentShared, () => performance.now());
+        await inThread.connect();
+        all.push(...inThread.connections);
+      } else {
+        for (let w = 0; w < W; w++) {
+          const indices = [...Array(P).keys()].filter((p) => p % W === w);
+          const worker = new Worker(PUBWORKER_BOOT, {
+            eval: true,
+            workerData: { plan: plan(indices), recv: recvShared.buffer, sent: sentShared.buffer, origin: performance.timeOrigin, entry: PUBWORKER },
+          });
+          workers.push(worker);
+          await workerReply(worker, 'connected');
+        }
+      }
+    }
+    for (let p = 0; openLoop && p < P; p++) {
       const c = await openConn(spec, `bp-${tag}-${p}`, handler, false);
       c.tag = p;
       all.push(c);
@@ -384,6 +427,9 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
         openLoopTimer = setTimeout(tick, 1);
       };
       tick();
+    } else if (!openLoop) {
+      if (inThread) inThread.start();
+      for (const w of workers) w.postMessage({ cmd: 'start' });
     } else {
       pump();
       stallTimer = setInterval(() => {
@@ -404,14 +450,25 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
     }
 
     await sleep(spec.warmupMs);
-    const sent0 = pubs.reduce((a, p) => a + p.seq, 0);
+    const sentNow = (): number => (openLoop ? pubs.reduce((a, p) => a + p.seq, 0) : sentShared.reduce((a, n) => a + n, 0));
+    const sent0 = sentNow();
     measuring = true;
+    for (const w of workers) w.postMessage({ cmd: 'measure' });
     const m = new Measure(spec.brokerPid);
     await sleep(spec.durationMs);
     measuring = false;
     const ms = m.finish(r);
-    const sent1 = pubs.reduce((a, p) => a + p.seq, 0);
+    const sent1 = sentNow();
     publishing = false;
+    inThread?.stop();
+    for (const w of workers) {
+      w.postMessage({ cmd: 'stop' });
+      const reply = (await workerReply(w, 'stopped')) as { elu: number; stalls: number };
+      r.genBusiestThread = Math.max(r.genBusiestThread ?? 0, reply.elu);
+      r.stalls += reply.stalls;
+    }
+    if (inThread) r.stalls += inThread.stalls;
+    r.genThreads = 1 + workers.length;
     if (stallTimer) clearInterval(stallTimer);
     if (openLoopTimer) clearTimeout(openLoopTimer);
 
@@ -421,9 +478,12 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
     r.deliveredRate = (deliveredMeasured / ms) * 1000;
     if (spec.kind === 'latency') r.schedLagMaxMs = schedLagMax;
 
-    // --- drain: wait until everything expected arrived or no progress for 500 ms (max 5 s)
+    // --- drain: wait until everything expected arrived or no progress for 2 s (max 60 s). Without
+    // an end-to-end window a broker that pushes back leaves the backlog in the publishers' TCP
+    // buffers, and a broker that does not holds it in its own queues: either drains steadily.
     let expected = 0;
-    for (const pb of pubs) expected += pb.seq * pb.groups.length;
+    if (openLoop) for (const pb of pubs) expected += pb.seq * pb.groups.length;
+    else for (let p = 0; p < P; p++) expected += sentShared[p]! * pubGroups[p]!.length;
     const uniqueNow = (): number => trackers.reduce((a, t) => a + t.unique, 0);
     const drainStart = performance.now();
     let last = -1;
@@ -431,11 +491,11 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
     for (;;) {
       const u = uniqueNow();
       const now = performance.now();
-      if (u >= expected || now - drainStart > 5000) break;
+      if (u >= expected || now - drainStart > 60_000) break;
       if (u !== last) {
         last = u;
         lastAt = now;
-      } else if (now - lastAt > 500) break;
+      } else if (now - lastAt > 2000) break;
       await sleep(20);
     }
     r.expected = expected;
@@ -463,6 +523,12 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
     publishing = false;
     if (stallTimer) clearInterval(stallTimer);
     if (openLoopTimer) clearTimeout(openLoopTimer);
+    inThread?.stop();
+    for (const w of workers) {
+      w.postMessage({ cmd: 'close' });
+      await Promise.race([workerReply(w, 'closed').catch(() => {}), sleep(2000)]);
+      await w.terminate();
+    }
     await closeAll(all);
   }
   return r;

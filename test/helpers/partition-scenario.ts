@@ -23,6 +23,7 @@ export type Step =
   | { k: 'publish'; c: number; t: number; qos: QoS; retain: boolean; empty: boolean; expiry: number; pid: number }
   | { k: 'release'; c: number; pid: number }
   | { k: 'ack'; c: number; pid: number; kind: 'puback' | 'pubrec' | 'pubcomp'; rc: number }
+  | { k: 'flow'; c: number; stalled: boolean }
   | { k: 'tick'; dt: number }
   | { k: 'restart' };
 
@@ -38,6 +39,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('release' as const), c: client, pid: fc.integer({ min: 1, max: 3 }) }) },
   { weight: 5, arbitrary: fc.record({ k: fc.constant('ack' as const), c: client, pid: fc.integer({ min: 1, max: 6 }), kind: fc.constantFrom<'puback' | 'pubrec' | 'pubcomp'>('puback', 'pubrec', 'pubcomp'), rc: fc.constantFrom(0, 0, 0x80) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('tick' as const), dt: fc.constantFrom(100, 1000, 2500, 6000) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('flow' as const), c: client, stalled: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ k: 'restart' as const }) },
 );
 
@@ -118,6 +120,11 @@ export function toCommands(steps: Step[]): Command[] {
         cmds.push({ type: 'ack', now, clientId, connectionId: conn.get(clientId) ?? 0, packetId: s.pid, kind: s.kind, reasonCode: s.rc });
         break;
       }
+      case 'flow': {
+        const clientId = CLIENTS[s.c]!;
+        cmds.push({ type: 'flow', now, clientId, connectionId: conn.get(clientId) ?? 0, stalled: s.stalled });
+        break;
+      }
       case 'tick':
         now += s.dt;
         cmds.push({ type: 'tick', now });
@@ -136,7 +143,7 @@ function recorder() {
   const events: unknown[] = [];
   const out: PartitionOutput = {
     deliver: (id, d) =>
-      events.push(['deliver', id, d.message.topic, d.message.payload.toString(), d.message.origin, d.qos, d.packetId, d.dup, d.retain, d.subscriptionIds ?? null]),
+      events.push(['deliver', id, d.message.topic, d.message.payload.toString(), d.message.origin, d.qos, d.packetId, d.dup, d.retain, d.subscriptionIds ?? null, d.backlog ?? null]),
     release: (id, packetId, rc) => events.push(['pubrel', id, packetId, rc ?? 0]),
     kick: (id, rc) => events.push(['kick', id, rc]),
   };

@@ -41,6 +41,11 @@ export const clientLimitsSchema: JsonSchema = obj('Limits applied to every MQTT 
       ...QUEUE_STRATEGIES,
     ]),
   }),
+  stalledSubscriberSeconds: int(
+    'edgemq: a subscriber that took no bytes and acknowledged nothing for this long while messages wait for it is stalled, and only then does subscriberQueueLimit drop for it (QoS 0 is dropped for it too). Until then the publishers feeding it are slowed down (their sockets are not read). Default 3.',
+    1,
+    3_600,
+  ),
 });
 
 /** edgemq extensions; Azure has no equivalent, so they live in their own sub-object. */

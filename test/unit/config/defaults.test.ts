@@ -21,6 +21,7 @@ describe('embedded default (no configuration files)', () => {
           maxReceiveMaximum: 65535,
           maxKeepAliveSeconds: 65535,
           subscriberQueueLimit: { length: 10000, strategy: 'None' },
+          stalledSubscriberSeconds: 3,
           receiveMaximum: 1024,
           topicAliasMaximum: 1024,
           outboundTopicAliasMaximum: 128,
