@@ -1,0 +1,272 @@
+/**
+ * `edgemq frontend`, `edgemq backend` and `edgemq coordinator`: one cluster role per process, the
+ * unit a Kubernetes deployment runs per container and `edgemq cluster` supervises on one machine.
+ * Each parses its flags, connects to the configuration store, registers its membership lease and
+ * runs its role: the data plane's runFrontend/runBackend with the store's MapSource, or the
+ * coordinator. A clean stop (SIGTERM/SIGINT) drops the lease at once instead of letting it expire.
+ */
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
+import { loadConfig } from '../config/load.js';
+import { Coordinator } from '../cluster/coordinator.js';
+import { FixedMapSource, type ClusterMap, type ClusterNode, type MapSource, type NodeRole } from '../cluster/map.js';
+import type { BackendRoleOptions, FrontendRoleOptions, RunningRole } from '../cluster/roles.js';
+import { EtcdStore } from '../cluster/store/etcd-store.js';
+import { StoreMapSource } from '../cluster/store/map-source.js';
+import type { ClusterStore, Registration } from '../cluster/store/store.js';
+import { MEMBER_LEASE_TTL_SECONDS } from '../cluster/timeouts.js';
+import { readToken } from '../cluster/token.js';
+import { createLogger } from '../observability/logger.js';
+import { endpointsFlag, intFlag, logLevelFlag, portFlag, UsageError } from './usage.js';
+
+export const ROLES_USAGE = `frontend | backend flags:
+  --id ID            node id, stable across restarts (e.g. frontend-0, backend-1)
+  --etcd URLS        etcd client URLs, comma-separated (the cluster map and membership)
+  --etcd-prefix P    key prefix of this cluster in etcd (default /edgemq/)
+  --token-file FILE  the cluster token (or EDGEMQ_CLUSTER_TOKEN); \`edgemq cluster\` writes <data-dir>/cluster.token
+  --data-dir DIR     this node's state (default ./data/<id>)
+  --internal-host ADDR  address for internal traffic, bound and advertised (default 127.0.0.1)
+  --internal-port N  port for internal traffic (default 0: a free port)
+  --config FILE, --secrets-dir DIR, --log-level LEVEL   as for serve
+frontend only:
+  --host ADDR        client-facing bind address (default 127.0.0.1)
+  --port N           default listener port when no --config is given (default 1883)
+  --port-offset N    added to every configured listener port (front end i of a local cluster: i)
+  --allow-anonymous  as for serve
+
+coordinator flags:
+  --id ID, --etcd URLS, --etcd-prefix P, --log-level LEVEL
+  --partitions P     partitions of a new cluster (default: the Broker's cardinality.backendChain.partitions, else 1)
+  --backends B       back ends to wait for before the first map (default P)
+  --config FILE      Broker resource supplying the cardinality when mode is distributed
+`;
+
+const common = {
+  id: { type: 'string' },
+  etcd: { type: 'string' },
+  'etcd-prefix': { type: 'string' },
+  map: { type: 'string' }, // hidden: a fixed map from a JSON file instead of etcd (data-plane tests)
+  'token-file': { type: 'string' },
+  'data-dir': { type: 'string' },
+  'internal-host': { type: 'string', default: '127.0.0.1' },
+  'internal-port': { type: 'string', default: '0' },
+  config: { type: 'string', multiple: true },
+  'secrets-dir': { type: 'string' },
+  'log-level': { type: 'string' },
+} as const;
+
+/** Resolves "any free port" before registering, so the membership record is right from the start. */
+async function resolvePort(host: string, port: number): Promise<number> {
+  if (port !== 0) return port;
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port: p } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+function tokenOf(file: string | undefined): string {
+  if (file !== undefined) {
+    try {
+      return readToken(file);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  const env = process.env.EDGEMQ_CLUSTER_TOKEN;
+  if (env !== undefined && env.trim().length >= 16) return env.trim();
+  throw new UsageError('--token-file: required (or EDGEMQ_CLUSTER_TOKEN with at least 16 characters): internal traffic is never open');
+}
+
+interface Control {
+  store?: ClusterStore;
+  source: MapSource & { close?(): Promise<void> };
+  log: Logger;
+}
+
+async function connect(values: { etcd?: string; 'etcd-prefix'?: string; map?: string }, log: Logger): Promise<Control> {
+  if (values.map !== undefined) {
+    if (values.etcd !== undefined) throw new UsageError('--map and --etcd exclude each other');
+    let map: ClusterMap;
+    try {
+      map = JSON.parse(readFileSync(values.map, 'utf8')) as ClusterMap;
+    } catch (err) {
+      throw new UsageError(`--map: cannot read a cluster map from ${values.map}: ${(err as Error).message}`);
+    }
+    return { source: new FixedMapSource(map), log };
+  }
+  if (values.etcd === undefined) throw new UsageError('--etcd: required (the etcd client URLs of the cluster)');
+  const store = new EtcdStore({ endpoints: endpointsFlag('etcd', values.etcd), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}), log });
+  return { store, source: await StoreMapSource.open(store, log), log };
+}
+
+/** Waits until the coordinator has put this node in the map, logging while it waits (etcd or the coordinator may be starting). */
+async function awaitPlacement(source: MapSource, node: ClusterNode, log: Logger): Promise<void> {
+  if (!(source instanceof StoreMapSource)) return;
+  const placed = (m: ClusterMap) => m.nodes[node.id]?.internalPort === node.internalPort && m.nodes[node.id]?.host === node.host;
+  const timer = setInterval(() => log.info({ id: node.id }, 'waiting for the coordinator to place this node in the cluster map'), 5000);
+  try {
+    await source.waitFor(placed);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+type DataPlane = {
+  runFrontend(o: FrontendRoleOptions): Promise<RunningRole>;
+  runBackend(o: BackendRoleOptions): Promise<RunningRole>;
+};
+
+async function dataPlane(role: 'frontend' | 'backend'): Promise<DataPlane> {
+  const file = role === 'frontend' ? '../cluster/frontend-role.js' : '../cluster/backend-role.js';
+  try {
+    return (await import(file)) as DataPlane;
+  } catch (err) {
+    throw new Error(`the ${role} role is not available in this build (${file}: ${(err as Error).message})`);
+  }
+}
+
+export async function runRoleCommand(role: NodeRole, args: string[]): Promise<void> {
+  if (role === 'coordinator') return runCoordinator(args);
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...common,
+      ...(role === 'frontend'
+        ? { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string' }, 'port-offset': { type: 'string', default: '0' }, 'allow-anonymous': { type: 'boolean', default: false } }
+        : {}),
+    },
+    strict: true,
+  });
+  const v = values as Record<string, string | string[] | boolean | undefined>;
+  const id = v.id as string | undefined;
+  if (!id) throw new UsageError(`--id: required (e.g. ${role}-0)`);
+  const level = logLevelFlag(v['log-level'] as string | undefined) ?? 'info';
+  const log = createLogger(level).child({ node: id });
+  const token = tokenOf(v['token-file'] as string | undefined);
+  const host = v['internal-host'] as string;
+  const internalPort = await resolvePort(host, portFlag('internal-port', v['internal-port'] as string)!);
+  const control = await connect(values as { etcd?: string; 'etcd-prefix'?: string; map?: string }, log);
+  const node: ClusterNode = { id, role, host, internalPort, pid: process.pid };
+  let registration: Registration | undefined;
+  if (control.store) registration = await control.store.register(node, MEMBER_LEASE_TTL_SECONDS);
+  if (role === 'backend') await awaitPlacement(control.source, node, log);
+  else if (control.source instanceof StoreMapSource) await control.source.waitFor();
+
+  const base = {
+    id,
+    host,
+    internalPort,
+    dataDir: path.resolve((v['data-dir'] as string | undefined) ?? path.join('data', id)),
+    token,
+    configFiles: (v.config as string[] | undefined) ?? [],
+    ...(v['secrets-dir'] !== undefined ? { secretsDir: v['secrets-dir'] as string } : {}),
+    mapSource: control.source,
+    log,
+  };
+  const plane = await dataPlane(role);
+  let running: RunningRole;
+  if (role === 'frontend') {
+    const port = portFlag('port', v.port as string | undefined);
+    running = await plane.runFrontend({
+      ...base,
+      clientHost: v.host as string,
+      portOffset: intFlag('port-offset', v['port-offset'] as string, 0, 65535)!,
+      ...(port !== undefined ? { port } : {}),
+      allowAnonymous: v['allow-anonymous'] === true,
+    });
+  } else {
+    running = await plane.runBackend(base);
+  }
+  const advertised: ClusterNode = { ...node, internalPort: running.internalPort, ...(running.clientPorts.length ? { clientPorts: running.clientPorts } : {}) };
+  if (registration && JSON.stringify(advertised) !== JSON.stringify(node)) await registration.update(advertised);
+  log.info({ role, internalPort: running.internalPort, clientPorts: running.clientPorts, partitions: running.partitions() }, `${role} started`);
+  onStop(log, async () => {
+    await registration?.close();
+    await running.stop();
+    await control.source.close?.();
+    await control.store?.close();
+  });
+}
+
+async function runCoordinator(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      id: { type: 'string', default: 'coordinator-0' },
+      etcd: { type: 'string' },
+      'etcd-prefix': { type: 'string' },
+      partitions: { type: 'string' },
+      backends: { type: 'string' },
+      config: { type: 'string', multiple: true },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+  });
+  const log = createLogger(logLevelFlag(values['log-level']) ?? 'info').child({ node: values.id });
+  if (values.etcd === undefined) throw new UsageError('--etcd: required (the etcd client URLs of the cluster)');
+  const shape = clusterShape(values.config ?? [], { partitions: values.partitions }, log);
+  const backends = intFlag('backends', values.backends, 1, 1024);
+  const store = new EtcdStore({ endpoints: endpointsFlag('etcd', values.etcd), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}), log });
+  const registration = await store.register({ id: values.id!, role: 'coordinator', host: '127.0.0.1', internalPort: 0, pid: process.pid }, MEMBER_LEASE_TTL_SECONDS);
+  const coordinator = new Coordinator({ id: values.id!, store, partitions: shape.partitions, ...(backends !== undefined ? { backends } : {}), log });
+  log.info({ partitions: shape.partitions }, 'coordinator started; campaigning');
+  onStop(log, async () => {
+    await coordinator.stop();
+    await registration.close();
+    await store.close();
+  });
+}
+
+export interface ClusterShape {
+  frontends: number;
+  partitions: number;
+  redundancy: number;
+}
+
+/**
+ * F, P and R: flags first, else a Broker with `mode: distributed` (its cardinality), else one of
+ * each. Chains longer than one wait for replication (#15): asking for them by flag is an error, a
+ * Broker resource asking for them is served with R = 1 and a warning.
+ */
+export function clusterShape(configFiles: string[], flags: { frontends?: string | undefined; partitions?: string | undefined; redundancy?: string | undefined }, log?: Logger): ClusterShape {
+  let fromConfig: ClusterShape = { frontends: 1, partitions: 1, redundancy: 1 };
+  if (configFiles.length > 0) {
+    const b = loadConfig(configFiles).broker;
+    if (b.mode === 'distributed') {
+      fromConfig = { frontends: b.cardinality.frontend.replicas, partitions: b.cardinality.backendChain.partitions, redundancy: b.cardinality.backendChain.redundancyFactor };
+    }
+  }
+  const redundancy = intFlag('redundancy', flags.redundancy, 1, 5);
+  if (redundancy !== undefined && redundancy !== 1) throw new UsageError(`--redundancy: ${redundancy} needs chain replication, which is not built yet; only 1 is served`);
+  if (redundancy === undefined && fromConfig.redundancy !== 1) {
+    log?.warn({ redundancyFactor: fromConfig.redundancy }, 'Broker cardinality.backendChain.redundancyFactor > 1 is not served yet (no chain replication); running chains of one');
+  }
+  return {
+    frontends: intFlag('frontends', flags.frontends, 0, 64) ?? fromConfig.frontends,
+    partitions: intFlag('partitions', flags.partitions, 1, 64) ?? fromConfig.partitions,
+    redundancy: 1,
+  };
+}
+
+function onStop(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    stop()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        log.error({ err: (err as Error).message, signal }, 'error while stopping');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => handler('SIGTERM'));
+  process.on('SIGINT', () => handler('SIGINT'));
+}
