@@ -11,6 +11,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
+import { Balancer } from '../cluster/balancer.js';
 import { localEtcdArgs, localEtcdEndpoint } from '../cluster/local-etcd.js';
 import type { ClusterMap } from '../cluster/map.js';
 import { EtcdStore } from '../cluster/store/etcd-store.js';
@@ -28,6 +29,7 @@ export const CLUSTER_USAGE = `cluster [flags]     run a local cluster: etcd, coo
   --data-dir DIR     cluster state: cluster.json, cluster.token, etcd/, backend-<i>/, frontend-<i>/ (default ./data)
   --host ADDR        client bind address of the front ends (default 127.0.0.1)
   --port N           front end i listens on N + i (default 1883; 0 = a free port each)
+  --balance-port M   also accept clients on M and hand each connection to the next front end (0 = a free port)
   --etcd URLS        use these running etcd endpoints instead of starting one
   --etcd-prefix P    key prefix of this cluster in etcd (default /edgemq/)
   --config FILE, --secrets-dir DIR, --log-level LEVEL, --allow-anonymous   passed to every role
@@ -79,6 +81,7 @@ async function startCluster(args: string[]): Promise<void> {
       'data-dir': { type: 'string', default: 'data' },
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '1883' },
+      'balance-port': { type: 'string' },
       etcd: { type: 'string' },
       'etcd-prefix': { type: 'string', default: '/edgemq/' },
       config: { type: 'string', multiple: true },
@@ -94,6 +97,7 @@ async function startCluster(args: string[]): Promise<void> {
   const shape = clusterShape(configFiles, values, log);
   if (shape.frontends < 1) throw new UsageError('--frontends: a cluster needs at least 1 front end');
   const basePort = portFlag('port', values.port)!;
+  const balancePort = portFlag('balance-port', values['balance-port']);
   const host = values.host!;
   const dataDir = path.resolve(values['data-dir']!);
   mkdirSync(dataDir, { recursive: true });
@@ -122,6 +126,7 @@ async function startCluster(args: string[]): Promise<void> {
 
   let frontendCount = shape.frontends;
   let lastMap: ClusterMap | undefined;
+  let balancer: { port: number; server: Balancer } | undefined;
   const supervisor = new Supervisor({
     dataDir,
     log,
@@ -130,6 +135,7 @@ async function startCluster(args: string[]): Promise<void> {
       tokenFile,
       etcd: { endpoints, prefix: values['etcd-prefix'], managed: etcdSpec !== undefined },
       frontends: frontendCount,
+      ...(balancer ? { balancer: { host, port: balancer.port } } : {}),
       partitions: shape.partitions,
       redundancy: shape.redundancy,
     }),
@@ -158,6 +164,11 @@ async function startCluster(args: string[]): Promise<void> {
     supervisor.start({ role: 'backend', id, command: process.execPath, args: [...self, 'backend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...common], host: '127.0.0.1', internalPort });
   }
   for (let i = 0; i < frontendCount; i++) supervisor.start(await frontendSpec(i));
+  if (balancePort !== undefined) {
+    const server = new Balancer(() => supervisor.ids('frontend').map((id) => ({ host: host === '0.0.0.0' ? '127.0.0.1' : host, port: supervisor.spec(id)!.clientPorts![0]! })), log);
+    balancer = { server, port: await server.listen(balancePort, host) };
+    supervisor.write();
+  }
 
   // The supervisor follows the map only to report partitions in cluster.json; it serves nothing.
   const store = new EtcdStore({ endpoints, prefix: values['etcd-prefix']!, log });
@@ -201,6 +212,7 @@ async function startCluster(args: string[]): Promise<void> {
     log.info({ signal }, 'stopping the cluster');
     control.close();
     void (async () => {
+      await balancer?.server.close();
       await source?.close().catch(() => {});
       await store.close().catch(() => {});
       await supervisor.stopAll(['frontend', 'backend', 'coordinator', 'etcd']);
