@@ -23,6 +23,9 @@ export interface ClusterOptions {
   /** Wait until every front end and the balancer accept connections (needs the data plane). */
   waitReady?: boolean;
   dataDir?: string;
+  /** Port of the balancer (default: a free one). */
+  balancePort?: number;
+  env?: Record<string, string>;
 }
 
 export interface TestCluster {
@@ -69,7 +72,7 @@ const alive = (pid: number) => {
 
 export async function startCluster(opts: ClusterOptions = {}): Promise<TestCluster> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'edgemq-cluster-'));
-  const args = ['cluster', '--data-dir', dataDir, '--port', '0', '--balance-port', '0', '--frontends', String(opts.frontends ?? 2), '--partitions', String(opts.partitions ?? 2), '--log-level', process.env.EDGEMQ_TEST_LOG ?? 'warn'];
+  const args = ['cluster', '--data-dir', dataDir, '--port', '0', '--balance-port', String(opts.balancePort ?? 0), '--frontends', String(opts.frontends ?? 2), '--partitions', String(opts.partitions ?? 2), '--log-level', process.env.EDGEMQ_TEST_LOG ?? 'warn'];
   if (opts.config) {
     const file = path.join(dataDir, 'config.yaml');
     writeFileSync(file, opts.config);
@@ -78,7 +81,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   args.push(...(opts.args ?? []));
   const c = edgemqCommand(args);
   // Its own process group, so killAll reaches the children even after the supervisor is gone.
-  const supervisor = spawn(c.cmd, c.args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const supervisor = spawn(c.cmd, c.args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...opts.env } });
   let out = '';
   supervisor.stdout!.on('data', (d) => (out += d));
   supervisor.stderr!.on('data', (d) => (out += d));
