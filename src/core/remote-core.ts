@@ -66,14 +66,27 @@ const feedHandler: ReplyHandler = {
   },
 };
 
+/** Reason codes PUBACK/PUBREC may carry (MQTT 5 3.4.2.1); anything else a partition refused with becomes 0x80. */
+const PUBACK_CODES: ReadonlySet<number> = new Set([RC.UnspecifiedError, RC.ImplementationSpecificError, RC.NotAuthorized, RC.TopicNameInvalid, RC.PacketIdentifierInUse, RC.QuotaExceeded, RC.PayloadFormatInvalid]);
+
+function publishRefusal(value: unknown): MqttError {
+  const [rc, message] = value as [number, string];
+  return new MqttError(PUBACK_CODES.has(rc) ? rc : RC.UnspecifiedError, message);
+}
+
 const publishAckHandler: ReplyHandler = {
   reply(ctx, tag, ok, value) {
     const sink = ctx as PublishOutcomeSink;
     if (ok) sink.publishDone(tag, value as PublishResult, undefined);
-    else {
-      const [rc, message] = value as [number, string];
-      sink.publishDone(tag, undefined, new MqttError(rc, message));
-    }
+    else sink.publishDone(tag, undefined, publishRefusal(value));
+  },
+};
+
+const publishPromiseHandler: ReplyHandler = {
+  reply(ctx, _tag, ok, value) {
+    const c = ctx as PromiseCtx;
+    if (ok) c.resolve(value);
+    else c.reject(publishRefusal(value));
   },
 };
 
@@ -196,7 +209,7 @@ export class RemoteBrokerCore implements BrokerCore {
       this.client.publish(clientId, message, undefined);
       return QOS0_DONE;
     }
-    return new Promise((resolve, reject) => this.client.publish(clientId, message, packetId, promiseHandler, { resolve, reject } as PromiseCtx));
+    return new Promise((resolve, reject) => this.client.publish(clientId, message, packetId, publishPromiseHandler, { resolve, reject } as PromiseCtx));
   }
 
   publishAcked(clientId: string, message: Message, packetId: number | undefined, sink: PublishOutcomeSink, tag: number): void {
