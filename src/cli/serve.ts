@@ -9,13 +9,10 @@ import type { LoadedConfig } from '../config/model.js';
 import { LocalBrokerCore, type CommandExecutor } from '../core/local-core.js';
 import { openPartitionStore } from '../storage/open-store.js';
 import { recoverPartition } from '../storage/recover.js';
-import { FrontEnd } from '../frontend/frontend.js';
+import type { FrontEnd } from '../frontend/frontend.js';
 import { createLogger } from '../observability/logger.js';
-import { SysTopics } from '../observability/sys-topics.js';
 import { Partition } from '../partition/partition.js';
-import { StateStoreResponder } from '../statestore/responder.js';
-import { Security } from '../security/security.js';
-import { ReloadWatcher } from '../security/watch.js';
+import { FrontDoor } from './front-door.js';
 
 export interface ServeOptions {
   configFiles: string[];
@@ -51,13 +48,14 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
 
   const dataDir = path.resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  // Security first: a listener that may not start (e.g. anonymous on a public address) stops us before any state opens.
-  const security = new Security(config, {
-    secretsDir: path.resolve(opts.secretsDir ?? defaultSecretsDir(opts.configFiles)),
-    dataDir,
+  const door = new FrontDoor(config, {
+    configFiles: opts.configFiles,
+    port: opts.port,
     host: opts.host,
+    dataDir,
+    secretsDir: opts.secretsDir ?? defaultSecretsDir(opts.configFiles),
     allowAnonymous: opts.allowAnonymous === true,
-    log: log.child({ component: 'security' }),
+    log,
   });
 
   const b = config.broker;
@@ -82,39 +80,14 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
     log.info({ replayed: recovered.replayed, sessions: partition.sessions.size, retained: partition.retained.size }, 'state recovered');
   }
   const core = new LocalBrokerCore(partition, executor);
-  // The state store (DSS) answers MQTT 5 requests as an in-process client; key authorization: `authorize` hook (security room).
-  const stateStore = new StateStoreResponder({
-    core,
-    log: log.child({ component: 'statestore' }),
-    authorize: (clientId, key, access) => security.authorizeKey(frontEnd.portChannelsOf(clientId), clientId, key, access),
-  });
-  await stateStore.start();
-  const frontEnd = new FrontEnd({ core, limits: b.clients, listeners: config.listeners, host: opts.host, log, security: security.forPort });
+  let frontEnd: FrontEnd;
   try {
-    await frontEnd.start();
+    frontEnd = await door.open(core);
   } catch (err) {
-    await frontEnd.close();
-    await stateStore.stop();
+    await door.close();
     await core.close();
-    security.close();
     throw err;
   }
-  // Configuration and secret changes apply without restart: new connections at once, and live
-  // sessions the new rules no longer allow are ended.
-  const watcher = new ReloadWatcher(() => {
-    let next: LoadedConfig;
-    try {
-      next = loadConfig(opts.configFiles, { port: opts.port });
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'configuration change not applied');
-      return;
-    }
-    const ended = security.reload(next, frontEnd.portChannels());
-    log.info({ ended }, 'security configuration reloaded');
-    watcher.set([...opts.configFiles, ...security.watchedFolders()]);
-  });
-  watcher.set([...opts.configFiles, ...security.watchedFolders()]);
-  const sys = new SysTopics(core, b.sysIntervalSeconds, frontEnd);
   log.info({ broker: b.name, dataDir, durability: b.durability }, 'edgemq started');
 
   return {
@@ -122,12 +95,8 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
     frontEnd,
     core,
     async stop() {
-      watcher.close();
-      sys.close();
-      await frontEnd.close();
-      await stateStore.stop();
+      await door.close();
       await core.close();
-      security.close();
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { Delivery } from '../core/types.js';
+import type { Delivery, Message } from '../core/types.js';
 
 /**
  * Effects of applying a command that leave the partition: work for live connections.
@@ -8,6 +8,12 @@ export interface PartitionOutput {
   deliver(connectionId: number, delivery: Delivery): void;
   release(connectionId: number, packetId: number): void;
   kick(connectionId: number, reasonCode: number): void;
+  /**
+   * A message that starts inside the partition (a will, a state-store notification) on a cluster
+   * (`PartitionLimits.cluster`): the host routes it to every partition with matching subscribers,
+   * this one included, as a publish command of its own.
+   */
+  forward?(message: Message): void;
 }
 
 export const silentOutput: PartitionOutput = {

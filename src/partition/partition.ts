@@ -33,6 +33,12 @@ export interface PartitionLimits {
   queueLength: number;
   queueStrategy: QueueOverflowStrategy;
   sharedStrategy: SharedSubscriptionStrategy;
+  /**
+   * One partition of a cluster: a publish serves only the share groups its command names, and
+   * messages that start here (wills, state-store notifications) leave through `output.forward` to
+   * be routed cluster-wide instead of only to this partition's sessions.
+   */
+  cluster?: boolean;
 }
 
 export interface PartitionCounters {
@@ -57,6 +63,8 @@ export class Partition {
   private epoch = 0;
   private origin = '';
   private quotaHit = false;
+  /** Share groups the publish being routed may serve (cluster); undefined = all of them. */
+  private serveGroups: readonly string[] | undefined;
   private readonly touched: Session[] = [];
   private readonly touchedGroups: ShareGroup[] = [];
   private readonly visit = (route: Route) => this.collect(route);
@@ -76,7 +84,7 @@ export class Partition {
   readonly kv = new KvStore({
     nodeId: 'edgemq',
     connectionOf: (clientId) => this.sessions.get(clientId)?.connectionId ?? 0,
-    route: (m, now, out) => void this.route(m, now, out),
+    route: (m, now, out) => this.routeInternal(m, now, out),
   });
 
   snapshotExtensions(): Record<string, unknown> {
@@ -292,14 +300,22 @@ export class Partition {
       }
     }
     this.quotaHit = false;
+    this.serveGroups = this.limits.cluster ? cmd.groups ?? NO_GROUPS : undefined;
     const matched = this.route(m, cmd.now, out);
+    this.serveGroups = undefined;
     // Strategy None: a session whose queue was full did not get it; the publisher must not be told it did.
     return this.quotaHit && m.qos > 0 ? { matched, reasonCode: RC.QuotaExceeded } : { matched };
   }
 
   private publishWill(will: Will, now: number, out: PartitionOutput): void {
     const m = will.expirySeconds !== undefined ? { ...will.message, expiresAt: now + will.expirySeconds * 1000 } : will.message;
-    this.route(m, now, out);
+    this.routeInternal(m, now, out);
+  }
+
+  /** A message that starts inside the partition: routed here on one node, handed to the host on a cluster. */
+  private routeInternal(m: Message, now: number, out: PartitionOutput): void {
+    if (this.limits.cluster) out.forward?.(m);
+    else this.route(m, now, out);
   }
 
   /** Stores a retained message and hands the message to every matching session. Returns the number of sessions. */
@@ -325,8 +341,10 @@ export class Partition {
       this.enqueue(s, pending, out);
       matched++;
     }
+    const serve = this.serveGroups;
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i];
+      if (serve !== undefined && !serve.includes(g.key)) continue;
       const member = m.qos === 0 ? g.pickVolatile() : g.pick();
       if (!member) continue;
       this.enqueue(member.session, this.sharedPending(m, member.options, g), out);
@@ -480,6 +498,8 @@ export class Partition {
     return s.writableIncomingQos2().delete(cmd.packetId) ? RC.Success : RC.PacketIdentifierNotFound;
   }
 }
+
+const NO_GROUPS: readonly string[] = [];
 
 function minQos(a: QoS, b: QoS): QoS {
   return a < b ? a : b;

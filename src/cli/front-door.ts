@@ -1,0 +1,112 @@
+/**
+ * What a client-facing process runs in front of its BrokerCore, whichever core that is: security
+ * (TLS, authentication, authorization, with live reload of resources and secrets), the MQTT front
+ * end on the configured listeners, the state-store (DSS) responder and the `$SYS` publisher.
+ * `edgemq serve` puts it in front of LocalBrokerCore; a cluster's front end in front of
+ * RemoteBrokerCore.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { loadConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/model.js';
+import type { BrokerCore } from '../core/broker-core.js';
+import { FrontEnd } from '../frontend/frontend.js';
+import { SysTopics } from '../observability/sys-topics.js';
+import { Security } from '../security/security.js';
+import { ReloadWatcher } from '../security/watch.js';
+import { StateStoreResponder } from '../statestore/responder.js';
+
+export interface FrontDoorOptions {
+  configFiles: string[];
+  /** Port of the default listener when no config names one. */
+  port?: number;
+  /** Added to every listener port (front end i of a local cluster). */
+  portOffset?: number;
+  host: string;
+  dataDir: string;
+  secretsDir: string;
+  allowAnonymous: boolean;
+  log: Logger;
+  /** Cluster: this front end's responder client id and the shared request filter (see StateStoreResponder). */
+  stateStore?: { clientId: string; requestFilter: string };
+}
+
+/** Loads the resources with every listener port moved by `portOffset`. */
+export function loadFrontConfig(configFiles: string[], port: number | undefined, portOffset = 0): LoadedConfig {
+  const config = loadConfig(configFiles, { port });
+  if (portOffset !== 0) for (const l of config.listeners) for (const p of l.ports) p.port += portOffset;
+  return config;
+}
+
+export class FrontDoor {
+  readonly security: Security;
+  frontEnd: FrontEnd | undefined;
+  private stateStore: StateStoreResponder | undefined;
+  private watcher: ReloadWatcher | undefined;
+  private sys: SysTopics | undefined;
+
+  /** Security first: a listener that may not start (e.g. anonymous on a public address) stops us before any state opens. */
+  constructor(
+    readonly config: LoadedConfig,
+    private readonly opts: FrontDoorOptions,
+  ) {
+    this.security = new Security(config, {
+      secretsDir: path.resolve(opts.secretsDir),
+      dataDir: opts.dataDir,
+      host: opts.host,
+      allowAnonymous: opts.allowAnonymous,
+      log: opts.log.child({ component: 'security' }),
+    });
+  }
+
+  async open(core: BrokerCore): Promise<FrontEnd> {
+    const { config, opts, security } = this;
+    const b = config.broker;
+    const log = opts.log;
+    // The state store (DSS) answers MQTT 5 requests as an in-process client; key authorization: `authorize` hook (security room).
+    const stateStore = new StateStoreResponder({
+      core,
+      log: log.child({ component: 'statestore' }),
+      authorize: (clientId, key, access) => security.authorizeKey(frontEnd.portChannelsOf(clientId), clientId, key, access),
+      ...(opts.stateStore ?? {}),
+    });
+    await stateStore.start();
+    this.stateStore = stateStore;
+    const frontEnd = new FrontEnd({ core, limits: b.clients, listeners: config.listeners, host: opts.host, log, security: security.forPort });
+    this.frontEnd = frontEnd;
+    try {
+      await frontEnd.start();
+    } catch (err) {
+      await frontEnd.close();
+      await stateStore.stop().catch(() => {});
+      throw err;
+    }
+    // Configuration and secret changes apply without restart: new connections at once, and live
+    // sessions the new rules no longer allow are ended.
+    const watcher = new ReloadWatcher(() => {
+      let next: LoadedConfig;
+      try {
+        next = loadFrontConfig(opts.configFiles, opts.port, opts.portOffset);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'configuration change not applied');
+        return;
+      }
+      const ended = security.reload(next, frontEnd.portChannels());
+      log.info({ ended }, 'security configuration reloaded');
+      watcher.set([...opts.configFiles, ...security.watchedFolders()]);
+    });
+    watcher.set([...opts.configFiles, ...security.watchedFolders()]);
+    this.watcher = watcher;
+    this.sys = new SysTopics(core, b.sysIntervalSeconds, frontEnd);
+    return frontEnd;
+  }
+
+  /** Stops everything in front of the core; the caller closes the core afterwards. */
+  async close(): Promise<void> {
+    this.watcher?.close();
+    this.sys?.close();
+    await this.frontEnd?.close();
+    await this.stateStore?.stop().catch(() => {});
+    this.security.close();
+  }
+}
