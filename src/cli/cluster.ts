@@ -144,7 +144,6 @@ async function startCluster(args: string[]): Promise<void> {
 
   const frontendSpec = async (i: number): Promise<ProcessSpec> => {
     const id = `frontend-${i}`;
-    const internalPort = await freePort('127.0.0.1');
     let port = basePort;
     let offset = i;
     if (basePort === 0 && !configuredPorts) {
@@ -152,8 +151,9 @@ async function startCluster(args: string[]): Promise<void> {
       offset = 0;
     }
     const clientPorts = configuredPorts ? configuredPorts.map((p) => p + i) : [port + offset];
-    const args = [...self, 'frontend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), '--host', host, '--port-offset', String(offset), ...(configuredPorts ? [] : ['--port', String(port)]), ...(values['allow-anonymous'] ? ['--allow-anonymous'] : []), ...common];
-    return { role: 'frontend', id, command: process.execPath, args, host, clientPorts, internalPort };
+    const args = [...self, 'frontend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--host', host, '--port-offset', String(offset), ...(configuredPorts ? [] : ['--port', String(port)]), ...(values['allow-anonymous'] ? ['--allow-anonymous'] : []), ...common];
+    // A front end accepts no internal connections (it dials the back ends), so it has no internal port.
+    return { role: 'frontend', id, command: process.execPath, args, host, clientPorts };
   };
 
   if (etcdSpec) supervisor.start(etcdSpec);

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { Coordinator } from '../cluster/coordinator.js';
 import { FixedMapSource, type ClusterMap, type ClusterNode, type MapSource, type NodeRole } from '../cluster/map.js';
-import type { BackendRoleOptions, FrontendRoleOptions, RunningRole } from '../cluster/roles.js';
+import type { RunningRole } from '../cluster/roles.js';
 import { EtcdStore } from '../cluster/store/etcd-store.js';
 import { StoreMapSource } from '../cluster/store/map-source.js';
 import type { ClusterStore, Registration } from '../cluster/store/store.js';
@@ -29,7 +29,7 @@ export const ROLES_USAGE = `frontend | backend flags:
   --token-file FILE  the cluster token (or EDGEMQ_CLUSTER_TOKEN); \`edgemq cluster\` writes <data-dir>/cluster.token
   --data-dir DIR     this node's state (default ./data/<id>)
   --internal-host ADDR  address for internal traffic, bound and advertised (default 127.0.0.1)
-  --internal-port N  port for internal traffic (default 0: a free port)
+  --internal-port N  back ends: port for internal traffic (default 0: a free port)
   --config FILE, --secrets-dir DIR, --log-level LEVEL   as for serve
 frontend only:
   --host ADDR        client-facing bind address (default 127.0.0.1)
@@ -118,20 +118,6 @@ async function awaitPlacement(source: MapSource, node: ClusterNode, log: Logger)
   }
 }
 
-type DataPlane = {
-  runFrontend(o: FrontendRoleOptions): Promise<RunningRole>;
-  runBackend(o: BackendRoleOptions): Promise<RunningRole>;
-};
-
-async function dataPlane(role: 'frontend' | 'backend'): Promise<DataPlane> {
-  const file = role === 'frontend' ? '../cluster/frontend-role.js' : '../cluster/backend-role.js';
-  try {
-    return (await import(file)) as DataPlane;
-  } catch (err) {
-    throw new Error(`the ${role} role is not available in this build (${file}: ${(err as Error).message})`);
-  }
-}
-
 export async function runRoleCommand(role: NodeRole, args: string[]): Promise<void> {
   if (role === 'coordinator') return runCoordinator(args);
   const { values } = parseArgs({
@@ -151,7 +137,8 @@ export async function runRoleCommand(role: NodeRole, args: string[]): Promise<vo
   const log = createLogger(level).child({ node: id });
   const token = tokenOf(v['token-file'] as string | undefined);
   const host = v['internal-host'] as string;
-  const internalPort = await resolvePort(host, portFlag('internal-port', v['internal-port'] as string)!);
+  // A front end dials the back ends and accepts no internal connections: it advertises no port.
+  const internalPort = role === 'frontend' ? 0 : await resolvePort(host, portFlag('internal-port', v['internal-port'] as string)!);
   const control = await connect(values as { etcd?: string; 'etcd-prefix'?: string; map?: string }, log);
   const node: ClusterNode = { id, role, host, internalPort, pid: process.pid };
   let registration: Registration | undefined;
@@ -170,11 +157,11 @@ export async function runRoleCommand(role: NodeRole, args: string[]): Promise<vo
     mapSource: control.source,
     log,
   };
-  const plane = await dataPlane(role);
   let running: RunningRole;
   if (role === 'frontend') {
     const port = portFlag('port', v.port as string | undefined);
-    running = await plane.runFrontend({
+    const { runFrontend } = await import('../cluster/frontend-role.js');
+    running = await runFrontend({
       ...base,
       clientHost: v.host as string,
       portOffset: intFlag('port-offset', v['port-offset'] as string, 0, 65535)!,
@@ -182,7 +169,8 @@ export async function runRoleCommand(role: NodeRole, args: string[]): Promise<vo
       allowAnonymous: v['allow-anonymous'] === true,
     });
   } else {
-    running = await plane.runBackend(base);
+    const { runBackend } = await import('../cluster/backend-role.js');
+    running = await runBackend(base);
   }
   const advertised: ClusterNode = { ...node, internalPort: running.internalPort, ...(running.clientPorts.length ? { clientPorts: running.clientPorts } : {}) };
   if (registration && JSON.stringify(advertised) !== JSON.stringify(node)) await registration.update(advertised);
