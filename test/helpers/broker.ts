@@ -136,6 +136,22 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
 
 /** The cluster target: the balancer takes the port the test expects; the front ends listen elsewhere. */
 async function startClusterBroker(opts: BrokerOptions): Promise<RunningBroker> {
+  const shared = opts.config || opts.dataDir || opts.args || opts.env ? null : await sharedCluster();
+  if (shared) {
+    // The project's one cluster (test/helpers/cluster-global.ts): stopping it is the teardown's job.
+    return {
+      port: shared.port,
+      host: '127.0.0.1',
+      url: `mqtt://127.0.0.1:${shared.port}`,
+      dataDir: shared.dataDir,
+      process: undefined as unknown as ChildProcess,
+      output: () => '',
+      kill: async () => {
+        throw new Error('the shared test cluster cannot be killed by one test file; start your own with test/helpers/cluster.ts');
+      },
+      stop: async () => {},
+    };
+  }
   const { startCluster } = await import('./cluster.js');
   const port = opts.port ?? (await freePort());
   let config = opts.config;
@@ -172,4 +188,9 @@ async function isFree(port: number): Promise<boolean> {
     srv.once('error', () => resolve(false));
     srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+async function sharedCluster(): Promise<{ port: number; dataDir: string } | null> {
+  const { inject } = await import('vitest');
+  return (inject('edgemqCluster') as { port: number; dataDir: string } | undefined) ?? null;
 }
