@@ -105,6 +105,7 @@ async function startCluster(args: string[]): Promise<void> {
   if (previous?.supervisor.running && previous.supervisor.pid !== process.pid && isAlive(previous.supervisor.pid)) {
     throw new UsageError(`--data-dir: a cluster is already running in ${dataDir} (supervisor pid ${previous.supervisor.pid})`);
   }
+  if (previous) stopLeftovers(previous, dataDir, log);
   const tokenFile = ensureToken(dataDir);
   // The default listener ports of each front end; with --config, every configured port shifted by i.
   const configuredPorts = configFiles.length > 0 ? loadConfig(configFiles, basePort ? { port: basePort } : {}).listeners.flatMap((l) => l.ports.map((p) => p.port)) : undefined;
@@ -222,6 +223,26 @@ async function startCluster(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * Processes of an earlier supervisor that was SIGKILLed may still hold the ports and data dirs
+ * (etcd does not notice its parent going; the roles do within a second). Those still alive whose
+ * command line names this data dir (so a reused pid is never hit) are killed before we start.
+ */
+function stopLeftovers(previous: ClusterFile, dataDir: string, log: Logger): void {
+  for (const p of previous.processes) {
+    if (!p.pid || !isAlive(p.pid)) continue;
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!cmdline.includes(dataDir)) continue;
+    log.warn({ id: p.id, pid: p.pid }, 'stopping a process left by an earlier supervisor');
+    process.kill(p.pid, 'SIGKILL');
+  }
 }
 
 /** A line-JSON request/response server on a Unix socket only the owner may open (0600). */

@@ -245,6 +245,14 @@ export function clusterShape(configFiles: string[], flags: { frontends?: string 
 
 function onStop(log: Logger, stop: () => Promise<void>): void {
   let stopping = false;
+  // Under `edgemq cluster`, a child whose supervisor is gone (SIGKILLed) stops rather than hold its
+  // ports against the next supervisor: it notices being re-parented.
+  const supervisor = Number(process.env.EDGEMQ_SUPERVISOR_PID);
+  if (Number.isInteger(supervisor) && supervisor > 0) {
+    setInterval(() => {
+      if (process.ppid !== supervisor) handler('supervisor gone');
+    }, 1000).unref();
+  }
   const handler = (signal: string) => {
     if (stopping) return;
     stopping = true;

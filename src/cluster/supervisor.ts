@@ -85,7 +85,7 @@ export class Supervisor {
 
   private launch(m: Managed): void {
     const { spec } = m;
-    const child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } });
+    const child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env, EDGEMQ_SUPERVISOR_PID: String(process.pid) } });
     m.child = child;
     m.startedAt = Date.now();
     this.prefix(child.stdout!, process.stdout, spec.id);

@@ -11,7 +11,7 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOf, type ClusterMap } from '../../src/cluster/map.js';
-import { close, collect, connectWithAck, publish, subscribe, uid } from '../conformance/helpers/clients.js';
+import { close, collect, connectCollect, connectWithAck, publish, subscribe, uid } from '../conformance/helpers/clients.js';
 import { startCluster, until, type TestCluster } from '../helpers/cluster.js';
 
 let cluster: TestCluster;
@@ -56,11 +56,10 @@ describe('SIGKILL in a running cluster', () => {
 
     const pub = track((await connectWithAck(fe(1))).client);
     for (let i = 0; i < 3; i++) await publish(pub, `${root}/data`, `m${i}`, { qos: 1 });
-    const back = await connectWithAck(fe(1), { clientId: subId, clean: false, properties: { sessionExpiryInterval: 300 } }, (c) => {
-      track(c);
-    });
+    const back = await connectCollect(fe(1), { clientId: subId, clean: false, properties: { sessionExpiryInterval: 300 } });
+    track(back.client);
     expect(back.connack.sessionPresent).toBe(true);
-    const got = collect(back.client);
+    const got = back.got;
     expect((await got.waitFor(3, 10_000)).map((m) => m.payload).sort()).toEqual(['m0', 'm1', 'm2']);
 
     await cluster.waitRestarted('frontend', 0, old);

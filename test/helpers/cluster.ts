@@ -82,6 +82,15 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   const c = edgemqCommand(args);
   // Its own process group, so killAll reaches the children even after the supervisor is gone.
   const supervisor = spawn(c.cmd, c.args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...opts.env } });
+  // Whatever happens to the test (a hook timing out leaves this promise running), the cluster dies with the worker.
+  const reap = () => {
+    try {
+      process.kill(-supervisor.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  };
+  process.once('exit', reap);
   let out = '';
   supervisor.stdout!.on('data', (d) => (out += d));
   supervisor.stderr!.on('data', (d) => (out += d));
