@@ -19,6 +19,7 @@ import { StoreMapSource } from '../cluster/store/map-source.js';
 import { CLUSTER_FILE, Supervisor, type ClusterFile, type ProcessSpec } from '../cluster/supervisor.js';
 import { ensureToken } from '../cluster/token.js';
 import { createLogger } from '../observability/logger.js';
+import { freePort } from '../util/free-port.js';
 import { clusterShape } from './roles.js';
 import { endpointsFlag, intFlag, logLevelFlag, portFlag, UsageError } from './usage.js';
 
@@ -58,17 +59,6 @@ function readClusterFile(dataDir: string): ClusterFile | undefined {
   const file = path.join(dataDir, CLUSTER_FILE);
   if (!existsSync(file)) return undefined;
   return JSON.parse(readFileSync(file, 'utf8')) as ClusterFile;
-}
-
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function startCluster(args: string[]): Promise<void> {

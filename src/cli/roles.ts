@@ -6,7 +6,6 @@
  * coordinator. A clean stop (SIGTERM/SIGINT) drops the lease at once instead of letting it expire.
  */
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
@@ -20,6 +19,7 @@ import type { ClusterStore, Registration } from '../cluster/store/store.js';
 import { MEMBER_LEASE_TTL_SECONDS } from '../cluster/timeouts.js';
 import { readToken } from '../cluster/token.js';
 import { createLogger } from '../observability/logger.js';
+import { freePort } from '../util/free-port.js';
 import { endpointsFlag, intFlag, logLevelFlag, portFlag, UsageError } from './usage.js';
 
 export const ROLES_USAGE = `frontend | backend flags:
@@ -60,15 +60,7 @@ const common = {
 
 /** Resolves "any free port" before registering, so the membership record is right from the start. */
 async function resolvePort(host: string, port: number): Promise<number> {
-  if (port !== 0) return port;
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port: p } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(p));
-    });
-  });
+  return port !== 0 ? port : freePort(host);
 }
 
 function tokenOf(file: string | undefined): string {
