@@ -5,6 +5,7 @@
  * `edgemq serve` puts it in front of LocalBrokerCore; a cluster's front end in front of
  * RemoteBrokerCore.
  */
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
@@ -36,6 +37,35 @@ export function loadFrontConfig(configFiles: string[], port: number | undefined,
   const config = loadConfig(configFiles, { port });
   if (portOffset !== 0) for (const l of config.listeners) for (const p of l.ports) p.port += portOffset;
   return config;
+}
+
+export interface PrepareOptions extends Omit<FrontDoorOptions, 'log' | 'dataDir' | 'secretsDir'> {
+  dataDir: string;
+  secretsDir?: string;
+  /** The logger, or how to make it once the Broker resource (and its log level) is read. */
+  log: Logger | ((config: LoadedConfig) => Logger);
+}
+
+/**
+ * Reads the resources, makes the data directory and builds the front door's security: every
+ * client-facing process starts like this, before any state opens.
+ */
+export function prepareFrontDoor(opts: PrepareOptions): { config: LoadedConfig; log: Logger; dataDir: string; door: FrontDoor } {
+  const config = loadFrontConfig(opts.configFiles, opts.port, opts.portOffset);
+  const log = typeof opts.log === 'function' ? opts.log(config) : opts.log;
+  for (const w of config.warnings) log.warn(w);
+  const dataDir = path.resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const door = new FrontDoor(config, { ...opts, dataDir, log, secretsDir: opts.secretsDir ?? defaultSecretsDir(opts.configFiles) });
+  return { config, log, dataDir, door };
+}
+
+/** `secrets/` beside the (first) config file; for a config folder, inside it; else in the working directory. */
+export function defaultSecretsDir(configFiles: string[]): string {
+  const first = configFiles[0];
+  if (first === undefined) return path.resolve('secrets');
+  const isDir = existsSync(first) && statSync(first).isDirectory();
+  return path.join(isDir ? path.resolve(first) : path.dirname(path.resolve(first)), 'secrets');
 }
 
 export class FrontDoor {

@@ -2,9 +2,7 @@
  * `edgemq serve`: the embedded default. One process runs the front end, one back-end partition
  * (a chain of one) and the coordinator role (trivial here).
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../config/load.js';
 import type { LoadedConfig } from '../config/model.js';
 import { LocalBrokerCore, type CommandExecutor } from '../core/local-core.js';
 import { openPartitionStore } from '../storage/open-store.js';
@@ -12,7 +10,7 @@ import { recoverPartition } from '../storage/recover.js';
 import type { FrontEnd } from '../frontend/frontend.js';
 import { createLogger } from '../observability/logger.js';
 import { Partition } from '../partition/partition.js';
-import { FrontDoor } from './front-door.js';
+import { defaultSecretsDir, prepareFrontDoor } from './front-door.js';
 
 export interface ServeOptions {
   configFiles: string[];
@@ -26,13 +24,7 @@ export interface ServeOptions {
   allowAnonymous?: boolean;
 }
 
-/** `secrets/` beside the (first) config file; for a config folder, inside it; else in the working directory. */
-export function defaultSecretsDir(configFiles: string[]): string {
-  const first = configFiles[0];
-  if (first === undefined) return path.resolve('secrets');
-  const isDir = existsSync(first) && statSync(first).isDirectory();
-  return path.join(isDir ? path.resolve(first) : path.dirname(path.resolve(first)), 'secrets');
-}
+export { defaultSecretsDir };
 
 export interface RunningBroker {
   config: LoadedConfig;
@@ -42,20 +34,14 @@ export interface RunningBroker {
 }
 
 export async function serve(opts: ServeOptions): Promise<RunningBroker> {
-  const config = loadConfig(opts.configFiles, { port: opts.port });
-  const log = createLogger(opts.logLevel ?? config.broker.logLevel);
-  for (const w of config.warnings) log.warn(w);
-
-  const dataDir = path.resolve(opts.dataDir);
-  mkdirSync(dataDir, { recursive: true });
-  const door = new FrontDoor(config, {
+  const { config, log, dataDir, door } = prepareFrontDoor({
     configFiles: opts.configFiles,
     port: opts.port,
     host: opts.host,
-    dataDir,
-    secretsDir: opts.secretsDir ?? defaultSecretsDir(opts.configFiles),
+    dataDir: opts.dataDir,
+    ...(opts.secretsDir !== undefined ? { secretsDir: opts.secretsDir } : {}),
     allowAnonymous: opts.allowAnonymous === true,
-    log,
+    log: (c) => createLogger(opts.logLevel ?? c.broker.logLevel),
   });
 
   const b = config.broker;

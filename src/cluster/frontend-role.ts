@@ -5,10 +5,7 @@
  * A front end accepts no internal connections: it dials every back end, and deliveries, PUBRELs
  * and kicks for its clients come back on those links. `internalPort` is therefore 0.
  */
-import path from 'node:path';
-import { mkdirSync } from 'node:fs';
-import { FrontDoor, loadFrontConfig } from '../cli/front-door.js';
-import { defaultSecretsDir } from '../cli/serve.js';
+import { prepareFrontDoor } from '../cli/front-door.js';
 import { RemoteBrokerCore } from '../core/remote-core.js';
 import { STATESTORE_REQUEST_TOPIC } from '../statestore/responder.js';
 import type { FrontendRoleOptions, RunningRole } from './roles.js';
@@ -17,24 +14,20 @@ import type { FrontendRoleOptions, RunningRole } from './roles.js';
 const READY_TIMEOUT_MS = 60_000;
 
 export async function runFrontend(opts: FrontendRoleOptions): Promise<RunningRole> {
-  const log = opts.log;
-  const config = loadFrontConfig(opts.configFiles, opts.port, opts.portOffset);
-  for (const w of config.warnings) log.warn(w);
-  const dataDir = path.resolve(opts.dataDir);
-  mkdirSync(dataDir, { recursive: true });
-  const door = new FrontDoor(config, {
+  const { door } = prepareFrontDoor({
     configFiles: opts.configFiles,
     port: opts.port,
     portOffset: opts.portOffset,
     host: opts.clientHost,
-    dataDir,
-    secretsDir: opts.secretsDir ?? defaultSecretsDir(opts.configFiles),
+    dataDir: opts.dataDir,
+    ...(opts.secretsDir !== undefined ? { secretsDir: opts.secretsDir } : {}),
     allowAnonymous: opts.allowAnonymous === true,
-    log,
+    log: opts.log,
     // One responder per front end, each with its own session; the request topic is shared so every
     // request is answered once, by whichever front end's responder the group picks.
     stateStore: { clientId: `$edgemq/statestore/${opts.id}`, requestFilter: `$share/edgemq-statestore/${STATESTORE_REQUEST_TOPIC}` },
   });
+  const log = opts.log;
   const core = new RemoteBrokerCore({ nodeId: opts.id, token: opts.token, mapSource: opts.mapSource, log: log.child({ component: 'remote-core' }) });
   core.start();
   try {

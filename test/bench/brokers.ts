@@ -11,9 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** `edgemq` runs the default durability (`os`); `edgemq-memory` and `edgemq-fsync` the other modes. */
-export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync';
+/** `edgemq-cluster`: one front end and one partition as separate processes (cluster-server.ts); `edgemq-cluster22`: F = 2, P = 2. */
+export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-cluster' | 'edgemq-cluster22';
 export const ALL_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq'];
-export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync'];
+export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-cluster', 'edgemq-cluster22'];
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
 
@@ -129,6 +130,10 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     if (o.protocol === 5) throw new Error('aedes does not support MQTT 5');
     cmd = process.execPath;
     args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/aedes-server.ts'), '--port', String(port)];
+  } else if (name === 'edgemq-cluster' || name === 'edgemq-cluster22') {
+    const shape = name === 'edgemq-cluster' ? ['--frontends', '1', '--partitions', '1'] : ['--frontends', '2', '--partitions', '2'];
+    cmd = process.execPath;
+    args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/cluster-server.ts'), '--port', String(port), '--data-dir', tmp, ...shape];
   } else {
     const dist = path.join(o.repoRoot, 'dist/cli/main.js');
     const src = path.join(o.repoRoot, 'src/cli/main.ts');
