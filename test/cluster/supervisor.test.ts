@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evenSlots } from '../../src/cluster/map.js';
-import { edgemqCommand, repoRoot } from '../helpers/broker.js';
+import { edgemqCommand, repoRoot, waitForPort } from '../helpers/broker.js';
 import { dataPlaneBuilt, startCluster, until, type TestCluster } from '../helpers/cluster.js';
 
 describe('edgemq cluster supervisor', () => {
@@ -68,7 +68,9 @@ describe('edgemq cluster supervisor', () => {
   it('cluster scale adds and removes front ends', async () => {
     const up = JSON.parse(await cluster.cli('cluster', 'scale', '--frontends', '3', '--data-dir', cluster.dataDir)) as { processes: Array<{ id: string }> };
     expect(up.processes.filter((p) => p.id.startsWith('frontend-')).length).toBe(3);
-    expect(cluster.entry('frontend', 2).pid).toBeGreaterThan(0);
+    const third = cluster.entry('frontend', 2);
+    expect(third.pid).toBeGreaterThan(0);
+    if (dataPlaneBuilt) await waitForPort(third.clientPorts![0]!, '127.0.0.1', 30_000);
     const down = JSON.parse(await cluster.cli('cluster', 'scale', '--frontends', '1', '--data-dir', cluster.dataDir)) as { processes: Array<{ id: string }> };
     expect(down.processes.filter((p) => p.id.startsWith('frontend-')).map((p) => p.id)).toEqual(['frontend-0']);
     expect(cluster.file().frontends).toBe(1);
