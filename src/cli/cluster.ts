@@ -163,21 +163,11 @@ async function startCluster(args: string[]): Promise<void> {
 
   // The supervisor follows the map only to report partitions in cluster.json; it serves nothing.
   const store = new EtcdStore({ endpoints, prefix: values['etcd-prefix']!, log });
-  let source: StoreMapSource | undefined;
-  void (async () => {
-    for (;;) {
-      try {
-        source = await StoreMapSource.open(store, log);
-        source.onChange((m) => {
-          lastMap = m;
-          supervisor.write();
-        });
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
-  })();
+  const source = await StoreMapSource.open(store, { log });
+  source.onChange((m) => {
+    lastMap = m;
+    supervisor.write();
+  });
 
   const scaleTo = async (n: number): Promise<void> => {
     if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`frontends: ${n} is not an integer from 1 to 64`);
@@ -204,7 +194,7 @@ async function startCluster(args: string[]): Promise<void> {
     control.close();
     void (async () => {
       await balancer?.server.close();
-      await source?.close().catch(() => {});
+      await source.close().catch(() => {});
       await store.close().catch(() => {});
       await supervisor.stopAll(['frontend', 'backend', 'coordinator', 'etcd']);
       rmSync(path.join(dataDir, SOCKET), { force: true });

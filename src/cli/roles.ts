@@ -5,7 +5,7 @@
  * runs its role: the data plane's runFrontend/runBackend with the store's MapSource, or the
  * coordinator. A clean stop (SIGTERM/SIGINT) drops the lease at once instead of letting it expire.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
@@ -15,6 +15,7 @@ import { FixedMapSource, type ClusterMap, type ClusterNode, type MapSource, type
 import type { RunningRole } from '../cluster/roles.js';
 import { EtcdStore } from '../cluster/store/etcd-store.js';
 import { StoreMapSource } from '../cluster/store/map-source.js';
+import { keepRegistered } from '../cluster/store/keep-registered.js';
 import type { ClusterStore, Registration } from '../cluster/store/store.js';
 import { MEMBER_LEASE_TTL_SECONDS } from '../cluster/timeouts.js';
 import { readToken } from '../cluster/token.js';
@@ -82,7 +83,10 @@ interface Control {
   log: Logger;
 }
 
-async function connect(values: { etcd?: string; 'etcd-prefix'?: string; map?: string }, log: Logger): Promise<Control> {
+/** The last cluster map, in each role's data dir: what a restart serves on while etcd is down. */
+const MAP_CACHE_FILE = 'cluster-map.json';
+
+async function connect(values: { etcd?: string; 'etcd-prefix'?: string; map?: string }, log: Logger, dataDir: string): Promise<Control> {
   if (values.map !== undefined) {
     if (values.etcd !== undefined) throw new UsageError('--map and --etcd exclude each other');
     let map: ClusterMap;
@@ -95,7 +99,8 @@ async function connect(values: { etcd?: string; 'etcd-prefix'?: string; map?: st
   }
   if (values.etcd === undefined) throw new UsageError('--etcd: required (the etcd client URLs of the cluster)');
   const store = new EtcdStore({ endpoints: endpointsFlag('etcd', values.etcd), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}), log });
-  return { store, source: await StoreMapSource.open(store, log), log };
+  mkdirSync(dataDir, { recursive: true });
+  return { store, source: await StoreMapSource.open(store, { log, cacheFile: path.join(dataDir, MAP_CACHE_FILE) }), log };
 }
 
 /** Waits until the coordinator has put this node in the map, logging while it waits (etcd or the coordinator may be starting). */
@@ -131,10 +136,12 @@ export async function runRoleCommand(role: NodeRole, args: string[]): Promise<vo
   const host = v['internal-host'] as string;
   // A front end dials the back ends and accepts no internal connections: it advertises no port.
   const internalPort = role === 'frontend' ? 0 : await resolvePort(host, portFlag('internal-port', v['internal-port'] as string)!);
-  const control = await connect(values as { etcd?: string; 'etcd-prefix'?: string; map?: string }, log);
+  const dataDir = path.resolve((v['data-dir'] as string | undefined) ?? path.join('data', id));
+  const control = await connect(values as { etcd?: string; 'etcd-prefix'?: string; map?: string }, log, dataDir);
   const node: ClusterNode = { id, role, host, internalPort, pid: process.pid };
   let registration: Registration | undefined;
-  if (control.store) registration = await control.store.register(node, MEMBER_LEASE_TTL_SECONDS);
+  // Registered in the background: a restart during an etcd outage serves on the cached map meanwhile.
+  if (control.store) registration = keepRegistered(control.store, node, MEMBER_LEASE_TTL_SECONDS, log);
   if (role === 'backend') await awaitPlacement(control.source, node, log);
   else if (control.source instanceof StoreMapSource) await control.source.waitFor();
 
@@ -142,7 +149,7 @@ export async function runRoleCommand(role: NodeRole, args: string[]): Promise<vo
     id,
     host,
     internalPort,
-    dataDir: path.resolve((v['data-dir'] as string | undefined) ?? path.join('data', id)),
+    dataDir,
     token,
     configFiles: (v.config as string[] | undefined) ?? [],
     ...(v['secrets-dir'] !== undefined ? { secretsDir: v['secrets-dir'] as string } : {}),
@@ -194,7 +201,7 @@ async function runCoordinator(args: string[]): Promise<void> {
   const shape = clusterShape(values.config ?? [], { partitions: values.partitions }, log);
   const backends = intFlag('backends', values.backends, 1, 1024);
   const store = new EtcdStore({ endpoints: endpointsFlag('etcd', values.etcd), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}), log });
-  const registration = await store.register({ id: values.id!, role: 'coordinator', host: '127.0.0.1', internalPort: 0, pid: process.pid }, MEMBER_LEASE_TTL_SECONDS);
+  const registration = keepRegistered(store, { id: values.id!, role: 'coordinator', host: '127.0.0.1', internalPort: 0, pid: process.pid }, MEMBER_LEASE_TTL_SECONDS, log);
   const coordinator = new Coordinator({ id: values.id!, store, partitions: shape.partitions, ...(backends !== undefined ? { backends } : {}), log });
   log.info({ partitions: shape.partitions }, 'coordinator started; campaigning');
   onStop(log, async () => {

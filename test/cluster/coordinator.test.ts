@@ -66,7 +66,7 @@ describe('coordinator on etcd', () => {
   beforeAll(async () => {
     etcd = await startEtcd();
     store = new EtcdStore({ endpoints: [etcd.endpoint], log });
-    source = await StoreMapSource.open(store, log);
+    source = await StoreMapSource.open(store, { log });
   });
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

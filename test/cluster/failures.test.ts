@@ -5,6 +5,7 @@
  *   the killed connections are published, and it comes back;
  * - a back end: the other partition keeps working, a publish that needs the dead partition never
  *   gets a false success, and after the restart nothing acknowledged is lost;
+ * - a back end restarted while etcd hangs (SIGSTOP): it serves on its cached map;
  * - the coordinator and etcd together: the data path carries on, both come back, and the map
  *   changes again afterwards.
  */
@@ -113,6 +114,37 @@ describe('SIGKILL in a running cluster', () => {
     const got = (resumed.client as MqttClient & { got: ReturnType<typeof collect> }).got;
     const want = acked ? ['before', 'during'] : ['before'];
     expect((await got.waitFor(want.length, 10_000)).map((m) => m.payload).sort()).toEqual(want.sort());
+  }, 90_000);
+
+  it('a back end restarted while etcd does not answer serves on its cached map', async () => {
+    const root = `fail/cache/${uid()}`;
+    const etcdPid = cluster.entry('etcd', 0).pid!;
+    const victim = map.partitions[0]!.chain[0]!;
+    const victimIndex = Number(victim.replace(/\D/g, ''));
+    // SIGSTOP: etcd stays "running" for the supervisor but answers nothing, like a hung store.
+    process.kill(etcdPid, 'SIGSTOP');
+    try {
+      const old = await cluster.kill('backend', victimIndex);
+      await cluster.waitRestarted('backend', victimIndex, old);
+      const sub = await until(
+        'a session in the restarted partition',
+        async () => {
+          try {
+            return (await connectCollect(fe(0), { clientId: idIn(0, 'cached') })) ?? undefined;
+          } catch {
+            return undefined;
+          }
+        },
+        30_000,
+      );
+      track(sub.client);
+      await subscribe(sub.client, `${root}/x`, { qos: 1 });
+      const pub = track((await connectWithAck(fe(1), { clientId: idIn(1, 'pub') })).client);
+      await publish(pub, `${root}/x`, 'on the cached map', { qos: 1 });
+      expect((await sub.got.waitFor(1, 10_000))[0]!.payload).toBe('on the cached map');
+    } finally {
+      process.kill(etcdPid, 'SIGCONT');
+    }
   }, 90_000);
 
   it('the coordinator and etcd: the data path carries on, both come back, and the map changes again', async () => {
