@@ -95,6 +95,8 @@ export class RemoteBrokerCore implements BrokerCore {
   readonly client: ClusterClient;
   private readonly base = this.instance * INSTANCE_SPAN;
   private readonly sinks = new Map<number, { sink: SessionSink; partition: number }>();
+  /** Client id -> the cluster-wide id of its live connection on this front end (QoS 2 undo, see ClusterClient). */
+  private readonly live = new Map<string, number>();
   private readonly counters = new Map<number, BrokerStats & { droppedQos0?: number }>();
   private poller: NodeJS.Timeout | undefined;
 
@@ -166,6 +168,7 @@ export class RemoteBrokerCore implements BrokerCore {
     const partition = this.client.partitionOf(req.clientId);
     const connectionId = this.global(req.connectionId);
     this.sinks.set(connectionId, { sink, partition });
+    this.live.set(req.clientId, connectionId);
     const cmd: Command = {
       type: 'connect',
       now: 0,
@@ -187,6 +190,7 @@ export class RemoteBrokerCore implements BrokerCore {
   disconnect(req: DisconnectRequest): Promise<void> {
     const connectionId = this.global(req.connectionId);
     this.sinks.delete(connectionId);
+    if (this.live.get(req.clientId) === connectionId) this.live.delete(req.clientId);
     return this.run<void>(this.client.partitionOf(req.clientId), { type: 'disconnect', now: 0, ...req, connectionId });
   }
 
@@ -209,11 +213,12 @@ export class RemoteBrokerCore implements BrokerCore {
       this.client.publish(clientId, message, undefined);
       return QOS0_DONE;
     }
-    return new Promise((resolve, reject) => this.client.publish(clientId, message, packetId, publishPromiseHandler, { resolve, reject } as PromiseCtx));
+    const connectionId = packetId === undefined ? undefined : this.live.get(clientId);
+    return new Promise((resolve, reject) => this.client.publish(clientId, message, packetId, publishPromiseHandler, { resolve, reject } as PromiseCtx, 0, connectionId));
   }
 
   publishAcked(clientId: string, message: Message, packetId: number | undefined, sink: PublishOutcomeSink, tag: number): void {
-    this.client.publish(clientId, message, packetId, publishAckHandler, sink, tag);
+    this.client.publish(clientId, message, packetId, publishAckHandler, sink, tag, packetId === undefined ? undefined : this.live.get(clientId));
   }
 
   release(clientId: string, connectionId: number, packetId: number): Promise<number> {

@@ -7,6 +7,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientIdIn, startFixedCluster, type FixedCluster } from './fixtures/fixed-cluster.js';
 import { DssClient, hlc } from '../statestore/dss-client.js';
+import { rawConnect } from '../conformance/helpers/raw.js';
 
 let cluster: FixedCluster;
 const clients: MqttClient[] = [];
@@ -226,6 +227,12 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
     // A publish that involves the dead partition is refused, never acknowledged as delivered.
     const code = await publishCode(pub, 'durable/t', 'while-down', 1);
     expect(code).toBeGreaterThanOrEqual(0x80);
+    // QoS 2 likewise (PUBREC 0x80), and the publisher's partition lets go of the packet id, so the same
+    // id sent again later is a new message, not a resend to be swallowed.
+    const raw = (await rawConnect(Number(new URL(cluster.url(0)).port), { clientId: clientIdIn(cluster.map, 0, 'q2-raw'), protocolVersion: 5 })).client;
+    raw.publish('durable/t', 'q2-down', { qos: 2, messageId: 77 });
+    const refused = await raw.expectPacket<{ cmd: 'pubrec'; reasonCode?: number }>('pubrec', 10_000);
+    expect(refused.reasonCode).toBe(0x80);
 
     await cluster.restart(cluster.backends[1]);
     const back = mqtt.connect(cluster.url(1), {
@@ -251,6 +258,14 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
     }
     expect(connected).toBe(true);
     await until(() => acked.every((p) => got.some((m) => m.payload === p)), 'every acknowledged message', 15_000);
+    raw.publish('durable/t', 'q2-after', { qos: 2, messageId: 77 });
+    const accepted = await raw.expectPacket<{ cmd: 'pubrec'; reasonCode?: number }>('pubrec', 10_000);
+    expect(accepted.reasonCode ?? 0).toBe(0);
+    raw.send({ cmd: 'pubrel', messageId: 77 });
+    await raw.expectPacket('pubcomp');
+    await until(() => got.some((m) => m.payload === 'q2-after'), 'the QoS 2 message sent again with the same id');
+    expect(got.some((m) => m.payload === 'q2-down')).toBe(false);
+    raw.destroy();
     await back.endAsync();
     await pub.endAsync();
     await local.endAsync();

@@ -71,18 +71,37 @@ interface Qos2Rest {
   h: ReplyHandler | undefined;
   ctx: unknown;
   tag: number;
+  /** The publisher's partition and live connection, to make it forget the packet id if the rest is refused. */
+  own: number;
+  clientId: string;
+  packetId: number;
+  connectionId: number | undefined;
 }
 
 const qos2FirstHandler: ReplyHandler = {
   reply(ctx, _tag, ok, value) {
     const r = ctx as Qos2Rest;
     if (!ok || (value as PublishResult).duplicate || r.targets.length === 0) return r.h?.reply(r.ctx, r.tag, ok, value, 0);
-    const f = r.h ? new Fanout(r.h, r.ctx, r.tag) : undefined;
-    if (f) {
-      f.remaining = r.targets.length + 1;
-      fanoutHandler.reply(f, 0, true, value, 0);
+    const f = new Fanout(qos2RestHandler, r, 0);
+    f.remaining = r.targets.length + 1;
+    fanoutHandler.reply(f, 0, true, value, 0);
+    for (const [p, cmd] of r.targets) r.client.command(p, cmd, fanoutHandler, f);
+  },
+};
+
+/**
+ * The outcome of a QoS 2 publish across partitions. When another partition refused, the publisher's
+ * partition releases the packet id again: the publisher hears of the failure (PUBREC 0x80, or the
+ * connection closed on 3.1.1) and may send the id again, which must then be routed, not taken for
+ * a resend of a message that was delivered.
+ */
+const qos2RestHandler: ReplyHandler = {
+  reply(ctx, _tag, ok, value) {
+    const r = ctx as Qos2Rest;
+    if (!ok && r.connectionId !== undefined) {
+      r.client.command(r.own, { type: 'release', now: 0, clientId: r.clientId, connectionId: r.connectionId, packetId: r.packetId }, noop);
     }
-    for (const [p, cmd] of r.targets) r.client.command(p, cmd, f && fanoutHandler, f);
+    r.h?.reply(r.ctx, r.tag, ok, value, 0);
   },
 };
 
@@ -238,9 +257,9 @@ export class ClusterClient {
   /**
    * Route a message to every partition whose sessions want it. `h` hears the summed outcome
    * (`PublishResult`, or `[reasonCode, message]` when any involved partition refused); without `h`
-   * nobody waits (QoS 0, wills).
+   * nobody waits (QoS 0, wills). `connectionId`: the publisher's live connection (QoS 2, see qos2RestHandler).
    */
-  publish(clientId: string, message: Message, packetId: number | undefined, h?: ReplyHandler, ctx?: unknown, tag = 0): void {
+  publish(clientId: string, message: Message, packetId: number | undefined, h?: ReplyHandler, ctx?: unknown, tag = 0, connectionId?: number): void {
     const direct = this.directScratch;
     const groups = this.groupScratch;
     direct.clear();
@@ -266,7 +285,7 @@ export class ClusterClient {
         i = targets.length - 1;
       }
       const [first] = targets.splice(i, 1);
-      const rest: Qos2Rest = { client: this, targets, h, ctx, tag };
+      const rest: Qos2Rest = { client: this, targets, h, ctx, tag, own, clientId, packetId: packetId!, connectionId };
       this.command(first[0], first[1], qos2FirstHandler, rest);
       return;
     }
