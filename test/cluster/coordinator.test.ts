@@ -12,6 +12,7 @@ import { Coordinator, planMap } from '../../src/cluster/coordinator.js';
 import { evenSlots, type ClusterMap } from '../../src/cluster/map.js';
 import { EtcdStore } from '../../src/cluster/store/etcd-store.js';
 import { StoreMapSource } from '../../src/cluster/store/map-source.js';
+import { MEMBER_LEASE_TTL_SECONDS } from '../../src/cluster/timeouts.js';
 import { repoRoot } from '../helpers/broker.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 
@@ -129,15 +130,18 @@ describe('coordinator on etcd', () => {
     }
   });
 
-  it('while etcd is SIGKILLed the map source keeps the last map; after restart changes flow again', async () => {
+  it('while etcd is SIGKILLed (longer than the leases) the map source keeps the last map; after restart leases and leadership are re-established and changes flow again', async () => {
     const last = source.current();
     await etcd.kill();
-    await new Promise((r) => setTimeout(r, 1500));
+    // Beyond twice the lease TTL: every client declares its leases lost and must register / campaign again.
+    await new Promise((r) => setTimeout(r, 2 * 1000 * MEMBER_LEASE_TTL_SECONDS + 1000));
     expect(source.current()).toBe(last);
     await etcd.restart();
     await child(etcd, 'member', 'frontend-2', 'frontend');
     const m = await source.waitFor((x) => x.nodes['frontend-2'] !== undefined);
     expect(m.epoch).toBeGreaterThan(last.epoch);
+    // The members registered before the outage are still (again) in the map.
+    expect(Object.keys(m.nodes)).toEqual(expect.arrayContaining(['backend-0', 'backend-1', 'frontend-0', 'frontend-1']));
     await standby.stop();
   });
 });

@@ -168,7 +168,7 @@ export class EtcdStore implements ClusterStore {
       });
       signal?.addEventListener('abort', () => resolve(), { once: true });
     });
-    await watcher.cancel().catch(() => {});
+    await Promise.race([watcher.cancel().catch(() => {}), sleep(STORE_CALL_TIMEOUT_MS)]);
   }
 
   async readMap(): Promise<Versioned<ClusterMap> | null> {
@@ -226,7 +226,9 @@ export class EtcdStore implements ClusterStore {
   private unwatchOf(watcher: Watcher): Unwatch {
     const stop = async () => {
       this.closers.delete(stop);
-      await watcher.cancel().catch(() => {});
+      // Cancelling asks etcd; while etcd is down that answer never comes, and a caller (a deposed
+      // coordinator about to campaign again) must not wait for it.
+      await Promise.race([watcher.cancel().catch(() => {}), sleep(STORE_CALL_TIMEOUT_MS)]);
     };
     this.closers.add(stop);
     return stop;
