@@ -91,7 +91,9 @@ export class BackendNode {
   private readonly replies = new Map<Link, unknown[]>();
   private readonly following = new Map<Link, Set<FilterFeed>>();
   private flushQueued = false;
-  private forwardQueue: Message[] | undefined = [];
+  /** The partition whose command is being applied (-1 outside one): where a forwarded share message comes from. */
+  private applying = -1;
+  private forwardQueue: Array<[Message, string | undefined]> | undefined = [];
   private stopped = false;
   droppedQos0 = 0;
 
@@ -114,7 +116,7 @@ export class BackendNode {
       this.connections.delete(c);
       if (l) this.batchOf(l).kick(c, rc);
     },
-    forward: (m) => this.forward(m),
+    forward: (m, group) => this.forward(m, group),
   };
 
   constructor(private readonly opts: BackendNodeOptions) {
@@ -162,7 +164,7 @@ export class BackendNode {
     void this.client.whenReady().then(() => {
       const queued = this.forwardQueue ?? [];
       this.forwardQueue = undefined;
-      for (const m of queued) this.client!.publish('', m, undefined);
+      for (const [m, group] of queued) this.forward(m, group);
     });
     this.opts.log.info({ node: this.opts.id, port: this.port, partitions: this.partitions() }, 'back end serving');
   }
@@ -255,7 +257,9 @@ export class BackendNode {
       this.connections.delete(connectionId);
       const h = this.hosted.get(c.partition);
       if (!h) continue;
+      this.applying = h.id;
       h.executor.execute({ type: 'disconnect', now, clientId: c.clientId, connectionId, normal: false }, this.out);
+      this.applying = -1;
       n++;
     }
     if (n > 0) this.opts.log.info({ connections: n }, 'ended the connections of a lost front end');
@@ -291,6 +295,7 @@ export class BackendNode {
     let ctx = h.contexts.get(link);
     if (!ctx) h.contexts.set(link, (ctx = { node: this, link, feed: h.feed }));
     const now = Date.now();
+    this.applying = partition;
     for (let i = 0; i < commands.length; i++) {
       const cmd = commands[i] as Command & { now: number };
       cmd.now = now;
@@ -303,6 +308,7 @@ export class BackendNode {
         if (c && c.clientId === cmd.clientId) this.connections.delete(cmd.connectionId);
       }
     }
+    this.applying = -1;
   }
 
   private request(link: Link, body: Buffer): void {
@@ -360,13 +366,14 @@ export class BackendNode {
     this.replies.clear();
   };
 
-  private forward(m: Message): void {
+  private forward(m: Message, group: string | undefined): void {
     if (this.forwardQueue) {
-      if (this.forwardQueue.length < FORWARD_QUEUE_MAX) this.forwardQueue.push(m);
+      if (this.forwardQueue.length < FORWARD_QUEUE_MAX) this.forwardQueue.push([m, group]);
       else this.opts.log.warn({ topic: m.topic }, 'will or notification dropped: the cluster router is not ready');
       return;
     }
-    this.client?.publish('', m, undefined);
+    if (group === undefined) this.client?.publish('', m, undefined);
+    else this.client?.publishToGroup(m, group, this.applying);
   }
 
   async stop(): Promise<void> {

@@ -299,6 +299,24 @@ export class ClusterClient {
     for (const [p, cmd] of targets) this.command(p, cmd, fanoutHandler, f);
   }
 
+  /**
+   * A share group's message whose member's session ended (partition.ts, redispatchShared): to one
+   * partition holding members of the group, for the group only. Nobody waits; a QoS 1/2 message
+   * waits for an unreachable partition like any command.
+   */
+  publishToGroup(message: Message, group: string, from = -1): void {
+    const e = this.index.entry(`$share/${group}`);
+    if (!e) return;
+    // Not back to the partition whose member left (it had no other online member to give it to).
+    let p = -1;
+    for (let i = 0; i < e.partitions.length && p < 0; i++) {
+      const candidate = e.partitions[e.cursor++ % e.partitions.length];
+      if (candidate !== from) p = candidate;
+    }
+    if (p < 0) return;
+    this.command(p, { type: 'publish', now: 0, clientId: '', message, groups: [group], groupsOnly: true }, message.qos > 0 ? noop : undefined);
+  }
+
   stop(): void {
     this.unwatch?.();
     for (const n of this.nodes.values()) n.stop();
