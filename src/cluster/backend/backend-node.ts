@@ -47,7 +47,12 @@ interface Hosted {
   executor: CommandExecutor;
   feed: FilterFeed;
   ticker: NodeJS.Timeout;
-  /** Epoch of the map that placed the partition here: frames of an older epoch are refused. */
+  /**
+   * Epoch of the map that moved the partition here while this process ran: frames of an older
+   * epoch were sent by someone who still thought it lived elsewhere, and are refused. 0 for the
+   * partitions this node holds at start: a restart under the same id does not move them, so
+   * senders whose map is a few epochs behind (membership changed meanwhile) are still right.
+   */
   placedAt: number;
   /** Reply context per link, so a reply knows its link and feed without an object per command. */
   contexts: WeakMap<Link, ReplyContext>;
@@ -91,6 +96,7 @@ export class BackendNode {
   private readonly replies = new Map<Link, unknown[]>();
   private readonly following = new Map<Link, Set<FilterFeed>>();
   private flushQueued = false;
+  private readonly recovering = new Set<number>();
   /** The partition whose command is being applied (-1 outside one): where a forwarded share message comes from. */
   private applying = -1;
   private forwardQueue: Array<[Message, string | undefined]> | undefined = [];
@@ -142,7 +148,7 @@ export class BackendNode {
   async start(): Promise<void> {
     // Partitions first: their recovery (and the wills of connections that died with the process)
     // must be complete before any front end can send a command.
-    for (const p of this.mine(this.map)) await this.host(p);
+    for (const p of this.mine(this.map)) await this.host(p, 0);
     this.transport = await listenTransport({
       host: this.opts.host,
       port: this.opts.internalPort,
@@ -171,7 +177,17 @@ export class BackendNode {
 
   private async onMap(map: ClusterMap): Promise<void> {
     this.map = map;
-    for (const p of this.mine(map)) if (!this.hosted.has(p)) await this.host(p);
+    for (const p of this.mine(map)) {
+      if (this.hosted.has(p) || this.recovering.has(p)) continue; // a later map while an earlier one's recovery runs
+      this.recovering.add(p);
+      try {
+        await this.host(p, map.epoch);
+      } catch (err) {
+        this.opts.log.error({ partition: p, err: (err as Error).message }, 'cannot host partition');
+      } finally {
+        this.recovering.delete(p);
+      }
+    }
     for (const [p, h] of this.hosted) {
       if (this.mine(map).includes(p)) continue;
       this.hosted.delete(p);
@@ -181,7 +197,7 @@ export class BackendNode {
     }
   }
 
-  private async host(id: number): Promise<void> {
+  private async host(id: number, placedAt: number): Promise<void> {
     const limits: PartitionLimits = { ...this.opts.limits, cluster: true };
     let partition: Partition;
     let executor: CommandExecutor;
@@ -205,7 +221,7 @@ export class BackendNode {
     const feed = new FilterFeed(id, partition.routes, () => this.map.epoch);
     const ticker = setInterval(() => executor.execute({ type: 'tick', now: Date.now() }, this.out), TICK_MS);
     ticker.unref();
-    this.hosted.set(id, { id, partition, executor, feed, ticker, placedAt: this.map.epoch, contexts: new WeakMap() });
+    this.hosted.set(id, { id, partition, executor, feed, ticker, placedAt, contexts: new WeakMap() });
   }
 
   // ---- links ----------------------------------------------------------------------------------------
