@@ -338,7 +338,11 @@ export class BackendNode {
       set.add(h.feed);
       return this.reply(link, id, undefined, h.feed.seq, h.feed.seq);
     }
-    if (op === 'stats') return this.reply(link, id, undefined, { ...partitionStats(h.partition), droppedQos0: this.droppedQos0 }, h.feed.seq);
+    if (op === 'stats') {
+      // The node's QoS 0 shedding is reported once, with its first partition, so sums stay right.
+      const droppedQos0 = h.id === this.partitions()[0] ? this.droppedQos0 : 0;
+      return this.reply(link, id, undefined, { ...partitionStats(h.partition), droppedQos0 }, h.feed.seq);
+    }
     this.reply(link, id, undefined, [RC.ProtocolError, `unknown request "${op}"`], 0, true);
   }
 
