@@ -249,10 +249,12 @@ export class RemoteBrokerCore implements BrokerCore {
       s.retained = Math.max(s.retained, c.retained);
       s.messagesReceived += c.messagesReceived;
       s.messagesSent += c.messagesSent;
-      s.messagesDropped += c.messagesDropped;
+      s.messagesDropped += c.messagesDropped + (c.droppedQos0 ?? 0);
       s.queued += c.queued;
       s.inflight += c.inflight;
     }
+    // QoS 0 this front end shed for back ends whose links were too far behind.
+    s.messagesDropped += this.client.droppedQos0;
     return s;
   }
 

@@ -47,7 +47,12 @@ interface Hosted {
   executor: CommandExecutor;
   feed: FilterFeed;
   ticker: NodeJS.Timeout;
-  /** Epoch of the map that placed the partition here: frames of an older epoch are refused. */
+  /**
+   * Epoch of the map that moved the partition here while this process ran: frames of an older
+   * epoch were sent by someone who still thought it lived elsewhere, and are refused. 0 for the
+   * partitions this node holds at start: a restart under the same id does not move them, so
+   * senders whose map is a few epochs behind (membership changed meanwhile) are still right.
+   */
   placedAt: number;
   /** Reply context per link, so a reply knows its link and feed without an object per command. */
   contexts: WeakMap<Link, ReplyContext>;
@@ -91,7 +96,10 @@ export class BackendNode {
   private readonly replies = new Map<Link, unknown[]>();
   private readonly following = new Map<Link, Set<FilterFeed>>();
   private flushQueued = false;
-  private forwardQueue: Message[] | undefined = [];
+  private readonly recovering = new Set<number>();
+  /** The partition whose command is being applied (-1 outside one): where a forwarded share message comes from. */
+  private applying = -1;
+  private forwardQueue: Array<[Message, string | undefined]> | undefined = [];
   private stopped = false;
   droppedQos0 = 0;
 
@@ -114,7 +122,7 @@ export class BackendNode {
       this.connections.delete(c);
       if (l) this.batchOf(l).kick(c, rc);
     },
-    forward: (m) => this.forward(m),
+    forward: (m, group) => this.forward(m, group),
   };
 
   constructor(private readonly opts: BackendNodeOptions) {
@@ -140,7 +148,7 @@ export class BackendNode {
   async start(): Promise<void> {
     // Partitions first: their recovery (and the wills of connections that died with the process)
     // must be complete before any front end can send a command.
-    for (const p of this.mine(this.map)) await this.host(p);
+    for (const p of this.mine(this.map)) await this.host(p, 0);
     this.transport = await listenTransport({
       host: this.opts.host,
       port: this.opts.internalPort,
@@ -162,14 +170,24 @@ export class BackendNode {
     void this.client.whenReady().then(() => {
       const queued = this.forwardQueue ?? [];
       this.forwardQueue = undefined;
-      for (const m of queued) this.client!.publish('', m, undefined);
+      for (const [m, group] of queued) this.forward(m, group);
     });
     this.opts.log.info({ node: this.opts.id, port: this.port, partitions: this.partitions() }, 'back end serving');
   }
 
   private async onMap(map: ClusterMap): Promise<void> {
     this.map = map;
-    for (const p of this.mine(map)) if (!this.hosted.has(p)) await this.host(p);
+    for (const p of this.mine(map)) {
+      if (this.hosted.has(p) || this.recovering.has(p)) continue; // a later map while an earlier one's recovery runs
+      this.recovering.add(p);
+      try {
+        await this.host(p, map.epoch);
+      } catch (err) {
+        this.opts.log.error({ partition: p, err: (err as Error).message }, 'cannot host partition');
+      } finally {
+        this.recovering.delete(p);
+      }
+    }
     for (const [p, h] of this.hosted) {
       if (this.mine(map).includes(p)) continue;
       this.hosted.delete(p);
@@ -179,7 +197,7 @@ export class BackendNode {
     }
   }
 
-  private async host(id: number): Promise<void> {
+  private async host(id: number, placedAt: number): Promise<void> {
     const limits: PartitionLimits = { ...this.opts.limits, cluster: true };
     let partition: Partition;
     let executor: CommandExecutor;
@@ -203,7 +221,7 @@ export class BackendNode {
     const feed = new FilterFeed(id, partition.routes, () => this.map.epoch);
     const ticker = setInterval(() => executor.execute({ type: 'tick', now: Date.now() }, this.out), TICK_MS);
     ticker.unref();
-    this.hosted.set(id, { id, partition, executor, feed, ticker, placedAt: this.map.epoch, contexts: new WeakMap() });
+    this.hosted.set(id, { id, partition, executor, feed, ticker, placedAt, contexts: new WeakMap() });
   }
 
   // ---- links ----------------------------------------------------------------------------------------
@@ -255,7 +273,9 @@ export class BackendNode {
       this.connections.delete(connectionId);
       const h = this.hosted.get(c.partition);
       if (!h) continue;
+      this.applying = h.id;
       h.executor.execute({ type: 'disconnect', now, clientId: c.clientId, connectionId, normal: false }, this.out);
+      this.applying = -1;
       n++;
     }
     if (n > 0) this.opts.log.info({ connections: n }, 'ended the connections of a lost front end');
@@ -291,6 +311,7 @@ export class BackendNode {
     let ctx = h.contexts.get(link);
     if (!ctx) h.contexts.set(link, (ctx = { node: this, link, feed: h.feed }));
     const now = Date.now();
+    this.applying = partition;
     for (let i = 0; i < commands.length; i++) {
       const cmd = commands[i] as Command & { now: number };
       cmd.now = now;
@@ -303,6 +324,7 @@ export class BackendNode {
         if (c && c.clientId === cmd.clientId) this.connections.delete(cmd.connectionId);
       }
     }
+    this.applying = -1;
   }
 
   private request(link: Link, body: Buffer): void {
@@ -316,7 +338,11 @@ export class BackendNode {
       set.add(h.feed);
       return this.reply(link, id, undefined, h.feed.seq, h.feed.seq);
     }
-    if (op === 'stats') return this.reply(link, id, undefined, { ...partitionStats(h.partition), droppedQos0: this.droppedQos0 }, h.feed.seq);
+    if (op === 'stats') {
+      // The node's QoS 0 shedding is reported once, with its first partition, so sums stay right.
+      const droppedQos0 = h.id === this.partitions()[0] ? this.droppedQos0 : 0;
+      return this.reply(link, id, undefined, { ...partitionStats(h.partition), droppedQos0 }, h.feed.seq);
+    }
     this.reply(link, id, undefined, [RC.ProtocolError, `unknown request "${op}"`], 0, true);
   }
 
@@ -360,13 +386,14 @@ export class BackendNode {
     this.replies.clear();
   };
 
-  private forward(m: Message): void {
+  private forward(m: Message, group: string | undefined): void {
     if (this.forwardQueue) {
-      if (this.forwardQueue.length < FORWARD_QUEUE_MAX) this.forwardQueue.push(m);
+      if (this.forwardQueue.length < FORWARD_QUEUE_MAX) this.forwardQueue.push([m, group]);
       else this.opts.log.warn({ topic: m.topic }, 'will or notification dropped: the cluster router is not ready');
       return;
     }
-    this.client?.publish('', m, undefined);
+    if (group === undefined) this.client?.publish('', m, undefined);
+    else this.client?.publishToGroup(m, group, this.applying);
   }
 
   async stop(): Promise<void> {
