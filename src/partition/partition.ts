@@ -85,7 +85,9 @@ export class Partition {
   /** State-store keys (DSS, see kv-store.ts); notifications are routed like any other message. */
   readonly kv = new KvStore({
     nodeId: 'edgemq',
-    connectionOf: (clientId) => this.sessions.get(clientId)?.connectionId ?? 0,
+    // On a cluster a requester's session may live in another partition: its KEYNOTIFY registrations
+    // hold while it is elsewhere (they cannot see its connection end; see README, cluster data plane).
+    connectionOf: (clientId) => this.sessions.get(clientId)?.connectionId ?? (this.limits.cluster ? SESSION_ELSEWHERE : 0),
     route: (m, now, out) => this.routeInternal(m, now, out),
   });
 
@@ -519,6 +521,8 @@ export class Partition {
 }
 
 const NO_GROUPS: readonly string[] = [];
+/** KvStore's connection of a client whose session is in another partition of the cluster. */
+const SESSION_ELSEWHERE = -2;
 
 function minQos(a: QoS, b: QoS): QoS {
   return a < b ? a : b;
