@@ -8,6 +8,7 @@ import { ConfigError } from '../mqtt/errors.js';
 import { StorageError } from '../storage/partition-store.js';
 import { serve } from './serve.js';
 import { stopOnSignals } from './signals.js';
+import { UsageError } from './usage.js';
 
 const USAGE = `usage: edgemq <command> [flags]
 
@@ -19,6 +20,10 @@ commands:
   crds           print the CustomResourceDefinitions of edgemq's kinds (multi-document YAML, as in helm/edgemq/crds/)
   dapr-components  serve the Dapr pub/sub and state store pluggable components on Unix sockets (see below)
   connector      run the MQTT bridges of MqttBridgeConnector/MqttBridgeTopicMap resources (see below)
+  cluster        run a cluster of separate processes on this machine (etcd, coordinator, back ends, front ends)
+  frontend       run one cluster front end (client listeners; reaches partitions over the internal transport)
+  backend        run one cluster back end (the partitions the cluster map gives it)
+  coordinator    run the cluster coordinator (elected through etcd; writes the cluster map)
 
 serve flags:
   --config FILE      Broker/BrokerListener resources (YAML, multi-document; repeatable; a directory loads its *.yaml)
@@ -50,8 +55,6 @@ authn-webhook flags:
   --host ADDR        bind address (default 127.0.0.1)   --port N  (default 8443; 0 = any free port)
 `;
 
-class UsageError extends Error {}
-
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -73,6 +76,16 @@ async function main(argv: string[]): Promise<void> {
       const { runDaprComponents } = await import('../dapr/cli.js');
       return runDaprComponents(rest);
     }
+    case 'cluster': {
+      const { runCluster } = await import('./cluster.js');
+      return runCluster(rest);
+    }
+    case 'frontend':
+    case 'backend':
+    case 'coordinator': {
+      const { runRoleCommand } = await import('./roles.js');
+      return runRoleCommand(command, rest);
+    }
     case 'crds': {
       if (rest.length > 0) throw new UsageError('crds: takes no arguments');
       const { renderCrdsYaml } = await import('../operator/crds.js');
@@ -84,6 +97,7 @@ async function main(argv: string[]): Promise<void> {
     case '--help':
     case 'help':
       process.stdout.write(USAGE);
+      process.stdout.write(`\n${(await import('./cluster.js')).CLUSTER_USAGE}\n${(await import('./roles.js')).ROLES_USAGE}`);
       process.stdout.write(`\n${(await import('../dapr/cli.js')).DAPR_COMPONENTS_USAGE}`);
       process.stdout.write(`\n${(await import('./connector.js')).CONNECTOR_USAGE}`);
       return;

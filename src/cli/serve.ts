@@ -2,20 +2,15 @@
  * `edgemq serve`: the embedded default. One process runs the front end, one back-end partition
  * (a chain of one) and the coordinator role (trivial here).
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { appliedFileOf, loadServeConfig } from '../config/applied.js';
 import type { LoadedConfig } from '../config/model.js';
 import { LocalBrokerCore, type CommandExecutor } from '../core/local-core.js';
 import { openPartitionStore } from '../storage/open-store.js';
 import { recoverPartition } from '../storage/recover.js';
-import { FrontEnd } from '../frontend/frontend.js';
+import type { FrontEnd } from '../frontend/frontend.js';
 import { createLogger } from '../observability/logger.js';
-import { SysTopics } from '../observability/sys-topics.js';
 import { Partition } from '../partition/partition.js';
-import { StateStoreResponder } from '../statestore/responder.js';
-import { Security } from '../security/security.js';
-import { ReloadWatcher } from '../security/watch.js';
+import { defaultSecretsDir, prepareFrontDoor } from './front-door.js';
 import { startOperations, type Operations } from './operations.js';
 
 export interface ServeOptions {
@@ -33,13 +28,7 @@ export interface ServeOptions {
   adminPort?: number;
 }
 
-/** `secrets/` beside the (first) config file; for a config folder, inside it; else in the working directory. */
-export function defaultSecretsDir(configFiles: string[]): string {
-  const first = configFiles[0];
-  if (first === undefined) return path.resolve('secrets');
-  const isDir = existsSync(first) && statSync(first).isDirectory();
-  return path.join(isDir ? path.resolve(first) : path.dirname(path.resolve(first)), 'secrets');
-}
+export { defaultSecretsDir };
 
 export interface RunningBroker {
   config: LoadedConfig;
@@ -50,22 +39,14 @@ export interface RunningBroker {
 }
 
 export async function serve(opts: ServeOptions): Promise<RunningBroker> {
-  const dataDir = path.resolve(opts.dataDir);
-  // The config files with the resources applied through the admin API laid over them (config/applied.ts).
-  const loadConfig = () => loadServeConfig(opts.configFiles, dataDir, { port: opts.port }).config;
-  const config = loadConfig();
-  const log = createLogger(opts.logLevel ?? config.broker.logLevel);
-  for (const w of config.warnings) log.warn(w);
-
-  mkdirSync(dataDir, { recursive: true });
-  // Security first: a listener that may not start (e.g. anonymous on a public address) stops us before any state opens.
-  const secretsDir = path.resolve(opts.secretsDir ?? defaultSecretsDir(opts.configFiles));
-  const security = new Security(config, {
-    secretsDir,
-    dataDir,
+  const { config, log, dataDir, door } = prepareFrontDoor({
+    configFiles: opts.configFiles,
+    port: opts.port,
     host: opts.host,
+    dataDir: opts.dataDir,
+    ...(opts.secretsDir !== undefined ? { secretsDir: opts.secretsDir } : {}),
     allowAnonymous: opts.allowAnonymous === true,
-    log: log.child({ component: 'security' }),
+    log: (c) => createLogger(opts.logLevel ?? c.broker.logLevel),
   });
 
   const b = config.broker;
@@ -74,14 +55,14 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
     settings: b.operations,
     host: opts.host,
     log,
-    secretsDir,
+    secretsDir: door.secretsDir,
     dataDir,
     configFiles: opts.configFiles,
     loadOptions: { port: opts.port },
     ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
     ...(opts.adminPort !== undefined ? { adminPort: opts.adminPort } : {}),
-  }).catch((err: unknown) => {
-    security.close();
+  }).catch(async (err: unknown) => {
+    await door.close();
     throw err;
   });
   const limits = {
@@ -106,62 +87,24 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
   }
   operations.stateRecovered();
   const core = new LocalBrokerCore(partition, executor);
-  // The state store (DSS) answers MQTT 5 requests as an in-process client; key authorization: `authorize` hook (security room).
-  const stateStore = new StateStoreResponder({
-    core,
-    log: log.child({ component: 'statestore' }),
-    authorize: (clientId, key, access) => security.authorizeKey(frontEnd.portChannelsOf(clientId), clientId, key, access),
-  });
-  await stateStore.start();
-  const frontEnd = new FrontEnd({ core, limits: b.clients, listeners: config.listeners, host: opts.host, log, security: security.forPort });
+  let frontEnd: FrontEnd;
   try {
-    await frontEnd.start();
-  } catch (err) {
-    await frontEnd.close();
-    await stateStore.stop();
-    await core.close();
-    await operations.stop();
-    security.close();
-    throw err;
-  }
-  // Configuration and secret changes apply without restart: new connections at once, and live
-  // sessions the new rules no longer allow are ended. The admin API's "apply" comes this way too.
-  const watched = () => [...opts.configFiles, appliedFileOf(dataDir), ...security.watchedFolders()];
-  const reload = () => {
-    let next: LoadedConfig;
-    try {
-      next = loadConfig();
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'configuration change not applied');
-      return { applied: false, sessionsEnded: 0, error: (err as Error).message };
-    }
-    const ended = security.reload(next, frontEnd.portChannels());
-    log.info({ ended }, 'security configuration reloaded');
-    watcher.set(watched());
-    return { applied: true, sessionsEnded: ended };
-  };
-  const watcher = new ReloadWatcher(() => void reload());
-  watcher.set(watched());
-  try {
+    frontEnd = await door.open(core);
     await operations.attach({
       core,
       frontEnd,
-      security,
+      security: door.security,
       brokerName: b.name,
       ...(executor?.writeLatency ? { logWriteLatency: executor.writeLatency } : {}),
-      reload,
+      reload: () => door.reload(),
     });
   } catch (err) {
-    // e.g. the admin port is taken: nothing half-started stays behind.
-    watcher.close();
+    // e.g. a listener or the admin port is taken: nothing half-started stays behind.
     await operations.stop();
-    await frontEnd.close();
-    await stateStore.stop();
+    await door.close();
     await core.close();
-    security.close();
     throw err;
   }
-  const sys = new SysTopics(core, b.sysIntervalSeconds, frontEnd);
   log.info({ broker: b.name, dataDir, durability: b.durability }, 'edgemq started');
 
   return {
@@ -171,12 +114,8 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
     operations,
     async stop() {
       await operations.stop();
-      watcher.close();
-      sys.close();
-      await frontEnd.close();
-      await stateStore.stop();
+      await door.close();
       await core.close();
-      security.close();
     },
   };
 }

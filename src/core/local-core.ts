@@ -59,7 +59,7 @@ const TICK_MS = 1000;
 const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
 
 /** A command that could not be made durable is refused: 0x97 when the disk is full, else 0x80. */
-function undurable(err: Error): MqttError {
+export function undurable(err: Error): MqttError {
   const cause = err.cause as { code?: string; message?: string } | undefined;
   const text = `${err.message} ${cause?.code ?? ''} ${cause?.message ?? ''}`;
   const full = /ENOSPC|no space|quota|SQLITE_FULL|disk is full/i.test(text);
@@ -199,25 +199,7 @@ export class LocalBrokerCore implements BrokerCore, BrokerInspector {
   }
 
   stats(): BrokerStats {
-    const p = this.partition;
-    let queued = 0;
-    let inflight = 0;
-    let wills = 0;
-    for (const s of p.sessions.values()) {
-      queued += s.queue.length;
-      inflight += s.inflight.size;
-      if (s.will !== undefined) wills++;
-    }
-    return {
-      sessions: p.sessions.size,
-      connected: p.connected,
-      subscriptions: p.routes.count,
-      retained: p.retained.size,
-      ...p.counters,
-      queued,
-      inflight,
-      wills,
-    };
+    return partitionStats(this.partition);
   }
 
   sessions(): SessionInfo[] {
@@ -262,5 +244,27 @@ function sessionInfo(s: Session): SessionInfo {
     queued: s.queue.length,
     inflight: s.inflight.size,
     hasWill: s.will !== undefined,
+  };
+}
+
+/** A partition's counters as BrokerStats (one node; a cluster's back end reports these per partition). */
+export function partitionStats(p: Partition): BrokerStats {
+  let queued = 0;
+  let inflight = 0;
+  let wills = 0;
+  for (const s of p.sessions.values()) {
+    queued += s.queue.length;
+    inflight += s.inflight.size;
+    if (s.will !== undefined) wills++;
+  }
+  return {
+    sessions: p.sessions.size,
+    connected: p.connected,
+    subscriptions: p.routes.count,
+    retained: p.retained.size,
+    ...p.counters,
+    queued,
+    inflight,
+    wills,
   };
 }

@@ -42,6 +42,14 @@ export interface PublishCommand {
   message: Message;
   /** Inbound QoS 2 packet id: makes the publish idempotent until released. */
   packetId?: number;
+  /**
+   * On a cluster (`PartitionLimits.cluster`) the share groups (`{group}/{filter}`) this partition
+   * serves for this message; it serves no other group, since each group gets a message once
+   * cluster-wide and the front end picked the partition for it. Ignored on a single node.
+   */
+  groups?: string[];
+  /** Cluster: a share group's message redispatched from another partition (a member's session ended): `groups` only, no direct subscriber. */
+  groupsOnly?: boolean;
 }
 
 export interface ReleaseCommand {

@@ -1,4 +1,4 @@
-import type { Delivery } from '../core/types.js';
+import type { Delivery, Message } from '../core/types.js';
 
 /**
  * Effects of applying a command that leave the partition: work for live connections.
@@ -9,6 +9,13 @@ export interface PartitionOutput {
   /** PUBREL for an outbound QoS 2 message; 0x92 answers a PUBREC that matches no flow waiting for one. */
   release(connectionId: number, packetId: number, reasonCode?: number): void;
   kick(connectionId: number, reasonCode: number): void;
+  /**
+   * A message that starts inside the partition (a will, a state-store notification) on a cluster
+   * (`PartitionLimits.cluster`): the host routes it to every partition with matching subscribers,
+   * this one included, as a publish command of its own. With `shareGroup` (`{group}/{filter}`), only
+   * to one member of that group elsewhere: a member's unacknowledged messages when its session ends.
+   */
+  forward?(message: Message, shareGroup?: string): void;
 }
 
 export const silentOutput: PartitionOutput = {

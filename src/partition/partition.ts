@@ -34,6 +34,12 @@ export interface PartitionLimits {
   queueLength: number;
   queueStrategy: QueueOverflowStrategy;
   sharedStrategy: SharedSubscriptionStrategy;
+  /**
+   * One partition of a cluster: a publish serves only the share groups its command names, and
+   * messages that start here (wills, state-store notifications) leave through `output.forward` to
+   * be routed cluster-wide instead of only to this partition's sessions.
+   */
+  cluster?: boolean;
 }
 
 export interface PartitionCounters {
@@ -82,6 +88,10 @@ export class Partition {
   private quotaHit = false;
   /** Longest queue of a draining session the message being routed was put in (PublishResult.backlog). */
   private backlog = 0;
+  /** Share groups the publish being routed may serve (cluster); undefined = all of them. */
+  private serveGroups: readonly string[] | undefined;
+  /** The publish being routed is a share group's redispatch from another partition: no direct subscriber gets it. */
+  private groupsOnly = false;
   private readonly touched: Session[] = [];
   private readonly touchedGroups: ShareGroup[] = [];
   private readonly visit = (route: Route) => this.collect(route);
@@ -100,8 +110,10 @@ export class Partition {
   /** State-store keys (DSS, see kv-store.ts); notifications are routed like any other message. */
   readonly kv = new KvStore({
     nodeId: 'edgemq',
-    connectionOf: (clientId) => this.sessions.get(clientId)?.connectionId ?? 0,
-    route: (m, now, out) => void this.route(m, now, out),
+    // On a cluster a requester's session may live in another partition: its KEYNOTIFY registrations
+    // hold while it is elsewhere (they cannot see its connection end; see README, cluster data plane).
+    connectionOf: (clientId) => this.sessions.get(clientId)?.connectionId ?? (this.limits.cluster ? SESSION_ELSEWHERE : 0),
+    route: (m, now, out) => this.routeInternal(m, now, out),
   });
 
   snapshotExtensions(): Record<string, unknown> {
@@ -200,7 +212,7 @@ export class Partition {
     if (cmd.sessionExpirySeconds !== undefined) s.sessionExpirySeconds = cmd.sessionExpirySeconds;
     this.setOffline(s);
     if (cmd.normal) s.will = undefined; // DISCONNECT 0x00 deletes the will [MQTT-3.14.4-3]
-    this.redispatchShared(s, out);
+    this.redispatchShared(s, out, s.sessionExpirySeconds === 0);
     this.boundQueue(s);
     if (s.sessionExpirySeconds === 0) {
       this.endSession(s, cmd.now, out);
@@ -350,14 +362,24 @@ export class Partition {
     }
     this.quotaHit = false;
     this.backlog = 0;
+    this.serveGroups = this.limits.cluster ? cmd.groups ?? NO_GROUPS : undefined;
+    this.groupsOnly = cmd.groupsOnly === true && this.limits.cluster === true;
     const matched = this.route(m, cmd.now, out);
+    this.serveGroups = undefined;
+    this.groupsOnly = false;
     // Strategy None: a session whose queue was full did not get it; the publisher must not be told it did.
     return this.quotaHit && m.qos > 0 ? { matched, reasonCode: RC.QuotaExceeded, backlog: this.backlog } : { matched, backlog: this.backlog };
   }
 
   private publishWill(will: Will, now: number, out: PartitionOutput): void {
     const m = will.expirySeconds !== undefined ? { ...will.message, expiresAt: now + will.expirySeconds * 1000 } : will.message;
-    this.route(m, now, out);
+    this.routeInternal(m, now, out);
+  }
+
+  /** A message that starts inside the partition: routed here on one node, handed to the host on a cluster. */
+  private routeInternal(m: Message, now: number, out: PartitionOutput): void {
+    if (this.limits.cluster) out.forward?.(m);
+    else this.route(m, now, out);
   }
 
   /** Stores a retained message and hands the message to every matching session. Returns the number of sessions. */
@@ -377,6 +399,7 @@ export class Partition {
     this.routes.trie.match(m.topic, this.visit);
 
     let matched = 0;
+    if (this.groupsOnly) touched.length = 0;
     for (let i = 0; i < touched.length; i++) {
       const s = touched[i];
       const pending: Pending = { message: m, qos: minQos(m.qos, s.matchQos), retain: s.matchRetain && m.retain };
@@ -384,8 +407,10 @@ export class Partition {
       this.enqueue(s, pending, out);
       matched++;
     }
+    const serve = this.serveGroups;
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i];
+      if (serve !== undefined && !serve.includes(g.key)) continue;
       const member = m.qos === 0 ? g.pickVolatile() : g.pick();
       if (!member) continue;
       this.enqueue(member.session, this.sharedPending(m, member.options, g), out);
@@ -495,20 +520,34 @@ export class Partition {
     out.deliver(s.connectionId, d);
   }
 
-  /** A shared-subscription member left: what it had not acknowledged goes to another online member. */
-  private redispatchShared(s: Session, out: PartitionOutput): void {
+  /**
+   * A shared-subscription member left: what it had not acknowledged goes to another online member.
+   * On a cluster, when this partition has none and the session is ending (its messages would be
+   * lost with it), the message is handed to the host for a member in another partition.
+   */
+  private redispatchShared(s: Session, out: PartitionOutput, ending: boolean): void {
     if (s.inflight.size === 0 && s.queue.length === 0) return;
+    const elsewhere = ending && this.limits.cluster === true && out.forward !== undefined;
     for (const [id, e] of s.inflight) {
       if (!e.share || e.stage !== 'publish') continue;
       const target = e.share.pick(s);
-      if (!target?.session.online) continue;
+      if (!target?.session.online) {
+        if (!elsewhere) continue;
+        s.writableInflight().delete(id);
+        out.forward!(e.message, e.share.key);
+        continue;
+      }
       s.writableInflight().delete(id);
       this.enqueue(target.session, this.sharedPending(e.message, target.options, e.share), out);
     }
     s.queue.filter((p) => {
       if (!p.share) return true;
       const target = p.share.pick(s);
-      if (!target?.session.online) return true;
+      if (!target?.session.online) {
+        if (!elsewhere) return true;
+        out.forward!(p.message, p.share.key);
+        return false;
+      }
       this.enqueue(target.session, this.sharedPending(p.message, target.options, p.share), out);
       return false;
     });
@@ -555,6 +594,10 @@ export class Partition {
     return s.writableIncomingQos2().delete(cmd.packetId) ? RC.Success : RC.PacketIdentifierNotFound;
   }
 }
+
+const NO_GROUPS: readonly string[] = [];
+/** KvStore's connection of a client whose session is in another partition of the cluster. */
+const SESSION_ELSEWHERE = -2;
 
 function minQos(a: QoS, b: QoS): QoS {
   return a < b ? a : b;

@@ -31,6 +31,7 @@ export class ShareGroup {
     readonly filter: string,
     strategy: SharedSubscriptionStrategy,
   ) {
+    this.key = `${name}/${filter}`;
     this.selector = new SharedGroup<ShareMember>(
       strategy === 'least-inflight'
         ? { strategy, inflight: (m) => m.session.inflight.size + m.session.queue.length }
@@ -42,10 +43,8 @@ export class ShareGroup {
     return this.selector.members;
   }
 
-  /** `{group}/{filter}`: the group's identity in snapshots. */
-  get key(): string {
-    return `${this.name}/${this.filter}`;
-  }
+  /** `{group}/{filter}`: the group's identity in snapshots and in a cluster's publish commands. */
+  readonly key: string;
 
   get cursor(): number {
     return this.selector.cursor;
@@ -107,6 +106,18 @@ export class Routes {
   readonly groups = new Map<string, ShareGroup>();
   private readonly direct = new Map<Session, Map<string, DirectRoute>>();
   count = 0;
+  /**
+   * Told of every subscription added or removed, by filter as the client wrote it (`$share/{g}/{f}`
+   * for a group member): a cluster's back end turns this into the partition's filter feed. An
+   * effect leaving the state machine, like PartitionOutput; unset on a single node.
+   */
+  onChange: ((filter: string, added: boolean) => void) | undefined;
+
+  /** Every subscription's filter as the client wrote it, once per subscribing session. */
+  forEachFilter(visit: (filter: string) => void): void {
+    for (const mine of this.direct.values()) for (const f of mine.keys()) visit(f);
+    for (const g of this.groups.values()) for (let i = 0; i < g.members.length; i++) visit(`$share/${g.key}`);
+  }
 
   addDirect(session: Session, filter: string, options: SubscriptionRequest): boolean {
     let mine = this.direct.get(session);
@@ -120,6 +131,7 @@ export class Routes {
     mine.set(filter, route);
     this.trie.add(filter, route);
     this.count++;
+    this.onChange?.(filter, true);
     return true;
   }
 
@@ -131,6 +143,7 @@ export class Routes {
     if (mine.size === 0) this.direct.delete(session);
     this.trie.remove(filter, route);
     this.count--;
+    this.onChange?.(filter, false);
     return true;
   }
 
@@ -149,6 +162,7 @@ export class Routes {
     }
     g.add({ session, options });
     this.count++;
+    this.onChange?.(`$share/${key}`, true);
     return true;
   }
 
@@ -157,6 +171,7 @@ export class Routes {
     const g = this.groups.get(key);
     if (!g || !g.remove(session)) return false;
     this.count--;
+    this.onChange?.(`$share/${key}`, false);
     if (g.members.length === 0) {
       this.groups.delete(key);
       this.trie.remove(filter, g);

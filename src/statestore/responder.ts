@@ -31,6 +31,12 @@ export interface StateStoreResponderOptions {
   core: BrokerCore;
   log?: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
   authorize?: StateStoreAuthorizer;
+  /**
+   * A cluster runs one responder per front end: each needs its own client id, and they share the
+   * request topic (`$share/...`) so every request is answered once. Defaults: the single node's.
+   */
+  clientId?: string;
+  requestFilter?: string;
 }
 
 export class StateStoreResponder {
@@ -44,14 +50,20 @@ export class StateStoreResponder {
       // Deliveries arrive from inside the partition: never call back into the core synchronously.
       if (!this.draining) setImmediate(() => void this.drain());
     },
-    release: (packetId) => this.core.acknowledge(STATESTORE_CLIENT_ID, STATESTORE_CONNECTION_ID, packetId, 'pubcomp'),
+    release: (packetId) => this.core.acknowledge(this.clientId, STATESTORE_CONNECTION_ID, packetId, 'pubcomp'),
     kick: (reasonCode) => {
       this.opts.log?.warn({ reasonCode }, 'state store session was closed by the broker; reconnecting');
       if (!this.stopped) this.reconnectTimer = setTimeout(() => void this.start().catch(() => {}), 200);
     },
   };
 
-  constructor(private readonly opts: StateStoreResponderOptions) {}
+  private readonly clientId: string;
+  private readonly requestFilter: string;
+
+  constructor(private readonly opts: StateStoreResponderOptions) {
+    this.clientId = opts.clientId ?? STATESTORE_CLIENT_ID;
+    this.requestFilter = opts.requestFilter ?? STATESTORE_REQUEST_TOPIC;
+  }
 
   private get core(): BrokerCore {
     return this.opts.core;
@@ -61,7 +73,7 @@ export class StateStoreResponder {
     this.stopped = false;
     await this.core.connect(
       {
-        clientId: STATESTORE_CLIENT_ID,
+        clientId: this.clientId,
         connectionId: STATESTORE_CONNECTION_ID,
         protocolVersion: 5,
         cleanStart: true,
@@ -70,8 +82,9 @@ export class StateStoreResponder {
       },
       this.sink,
     );
-    const [rc] = await this.core.subscribe(STATESTORE_CLIENT_ID, STATESTORE_CONNECTION_ID, [
-      { filter: STATESTORE_REQUEST_TOPIC, qos: 1, noLocal: true, retainAsPublished: false, retainHandling: 2, subscriptionId: 0 },
+    const [rc] = await this.core.subscribe(this.clientId, STATESTORE_CONNECTION_ID, [
+      // No Local is not allowed on a shared subscription [MQTT-3.8.3-4]; the responder never publishes requests anyway.
+      { filter: this.requestFilter, qos: 1, noLocal: !this.requestFilter.startsWith('$share/'), retainAsPublished: false, retainHandling: 2, subscriptionId: 0 },
     ]);
     if (rc === undefined || rc >= 0x80) throw new Error(`state store could not subscribe to its request topic (reason ${rc})`);
   }
@@ -79,7 +92,7 @@ export class StateStoreResponder {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
-    await this.core.disconnect({ clientId: STATESTORE_CLIENT_ID, connectionId: STATESTORE_CONNECTION_ID, normal: true });
+    await this.core.disconnect({ clientId: this.clientId, connectionId: STATESTORE_CONNECTION_ID, normal: true });
   }
 
   /** Requests are answered one at a time, in arrival order, so one client's requests keep their order. */
@@ -92,8 +105,8 @@ export class StateStoreResponder {
         } catch (err) {
           this.opts.log?.error({ err }, 'state store request failed');
         }
-        if (d.qos === 1) this.core.acknowledge(STATESTORE_CLIENT_ID, STATESTORE_CONNECTION_ID, d.packetId, 'puback');
-        else if (d.qos === 2) this.core.acknowledge(STATESTORE_CLIENT_ID, STATESTORE_CONNECTION_ID, d.packetId, 'pubrec');
+        if (d.qos === 1) this.core.acknowledge(this.clientId, STATESTORE_CONNECTION_ID, d.packetId, 'puback');
+        else if (d.qos === 2) this.core.acknowledge(this.clientId, STATESTORE_CONNECTION_ID, d.packetId, 'pubrec');
       }
     } finally {
       this.draining = false;
@@ -111,14 +124,14 @@ export class StateStoreResponder {
       return;
     }
     const { payload, version } = await this.execute(m);
-    const response: Message = { topic: responseTopic, payload, qos: m.qos === 0 ? 0 : 1, retain: false, origin: STATESTORE_CLIENT_ID };
+    const response: Message = { topic: responseTopic, payload, qos: m.qos === 0 ? 0 : 1, retain: false, origin: this.clientId };
     // No empty userProperties object: mqtt-packet then writes a PUBLISH that never reaches the client.
     const properties: NonNullable<Message['properties']> = {};
     if (version) properties.userProperties = { __ts: version };
     if (m.properties?.correlationData) properties.correlationData = m.properties.correlationData;
     if (properties.userProperties || properties.correlationData) response.properties = properties;
     if (m.expiresAt !== undefined) response.expiresAt = m.expiresAt;
-    await this.core.publish(STATESTORE_CLIENT_ID, response);
+    await this.core.publish(this.clientId, response);
   }
 
   private async execute(m: Message): Promise<{ payload: Buffer; version?: string }> {

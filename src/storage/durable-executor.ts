@@ -135,6 +135,9 @@ export class DurableExecutor implements CommandExecutor {
     deliver: (id, d) => (d.qos === 2 ? this.batch().effects.push([0, id, d]) : this.applyingOut!.deliver(id, d)),
     release: (id, packetId, rc) => this.batch().effects.push([1, id, packetId, rc]),
     kick: (id, rc) => this.batch().effects.push([2, id, rc]),
+    // A will or notification routed cluster-wide goes at once, like a QoS 0/1 delivery: its own
+    // publish commands are logged where they land.
+    forward: (m, group) => this.applyingOut!.forward?.(m, group),
   };
 
   constructor(

@@ -3,7 +3,7 @@
  * `restart` so that sessions whose connections died with the process go offline (wills, expiry).
  */
 import v8 from 'node:v8';
-import { silentOutput } from '../partition/output.js';
+import { silentOutput, type PartitionOutput } from '../partition/output.js';
 import { Partition, type PartitionLimits } from '../partition/partition.js';
 import { decodeCommands } from './command-codec.js';
 import { restorePartition, type PartitionSnapshot } from '../partition/snapshot.js';
@@ -21,6 +21,8 @@ export async function recoverPartition(
   limits: PartitionLimits,
   opts: Partial<DurableOptions> = {},
   extend?: (p: Partition) => void,
+  /** Where the effects of the `restart` command go (a cluster routes the wills it publishes). */
+  restartOutput: PartitionOutput = silentOutput,
 ): Promise<RecoveredPartition> {
   const r = await store.open();
   let partition: Partition;
@@ -61,7 +63,7 @@ export async function recoverPartition(
   const executor = new DurableExecutor(partition, store, seq, { ...DEFAULT_DURABLE_OPTIONS, ...opts });
   if (replayed > 0 || r.snapshot) {
     const now = Date.now();
-    const { ready } = executor.execute({ type: 'restart', now, crashedAt: lastNow || now }, silentOutput);
+    const { ready } = executor.execute({ type: 'restart', now, crashedAt: lastNow || now }, restartOutput);
     await ready;
   }
   return { partition, executor, replayed };

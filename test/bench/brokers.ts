@@ -13,11 +13,12 @@ import path from 'node:path';
 /**
  * `edgemq` runs the default durability (`os`); `edgemq-memory` and `edgemq-fsync` the other modes;
  * `edgemq-base` another build of edgemq (`EDGEMQ_BENCH_BASELINE=<its dist/cli/main.js>`) in the
- * default mode, for before/after figures taken in one alternating run.
+ * default mode, for before/after figures taken in one alternating run; `edgemq-cluster`: one front
+ * end and one partition as separate processes (cluster-server.ts); `edgemq-cluster22`: F = 2, P = 2.
  */
-export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-base';
+export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-base' | 'edgemq-cluster' | 'edgemq-cluster22';
 export const ALL_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq'];
-export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-base'];
+export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-base', 'edgemq-cluster', 'edgemq-cluster22'];
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
 
@@ -133,6 +134,10 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     if (o.protocol === 5) throw new Error('aedes does not support MQTT 5');
     cmd = process.execPath;
     args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/aedes-server.ts'), '--port', String(port)];
+  } else if (name === 'edgemq-cluster' || name === 'edgemq-cluster22') {
+    const shape = name === 'edgemq-cluster' ? ['--frontends', '1', '--partitions', '1'] : ['--frontends', '2', '--partitions', '2'];
+    cmd = process.execPath;
+    args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/cluster-server.ts'), '--port', String(port), '--data-dir', tmp, ...shape];
   } else {
     const baseline = process.env.EDGEMQ_BENCH_BASELINE;
     if (name === 'edgemq-base' && !baseline) throw new Error('edgemq-base needs EDGEMQ_BENCH_BASELINE=<dist/cli/main.js of the other build>');
@@ -147,7 +152,7 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     else if (existsSync(src)) args = [...shebangFlags(src), ...nodeArgs, '--import', 'tsx', src];
     else throw new Error('neither dist/cli/main.js nor src/cli/main.ts exists');
     // warn level: same log volume as the mosquitto config (errors/warnings only)
-    args.push('serve', '--data-dir', tmp, '--log-level', 'warn');
+    args.push('serve', '--data-dir', tmp, '--log-level', 'warn', '--metrics-port', '0', '--admin-port', '0');
     if (name === 'edgemq' || name === 'edgemq-base') {
       args.push('--port', String(port));
     } else {

@@ -3,6 +3,9 @@
  * Default target: edgemq (`src/cli/main.ts serve` through tsx). `EDGEMQ_TEST_TARGET=mosquitto` runs the
  * same tests against Debian's Mosquitto, which is how tests are checked against a reference broker;
  * tests that depend on edgemq-only configuration call `onlyEdgemq()` to skip there.
+ * `EDGEMQ_TEST_TARGET=cluster` runs them against a local cluster (`edgemq cluster`, F = 2, P = 2),
+ * reached through its balancer, which hands successive connections to alternating front ends, so
+ * the clients of one test are spread across both.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -13,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const target = process.env.EDGEMQ_TEST_TARGET ?? 'edgemq';
-export const isEdgemq = target === 'edgemq';
+export const isCluster = target === 'cluster';
+export const isEdgemq = target === 'edgemq' || isCluster;
 
 export interface BrokerOptions {
   /** YAML resources (Broker, BrokerListener...) written to a file and passed with --config. */
@@ -75,6 +79,7 @@ export function edgemqCommand(args: string[]): { cmd: string; args: string[] } {
 }
 
 export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBroker> {
+  if (isCluster) return startClusterBroker(opts);
   const port = opts.port ?? (await freePort());
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'edgemq-test-'));
   let out = '';
@@ -132,4 +137,67 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The cluster target: the balancer takes the port the test expects; the front ends listen elsewhere. */
+async function startClusterBroker(opts: BrokerOptions): Promise<RunningBroker> {
+  const shared = opts.config || opts.dataDir || opts.args || opts.env ? null : await sharedCluster();
+  if (shared) {
+    // The project's one cluster (test/helpers/cluster-global.ts): stopping it is the teardown's job.
+    return {
+      port: shared.port,
+      host: '127.0.0.1',
+      url: `mqtt://127.0.0.1:${shared.port}`,
+      dataDir: shared.dataDir,
+      process: undefined as unknown as ChildProcess,
+      output: () => '',
+      kill: async () => {
+        throw new Error('the shared test cluster cannot be killed by one test file; start your own with test/helpers/cluster.ts');
+      },
+      stop: async () => {},
+    };
+  }
+  const { startCluster } = await import('./cluster.js');
+  const port = opts.port ?? (await freePort());
+  let config = opts.config;
+  if (config && opts.port !== undefined) {
+    // Configured listener ports are shifted by i per front end; move them off the balancer's port,
+    // below Linux's ephemeral range (32768+), where concurrent clusters' `--port 0` front ends and
+    // freePort() land: two free ports from there could be taken between our check and the bind.
+    let base = 20_000 + Math.floor(Math.random() * 12_000);
+    while (!(await isFree(base)) || !(await isFree(base + 1))) base = 20_000 + Math.floor(Math.random() * 12_000);
+    config = config.replace(new RegExp(`(\\bport"?\\s*:\\s*)${opts.port}\\b`, 'g'), `$1${base}`);
+  }
+  const cluster = await startCluster({
+    frontends: 2,
+    partitions: 2,
+    balancePort: port,
+    ...(config ? { config } : {}),
+    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    ...(opts.args ? { args: opts.args } : {}),
+    ...(opts.env ? { env: opts.env } : {}),
+  });
+  return {
+    port,
+    host: '127.0.0.1',
+    url: `mqtt://127.0.0.1:${port}`,
+    dataDir: cluster.dataDir,
+    process: cluster.supervisor,
+    output: () => cluster.output(),
+    kill: async (signal: NodeJS.Signals = 'SIGKILL') => (signal === 'SIGKILL' ? cluster.killAll() : cluster.stop()),
+    stop: () => cluster.stop(),
+  };
+}
+
+async function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+async function sharedCluster(): Promise<{ port: number; dataDir: string } | null> {
+  const { inject } = await import('vitest');
+  return (inject('edgemqCluster') as { port: number; dataDir: string } | undefined) ?? null;
 }

@@ -1,0 +1,412 @@
+/**
+ * A back-end node: hosts the partitions the map gives it, each the single node's `Partition` with
+ * its own durable executor and log in `<data-dir>/partition-<id>`, and serves them to front ends
+ * over the internal transport.
+ *
+ * The state machine is untouched by the network: commands arrive in COMMANDS frames, get their
+ * `now` stamped here, and are applied in arrival order; replies go back once the command is as
+ * durable as the broker promises. Which front end holds which live connection is not partition
+ * state: it lives here (`connections`), so deliveries, PUBRELs and kicks go to the right front end
+ * whichever front end the client used before. Messages that start inside a partition (wills,
+ * state-store notifications) are routed cluster-wide through a ClusterClient, like any publish.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { MemoryExecutor, partitionStats, undurable, type CommandExecutor, type DurableWaiter } from '../../core/local-core.js';
+import type { Message } from '../../core/types.js';
+import { RC } from '../../mqtt/reason-codes.js';
+import type { Command } from '../../partition/commands.js';
+import type { PartitionOutput } from '../../partition/output.js';
+import { Partition, type CommandResult, type PartitionLimits } from '../../partition/partition.js';
+import { openPartitionStore } from '../../storage/open-store.js';
+import { recoverPartition } from '../../storage/recover.js';
+import { ClusterClient } from '../client/cluster-client.js';
+import type { ClusterMap, MapSource } from '../map.js';
+import { listenTransport, type ListeningTransport } from '../transport/handshake.js';
+import type { Link, LinkHandlers } from '../transport/link.js';
+import { DeliveryBatch, FrameType, ReplyStatus, decodeCommandsBody, packr } from '../transport/protocol.js';
+import { FilterFeed } from './filter-feed.js';
+
+export interface BackendNodeOptions {
+  id: string;
+  host: string;
+  internalPort: number;
+  dataDir: string;
+  token: string;
+  mapSource: MapSource;
+  log: Logger;
+  limits: Omit<PartitionLimits, 'cluster'>;
+  durability: 'memory' | 'os' | 'fsync';
+  /** How long a front end's connections outlive the loss of its link before they end like lost sockets. */
+  frontendGraceMs?: number;
+}
+
+interface Hosted {
+  id: number;
+  partition: Partition;
+  executor: CommandExecutor;
+  feed: FilterFeed;
+  ticker: NodeJS.Timeout;
+  /**
+   * Epoch of the map that moved the partition here while this process ran: frames of an older
+   * epoch were sent by someone who still thought it lived elsewhere, and are refused. 0 for the
+   * partitions this node holds at start: a restart under the same id does not move them, so
+   * senders whose map is a few epochs behind (membership changed meanwhile) are still right.
+   */
+  placedAt: number;
+  /** Reply context per link, so a reply knows its link and feed without an object per command. */
+  contexts: WeakMap<Link, ReplyContext>;
+}
+
+interface ReplyContext {
+  node: BackendNode;
+  link: Link;
+  feed: FilterFeed;
+}
+
+interface LiveConnection {
+  /** The front end process holding it (its instance number). */
+  instance: number;
+  clientId: string;
+  partition: number;
+}
+
+const TICK_MS = 1000;
+/** QoS 0 deliveries are shed for a front end whose link is this far behind (as the front end sheds for slow clients). */
+const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
+const FORWARD_QUEUE_MAX = 100_000;
+
+const replyWaiter: DurableWaiter = {
+  durable(context, tag, result, error) {
+    const c = context as ReplyContext;
+    c.node.reply(c.link, tag, error, result, c.feed.seq);
+  },
+};
+
+export class BackendNode {
+  private readonly hosted = new Map<number, Hosted>();
+  private transport: ListeningTransport | undefined;
+  private client: ClusterClient | undefined;
+  private map: ClusterMap;
+  private unwatch: (() => void) | undefined;
+  private readonly frontEnds = new Map<number, Set<Link>>();
+  private readonly connections = new Map<number, LiveConnection>();
+  private readonly orphanTimers = new Map<number, NodeJS.Timeout>();
+  private readonly deliveries = new Map<Link, DeliveryBatch>();
+  private readonly replies = new Map<Link, unknown[]>();
+  private readonly following = new Map<Link, Set<FilterFeed>>();
+  private flushQueued = false;
+  private readonly recovering = new Set<number>();
+  /** The partition whose command is being applied (-1 outside one): where a forwarded share message comes from. */
+  private applying = -1;
+  private forwardQueue: Array<[Message, string | undefined]> | undefined = [];
+  private stopped = false;
+  droppedQos0 = 0;
+
+  private readonly out: PartitionOutput = {
+    deliver: (c, d) => {
+      const l = this.linkOf(c);
+      if (!l) return; // the connection is gone; the session keeps QoS 1/2 in flight for its next connection
+      if (d.qos === 0 && l.backlog > QOS0_LINK_BACKLOG) {
+        this.droppedQos0++;
+        return;
+      }
+      this.batchOf(l).deliver(c, d);
+    },
+    release: (c, packetId, reasonCode) => {
+      const l = this.linkOf(c);
+      if (l) this.batchOf(l).release(c, packetId, reasonCode);
+    },
+    kick: (c, rc) => {
+      const l = this.linkOf(c);
+      this.connections.delete(c);
+      if (l) this.batchOf(l).kick(c, rc);
+    },
+    forward: (m, group) => this.forward(m, group),
+  };
+
+  constructor(private readonly opts: BackendNodeOptions) {
+    this.map = opts.mapSource.current();
+  }
+
+  get port(): number {
+    return this.transport?.port ?? 0;
+  }
+
+  partitions(): number[] {
+    return [...this.hosted.keys()].sort((a, b) => a - b);
+  }
+
+  ready(): boolean {
+    return !this.stopped && this.transport !== undefined && this.mine(this.map).every((p) => this.hosted.has(p));
+  }
+
+  private mine(map: ClusterMap): number[] {
+    return map.partitions.filter((p) => p.chain[0] === this.opts.id).map((p) => p.id);
+  }
+
+  async start(): Promise<void> {
+    // Partitions first: their recovery (and the wills of connections that died with the process)
+    // must be complete before any front end can send a command.
+    for (const p of this.mine(this.map)) await this.host(p, 0);
+    this.transport = await listenTransport({
+      host: this.opts.host,
+      port: this.opts.internalPort,
+      token: this.opts.token,
+      nodeId: this.opts.id,
+      accepted: (link) => this.accepted(link),
+      refused: (remote, reason) => this.opts.log.warn({ remote, reason }, 'internal connection refused'),
+    });
+    this.unwatch = this.opts.mapSource.onChange((m) => void this.onMap(m));
+    this.client = new ClusterClient({
+      nodeId: this.opts.id,
+      role: 'backend',
+      token: this.opts.token,
+      instance: 0,
+      mapSource: this.opts.mapSource,
+      log: this.opts.log.child({ component: 'router' }),
+    });
+    this.client.start();
+    void this.client.whenReady().then(() => {
+      const queued = this.forwardQueue ?? [];
+      this.forwardQueue = undefined;
+      for (const [m, group] of queued) this.forward(m, group);
+    });
+    this.opts.log.info({ node: this.opts.id, port: this.port, partitions: this.partitions() }, 'back end serving');
+  }
+
+  private async onMap(map: ClusterMap): Promise<void> {
+    this.map = map;
+    for (const p of this.mine(map)) {
+      if (this.hosted.has(p) || this.recovering.has(p)) continue; // a later map while an earlier one's recovery runs
+      this.recovering.add(p);
+      try {
+        await this.host(p, map.epoch);
+      } catch (err) {
+        this.opts.log.error({ partition: p, err: (err as Error).message }, 'cannot host partition');
+      } finally {
+        this.recovering.delete(p);
+      }
+    }
+    for (const [p, h] of this.hosted) {
+      if (this.mine(map).includes(p)) continue;
+      this.hosted.delete(p);
+      clearInterval(h.ticker);
+      await h.executor.close();
+      this.opts.log.info({ partition: p }, 'partition moved away');
+    }
+  }
+
+  private async host(id: number, placedAt: number): Promise<void> {
+    const limits: PartitionLimits = { ...this.opts.limits, cluster: true };
+    let partition: Partition;
+    let executor: CommandExecutor;
+    if (this.opts.durability === 'memory') {
+      partition = new Partition(limits);
+      executor = new MemoryExecutor(partition);
+    } else {
+      const sync = this.opts.durability === 'fsync';
+      const store = openPartitionStore(path.join(this.opts.dataDir, `partition-${id}`), { sync });
+      const r = await recoverPartition(
+        store,
+        limits,
+        { sync, onError: (err) => this.opts.log.error({ partition: id, err: err.message }, 'durable write failed; refusing until storage recovers') },
+        undefined,
+        this.out,
+      );
+      partition = r.partition;
+      executor = r.executor;
+      this.opts.log.info({ partition: id, replayed: r.replayed, sessions: partition.sessions.size }, 'partition recovered');
+    }
+    const feed = new FilterFeed(id, partition.routes, () => this.map.epoch);
+    const ticker = setInterval(() => executor.execute({ type: 'tick', now: Date.now() }, this.out), TICK_MS);
+    ticker.unref();
+    this.hosted.set(id, { id, partition, executor, feed, ticker, placedAt, contexts: new WeakMap() });
+  }
+
+  // ---- links ----------------------------------------------------------------------------------------
+
+  private accepted(link: Link): LinkHandlers {
+    const instance = link.peerInstance;
+    if (instance !== 0) {
+      let set = this.frontEnds.get(instance);
+      if (!set) this.frontEnds.set(instance, (set = new Set()));
+      set.add(link);
+      const t = this.orphanTimers.get(instance);
+      if (t) {
+        clearTimeout(t); // the front end came back within the grace period: its connections stay
+        this.orphanTimers.delete(instance);
+      }
+    }
+    return {
+      frame: (l, type, epoch, body) => this.frame(l, type, epoch, body),
+      closed: (l, reason) => this.linkClosed(l, reason),
+    };
+  }
+
+  private linkClosed(link: Link, reason: string | undefined): void {
+    for (const f of this.following.get(link) ?? []) f.unfollow(link);
+    this.following.delete(link);
+    this.deliveries.delete(link);
+    this.replies.delete(link);
+    const instance = link.peerInstance;
+    const set = this.frontEnds.get(instance);
+    if (!set) return;
+    set.delete(link);
+    if (set.size > 0 || this.stopped) return;
+    this.frontEnds.delete(instance);
+    this.opts.log.warn({ peer: link.peer, reason }, 'front end link lost; its connections end after the grace period unless it returns');
+    const t = setTimeout(() => {
+      this.orphanTimers.delete(instance);
+      this.endConnectionsOf(instance);
+    }, this.opts.frontendGraceMs ?? 2000);
+    t.unref();
+    this.orphanTimers.set(instance, t);
+  }
+
+  /** A front end is gone for good: its connections end as if their sockets broke (wills, expiry). */
+  private endConnectionsOf(instance: number): void {
+    const now = Date.now();
+    let n = 0;
+    for (const [connectionId, c] of this.connections) {
+      if (c.instance !== instance) continue;
+      this.connections.delete(connectionId);
+      const h = this.hosted.get(c.partition);
+      if (!h) continue;
+      this.applying = h.id;
+      h.executor.execute({ type: 'disconnect', now, clientId: c.clientId, connectionId, normal: false }, this.out);
+      this.applying = -1;
+      n++;
+    }
+    if (n > 0) this.opts.log.info({ connections: n }, 'ended the connections of a lost front end');
+  }
+
+  private linkOf(connectionId: number): Link | undefined {
+    const c = this.connections.get(connectionId);
+    if (!c) return undefined;
+    const set = this.frontEnds.get(c.instance);
+    if (!set) return undefined;
+    for (const l of set) return l;
+    return undefined;
+  }
+
+  private frame(link: Link, type: number, epoch: number, body: Buffer): void {
+    if (type === FrameType.Commands) return this.commands(link, epoch, body);
+    if (type === FrameType.Request) return this.request(link, body);
+    throw new Error(`unexpected frame type ${type} from ${link.peer}`);
+  }
+
+  private commands(link: Link, epoch: number, body: Buffer): void {
+    const { partition, requestIds, commands } = decodeCommandsBody(body);
+    const h = this.hosted.get(partition);
+    const refusal = !h
+      ? `partition ${partition} is not served by ${this.opts.id}`
+      : epoch < h.placedAt
+        ? `command of map epoch ${epoch} for partition ${partition}, placed here in epoch ${h.placedAt}`
+        : undefined;
+    if (refusal !== undefined || !h) {
+      for (const id of requestIds) if (id !== 0) this.reply(link, id, undefined, [RC.ServerUnavailable, refusal], 0, true);
+      return;
+    }
+    let ctx = h.contexts.get(link);
+    if (!ctx) h.contexts.set(link, (ctx = { node: this, link, feed: h.feed }));
+    const now = Date.now();
+    this.applying = partition;
+    for (let i = 0; i < commands.length; i++) {
+      const cmd = commands[i] as Command & { now: number };
+      cmd.now = now;
+      if (cmd.type === 'connect') this.connections.set(cmd.connectionId, { instance: link.peerInstance, clientId: cmd.clientId, partition });
+      const id = requestIds[i];
+      if (id === 0) h.executor.execute(cmd, this.out);
+      else h.executor.executeThen(cmd, this.out, replyWaiter, ctx, id);
+      if (cmd.type === 'disconnect') {
+        const c = this.connections.get(cmd.connectionId);
+        if (c && c.clientId === cmd.clientId) this.connections.delete(cmd.connectionId);
+      }
+    }
+    this.applying = -1;
+  }
+
+  private request(link: Link, body: Buffer): void {
+    const [id, op, arg] = packr.unpack(body) as [number, string, unknown];
+    const h = this.hosted.get(arg as number);
+    if (!h) return this.reply(link, id, undefined, [RC.ServerUnavailable, `partition ${String(arg)} is not served by ${this.opts.id}`], 0, true);
+    if (op === 'follow') {
+      h.feed.follow(link);
+      let set = this.following.get(link);
+      if (!set) this.following.set(link, (set = new Set()));
+      set.add(h.feed);
+      return this.reply(link, id, undefined, h.feed.seq, h.feed.seq);
+    }
+    if (op === 'stats') {
+      // The node's QoS 0 shedding is reported once, with its first partition, so sums stay right.
+      const droppedQos0 = h.id === this.partitions()[0] ? this.droppedQos0 : 0;
+      return this.reply(link, id, undefined, { ...partitionStats(h.partition), droppedQos0 }, h.feed.seq);
+    }
+    this.reply(link, id, undefined, [RC.ProtocolError, `unknown request "${op}"`], 0, true);
+  }
+
+  /** Queues a reply for the link's next REPLIES frame. */
+  reply(link: Link, id: number, error: Error | undefined, value: unknown, seq: number, refused = false): void {
+    if (link.closed) return;
+    let list = this.replies.get(link);
+    if (!list) this.replies.set(link, (list = []));
+    if (error) {
+      const e = undurable(error);
+      list.push(id, ReplyStatus.Refused, [e.reasonCode, e.message], seq);
+    } else {
+      list.push(id, refused ? ReplyStatus.Refused : ReplyStatus.Ok, value === undefined ? null : (value as CommandResult), seq);
+    }
+    this.flushSoon();
+  }
+
+  private batchOf(link: Link): DeliveryBatch {
+    let b = this.deliveries.get(link);
+    if (!b) this.deliveries.set(link, (b = new DeliveryBatch()));
+    this.flushSoon();
+    return b;
+  }
+
+  private flushSoon(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(this.flush);
+  }
+
+  /** Deliveries before replies: a resumed session's messages reach the front end before its CONNACK may go. */
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    const epoch = this.map.epoch;
+    for (const [link, b] of this.deliveries) {
+      if (!b.empty && !link.closed) link.send(FrameType.Deliveries, epoch, b.take());
+    }
+    for (const [link, list] of this.replies) {
+      if (list.length > 0 && !link.closed) link.send(FrameType.Replies, epoch, packr.pack(list));
+    }
+    this.replies.clear();
+  };
+
+  private forward(m: Message, group: string | undefined): void {
+    if (this.forwardQueue) {
+      if (this.forwardQueue.length < FORWARD_QUEUE_MAX) this.forwardQueue.push([m, group]);
+      else this.opts.log.warn({ topic: m.topic }, 'will or notification dropped: the cluster router is not ready');
+      return;
+    }
+    if (group === undefined) this.client?.publish('', m, undefined);
+    else this.client?.publishToGroup(m, group, this.applying);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unwatch?.();
+    this.client?.stop();
+    for (const t of this.orphanTimers.values()) clearTimeout(t);
+    await this.transport?.close();
+    for (const h of this.hosted.values()) {
+      clearInterval(h.ticker);
+      await h.executor.close();
+    }
+    this.hosted.clear();
+  }
+}
+

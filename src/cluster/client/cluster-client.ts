@@ -1,0 +1,345 @@
+/**
+ * A process's view of the cluster's back ends: one NodeLink per back-end node of the map, the
+ * subscription index fed by every partition's filter feed, and the publish fan-out. Front ends use
+ * it through RemoteBrokerCore; back ends use it to route the messages that start inside their
+ * partitions (wills, state-store notifications) to the whole cluster.
+ *
+ * Publish fan-out: the index names the partitions whose sessions subscribe to the topic; each
+ * share group gets exactly one partition among those holding members (round-robin), named in that
+ * partition's command, so a group is served once cluster-wide. A retained publish goes to every
+ * partition (each keeps the retained copy and serves retained-on-subscribe with the single node's
+ * code). An inbound QoS 2 publish goes first to the publisher's own partition, which keeps the
+ * packet id and says whether it is a resend; only a first sending is routed onward.
+ */
+import type { Logger } from 'pino';
+import type { Message, PublishResult } from '../../core/types.js';
+import type { Command, PublishCommand } from '../../partition/commands.js';
+import { RC } from '../../mqtt/reason-codes.js';
+import { partitionOf, type ClusterMap, type MapSource } from '../map.js';
+import { ClusterIndex, type IndexEntry } from './cluster-index.js';
+import { NodeLink, type ReplyHandler } from './node-link.js';
+import { FrameType, decodeDeliveries, decodeFeed, type DeliveryTarget } from '../transport/protocol.js';
+
+export interface ClusterClientOptions {
+  nodeId: string;
+  role: 'frontend' | 'backend';
+  token: string;
+  /** Random per process start; front ends put it in the high bits of their connection ids. */
+  instance: number;
+  mapSource: MapSource;
+  log: Logger;
+  /** How long a command waits for an unreachable partition before it is refused (default 3 s). */
+  waitMs?: number;
+  /** Front ends: where deliveries, PUBRELs and kicks for live connections go. */
+  deliveries?: DeliveryTarget;
+  /** A partition became unreachable (its node's link broke). */
+  partitionDown?(partition: number, reason: string): void;
+}
+
+/** Sums the outcomes of one publish sent to several partitions; reports once, to the caller's handler. */
+class Fanout {
+  remaining = 0;
+  matched = 0;
+  reasonCode: number | undefined;
+  refused: [number, string] | undefined;
+  constructor(
+    readonly h: ReplyHandler,
+    readonly ctx: unknown,
+    readonly tag: number,
+  ) {}
+}
+
+const fanoutHandler: ReplyHandler = {
+  reply(ctx, _tag, ok, value) {
+    const f = ctx as Fanout;
+    if (!ok) f.refused ??= value as [number, string];
+    else {
+      const r = value as PublishResult;
+      f.matched += r.matched;
+      if (r.reasonCode !== undefined) f.reasonCode ??= r.reasonCode;
+    }
+    if (--f.remaining > 0) return;
+    if (f.refused) f.h.reply(f.ctx, f.tag, false, f.refused, 0);
+    else f.h.reply(f.ctx, f.tag, true, f.reasonCode !== undefined ? { matched: f.matched, reasonCode: f.reasonCode } : { matched: f.matched }, 0);
+  },
+};
+
+/** The rest of a QoS 2 publish, sent once the publisher's partition said it is not a resend. */
+interface Qos2Rest {
+  client: ClusterClient;
+  targets: Array<[number, PublishCommand]>;
+  h: ReplyHandler | undefined;
+  ctx: unknown;
+  tag: number;
+  /** The publisher's partition and live connection, to make it forget the packet id if the rest is refused. */
+  own: number;
+  clientId: string;
+  packetId: number;
+  connectionId: number | undefined;
+}
+
+const qos2FirstHandler: ReplyHandler = {
+  reply(ctx, _tag, ok, value) {
+    const r = ctx as Qos2Rest;
+    if (!ok || (value as PublishResult).duplicate || r.targets.length === 0) return r.h?.reply(r.ctx, r.tag, ok, value, 0);
+    const f = new Fanout(qos2RestHandler, r, 0);
+    f.remaining = r.targets.length + 1;
+    fanoutHandler.reply(f, 0, true, value, 0);
+    for (const [p, cmd] of r.targets) r.client.command(p, cmd, fanoutHandler, f);
+  },
+};
+
+/**
+ * The outcome of a QoS 2 publish across partitions. When another partition refused, the publisher's
+ * partition releases the packet id again: the publisher hears of the failure (PUBREC 0x80, or the
+ * connection closed on 3.1.1) and may send the id again, which must then be routed, not taken for
+ * a resend of a message that was delivered.
+ */
+const qos2RestHandler: ReplyHandler = {
+  reply(ctx, _tag, ok, value) {
+    const r = ctx as Qos2Rest;
+    if (!ok && r.connectionId !== undefined) {
+      r.client.command(r.own, { type: 'release', now: 0, clientId: r.clientId, connectionId: r.connectionId, packetId: r.packetId }, noop);
+    }
+    r.h?.reply(r.ctx, r.tag, ok, value, 0);
+  },
+};
+
+const noop: ReplyHandler = { reply() {} };
+/** Unsent bytes on a link to a back end above which QoS 0 publishes to its partitions are dropped. */
+const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
+
+export class ClusterClient {
+  readonly index = new ClusterIndex();
+  /** QoS 0 publishes dropped because a back end's link was too far behind. */
+  droppedQos0 = 0;
+  private readonly nodes = new Map<string, NodeLink>();
+  private map: ClusterMap;
+  private unwatch: (() => void) | undefined;
+  private readonly followed = new Set<number>();
+  private readonly groupScratch = new Map<number, string[]>();
+  private readonly directScratch = new Set<number>();
+  private readonly readyWaiters: Array<() => void> = [];
+  private readonly collect = (e: IndexEntry): void => {
+    if (e.shareKey === undefined) {
+      for (let i = 0; i < e.partitions.length; i++) this.directScratch.add(e.partitions[i]);
+      return;
+    }
+    const p = e.partitions[e.cursor++ % e.partitions.length];
+    const list = this.groupScratch.get(p);
+    if (list) {
+      if (!list.includes(e.shareKey)) list.push(e.shareKey);
+    } else this.groupScratch.set(p, [e.shareKey]);
+  };
+
+  constructor(private readonly opts: ClusterClientOptions) {
+    this.map = opts.mapSource.current();
+  }
+
+  get currentMap(): ClusterMap {
+    return this.map;
+  }
+
+  start(): void {
+    this.unwatch = this.opts.mapSource.onChange((m) => this.onMap(m));
+    this.onMap(this.map);
+  }
+
+  private onMap(map: ClusterMap): void {
+    this.map = map;
+    const wanted = new Set(map.partitions.map((p) => p.chain[0]).filter((n): n is string => n !== undefined));
+    for (const [id, n] of this.nodes) {
+      if (!wanted.has(id)) {
+        n.stop();
+        this.nodes.delete(id);
+      }
+    }
+    for (const id of wanted) {
+      if (this.nodes.has(id)) {
+        this.followAll(this.nodes.get(id)!); // a partition may have moved to a node already connected
+        continue;
+      }
+      const link = new NodeLink(id, {
+        token: this.opts.token,
+        hello: { node: this.opts.nodeId, role: this.opts.role, instance: this.opts.instance },
+        epoch: () => this.map.epoch,
+        address: () => {
+          const n = this.map.nodes[id];
+          return n ? { host: n.host, port: n.internalPort } : undefined;
+        },
+        waitMs: this.opts.waitMs ?? 3000,
+        log: this.opts.log,
+        events: {
+          up: (l) => this.followAll(l),
+          down: (l, reason) => {
+            for (const p of this.partitionsOf(l.nodeId)) {
+              this.followed.delete(p);
+              this.opts.partitionDown?.(p, reason);
+            }
+          },
+          frame: (_l, type, _epoch, body) => this.frame(type, body),
+        },
+      });
+      this.nodes.set(id, link);
+      link.start();
+    }
+  }
+
+  private partitionsOf(nodeId: string): number[] {
+    return this.map.partitions.filter((p) => p.chain[0] === nodeId).map((p) => p.id);
+  }
+
+  /** Subscribe to the filter feed of every partition the node holds (a snapshot, then changes). */
+  private followAll(l: NodeLink): void {
+    if (!l.up) return;
+    for (const p of this.partitionsOf(l.nodeId)) {
+      if (this.followed.has(p)) continue;
+      l.request(p, 'follow', p, {
+        reply: (_c, _t, ok, value) => {
+          if (ok) {
+            this.followed.add(p);
+            this.checkReady();
+          } else {
+            this.opts.log.warn({ partition: p, node: l.nodeId, reason: (value as [number, string])[1] }, 'cannot follow partition yet; retrying');
+            setTimeout(() => this.followAll(l), 200).unref();
+          }
+        },
+      });
+    }
+  }
+
+  private frame(type: number, body: Buffer): void {
+    if (type === FrameType.Feed) this.index.apply(decodeFeed(body));
+    else if (type === FrameType.Deliveries && this.opts.deliveries) decodeDeliveries(body, this.opts.deliveries);
+  }
+
+  /** Every partition of the map is followed: the index is complete. */
+  ready(): boolean {
+    return this.map.partitions.length > 0 && this.map.partitions.every((p) => this.followed.has(p.id));
+  }
+
+  private checkReady(): void {
+    if (!this.ready()) return;
+    for (const w of this.readyWaiters.splice(0)) w();
+  }
+
+  whenReady(): Promise<void> {
+    if (this.ready()) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  partitionOf(key: string): number {
+    return partitionOf(this.map, key);
+  }
+
+  partitionCount(): number {
+    return this.map.partitions.length;
+  }
+
+  private nodeOf(partition: number): NodeLink | undefined {
+    const id = this.map.partitions.find((p) => p.id === partition)?.chain[0];
+    return id === undefined ? undefined : this.nodes.get(id);
+  }
+
+  command(partition: number, cmd: Command, h?: ReplyHandler, ctx?: unknown, tag = 0): void {
+    const n = this.nodeOf(partition);
+    if (n) return n.command(partition, cmd, h, ctx, tag);
+    h?.reply(ctx, tag, false, [RC.ServerUnavailable, `partition ${partition} is not in the cluster map`], 0);
+  }
+
+  request(partition: number, op: string, arg: unknown, h: ReplyHandler, ctx?: unknown, tag = 0): void {
+    const n = this.nodeOf(partition);
+    if (n) return n.request(partition, op, arg, h, ctx, tag);
+    h.reply(ctx, tag, false, [RC.ServerUnavailable, `partition ${partition} is not in the cluster map`], 0);
+  }
+
+  /** Bytes waiting on the link to a partition's node. */
+  backlogOf(partition: number): number {
+    return this.nodeOf(partition)?.backlog ?? 0;
+  }
+
+  /**
+   * Route a message to every partition whose sessions want it. `h` hears the summed outcome
+   * (`PublishResult`, or `[reasonCode, message]` when any involved partition refused); without `h`
+   * nobody waits (QoS 0, wills). `connectionId`: the publisher's live connection (QoS 2, see qos2RestHandler).
+   */
+  publish(clientId: string, message: Message, packetId: number | undefined, h?: ReplyHandler, ctx?: unknown, tag = 0, connectionId?: number): void {
+    const direct = this.directScratch;
+    const groups = this.groupScratch;
+    direct.clear();
+    groups.clear();
+    this.index.trie.match(message.topic, this.collect);
+    if (message.retain) for (const p of this.map.partitions) direct.add(p.id);
+    const own = packetId !== undefined && message.qos === 2 ? this.partitionOf(clientId) : -1;
+    if (own < 0 && groups.size === 0 && direct.size <= 1) {
+      // The common case (one partition, no share group): no target list, no aggregation.
+      if (direct.size === 0) return h?.reply(ctx, tag, true, { matched: 0 }, 0);
+      for (const p of direct) this.send(p, { type: 'publish', now: 0, clientId, message }, h, ctx, tag);
+      return;
+    }
+    const now = 0; // stamped by the back end on arrival
+    const targets: Array<[number, PublishCommand]> = [];
+    const push = (p: number) => {
+      const cmd: PublishCommand = { type: 'publish', now, clientId, message };
+      if (p === own) cmd.packetId = packetId;
+      const g = groups.get(p);
+      if (g) cmd.groups = g;
+      targets.push([p, cmd]);
+    };
+    for (const p of direct) push(p);
+    for (const p of groups.keys()) if (!direct.has(p)) push(p);
+    if (own >= 0) {
+      let i = targets.findIndex(([p]) => p === own);
+      if (i < 0) {
+        push(own);
+        i = targets.length - 1;
+      }
+      const [first] = targets.splice(i, 1);
+      const rest: Qos2Rest = { client: this, targets, h, ctx, tag, own, clientId, packetId: packetId!, connectionId };
+      this.command(first[0], first[1], qos2FirstHandler, rest);
+      return;
+    }
+    if (targets.length === 0) return h?.reply(ctx, tag, true, { matched: 0 }, 0);
+    if (targets.length === 1 || !h) {
+      for (const [p, cmd] of targets) this.send(p, cmd, h, ctx, tag);
+      return;
+    }
+    const f = new Fanout(h, ctx, tag);
+    f.remaining = targets.length;
+    for (const [p, cmd] of targets) this.command(p, cmd, fanoutHandler, f);
+  }
+
+  /** One publish command nobody else's outcome depends on. */
+  private send(p: number, cmd: PublishCommand, h: ReplyHandler | undefined, ctx: unknown, tag: number): void {
+    // QoS 0 is shed for a partition whose link is far behind, as the front end sheds it for a stalled client.
+    if (cmd.message.qos === 0 && this.backlogOf(p) > QOS0_LINK_BACKLOG) {
+      this.droppedQos0++;
+      return;
+    }
+    this.command(p, cmd, h ?? (cmd.message.qos > 0 ? noop : undefined), ctx, tag);
+  }
+
+  /**
+   * A share group's message whose member's session ended (partition.ts, redispatchShared): to one
+   * partition holding members of the group, for the group only. Nobody waits; a QoS 1/2 message
+   * waits for an unreachable partition like any command.
+   */
+  publishToGroup(message: Message, group: string, from = -1): void {
+    const e = this.index.entry(`$share/${group}`);
+    if (!e) return;
+    // Not back to the partition whose member left (it had no other online member to give it to).
+    let p = -1;
+    for (let i = 0; i < e.partitions.length && p < 0; i++) {
+      const candidate = e.partitions[e.cursor++ % e.partitions.length];
+      if (candidate !== from) p = candidate;
+    }
+    if (p < 0) return;
+    this.command(p, { type: 'publish', now: 0, clientId: '', message, groups: [group], groupsOnly: true }, message.qos > 0 ? noop : undefined);
+  }
+
+  stop(): void {
+    this.unwatch?.();
+    for (const n of this.nodes.values()) n.stop();
+    this.nodes.clear();
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * The connection of a front end (or of a back end routing a will) to one back-end node: dialed
+ * and re-dialed with backoff, commands gathered per partition over one event-loop turn into one
+ * COMMANDS frame, replies matched to their callers by request id without a promise per command.
+ *
+ * While the node is unreachable, commands somebody waits for are held for a bounded time and then
+ * refused with a reason code; commands nobody waits for (acks, QoS 0) are dropped, since their
+ * connections are closed anyway. Requests in flight when the link breaks are refused at once: the
+ * caller never hears of success it does not have.
+ */
+import type { Command } from '../../partition/commands.js';
+import { RC } from '../../mqtt/reason-codes.js';
+import { dialTransport, type Hello } from '../transport/handshake.js';
+import type { Link } from '../transport/link.js';
+import { FrameType, ReplyStatus, encodeCommandsFrame, packr } from '../transport/protocol.js';
+
+/** Told the outcome of one command; `value` is the result, or `[reasonCode, message]` when refused. */
+export interface ReplyHandler {
+  reply(ctx: unknown, tag: number, ok: boolean, value: unknown, feedSeq: number): void;
+}
+
+interface Pending {
+  h: ReplyHandler;
+  ctx: unknown;
+  tag: number;
+  partition: number;
+  since: number;
+}
+
+interface PartitionBatch {
+  ids: number[];
+  commands: Command[];
+  pending: Array<Pending | undefined>;
+}
+
+export interface NodeLinkEvents {
+  up(node: NodeLink): void;
+  down(node: NodeLink, reason: string): void;
+  frame(node: NodeLink, type: number, epoch: number, body: Buffer): void;
+}
+
+export interface NodeLinkOptions {
+  token: string;
+  hello: Hello;
+  epoch(): number;
+  /** Where the node listens now (from the map); undefined while the map does not name it. */
+  address(): { host: string; port: number } | undefined;
+  /** How long a command waits for an unreachable node before it is refused. */
+  waitMs: number;
+  events: NodeLinkEvents;
+  log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+const BACKOFF_MIN_MS = 50;
+const BACKOFF_MAX_MS = 1000;
+const SWEEP_MS = 100;
+
+export class NodeLink {
+  private link: Link | undefined;
+  private dialing = false;
+  private stopped = false;
+  private backoff = BACKOFF_MIN_MS;
+  private retry: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private nextId = 1;
+  private readonly inFlight = new Map<number, Pending>();
+  private batches = new Map<number, PartitionBatch>();
+  private flushQueued = false;
+  private lastError = '';
+
+  constructor(
+    readonly nodeId: string,
+    private readonly opts: NodeLinkOptions,
+  ) {}
+
+  get up(): boolean {
+    return this.link !== undefined && !this.link.closed;
+  }
+
+  /** Bytes waiting for the node's socket: the front end sheds QoS 0 above a limit. */
+  get backlog(): number {
+    return this.link?.backlog ?? 0;
+  }
+
+  get reason(): string {
+    return this.lastError;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.dial();
+  }
+
+  private dial(): void {
+    if (this.stopped || this.dialing || this.up) return;
+    const addr = this.opts.address();
+    if (!addr) return this.again('not in the cluster map');
+    this.dialing = true;
+    dialTransport(
+      { host: addr.host, port: addr.port, token: this.opts.token, hello: this.opts.hello },
+      {
+        frame: (_l, type, epoch, body) => this.frame(type, epoch, body),
+        closed: (l, reason) => this.lost(l, reason ?? 'closed'),
+      },
+    ).then(
+      (link) => {
+        this.dialing = false;
+        if (this.stopped) return link.close();
+        if (link.closed) return this.again('closed right after the handshake');
+        this.link = link;
+        this.backoff = BACKOFF_MIN_MS;
+        this.lastError = '';
+        this.opts.log?.info({ node: this.nodeId, at: `${addr.host}:${addr.port}` }, 'connected to back end');
+        this.opts.events.up(this);
+        this.flush();
+      },
+      (err: Error) => {
+        this.dialing = false;
+        this.again(err.message);
+      },
+    );
+  }
+
+  private again(reason: string): void {
+    if (this.stopped) return;
+    this.lastError = reason;
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => this.dial(), this.backoff);
+    this.retry.unref();
+    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+    this.sweepSoon();
+  }
+
+  private lost(l: Link, reason: string): void {
+    if (this.link !== l) return;
+    this.link = undefined;
+    this.opts.log?.warn({ node: this.nodeId, reason }, 'lost the connection to a back end');
+    const failed = [...this.inFlight.values()];
+    this.inFlight.clear();
+    for (const p of failed) this.refuse(p, RC.UnspecifiedError, `partition ${p.partition} (node ${this.nodeId}) went away before answering: ${reason}`);
+    this.opts.events.down(this, reason);
+    this.again(reason);
+  }
+
+  private refuse(p: Pending, rc: number, message: string): void {
+    try {
+      p.h.reply(p.ctx, p.tag, false, [rc, message], 0);
+    } catch {
+      /* a handler must not throw; the others still hear */
+    }
+  }
+
+  /** Queue a command for `partition`; with a handler, its outcome is reported once. */
+  command(partition: number, cmd: Command, h?: ReplyHandler, ctx?: unknown, tag = 0): void {
+    if (!h && !this.up) return; // nobody waits and the node is gone: its connections are closed anyway
+    let b = this.batches.get(partition);
+    if (!b) this.batches.set(partition, (b = { ids: [], commands: [], pending: [] }));
+    let id = 0;
+    let pending: Pending | undefined;
+    if (h) {
+      id = this.allocId();
+      pending = { h, ctx, tag, partition, since: Date.now() };
+    }
+    b.ids.push(id);
+    b.commands.push(cmd);
+    b.pending.push(pending);
+    if (!this.up) return this.sweepSoon();
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
+  /** A control request (follow, stats): refused at once while the node is unreachable. */
+  request(partition: number, op: string, arg: unknown, h: ReplyHandler, ctx?: unknown, tag = 0): void {
+    const pending: Pending = { h, ctx, tag, partition, since: Date.now() };
+    if (!this.up) return this.refuse(pending, RC.ServerUnavailable, `node ${this.nodeId} is unreachable: ${this.lastError || 'connecting'}`);
+    const id = this.allocId();
+    this.inFlight.set(id, pending);
+    this.link!.send(FrameType.Request, this.opts.epoch(), packr.pack([id, op, arg]));
+  }
+
+  private allocId(): number {
+    const id = this.nextId;
+    this.nextId = id >= 0xffffffff ? 1 : id + 1;
+    return id;
+  }
+
+  private readonly flushNow = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
+
+  private flush(): void {
+    const link = this.link;
+    if (!link || link.closed || this.batches.size === 0) return;
+    const batches = this.batches;
+    this.batches = new Map();
+    const epoch = this.opts.epoch();
+    for (const [partition, b] of batches) {
+      for (let i = 0; i < b.ids.length; i++) if (b.pending[i]) this.inFlight.set(b.ids[i], b.pending[i]!);
+      let frame: Buffer;
+      try {
+        frame = encodeCommandsFrame(partition, b.ids, b.commands);
+      } catch (err) {
+        for (let i = 0; i < b.ids.length; i++) {
+          if (!b.pending[i]) continue;
+          this.inFlight.delete(b.ids[i]);
+          this.refuse(b.pending[i]!, RC.ImplementationSpecificError, `command could not be encoded: ${(err as Error).message}`);
+        }
+        continue;
+      }
+      link.sendFramed(FrameType.Commands, epoch, frame);
+    }
+  }
+
+  /** Refuses commands that waited too long for an unreachable node. */
+  private sweepSoon(): void {
+    if (this.sweeper || this.stopped) return;
+    this.sweeper = setTimeout(() => {
+      this.sweeper = undefined;
+      if (this.up) return;
+      const limit = Date.now() - this.opts.waitMs;
+      let left = 0;
+      for (const [partition, b] of this.batches) {
+        const keep: PartitionBatch = { ids: [], commands: [], pending: [] };
+        for (let i = 0; i < b.ids.length; i++) {
+          const p = b.pending[i];
+          if (!p) continue;
+          if (p.since <= limit) {
+            this.refuse(p, RC.ServerUnavailable, `partition ${partition} is unavailable (node ${this.nodeId}: ${this.lastError || 'connecting'})`);
+            continue;
+          }
+          keep.ids.push(b.ids[i]);
+          keep.commands.push(b.commands[i]);
+          keep.pending.push(p);
+        }
+        if (keep.ids.length > 0) this.batches.set(partition, keep);
+        else this.batches.delete(partition);
+        left += keep.ids.length;
+      }
+      if (left > 0) this.sweepSoon();
+    }, SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  private frame(type: number, epoch: number, body: Buffer): void {
+    if (type === FrameType.Replies) {
+      const flat = packr.unpack(body) as unknown[];
+      for (let i = 0; i + 3 < flat.length; i += 4) {
+        const id = flat[i] as number;
+        const p = this.inFlight.get(id);
+        if (!p) continue;
+        this.inFlight.delete(id);
+        try {
+          p.h.reply(p.ctx, p.tag, flat[i + 1] === ReplyStatus.Ok, flat[i + 2], flat[i + 3] as number);
+        } catch {
+          /* a handler must not throw */
+        }
+      }
+      return;
+    }
+    this.opts.events.frame(this, type, epoch, body);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    clearTimeout(this.sweeper);
+    this.sweeper = undefined;
+    const l = this.link;
+    this.link = undefined;
+    for (const p of this.inFlight.values()) this.refuse(p, RC.ServerShuttingDown, 'shutting down');
+    this.inFlight.clear();
+    for (const b of this.batches.values()) for (const p of b.pending) if (p) this.refuse(p, RC.ServerShuttingDown, 'shutting down');
+    this.batches.clear();
+    l?.close();
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * One internal TCP connection between two cluster processes, after or during the handshake.
+ * Frames written in one event-loop turn leave in one `writev` (the socket is corked at the first
+ * write and uncorked in the check phase), the way the client-facing connections batch. Senders
+ * read `backlog` to respect the peer's pace: the link never drops a frame on its own.
+ */
+import type net from 'node:net';
+import { FrameError, FrameReader, HEADER_BYTES, frameHeader } from './frame.js';
+
+export interface LinkHandlers {
+  frame(link: Link, type: number, epoch: number, body: Buffer): void;
+  /** Called once; `reason` is undefined for an orderly close by this side. */
+  closed(link: Link, reason: string | undefined): void;
+  /** The socket's buffer drained below the high-water mark after `backlog` grew. */
+  drained?(link: Link): void;
+}
+
+export class Link {
+  private readonly reader: FrameReader;
+  private corked = false;
+  private ended = false;
+  /** Who is at the other end, once the handshake said so. */
+  peer = '';
+  /** The peer's incarnation (front ends): lets a back end tell a reconnect from a new process. */
+  peerInstance = 0;
+
+  constructor(
+    readonly socket: net.Socket,
+    maxFrameBytes: number,
+    /** Replaced once the handshake is done: the handshake's handlers, then the application's. */
+    public handlers: LinkHandlers,
+  ) {
+    socket.setNoDelay(true);
+    this.reader = new FrameReader(maxFrameBytes, { frame: (t, e, b) => this.handlers.frame(this, t, e, b) });
+    socket.on('data', (chunk: Buffer) => {
+      if (this.ended) return;
+      try {
+        this.reader.push(chunk);
+      } catch (err) {
+        // A frame handler's own bug must not look like the peer's fault, but either way the stream
+        // position is lost: the link is closed and the peer reconnects.
+        this.fail(err instanceof FrameError ? err.message : `frame handling failed: ${(err as Error).message}`);
+      }
+    });
+    socket.on('drain', () => this.handlers.drained?.(this));
+    socket.on('error', (err) => this.fail(err.message));
+    socket.on('close', () => {
+      const partial = this.reader.partialBytes;
+      this.fail(partial > 0 ? `connection closed inside a frame (${partial} bytes of it received)` : 'connection closed by peer');
+    });
+  }
+
+  /** Raise the frame limit once the peer is authenticated (the handshake allows only small frames). */
+  set maxFrameBytes(n: number) {
+    this.reader.maxFrameBytes = n;
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /** Bytes accepted for sending but not yet handed to the kernel. */
+  get backlog(): number {
+    return this.socket.writableLength;
+  }
+
+  get remote(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+  }
+
+  send(type: number, epoch: number, body: Buffer): void {
+    if (this.ended) return;
+    this.cork();
+    this.socket.write(frameHeader(type, epoch, body.length));
+    if (body.length > 0) this.socket.write(body);
+  }
+
+  /** A frame whose body the caller wrote into `frame` after HEADER_BYTES (one buffer, one write). */
+  sendFramed(type: number, epoch: number, frame: Buffer): void {
+    if (this.ended) return;
+    frameHeader(type, epoch, frame.length - HEADER_BYTES).copy(frame, 0);
+    this.cork();
+    this.socket.write(frame);
+  }
+
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    setImmediate(this.uncork);
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
+  };
+
+  /** Flush what is queued, then close. */
+  close(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+    this.socket.end();
+    // A peer that never reads must not keep the socket open forever.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.handlers.closed(this, undefined);
+  }
+
+  /** Drop the connection at once (protocol error, peer gone). */
+  fail(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.socket.destroy();
+    this.handlers.closed(this, reason);
+  }
+}

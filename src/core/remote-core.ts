@@ -1,0 +1,314 @@
+/**
+ * The BrokerCore of a cluster's front end: the same door as LocalBrokerCore, with partitions behind
+ * the internal transport instead of in this process. Sessions go to `partitionOf(clientId)`,
+ * state-store keys to `partitionOf(partition key)`, publishes to the partitions the subscription
+ * index names (ClusterClient). The channel cannot tell the difference.
+ *
+ * Connection ids are made unique cluster-wide by putting this process's random instance number in
+ * the high bits (`instance * 2^32 + local id`), so a back end can tell whose connection a delivery
+ * or a kick is for, and a restarted front end never reuses an id of its previous life.
+ */
+import { randomInt } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ClusterClient } from '../cluster/client/cluster-client.js';
+import type { ReplyHandler } from '../cluster/client/node-link.js';
+import type { MapSource } from '../cluster/map.js';
+import { MqttError } from '../mqtt/errors.js';
+import { RC } from '../mqtt/reason-codes.js';
+import type { Command } from '../partition/commands.js';
+import type { KvEntryView, KvRequest, KvResult } from '../partition/kv-store.js';
+import { partitionKeyOf } from '../statestore/protocol.js';
+import type { AckKind, BrokerCore, BrokerStats, PublishOutcomeSink } from './broker-core.js';
+import type { ConnectRequest, ConnectResult, Delivery, DisconnectRequest, Message, PublishResult, SessionSink, SubscriptionRequest } from './types.js';
+
+export interface RemoteCoreOptions {
+  nodeId: string;
+  token: string;
+  mapSource: MapSource;
+  log: Logger;
+  /** How long a request waits for an unreachable partition before it is refused (default 3 s). */
+  waitMs?: number;
+  /** How often every partition's counters are fetched for stats() ($SYS). */
+  statsIntervalMs?: number;
+}
+
+const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
+const INSTANCE_SPAN = 2 ** 32;
+
+interface PromiseCtx {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+}
+
+/** Refusals become MqttErrors with the back end's reason code: the channel answers the client with it. */
+const promiseHandler: ReplyHandler = {
+  reply(ctx, _tag, ok, value) {
+    const c = ctx as PromiseCtx;
+    if (ok) c.resolve(value);
+    else {
+      const [rc, message] = value as [number, string];
+      c.reject(new MqttError(rc, message));
+    }
+  },
+};
+
+/** Subscribe/unsubscribe: resolved once this front end's index has the change (SUBACK after it). */
+interface FeedCtx extends PromiseCtx {
+  core: RemoteBrokerCore;
+  partition: number;
+}
+
+const feedHandler: ReplyHandler = {
+  reply(ctx, _tag, ok, value, seq) {
+    const c = ctx as FeedCtx;
+    if (!ok) return promiseHandler.reply(c, 0, false, value, 0);
+    void c.core.client.index.reached(c.partition, seq).then(() => c.resolve(value));
+  },
+};
+
+/** Reason codes PUBACK/PUBREC may carry (MQTT 5 3.4.2.1); anything else a partition refused with becomes 0x80. */
+const PUBACK_CODES: ReadonlySet<number> = new Set([RC.UnspecifiedError, RC.ImplementationSpecificError, RC.NotAuthorized, RC.TopicNameInvalid, RC.PacketIdentifierInUse, RC.QuotaExceeded, RC.PayloadFormatInvalid]);
+
+function publishRefusal(value: unknown): MqttError {
+  const [rc, message] = value as [number, string];
+  return new MqttError(PUBACK_CODES.has(rc) ? rc : RC.UnspecifiedError, message);
+}
+
+const publishAckHandler: ReplyHandler = {
+  reply(ctx, tag, ok, value) {
+    const sink = ctx as PublishOutcomeSink;
+    if (ok) sink.publishDone(tag, value as PublishResult, undefined);
+    else sink.publishDone(tag, undefined, publishRefusal(value));
+  },
+};
+
+const publishPromiseHandler: ReplyHandler = {
+  reply(ctx, _tag, ok, value) {
+    const c = ctx as PromiseCtx;
+    if (ok) c.resolve(value);
+    else c.reject(publishRefusal(value));
+  },
+};
+
+export class RemoteBrokerCore implements BrokerCore {
+  readonly instance = randomInt(1, 2 ** 20);
+  readonly client: ClusterClient;
+  private readonly base = this.instance * INSTANCE_SPAN;
+  private readonly sinks = new Map<number, { sink: SessionSink; partition: number }>();
+  /** Client id -> the cluster-wide id of its live connection on this front end (QoS 2 undo, see ClusterClient). */
+  private readonly live = new Map<string, number>();
+  private readonly counters = new Map<number, BrokerStats & { droppedQos0?: number }>();
+  private poller: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: RemoteCoreOptions) {
+    this.client = new ClusterClient({
+      nodeId: opts.nodeId,
+      role: 'frontend',
+      token: opts.token,
+      instance: this.instance,
+      mapSource: opts.mapSource,
+      log: opts.log,
+      waitMs: opts.waitMs,
+      deliveries: {
+        deliver: (c, d: Delivery) => this.sinks.get(c)?.sink.deliver(d),
+        release: (c, packetId, reasonCode) => this.sinks.get(c)?.sink.release(packetId, reasonCode),
+        kick: (c, rc) => {
+          const s = this.sinks.get(c);
+          this.sinks.delete(c);
+          s?.sink.kick(rc);
+        },
+      },
+      partitionDown: (p, reason) => this.partitionDown(p, reason),
+    });
+  }
+
+  start(): void {
+    this.client.start();
+    this.poller = setInterval(() => this.poll(), this.opts.statsIntervalMs ?? 1000);
+    this.poller.unref();
+  }
+
+  ready(): boolean {
+    return this.client.ready();
+  }
+
+  whenReady(): Promise<void> {
+    return this.client.whenReady();
+  }
+
+  /** The connection id a back end sees for a connection of this front end. */
+  private global(connectionId: number): number {
+    return this.base + (connectionId >>> 0);
+  }
+
+  /**
+   * A partition's node is unreachable: the connections whose sessions live there are closed (the
+   * clients reconnect and resume once it is back). Connections of other partitions carry on.
+   */
+  private partitionDown(partition: number, reason: string): void {
+    let n = 0;
+    for (const [id, s] of this.sinks) {
+      if (s.partition !== partition) continue;
+      this.sinks.delete(id);
+      n++;
+      try {
+        s.sink.kick(RC.UnspecifiedError);
+      } catch {
+        /* SessionSink contract: must not throw; one broken sink does not stop the others */
+      }
+    }
+    this.opts.log.warn({ partition, reason, closed: n }, 'partition unreachable; closed the connections of its sessions');
+  }
+
+  private run<T>(partition: number, cmd: Command): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.client.command(partition, cmd, promiseHandler, { resolve, reject } as PromiseCtx));
+  }
+
+  connect(req: ConnectRequest, sink: SessionSink): Promise<ConnectResult> {
+    const partition = this.client.partitionOf(req.clientId);
+    const connectionId = this.global(req.connectionId);
+    this.sinks.set(connectionId, { sink, partition });
+    this.live.set(req.clientId, connectionId);
+    const cmd: Command = {
+      type: 'connect',
+      now: 0,
+      clientId: req.clientId,
+      connectionId,
+      protocolVersion: req.protocolVersion,
+      cleanStart: req.cleanStart,
+      sessionExpirySeconds: req.sessionExpirySeconds,
+      receiveMaximum: req.receiveMaximum,
+      will: req.will,
+    };
+    return this.run<ConnectResult>(partition, cmd).catch((err: Error) => {
+      this.sinks.delete(connectionId);
+      // CONNACK has its own code for "try later": 0x88 Server unavailable.
+      throw err instanceof MqttError && err.reasonCode !== RC.QuotaExceeded ? new MqttError(RC.ServerUnavailable, err.message, { cause: err }) : err;
+    });
+  }
+
+  disconnect(req: DisconnectRequest): Promise<void> {
+    const connectionId = this.global(req.connectionId);
+    this.sinks.delete(connectionId);
+    if (this.live.get(req.clientId) === connectionId) this.live.delete(req.clientId);
+    return this.run<void>(this.client.partitionOf(req.clientId), { type: 'disconnect', now: 0, ...req, connectionId });
+  }
+
+  private feedCall<T>(partition: number, cmd: Command): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.client.command(partition, cmd, feedHandler, { resolve, reject, core: this, partition } as FeedCtx));
+  }
+
+  subscribe(clientId: string, connectionId: number, subs: SubscriptionRequest[]): Promise<number[]> {
+    const partition = this.client.partitionOf(clientId);
+    return this.feedCall(partition, { type: 'subscribe', now: 0, clientId, connectionId: this.global(connectionId), subs });
+  }
+
+  unsubscribe(clientId: string, connectionId: number, filters: string[]): Promise<number[]> {
+    const partition = this.client.partitionOf(clientId);
+    return this.feedCall(partition, { type: 'unsubscribe', now: 0, clientId, connectionId: this.global(connectionId), filters });
+  }
+
+  publish(clientId: string, message: Message, packetId?: number): Promise<PublishResult> {
+    if (message.qos === 0) {
+      this.client.publish(clientId, message, undefined);
+      return QOS0_DONE;
+    }
+    const connectionId = packetId === undefined ? undefined : this.live.get(clientId);
+    return new Promise((resolve, reject) => this.client.publish(clientId, message, packetId, publishPromiseHandler, { resolve, reject } as PromiseCtx, 0, connectionId));
+  }
+
+  publishAcked(clientId: string, message: Message, packetId: number | undefined, sink: PublishOutcomeSink, tag: number): void {
+    this.client.publish(clientId, message, packetId, publishAckHandler, sink, tag, packetId === undefined ? undefined : this.live.get(clientId));
+  }
+
+  release(clientId: string, connectionId: number, packetId: number): Promise<number> {
+    return this.run<number>(this.client.partitionOf(clientId), { type: 'release', now: 0, clientId, connectionId: this.global(connectionId), packetId });
+  }
+
+  acknowledge(clientId: string, connectionId: number, packetId: number, kind: AckKind, reasonCode = 0): void {
+    this.client.command(this.client.partitionOf(clientId), { type: 'ack', now: 0, clientId, connectionId: this.global(connectionId), packetId, kind, reasonCode });
+  }
+
+  /** The front end's stall verdict for a subscriber, a command of its session's partition (see partition/flow). */
+  setStalled(clientId: string, connectionId: number, stalled: boolean): void {
+    this.client.command(this.client.partitionOf(clientId), { type: 'flow', now: 0, clientId, connectionId: this.global(connectionId), stalled });
+  }
+
+  kv(request: KvRequest): Promise<KvResult> {
+    const keys = keysOf(request);
+    const partitionOfKey = (k: Buffer) => this.client.partitionOf(partitionKeyOf(k).toString('utf8'));
+    const partitions = new Set(keys.map(partitionOfKey));
+    if (partitions.size > 1 && request.op.verb === 'XGET') return this.xgetAcross(request, request.op.keys, partitionOfKey);
+    if (partitions.size > 1) {
+      return Promise.resolve({ type: 'error', message: 'the keys of one transaction must share a partition key (the part before "||")' });
+    }
+    const [partition] = partitions.size === 1 ? partitions : [this.client.partitionOf('')];
+    return this.run<KvResult>(partition, { type: 'kv', now: 0, request });
+  }
+
+  /** A read of keys in several partitions: one XGET per partition, answers put back in request order. */
+  private async xgetAcross(request: KvRequest, keys: Buffer[], partitionOfKey: (k: Buffer) => number): Promise<KvResult> {
+    const byPartition = new Map<number, number[]>();
+    keys.forEach((k, i) => {
+      const p = partitionOfKey(k);
+      const list = byPartition.get(p);
+      if (list) list.push(i);
+      else byPartition.set(p, [i]);
+    });
+    const parts = await Promise.all(
+      [...byPartition].map(([p, idx]) => this.run<KvResult>(p, { type: 'kv', now: 0, request: { ...request, op: { verb: 'XGET', keys: idx.map((i) => keys[i]) } } })),
+    );
+    const entries = new Array<KvEntryView | null>(keys.length).fill(null);
+    let version = '';
+    let k = 0;
+    for (const idx of byPartition.values()) {
+      const r = parts[k++];
+      if (r.type !== 'entries') return r; // an error of one partition is the answer
+      idx.forEach((i, j) => (entries[i] = r.entries[j] ?? null));
+      if (version === '') version = r.version;
+    }
+    return { type: 'entries', entries, version };
+  }
+
+  /** Cluster-wide counts: the sum over every partition's last report (retained: the largest copy, since every partition keeps them all). */
+  stats(): BrokerStats {
+    const s: BrokerStats = { sessions: 0, connected: 0, subscriptions: 0, retained: 0, messagesReceived: 0, messagesSent: 0, messagesDropped: 0, queued: 0, inflight: 0 };
+    for (const c of this.counters.values()) {
+      s.sessions += c.sessions;
+      s.connected += c.connected;
+      s.subscriptions += c.subscriptions;
+      s.retained = Math.max(s.retained, c.retained);
+      s.messagesReceived += c.messagesReceived;
+      s.messagesSent += c.messagesSent;
+      s.messagesDropped += c.messagesDropped + (c.droppedQos0 ?? 0);
+      s.queued += c.queued;
+      s.inflight += c.inflight;
+    }
+    // QoS 0 this front end shed for back ends whose links were too far behind.
+    s.messagesDropped += this.client.droppedQos0;
+    return s;
+  }
+
+  private poll(): void {
+    for (const p of this.client.currentMap.partitions) {
+      this.client.request(p.id, 'stats', p.id, {
+        reply: (_c, _t, ok, value) => {
+          if (ok) this.counters.set(p.id, value as BrokerStats);
+        },
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.poller);
+    this.client.stop();
+  }
+}
+
+/** The keys a state-store request touches (their partition keys must agree). */
+function keysOf(r: KvRequest): Buffer[] {
+  const op = r.op;
+  if (op.verb === 'XGET') return op.keys;
+  if (op.verb === 'XTX') return op.ops.map((o) => o.key);
+  return [op.key];
+}
