@@ -6,32 +6,15 @@
  * Everything is read from `routes()` in prom-client `collect()` callbacks when Prometheus scrapes;
  * one `routes()` call serves the whole scrape.
  */
-import { scrapedSeries, processRegistry } from './metrics.js';
-
-/** What the exporter reads of a route (the connectors' `RouteMetrics`; an interface so observability does not import connectors). */
-export interface BridgeRouteCounts {
-  connector: string;
-  route: string;
-  forwarded: number;
-  droppedBufferFull: number;
-  droppedRefused: number;
-  expired: number;
-  looped: number;
-  redelivered: number;
-  backlog: number;
-  backlogBytes: number;
-  sourceConnections: number;
-  targetConnections: number;
-  clients: number;
-  connectFailures: number;
-}
+import type { RouteMetrics } from '../connectors/route-metrics.js';
+import { processRegistry, scrapedSeries } from './metrics.js';
 
 export interface ConnectorMetrics {
   scrape(): Promise<string>;
   contentType: string;
 }
 
-type Route = BridgeRouteCounts;
+type Route = RouteMetrics;
 const LABELS = ['connector', 'route'] as const;
 
 export function createConnectorMetrics(routes: () => readonly Route[]): ConnectorMetrics {
