@@ -70,7 +70,11 @@ export async function runConnector(args: string[]): Promise<void> {
       ? undefined
       : new OpsServer({ host: values['metrics-host']!, port: metricsPort, readiness, metrics: () => metrics, log, field: '--metrics-port' });
   // Before the routes, so /readyz answers "not ready" (not "connection refused") while they connect.
-  await ops?.start();
+  await ops?.start().catch((err: Error) => {
+    // The usual cause: an `edgemq serve` on the same host holds the same default port.
+    const hint = err.message.endsWith('EADDRINUSE') ? ' (edgemq serve uses 9600 too: choose another --metrics-port, or off)' : '';
+    throw new Error(`${err.message}${hint}`);
+  });
   runner.start(stats * 1000);
   stopOnSignals(async (signal) => {
     log.info({ signal }, 'connector stopping');
