@@ -72,7 +72,7 @@ export async function runConnector(args: string[]): Promise<void> {
   // Before the routes, so /readyz answers "not ready" (not "connection refused") while they connect.
   await ops?.start().catch((err: Error) => {
     // The usual cause: an `edgemq serve` on the same host holds the same default port.
-    const hint = err.message.endsWith('EADDRINUSE') ? ' (edgemq serve uses 9600 too: choose another --metrics-port, or off)' : '';
+    const hint = metricsPort === CONNECTOR_METRICS_PORT && err.message.endsWith('EADDRINUSE') ? ' (edgemq serve uses 9600 too: choose another --metrics-port, or off)' : '';
     throw new Error(`${err.message}${hint}`);
   });
   runner.start(stats * 1000);

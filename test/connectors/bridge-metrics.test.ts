@@ -138,7 +138,7 @@ describe('bridge metrics and probes', { timeout: 60_000 }, () => {
     onCleanup(() => busy.kill('SIGKILL'));
     await until('the connector exited', () => busy.process.exitCode !== null);
     expect(busy.process.exitCode).not.toBe(0);
-    expect(busy.output()).toContain(`--metrics-port: cannot listen on 127.0.0.1:${port}: EADDRINUSE (edgemq serve uses 9600 too`);
+    expect(busy.output()).toContain(`--metrics-port: cannot listen on 127.0.0.1:${port}: EADDRINUSE\n`);
 
     const bad = startConnector(file, ['--metrics-port', 'many']);
     onCleanup(() => bad.kill('SIGKILL'));
