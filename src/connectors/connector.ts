@@ -50,6 +50,14 @@ export class BridgeRunner {
     });
   }
 
+  /**
+   * `connector/route` of every route and whether each of its bridge clients has been connected to
+   * both brokers at least once (readiness: a later outage is offline operation, not unreadiness).
+   */
+  connectedOnce(): Array<{ route: string; connected: boolean }> {
+    return this.routes.map((r) => ({ route: `${r.metrics.connector}/${r.metrics.route}`, connected: r.lanes.every((lane) => lane.connectedOnce) }));
+  }
+
   async stop(): Promise<void> {
     if (this.statsTimer !== undefined) clearInterval(this.statsTimer);
     await Promise.all(this.routes.flatMap((r) => r.lanes.map((lane) => lane.stop())));

@@ -64,6 +64,8 @@ export class Lane {
   private readonly filter: string;
   private dropsSinceLog = 0;
   private lastDropLog = 0;
+  private sourceSeen = false;
+  private targetSeen = false;
 
   constructor(
     private readonly settings: BridgeConnectorSettings,
@@ -117,6 +119,7 @@ export class Lane {
   private sourceUp(client: MqttClient): void {
     const acks = new HeldAcks(client);
     this.sourceAcks = acks;
+    this.sourceSeen = true;
     this.metrics.sourceConnections++;
     client.on('message', (_topic, _payload, packet) => this.receive(packet, acks));
     const v5 = !this.localToRemote ? this.settings.protocolVersion === 5 : true;
@@ -188,6 +191,7 @@ export class Lane {
       const e = this.entries[i]!;
       if (e.state !== WAITING) continue;
       this.metrics.dropped++;
+      this.metrics.droppedBufferFull++;
       this.dropsSinceLog++;
       const now = Date.now();
       if (now - this.lastDropLog >= DROP_LOG_INTERVAL_MS) {
@@ -209,6 +213,7 @@ export class Lane {
 
   private targetUp(client: MqttClient, connack: IConnackPacket): void {
     this.metrics.targetConnections++;
+    this.targetSeen = true;
     this.target = client;
     const v5 = this.localToRemote ? this.settings.protocolVersion === 5 : true;
     this.window = v5 ? Math.min(MAX_WINDOW, connack.properties?.receiveMaximum ?? 65535) : V3_WINDOW;
@@ -257,6 +262,7 @@ export class Lane {
         return;
       }
       this.metrics.dropped++;
+      this.metrics.droppedRefused++;
       const message = `${this.destination.side} broker refused a message for '${e.topic}': ${err.message}`;
       recordError(this.metrics, message);
       this.log.warn({ route: this.route.name, topic: e.topic, code }, message);
@@ -309,6 +315,11 @@ export class Lane {
 
   private updateBacklog(delta: number): void {
     this.metrics.backlog += delta;
+  }
+
+  /** Both of this lane's clients have been connected at least once (the connector's readiness rule). */
+  get connectedOnce(): boolean {
+    return this.sourceSeen && this.targetSeen;
   }
 
   /** Bytes held by this lane (the route's `backlogBytes` is the sum over its lanes). */

@@ -1,7 +1,7 @@
 /**
  * Counters and state of one bridge route, kept as plain fields so the hot path only increments
- * numbers; `Connector.metrics()` hands these objects out, for logs now and for a Prometheus
- * exporter (src/observability) to read.
+ * numbers; `BridgeRunner.metrics()` hands these objects out, to the statistics log and to the
+ * Prometheus exporter (src/observability/connector-metrics.ts), which reads them at scrape time.
  */
 export interface RouteMetrics {
   connector: string;
@@ -9,8 +9,12 @@ export interface RouteMetrics {
   direction: string;
   /** Messages the destination accepted (QoS 1: acknowledged; QoS 0: written). */
   forwarded: number;
-  /** Messages given up: oldest dropped at the buffer bound, or refused by the destination. */
+  /** Messages given up: `droppedBufferFull` + `droppedRefused`. */
   dropped: number;
+  /** Oldest waiting messages dropped at the connector's buffer bound. */
+  droppedBufferFull: number;
+  /** Messages the destination refused with an error reason code. */
+  droppedRefused: number;
   /** Messages whose Message Expiry Interval ran out while they were held. */
   expired: number;
   /** Messages not forwarded because this connector had put them there (loop prevention). */
@@ -38,6 +42,8 @@ export function newRouteMetrics(connector: string, route: string, direction: str
     direction,
     forwarded: 0,
     dropped: 0,
+    droppedBufferFull: 0,
+    droppedRefused: 0,
     expired: 0,
     looped: 0,
     redelivered: 0,

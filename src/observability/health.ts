@@ -51,6 +51,8 @@ export interface OpsServerOptions {
   /** Prometheus text and its content type; absent until the broker's metrics exist. */
   metrics?: () => { scrape(): Promise<string>; contentType: string } | undefined;
   log: Logger;
+  /** What chose the port, named in a bind error (default: the Broker resource's field). */
+  field?: string;
 }
 
 export class OpsServer {
@@ -61,7 +63,7 @@ export class OpsServer {
 
   async start(): Promise<void> {
     const server = http.createServer((req, res) => void this.handle(req, res));
-    this.port = await listenOn(server, this.o.host, this.o.port, 'Broker spec.diagnostics.metrics.prometheusPort');
+    this.port = await listenOn(server, this.o.host, this.o.port, this.o.field ?? 'Broker spec.diagnostics.metrics.prometheusPort');
     this.server = server;
     this.o.log.info({ host: this.o.host, port: this.port }, 'metrics and health probes listening');
   }

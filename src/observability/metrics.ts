@@ -59,10 +59,41 @@ export interface BrokerMetrics {
 
 type Read = (s: BrokerStats) => number;
 
-export function createMetrics(src: MetricSources): BrokerMetrics {
+/** A registry with Node's process metrics (`edgemq_` prefix) and a `hostname` label on every series. */
+export function processRegistry(labels: Record<string, string> = {}): Registry {
   const registry = new Registry();
-  registry.setDefaultLabels({ hostname: os.hostname(), ...src.labels });
+  registry.setDefaultLabels({ hostname: os.hostname(), ...labels });
   collectDefaultMetrics({ register: registry, prefix: 'edgemq_' });
+  return registry;
+}
+
+/**
+ * A labelled series whose values are kept elsewhere (running totals for a counter, current values
+ * for a gauge): cleared and filled by `fill` at scrape time, so nothing calls prom-client per message.
+ */
+export function scrapedSeries<L extends string>(
+  kind: 'counter' | 'gauge',
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  fill: (put: (labels: Record<L, string>, value: number) => void) => void,
+): void {
+  const Kind = kind === 'counter' ? Counter : Gauge;
+  new Kind<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect(this: Counter<L> | Gauge<L>) {
+      this.reset();
+      fill((labels, value) => this.inc(labels, value));
+    },
+  });
+}
+
+export function createMetrics(src: MetricSources): BrokerMetrics {
+  const registry = processRegistry(src.labels);
 
   // One stats() walk per scrape, shared by every collector of that scrape (scrape() clears it first).
   let cached: BrokerStats | undefined;
@@ -234,18 +265,9 @@ export function histogramMetric(name: string, help: string, h: LatencyHistogram)
  * `Service/Method`, read from the plain counts the component server keeps.
  */
 export function createComponentMetrics(calls: Map<string, Map<string, number>>): { scrape(): Promise<string>; contentType: string } {
-  const registry = new Registry();
-  registry.setDefaultLabels({ hostname: os.hostname(), role: 'dapr-components' });
-  collectDefaultMetrics({ register: registry, prefix: 'edgemq_' });
-  new Counter({
-    name: 'edgemq_dapr_component_calls',
-    help: 'gRPC calls from daprd to the pluggable components, by socket and Service/Method.',
-    labelNames: ['socket', 'method'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [socket, counts] of calls) for (const [method, n] of counts) this.inc({ socket, method }, n);
-    },
+  const registry = processRegistry({ role: 'dapr-components' });
+  scrapedSeries('counter', registry, 'edgemq_dapr_component_calls', 'gRPC calls from daprd to the pluggable components, by socket and Service/Method.', ['socket', 'method'], (put) => {
+    for (const [socket, counts] of calls) for (const [method, n] of counts) put({ socket, method }, n);
   });
   return { scrape: () => registry.metrics(), contentType: registry.contentType };
 }

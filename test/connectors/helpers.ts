@@ -93,7 +93,9 @@ export interface Connector {
 }
 
 export function startConnector(configFile: string, args: string[] = []): Connector {
-  const c = edgemqCommand(['connector', '--config', configFile, '--stats-interval', '0.2', ...args]);
+  // The default metrics port (9600) is fixed; tests run side by side, so theirs is off or a free one.
+  const metrics = args.includes('--metrics-port') ? [] : ['--metrics-port', 'off'];
+  const c = edgemqCommand(['connector', '--config', configFile, '--stats-interval', '0.2', ...metrics, ...args]);
   const child = spawn(c.cmd, c.args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d) => (out += d));

@@ -6,7 +6,12 @@ export type Scrape = Map<string, PromFamily>;
 export async function scrape(url: string): Promise<Scrape> {
   const res = await fetch(url);
   if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}`);
-  const families = parsePrometheusTextFormat(await res.text());
+  return parse(await res.text());
+}
+
+/** Prometheus text exposition, by metric family name. */
+export function parse(text: string): Scrape {
+  const families = parsePrometheusTextFormat(text);
   return new Map(families.map((f) => [f.name, f]));
 }
 

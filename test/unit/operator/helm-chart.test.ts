@@ -275,10 +275,25 @@ describe.skipIf(!helmlite)('helm/edgemq rendered by helmlite (Helm 3 template en
     const deployments = docs.filter((d) => d.kind === 'Deployment');
     expect(deployments.map((d) => d.metadata.name)).toEqual(['r1-edgemq-connector-cloud']);
     const pod = deployments[0].spec.template;
-    expect(pod.spec.containers[0].args).toEqual(['connector', '--config', '/etc/edgemq/connector', '--secrets-dir', '/etc/edgemq/secrets']);
+    const c = pod.spec.containers[0];
+    expect(c.args).toEqual(['connector', '--config', '/etc/edgemq/connector', '--secrets-dir', '/etc/edgemq/secrets', '--metrics-port', '9600', '--metrics-host', '0.0.0.0']);
+    expect(c.ports).toEqual([{ name: 'metrics', containerPort: 9600, protocol: 'TCP' }]);
+    expect(c.livenessProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10 });
+    expect(c.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 5 });
+    expect(pod.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9600', 'prometheus.io/path': '/metrics' });
     expect(pod.spec.volumes.find((v: Obj) => v.name === 'sat').projected.sources[0].serviceAccountToken).toEqual({ path: 'mq-sat', audience: 'edgemq', expirationSeconds: 86400 });
     const brokerSelector = docs.find((d) => d.kind === 'StatefulSet')!.spec.selector.matchLabels as Obj;
     expect(Object.entries(brokerSelector).every(([k, v]) => pod.metadata.labels[k] === v)).toBe(false);
+
+    // Another port, and no scrape annotations when the chart's are off.
+    const values = YAML.parse(readFileSync(file, 'utf8'));
+    values.connectors.cloud.metricsPort = 9700;
+    values.operations = { metrics: { annotations: false } };
+    writeFileSync(file, YAML.stringify(values));
+    const other = render('r1', 'ns1', file).find((d) => d.kind === 'Deployment')!.spec.template;
+    expect(other.spec.containers[0].args.slice(-4)).toEqual(['--metrics-port', '9700', '--metrics-host', '0.0.0.0']);
+    expect(other.spec.containers[0].ports[0].containerPort).toBe(9700);
+    expect(Object.keys(other.metadata.annotations)).toEqual(['checksum/config']);
   });
 
   it('refuses an unknown memory profile and a chart without listeners', () => {
