@@ -12,14 +12,13 @@
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { MemoryExecutor, partitionStats, undurable, type CommandExecutor, type DurableWaiter } from '../../core/local-core.js';
+import { partitionStats, undurable, type DurableWaiter } from '../../core/local-core.js';
 import type { Message } from '../../core/types.js';
 import { RC } from '../../mqtt/reason-codes.js';
 import type { Command } from '../../partition/commands.js';
 import type { PartitionOutput } from '../../partition/output.js';
-import { Partition, type CommandResult, type PartitionLimits } from '../../partition/partition.js';
-import { openPartitionStore } from '../../storage/open-store.js';
-import { recoverPartition } from '../../storage/recover.js';
+import type { CommandResult, PartitionLimits } from '../../partition/partition.js';
+import { ChainReplica } from '../../replication/chain-replica.js';
 import { ClusterClient } from '../client/cluster-client.js';
 import type { ClusterMap, MapSource } from '../map.js';
 import { listenTransport, type ListeningTransport } from '../transport/handshake.js';
@@ -43,8 +42,8 @@ export interface BackendNodeOptions {
 
 interface Hosted {
   id: number;
-  partition: Partition;
-  executor: CommandExecutor;
+  /** The partition's replica here (src/replication): its state machine, store and chain position. */
+  replica: ChainReplica;
   feed: FilterFeed;
   ticker: NodeJS.Timeout;
   /** Epoch of the map that placed the partition here: frames of an older epoch are refused. */
@@ -133,8 +132,15 @@ export class BackendNode {
     return !this.stopped && this.transport !== undefined && this.mine(this.map).every((p) => this.hosted.has(p));
   }
 
+  /**
+   * Partitions whose chain names this node. A chain of more than one waits until the map knows this
+   * process (its pid): a map written before a restart still places the previous process, whose
+   * position (head, say) this one must not take with whatever its store holds.
+   */
   private mine(map: ClusterMap): number[] {
-    return map.partitions.filter((p) => p.chain[0] === this.opts.id).map((p) => p.id);
+    const me = map.nodes[this.opts.id];
+    const stale = me?.pid !== undefined && me.pid !== process.pid;
+    return map.partitions.filter((p) => p.chain.includes(this.opts.id) && !(stale && p.chain.length > 1)).map((p) => p.id);
   }
 
   async start(): Promise<void> {
@@ -169,41 +175,42 @@ export class BackendNode {
 
   private async onMap(map: ClusterMap): Promise<void> {
     this.map = map;
+    for (const h of this.hosted.values()) h.replica.onMap(map);
     for (const p of this.mine(map)) if (!this.hosted.has(p)) await this.host(p);
     for (const [p, h] of this.hosted) {
       if (this.mine(map).includes(p)) continue;
       this.hosted.delete(p);
       clearInterval(h.ticker);
-      await h.executor.close();
+      await h.replica.close();
       this.opts.log.info({ partition: p }, 'partition moved away');
     }
   }
 
   private async host(id: number): Promise<void> {
     const limits: PartitionLimits = { ...this.opts.limits, cluster: true };
-    let partition: Partition;
-    let executor: CommandExecutor;
-    if (this.opts.durability === 'memory') {
-      partition = new Partition(limits);
-      executor = new MemoryExecutor(partition);
-    } else {
-      const sync = this.opts.durability === 'fsync';
-      const store = openPartitionStore(path.join(this.opts.dataDir, `partition-${id}`), { sync });
-      const r = await recoverPartition(
-        store,
+    const replica = await ChainReplica.open(
+      {
+        partition: id,
+        nodeId: this.opts.id,
+        token: this.opts.token,
+        dataDir: this.opts.dataDir,
+        durability: this.opts.durability,
         limits,
-        { sync, onError: (err) => this.opts.log.error({ partition: id, err: err.message }, 'durable write failed; refusing until storage recovers') },
-        undefined,
-        this.out,
-      );
-      partition = r.partition;
-      executor = r.executor;
-      this.opts.log.info({ partition: id, replayed: r.replayed, sessions: partition.sessions.size }, 'partition recovered');
-    }
-    const feed = new FilterFeed(id, partition.routes, () => this.map.epoch);
-    const ticker = setInterval(() => executor.execute({ type: 'tick', now: Date.now() }, this.out), TICK_MS);
+        log: this.opts.log,
+        out: this.out,
+        map: () => this.map,
+        replaced: (partition) => {
+          const h = this.hosted.get(id);
+          if (h) h.feed = new FilterFeed(id, partition.routes, () => this.map.epoch);
+        },
+      },
+      this.map,
+    );
+    const feed = new FilterFeed(id, replica.partition.routes, () => this.map.epoch);
+    // Only the head orders ticks (the executor ignores them elsewhere): replicas take the head's.
+    const ticker = setInterval(() => replica.executor.execute({ type: 'tick', now: Date.now() }, this.out), TICK_MS);
     ticker.unref();
-    this.hosted.set(id, { id, partition, executor, feed, ticker, placedAt: this.map.epoch, contexts: new WeakMap() });
+    this.hosted.set(id, { id, replica, feed, ticker, placedAt: this.map.epoch, contexts: new WeakMap() });
   }
 
   // ---- links ----------------------------------------------------------------------------------------
@@ -227,6 +234,7 @@ export class BackendNode {
   }
 
   private linkClosed(link: Link, reason: string | undefined): void {
+    if (link.peerInstance === 0) for (const h of this.hosted.values()) h.replica.downstreamClosed(link);
     for (const f of this.following.get(link) ?? []) f.unfollow(link);
     this.following.delete(link);
     this.deliveries.delete(link);
@@ -255,7 +263,7 @@ export class BackendNode {
       this.connections.delete(connectionId);
       const h = this.hosted.get(c.partition);
       if (!h) continue;
-      h.executor.execute({ type: 'disconnect', now, clientId: c.clientId, connectionId, normal: false }, this.out);
+      h.replica.executor.execute({ type: 'disconnect', now, clientId: c.clientId, connectionId, normal: false }, this.out);
       n++;
     }
     if (n > 0) this.opts.log.info({ connections: n }, 'ended the connections of a lost front end');
@@ -273,6 +281,16 @@ export class BackendNode {
   private frame(link: Link, type: number, epoch: number, body: Buffer): void {
     if (type === FrameType.Commands) return this.commands(link, epoch, body);
     if (type === FrameType.Request) return this.request(link, body);
+    if (type === FrameType.ChainHello || type === FrameType.ChainAck) {
+      // Both bodies start with the partition (msgpack array): a successor's link, served by the replica.
+      const partition = (packr.unpack(body) as [number])[0];
+      const h = this.hosted.get(partition);
+      if (!h) {
+        if (type === FrameType.ChainHello) link.send(FrameType.ChainRefused, this.map.epoch, packr.pack([partition, `partition ${partition} is not hosted by ${this.opts.id}`]));
+        return;
+      }
+      return h.replica.fromSuccessor(link, type, epoch, body);
+    }
     throw new Error(`unexpected frame type ${type} from ${link.peer}`);
   }
 
@@ -281,8 +299,10 @@ export class BackendNode {
     const h = this.hosted.get(partition);
     const refusal = !h
       ? `partition ${partition} is not served by ${this.opts.id}`
-      : epoch < h.placedAt
-        ? `command of map epoch ${epoch} for partition ${partition}, placed here in epoch ${h.placedAt}`
+      : !h.replica.head
+        ? `partition ${partition}: ${this.opts.id} is not the head of its chain`
+        : epoch < h.replica.chainEpoch
+        ? `command of map epoch ${epoch} for partition ${partition}, whose chain changed in epoch ${h.replica.chainEpoch}`
         : undefined;
     if (refusal !== undefined || !h) {
       for (const id of requestIds) if (id !== 0) this.reply(link, id, undefined, [RC.ServerUnavailable, refusal], 0, true);
@@ -296,8 +316,8 @@ export class BackendNode {
       cmd.now = now;
       if (cmd.type === 'connect') this.connections.set(cmd.connectionId, { instance: link.peerInstance, clientId: cmd.clientId, partition });
       const id = requestIds[i];
-      if (id === 0) h.executor.execute(cmd, this.out);
-      else h.executor.executeThen(cmd, this.out, replyWaiter, ctx, id);
+      if (id === 0) h.replica.executor.execute(cmd, this.out);
+      else h.replica.executor.executeThen(cmd, this.out, replyWaiter, ctx, id);
       if (cmd.type === 'disconnect') {
         const c = this.connections.get(cmd.connectionId);
         if (c && c.clientId === cmd.clientId) this.connections.delete(cmd.connectionId);
@@ -308,7 +328,7 @@ export class BackendNode {
   private request(link: Link, body: Buffer): void {
     const [id, op, arg] = packr.unpack(body) as [number, string, unknown];
     const h = this.hosted.get(arg as number);
-    if (!h) return this.reply(link, id, undefined, [RC.ServerUnavailable, `partition ${String(arg)} is not served by ${this.opts.id}`], 0, true);
+    if (!h || !h.replica.head) return this.reply(link, id, undefined, [RC.ServerUnavailable, `partition ${String(arg)} is not served by ${this.opts.id}`], 0, true);
     if (op === 'follow') {
       h.feed.follow(link);
       let set = this.following.get(link);
@@ -316,7 +336,7 @@ export class BackendNode {
       set.add(h.feed);
       return this.reply(link, id, undefined, h.feed.seq, h.feed.seq);
     }
-    if (op === 'stats') return this.reply(link, id, undefined, { ...partitionStats(h.partition), droppedQos0: this.droppedQos0 }, h.feed.seq);
+    if (op === 'stats') return this.reply(link, id, undefined, { ...partitionStats(h.replica.partition), droppedQos0: this.droppedQos0 }, h.feed.seq);
     this.reply(link, id, undefined, [RC.ProtocolError, `unknown request "${op}"`], 0, true);
   }
 
@@ -377,7 +397,7 @@ export class BackendNode {
     await this.transport?.close();
     for (const h of this.hosted.values()) {
       clearInterval(h.ticker);
-      await h.executor.close();
+      await h.replica.close();
     }
     this.hosted.clear();
   }
