@@ -66,8 +66,14 @@ const entryWaiter: DurableWaiter = {
 export class ChainExecutor implements CommandExecutor {
   /** This replica takes commands from front ends and replies to them. */
   head = false;
-  /** The chain has a replica after this one (linked or not): commit waits for its acknowledgement. */
+  /** The chain has a replica after this one (linked or not): commands are forwarded to it. */
   hasSuccessor = false;
+  /**
+   * Commit waits for the successor's acknowledgement. Not while the successor takes a state
+   * transfer: a replica that holds no complete state can never become head (chain-replica.ts), so
+   * the chain commits without it until it has caught up with everything committed.
+   */
+  private awaitSuccessor = false;
   /** Highest sequence number applied here. */
   seq = 0;
   /** Highest sequence number every replica from here to the tail has stored. */
@@ -126,8 +132,18 @@ export class ChainExecutor implements CommandExecutor {
 
   /** A successor joined (or the chain lost its successor): commits wait for (or stop waiting for) it. */
   setSuccessor(present: boolean): void {
-    if (present && !this.hasSuccessor) this.successorAck = this.committed;
+    if (present && !this.hasSuccessor) {
+      this.successorAck = this.committed;
+      this.awaitSuccessor = true;
+    }
     this.hasSuccessor = present;
+    if (!present) this.awaitSuccessor = false;
+    this.advance();
+  }
+
+  /** The successor was sent a state transfer: commit goes on without it until it catches up. */
+  successorSyncing(): void {
+    this.awaitSuccessor = false;
     this.advance();
   }
 
@@ -144,6 +160,7 @@ export class ChainExecutor implements CommandExecutor {
   successorAcked(seq: number): void {
     if (seq <= this.successorAck) return;
     this.successorAck = Math.min(seq, this.seq);
+    if (!this.awaitSuccessor && this.hasSuccessor && this.successorAck >= this.committed) this.awaitSuccessor = true; // caught up
     this.advance();
   }
 
@@ -205,13 +222,15 @@ export class ChainExecutor implements CommandExecutor {
 
   private advance(): void {
     if (this.broken) return;
-    const limit = this.hasSuccessor ? Math.min(this.storedSeq, this.successorAck) : this.storedSeq;
+    const limit = this.awaitSuccessor ? Math.min(this.storedSeq, this.successorAck) : this.storedSeq;
     if (!this.head && limit > this.ackSent) {
       this.ackSent = limit;
       this.neighbours.ack(limit);
     }
     if (limit <= this.committed) return;
     this.committed = limit;
+    // Effects before replies: a resumed session's messages reach the front end before its CONNACK.
+    this.releaseEffects();
     let k = 0;
     const head = this.head;
     while (k < this.entries.length && this.entries[k].seq <= limit) {
@@ -226,7 +245,6 @@ export class ChainExecutor implements CommandExecutor {
     }
     this.entries.splice(0, k);
     this.storedCount -= k;
-    this.releaseEffects();
   }
 
   private effect(kind: number, connectionId: number, arg: unknown): void {

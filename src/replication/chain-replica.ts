@@ -332,6 +332,7 @@ export class ChainReplica {
       this.opts.log.info({ partition: this.opts.partition, successor: link.peer, from: lastSeq + 1, resent: missing.length }, 'successor linked');
     } else {
       const snapshot = v8.serialize(snapshotPartition(this.partition));
+      this.executor.successorSyncing();
       link.send(FrameType.ChainState, epochNow, packr.pack([this.opts.partition, this.lineage, this.executor.seq, snapshot]));
       this.opts.log.info({ partition: this.opts.partition, successor: link.peer, seq: this.executor.seq, bytes: snapshot.length }, 'state transfer sent');
     }
