@@ -54,6 +54,8 @@ export interface ReplicaOptions {
   map(): ClusterMap;
   /** The state machine was replaced by a transferred one (the host rebuilds what it derived from it). */
   replaced(partition: Partition): void;
+  /** This replica became head: the host learns the live connections of its sessions (kept by the old head). */
+  promoted(partition: Partition): void;
 }
 
 export class ChainReplica {
@@ -158,6 +160,7 @@ export class ChainReplica {
     const oldSucc = oldI >= 0 ? before[oldI + 1] : undefined;
     if (i === 0 && !this.syncing && !this.executor.head) {
       this.executor.head = true;
+      this.opts.promoted(this.partition);
       if (oldI > 0) this.opts.log.warn({ partition: this.opts.partition, seq: this.executor.seq, committed: this.executor.committed }, 'became head of the chain');
     }
     if (succ !== oldSucc && this.downstream) {

@@ -66,6 +66,8 @@ interface LiveConnection {
 }
 
 const TICK_MS = 1000;
+/** Connection ids are unique cluster-wide: the front end's instance times 2^32 plus its own number (remote-core.ts). */
+const instanceOf = (connectionId: number) => Math.floor(connectionId / 2 ** 32);
 /** QoS 0 deliveries are shed for a front end whose link is this far behind (as the front end sheds for slow clients). */
 const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
 const FORWARD_QUEUE_MAX = 100_000;
@@ -199,6 +201,13 @@ export class BackendNode {
         log: this.opts.log,
         out: this.out,
         map: () => this.map,
+        promoted: (partition) => {
+          // The old head knew which front end holds each session's connection; the id says it too
+          // (the front end's instance in the high bits), so the new head can end them if that front end dies.
+          for (const s of partition.sessions.values()) {
+            if (s.online) this.connections.set(s.connectionId, { instance: instanceOf(s.connectionId), clientId: s.clientId, partition: id });
+          }
+        },
         replaced: (partition) => {
           const h = this.hosted.get(id);
           if (h) h.feed = new FilterFeed(id, partition.routes, () => this.map.epoch);
@@ -271,8 +280,7 @@ export class BackendNode {
 
   private linkOf(connectionId: number): Link | undefined {
     const c = this.connections.get(connectionId);
-    if (!c) return undefined;
-    const set = this.frontEnds.get(c.instance);
+    const set = this.frontEnds.get(c ? c.instance : instanceOf(connectionId));
     if (!set) return undefined;
     for (const l of set) return l;
     return undefined;
