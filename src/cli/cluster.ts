@@ -34,7 +34,7 @@ export const CLUSTER_USAGE = `cluster [flags]     run a local cluster: etcd, coo
   --etcd URLS        use these running etcd endpoints instead of starting one
   --etcd-prefix P    key prefix of this cluster in etcd (default /edgemq/)
   --config FILE, --secrets-dir DIR, --log-level LEVEL, --allow-anonymous   passed to every role
-cluster status [--data-dir DIR]            print cluster.json with the cluster map from etcd
+cluster status [--data-dir DIR]            print cluster.json with the leading coordinator and the cluster map from etcd
 cluster scale --frontends F [--data-dir DIR]  add or remove front ends of the running cluster
 `;
 
@@ -104,6 +104,9 @@ async function startCluster(args: string[]): Promise<void> {
   const common = [...(level ? ['--log-level', level] : []), ...configFiles.flatMap((f) => ['--config', f]), ...(values['secrets-dir'] ? ['--secrets-dir', path.resolve(values['secrets-dir'])] : [])];
 
   let endpoints: string[];
+  if (values.etcd === undefined && !onPath('etcd')) {
+    throw new UsageError('--etcd: no etcd endpoints given and no `etcd` on PATH to start one (Debian: apt-get install etcd-server)');
+  }
   const etcdSpec: ProcessSpec | undefined = values.etcd === undefined ? await (async () => {
     // Reuse the previous ports when possible: the etcd member's peer URL is recorded in its data dir.
     const prev = previous?.processes.find((p) => p.role === 'etcd');
@@ -207,6 +210,10 @@ async function startCluster(args: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir !== '' && existsSync(path.join(dir, command)));
+}
+
 /**
  * Processes of an earlier supervisor that was SIGKILLed may still hold the ports and data dirs
  * (etcd does not notice its parent going; the roles do within a second). Those still alive whose
@@ -293,16 +300,17 @@ async function status(args: string[]): Promise<void> {
   const running = file.supervisor.running && isAlive(file.supervisor.pid);
   const etcd = file.etcd as { endpoints: string[]; prefix?: string };
   let map: ClusterMap | null = null;
+  let leader: string | null = null;
   let mapError: string | undefined;
   const store = new EtcdStore({ endpoints: etcd.endpoints, ...(etcd.prefix ? { prefix: etcd.prefix } : {}) });
   try {
-    map = (await store.readMap())?.value ?? null;
+    [map, leader] = await Promise.all([store.readMap().then((m) => m?.value ?? null), store.leader()]);
     if (!map) mapError = 'no map yet (the coordinator has not written one)';
   } catch (err) {
     mapError = (err as Error).message;
   } finally {
     await store.close();
   }
-  const out = { ...file, supervisor: { ...file.supervisor, running }, map, ...(mapError ? { mapError } : {}) };
+  const out = { ...file, supervisor: { ...file.supervisor, running }, leader, map, ...(mapError ? { mapError } : {}) };
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }

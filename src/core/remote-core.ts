@@ -16,7 +16,7 @@ import type { MapSource } from '../cluster/map.js';
 import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
 import type { Command } from '../partition/commands.js';
-import type { KvRequest, KvResult } from '../partition/kv-store.js';
+import type { KvEntryView, KvRequest, KvResult } from '../partition/kv-store.js';
 import { partitionKeyOf } from '../statestore/protocol.js';
 import type { AckKind, BrokerCore, BrokerStats, PublishOutcomeSink } from './broker-core.js';
 import type { ConnectRequest, ConnectResult, Delivery, DisconnectRequest, Message, PublishResult, SessionSink, SubscriptionRequest } from './types.js';
@@ -231,12 +231,38 @@ export class RemoteBrokerCore implements BrokerCore {
 
   kv(request: KvRequest): Promise<KvResult> {
     const keys = keysOf(request);
-    const partitions = new Set(keys.map((k) => this.client.partitionOf(partitionKeyOf(k).toString('utf8'))));
+    const partitionOfKey = (k: Buffer) => this.client.partitionOf(partitionKeyOf(k).toString('utf8'));
+    const partitions = new Set(keys.map(partitionOfKey));
+    if (partitions.size > 1 && request.op.verb === 'XGET') return this.xgetAcross(request, request.op.keys, partitionOfKey);
     if (partitions.size > 1) {
-      return Promise.resolve({ type: 'error', message: 'the keys of one request must share a partition key (the part before "||")' });
+      return Promise.resolve({ type: 'error', message: 'the keys of one transaction must share a partition key (the part before "||")' });
     }
     const [partition] = partitions.size === 1 ? partitions : [this.client.partitionOf('')];
     return this.run<KvResult>(partition, { type: 'kv', now: 0, request });
+  }
+
+  /** A read of keys in several partitions: one XGET per partition, answers put back in request order. */
+  private async xgetAcross(request: KvRequest, keys: Buffer[], partitionOfKey: (k: Buffer) => number): Promise<KvResult> {
+    const byPartition = new Map<number, number[]>();
+    keys.forEach((k, i) => {
+      const p = partitionOfKey(k);
+      const list = byPartition.get(p);
+      if (list) list.push(i);
+      else byPartition.set(p, [i]);
+    });
+    const parts = await Promise.all(
+      [...byPartition].map(([p, idx]) => this.run<KvResult>(p, { type: 'kv', now: 0, request: { ...request, op: { verb: 'XGET', keys: idx.map((i) => keys[i]) } } })),
+    );
+    const entries = new Array<KvEntryView | null>(keys.length).fill(null);
+    let version = '';
+    let k = 0;
+    for (const idx of byPartition.values()) {
+      const r = parts[k++];
+      if (r.type !== 'entries') return r; // an error of one partition is the answer
+      idx.forEach((i, j) => (entries[i] = r.entries[j] ?? null));
+      if (version === '') version = r.version;
+    }
+    return { type: 'entries', entries, version };
   }
 
   /** Cluster-wide counts: the sum over every partition's last report (retained: the largest copy, since every partition keeps them all). */
@@ -249,10 +275,12 @@ export class RemoteBrokerCore implements BrokerCore {
       s.retained = Math.max(s.retained, c.retained);
       s.messagesReceived += c.messagesReceived;
       s.messagesSent += c.messagesSent;
-      s.messagesDropped += c.messagesDropped;
+      s.messagesDropped += c.messagesDropped + (c.droppedQos0 ?? 0);
       s.queued += c.queued;
       s.inflight += c.inflight;
     }
+    // QoS 0 this front end shed for back ends whose links were too far behind.
+    s.messagesDropped += this.client.droppedQos0;
     return s;
   }
 

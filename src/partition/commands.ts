@@ -48,6 +48,8 @@ export interface PublishCommand {
    * cluster-wide and the front end picked the partition for it. Ignored on a single node.
    */
   groups?: string[];
+  /** Cluster: a share group's message redispatched from another partition (a member's session ended): `groups` only, no direct subscriber. */
+  groupsOnly?: boolean;
 }
 
 export interface ReleaseCommand {

@@ -11,9 +11,10 @@ export interface PartitionOutput {
   /**
    * A message that starts inside the partition (a will, a state-store notification) on a cluster
    * (`PartitionLimits.cluster`): the host routes it to every partition with matching subscribers,
-   * this one included, as a publish command of its own.
+   * this one included, as a publish command of its own. With `shareGroup` (`{group}/{filter}`), only
+   * to one member of that group elsewhere: a member's unacknowledged messages when its session ends.
    */
-  forward?(message: Message): void;
+  forward?(message: Message, shareGroup?: string): void;
 }
 
 export const silentOutput: PartitionOutput = {

@@ -65,6 +65,8 @@ export class Partition {
   private quotaHit = false;
   /** Share groups the publish being routed may serve (cluster); undefined = all of them. */
   private serveGroups: readonly string[] | undefined;
+  /** The publish being routed is a share group's redispatch from another partition: no direct subscriber gets it. */
+  private groupsOnly = false;
   private readonly touched: Session[] = [];
   private readonly touchedGroups: ShareGroup[] = [];
   private readonly visit = (route: Route) => this.collect(route);
@@ -83,7 +85,9 @@ export class Partition {
   /** State-store keys (DSS, see kv-store.ts); notifications are routed like any other message. */
   readonly kv = new KvStore({
     nodeId: 'edgemq',
-    connectionOf: (clientId) => this.sessions.get(clientId)?.connectionId ?? 0,
+    // On a cluster a requester's session may live in another partition: its KEYNOTIFY registrations
+    // hold while it is elsewhere (they cannot see its connection end; see README, cluster data plane).
+    connectionOf: (clientId) => this.sessions.get(clientId)?.connectionId ?? (this.limits.cluster ? SESSION_ELSEWHERE : 0),
     route: (m, now, out) => this.routeInternal(m, now, out),
   });
 
@@ -177,7 +181,7 @@ export class Partition {
     if (cmd.sessionExpirySeconds !== undefined) s.sessionExpirySeconds = cmd.sessionExpirySeconds;
     this.setOffline(s);
     if (cmd.normal) s.will = undefined; // DISCONNECT 0x00 deletes the will [MQTT-3.14.4-3]
-    this.redispatchShared(s, out);
+    this.redispatchShared(s, out, s.sessionExpirySeconds === 0);
     if (s.sessionExpirySeconds === 0) {
       this.endSession(s, cmd.now, out);
       return;
@@ -301,8 +305,10 @@ export class Partition {
     }
     this.quotaHit = false;
     this.serveGroups = this.limits.cluster ? cmd.groups ?? NO_GROUPS : undefined;
+    this.groupsOnly = cmd.groupsOnly === true && this.limits.cluster === true;
     const matched = this.route(m, cmd.now, out);
     this.serveGroups = undefined;
+    this.groupsOnly = false;
     // Strategy None: a session whose queue was full did not get it; the publisher must not be told it did.
     return this.quotaHit && m.qos > 0 ? { matched, reasonCode: RC.QuotaExceeded } : { matched };
   }
@@ -334,6 +340,7 @@ export class Partition {
     this.routes.trie.match(m.topic, this.visit);
 
     let matched = 0;
+    if (this.groupsOnly) touched.length = 0;
     for (let i = 0; i < touched.length; i++) {
       const s = touched[i];
       const pending: Pending = { message: m, qos: minQos(m.qos, s.matchQos), retain: s.matchRetain && m.retain };
@@ -444,20 +451,34 @@ export class Partition {
     out.deliver(s.connectionId, d);
   }
 
-  /** A shared-subscription member left: what it had not acknowledged goes to another online member. */
-  private redispatchShared(s: Session, out: PartitionOutput): void {
+  /**
+   * A shared-subscription member left: what it had not acknowledged goes to another online member.
+   * On a cluster, when this partition has none and the session is ending (its messages would be
+   * lost with it), the message is handed to the host for a member in another partition.
+   */
+  private redispatchShared(s: Session, out: PartitionOutput, ending: boolean): void {
     if (s.inflight.size === 0 && s.queue.length === 0) return;
+    const elsewhere = ending && this.limits.cluster === true && out.forward !== undefined;
     for (const [id, e] of s.inflight) {
       if (!e.share || e.stage !== 'publish') continue;
       const target = e.share.pick(s);
-      if (!target?.session.online) continue;
+      if (!target?.session.online) {
+        if (!elsewhere) continue;
+        s.writableInflight().delete(id);
+        out.forward!(e.message, e.share.key);
+        continue;
+      }
       s.writableInflight().delete(id);
       this.enqueue(target.session, this.sharedPending(e.message, target.options, e.share), out);
     }
     s.queue.filter((p) => {
       if (!p.share) return true;
       const target = p.share.pick(s);
-      if (!target?.session.online) return true;
+      if (!target?.session.online) {
+        if (!elsewhere) return true;
+        out.forward!(p.message, p.share.key);
+        return false;
+      }
       this.enqueue(target.session, this.sharedPending(p.message, target.options, p.share), out);
       return false;
     });
@@ -500,6 +521,8 @@ export class Partition {
 }
 
 const NO_GROUPS: readonly string[] = [];
+/** KvStore's connection of a client whose session is in another partition of the cluster. */
+const SESSION_ELSEWHERE = -2;
 
 function minQos(a: QoS, b: QoS): QoS {
   return a < b ? a : b;

@@ -99,7 +99,7 @@ export class ChainExecutor implements CommandExecutor {
     deliver: (id, d) => this.effect(EFFECT_DELIVER, id, d),
     release: (id, packetId) => this.effect(EFFECT_RELEASE, id, packetId),
     kick: (id, rc) => this.effect(EFFECT_KICK, id, rc),
-    forward: (m) => this.effect(EFFECT_FORWARD, 0, m),
+    forward: (m, group) => this.effect(EFFECT_FORWARD, group, m),
   };
 
   constructor(
@@ -247,7 +247,8 @@ export class ChainExecutor implements CommandExecutor {
     this.storedCount -= k;
   }
 
-  private effect(kind: number, connectionId: number, arg: unknown): void {
+  /** `connectionId` holds the share group for a forward. */
+  private effect(kind: number, connectionId: number | string | undefined, arg: unknown): void {
     // Effects of the command being applied carry its number; late ones (QoS 2 deliveries the local
     // executor held for its write) carry the newest number, which only delays them.
     const seq = this.applying || this.seq;
@@ -267,7 +268,7 @@ export class ChainExecutor implements CommandExecutor {
         if (kind === EFFECT_DELIVER) out.deliver(id, arg as never);
         else if (kind === EFFECT_RELEASE) out.release(id, arg as number);
         else if (kind === EFFECT_KICK) out.kick(id, arg as number);
-        else out.forward?.(arg as never);
+        else out.forward?.(arg as never, fx[i + 2] as string | undefined);
       }
       i += 4;
     }

@@ -62,7 +62,7 @@ const ACK_KINDS: readonly AckKind[] = ['puback', 'pubrec', 'pubcomp'];
 type Exhaustive<T, Known extends keyof T> = Exclude<keyof T, Known> extends never ? true : never;
 const MESSAGE_FIELDS: Exhaustive<Message, 'topic' | 'payload' | 'qos' | 'retain' | 'origin' | 'expiresAt' | 'expiryHidden' | 'properties'> = true;
 // `groups` (a cluster's share-group selection) is written in the packed form: see encodeCommands.
-const PUBLISH_FIELDS: Exhaustive<PublishCommand, 'type' | 'now' | 'clientId' | 'message' | 'packetId' | 'groups'> = true;
+const PUBLISH_FIELDS: Exhaustive<PublishCommand, 'type' | 'now' | 'clientId' | 'message' | 'packetId' | 'groups' | 'groupsOnly'> = true;
 const ACK_FIELDS: Exhaustive<AckCommand, 'type' | 'now' | 'clientId' | 'connectionId' | 'packetId' | 'kind' | 'reasonCode'> = true;
 void [MESSAGE_FIELDS, PUBLISH_FIELDS, ACK_FIELDS];
 

@@ -132,7 +132,7 @@ export class DurableExecutor implements CommandExecutor {
     kick: (id, rc) => this.batch().effects.push([2, id, rc]),
     // A will or notification routed cluster-wide goes at once, like a QoS 0/1 delivery: its own
     // publish commands are logged where they land.
-    forward: (m) => this.applyingOut!.forward?.(m),
+    forward: (m, group) => this.applyingOut!.forward?.(m, group),
   };
 
   constructor(

@@ -35,7 +35,7 @@ const env = { ...process.env, EDGEMQ_CLUSTER_TOKEN: 'bench-cluster-token-0123456
 
 function start(role: string, id: string, port: number): Promise<void> {
   const roleFlags = (process.env[`EDGEMQ_BENCH_NODE_ARGS_${role.toUpperCase()}`] ?? '').split(' ').filter(Boolean);
-  const c = spawn(process.execPath, [...flags, ...roleFlags, '--import', 'tsx', path.join(root, 'test/cluster/fixtures/role.ts'), role, id, mapFile, path.join(dir, id), String(port)], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const c = spawn(process.execPath, [...flags, ...roleFlags, '--import', 'tsx', path.join(root, 'test/cluster/fixtures/role.ts'), role, id, mapFile, path.join(dir, id), String(port), ...(process.env.EDGEMQ_BENCH_CLUSTER_CONFIG ? [process.env.EDGEMQ_BENCH_CLUSTER_CONFIG] : [])], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(c);
   c.once('exit', () => stop(1));
   return new Promise((resolve) => {

@@ -46,6 +46,7 @@ describe('edgemq cluster supervisor', () => {
     await until('partitions in cluster.json', () => cluster.entry('backend', 1).partitions?.[0] === 1);
     expect(cluster.entry('backend', 0).partitions).toEqual([0]);
     expect((s.processes as unknown[]).length).toBe(6);
+    expect(s.leader).toBe('coordinator-0');
   });
 
   it('a SIGKILLed coordinator is restarted, logged, and cluster.json rewritten', async () => {

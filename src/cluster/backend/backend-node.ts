@@ -46,7 +46,12 @@ interface Hosted {
   replica: ChainReplica;
   feed: FilterFeed;
   ticker: NodeJS.Timeout;
-  /** Epoch of the map that placed the partition here: frames of an older epoch are refused. */
+  /**
+   * Epoch of the map that moved the partition here while this process ran: frames of an older
+   * epoch were sent by someone who still thought it lived elsewhere, and are refused. 0 for the
+   * partitions this node holds at start: a restart under the same id does not move them, so
+   * senders whose map is a few epochs behind (membership changed meanwhile) are still right.
+   */
   placedAt: number;
   /** Reply context per link, so a reply knows its link and feed without an object per command. */
   contexts: WeakMap<Link, ReplyContext>;
@@ -92,7 +97,10 @@ export class BackendNode {
   private readonly replies = new Map<Link, unknown[]>();
   private readonly following = new Map<Link, Set<FilterFeed>>();
   private flushQueued = false;
-  private forwardQueue: Message[] | undefined = [];
+  private readonly recovering = new Set<number>();
+  /** The partition whose command is being applied (-1 outside one): where a forwarded share message comes from. */
+  private applying = -1;
+  private forwardQueue: Array<[Message, string | undefined]> | undefined = [];
   private stopped = false;
   droppedQos0 = 0;
 
@@ -115,7 +123,7 @@ export class BackendNode {
       this.connections.delete(c);
       if (l) this.batchOf(l).kick(c, rc);
     },
-    forward: (m) => this.forward(m),
+    forward: (m, group) => this.forward(m, group),
   };
 
   constructor(private readonly opts: BackendNodeOptions) {
@@ -148,7 +156,7 @@ export class BackendNode {
   async start(): Promise<void> {
     // Partitions first: their recovery (and the wills of connections that died with the process)
     // must be complete before any front end can send a command.
-    for (const p of this.mine(this.map)) await this.host(p);
+    for (const p of this.mine(this.map)) await this.host(p, 0);
     this.transport = await listenTransport({
       host: this.opts.host,
       port: this.opts.internalPort,
@@ -170,7 +178,7 @@ export class BackendNode {
     void this.client.whenReady().then(() => {
       const queued = this.forwardQueue ?? [];
       this.forwardQueue = undefined;
-      for (const m of queued) this.client!.publish('', m, undefined);
+      for (const [m, group] of queued) this.forward(m, group);
     });
     this.opts.log.info({ node: this.opts.id, port: this.port, partitions: this.partitions() }, 'back end serving');
   }
@@ -178,7 +186,17 @@ export class BackendNode {
   private async onMap(map: ClusterMap): Promise<void> {
     this.map = map;
     for (const h of this.hosted.values()) h.replica.onMap(map);
-    for (const p of this.mine(map)) if (!this.hosted.has(p)) await this.host(p);
+    for (const p of this.mine(map)) {
+      if (this.hosted.has(p) || this.recovering.has(p)) continue; // a later map while an earlier one's recovery runs
+      this.recovering.add(p);
+      try {
+        await this.host(p, map.epoch);
+      } catch (err) {
+        this.opts.log.error({ partition: p, err: (err as Error).message }, 'cannot host partition');
+      } finally {
+        this.recovering.delete(p);
+      }
+    }
     for (const [p, h] of this.hosted) {
       if (this.mine(map).includes(p)) continue;
       this.hosted.delete(p);
@@ -188,7 +206,7 @@ export class BackendNode {
     }
   }
 
-  private async host(id: number): Promise<void> {
+  private async host(id: number, placedAt: number): Promise<void> {
     const limits: PartitionLimits = { ...this.opts.limits, cluster: true };
     const replica = await ChainReplica.open(
       {
@@ -199,7 +217,19 @@ export class BackendNode {
         durability: this.opts.durability,
         limits,
         log: this.opts.log,
-        out: this.out,
+        // The chain releases effects at commit, after the command's turn: a forwarded share message
+        // must still say which partition it comes from.
+        out: {
+          deliver: this.out.deliver,
+          release: this.out.release,
+          kick: this.out.kick,
+          forward: (m, group) => {
+            const before = this.applying;
+            this.applying = id;
+            this.forward(m, group);
+            this.applying = before;
+          },
+        },
         map: () => this.map,
         promoted: (partition) => {
           // The old head knew which front end holds each session's connection; the id says it too
@@ -219,7 +249,7 @@ export class BackendNode {
     // Only the head orders ticks (the executor ignores them elsewhere): replicas take the head's.
     const ticker = setInterval(() => replica.executor.execute({ type: 'tick', now: Date.now() }, this.out), TICK_MS);
     ticker.unref();
-    this.hosted.set(id, { id, replica, feed, ticker, placedAt: this.map.epoch, contexts: new WeakMap() });
+    this.hosted.set(id, { id, replica, feed, ticker, placedAt, contexts: new WeakMap() });
   }
 
   // ---- links ----------------------------------------------------------------------------------------
@@ -272,7 +302,9 @@ export class BackendNode {
       this.connections.delete(connectionId);
       const h = this.hosted.get(c.partition);
       if (!h) continue;
+      this.applying = h.id;
       h.replica.executor.execute({ type: 'disconnect', now, clientId: c.clientId, connectionId, normal: false }, this.out);
+      this.applying = -1;
       n++;
     }
     if (n > 0) this.opts.log.info({ connections: n }, 'ended the connections of a lost front end');
@@ -309,9 +341,9 @@ export class BackendNode {
       ? `partition ${partition} is not served by ${this.opts.id}`
       : !h.replica.head
         ? `partition ${partition}: ${this.opts.id} is not the head of its chain`
-        : epoch < h.replica.chainEpoch
-        ? `command of map epoch ${epoch} for partition ${partition}, whose chain changed in epoch ${h.replica.chainEpoch}`
-        : undefined;
+        : epoch < h.placedAt
+          ? `command of map epoch ${epoch} for partition ${partition}, placed here in epoch ${h.placedAt}`
+          : undefined;
     if (refusal !== undefined || !h) {
       for (const id of requestIds) if (id !== 0) this.reply(link, id, undefined, [RC.ServerUnavailable, refusal], 0, true);
       return;
@@ -319,6 +351,7 @@ export class BackendNode {
     let ctx = h.contexts.get(link);
     if (!ctx) h.contexts.set(link, (ctx = { node: this, link, feed: h.feed }));
     const now = Date.now();
+    this.applying = partition;
     for (let i = 0; i < commands.length; i++) {
       const cmd = commands[i] as Command & { now: number };
       cmd.now = now;
@@ -331,6 +364,7 @@ export class BackendNode {
         if (c && c.clientId === cmd.clientId) this.connections.delete(cmd.connectionId);
       }
     }
+    this.applying = -1;
   }
 
   private request(link: Link, body: Buffer): void {
@@ -344,7 +378,11 @@ export class BackendNode {
       set.add(h.feed);
       return this.reply(link, id, undefined, h.feed.seq, h.feed.seq);
     }
-    if (op === 'stats') return this.reply(link, id, undefined, { ...partitionStats(h.replica.partition), droppedQos0: this.droppedQos0 }, h.feed.seq);
+    if (op === 'stats') {
+      // The node's QoS 0 shedding is reported once, with its first partition, so sums stay right.
+      const droppedQos0 = h.id === this.partitions()[0] ? this.droppedQos0 : 0;
+      return this.reply(link, id, undefined, { ...partitionStats(h.replica.partition), droppedQos0 }, h.feed.seq);
+    }
     this.reply(link, id, undefined, [RC.ProtocolError, `unknown request "${op}"`], 0, true);
   }
 
@@ -388,13 +426,14 @@ export class BackendNode {
     this.replies.clear();
   };
 
-  private forward(m: Message): void {
+  private forward(m: Message, group: string | undefined): void {
     if (this.forwardQueue) {
-      if (this.forwardQueue.length < FORWARD_QUEUE_MAX) this.forwardQueue.push(m);
+      if (this.forwardQueue.length < FORWARD_QUEUE_MAX) this.forwardQueue.push([m, group]);
       else this.opts.log.warn({ topic: m.topic }, 'will or notification dropped: the cluster router is not ready');
       return;
     }
-    this.client?.publish('', m, undefined);
+    if (group === undefined) this.client?.publish('', m, undefined);
+    else this.client?.publishToGroup(m, group, this.applying);
   }
 
   async stop(): Promise<void> {

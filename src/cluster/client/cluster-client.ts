@@ -106,9 +106,13 @@ const qos2RestHandler: ReplyHandler = {
 };
 
 const noop: ReplyHandler = { reply() {} };
+/** Unsent bytes on a link to a back end above which QoS 0 publishes to its partitions are dropped. */
+const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
 
 export class ClusterClient {
   readonly index = new ClusterIndex();
+  /** QoS 0 publishes dropped because a back end's link was too far behind. */
+  droppedQos0 = 0;
   private readonly nodes = new Map<string, NodeLink>();
   private map: ClusterMap;
   private unwatch: (() => void) | undefined;
@@ -267,6 +271,12 @@ export class ClusterClient {
     this.index.trie.match(message.topic, this.collect);
     if (message.retain) for (const p of this.map.partitions) direct.add(p.id);
     const own = packetId !== undefined && message.qos === 2 ? this.partitionOf(clientId) : -1;
+    if (own < 0 && groups.size === 0 && direct.size <= 1) {
+      // The common case (one partition, no share group): no target list, no aggregation.
+      if (direct.size === 0) return h?.reply(ctx, tag, true, { matched: 0 }, 0);
+      for (const p of direct) this.send(p, { type: 'publish', now: 0, clientId, message }, h, ctx, tag);
+      return;
+    }
     const now = 0; // stamped by the back end on arrival
     const targets: Array<[number, PublishCommand]> = [];
     const push = (p: number) => {
@@ -291,12 +301,40 @@ export class ClusterClient {
     }
     if (targets.length === 0) return h?.reply(ctx, tag, true, { matched: 0 }, 0);
     if (targets.length === 1 || !h) {
-      for (const [p, cmd] of targets) this.command(p, cmd, h ?? (message.qos > 0 ? noop : undefined), ctx, tag);
+      for (const [p, cmd] of targets) this.send(p, cmd, h, ctx, tag);
       return;
     }
     const f = new Fanout(h, ctx, tag);
     f.remaining = targets.length;
     for (const [p, cmd] of targets) this.command(p, cmd, fanoutHandler, f);
+  }
+
+  /** One publish command nobody else's outcome depends on. */
+  private send(p: number, cmd: PublishCommand, h: ReplyHandler | undefined, ctx: unknown, tag: number): void {
+    // QoS 0 is shed for a partition whose link is far behind, as the front end sheds it for a stalled client.
+    if (cmd.message.qos === 0 && this.backlogOf(p) > QOS0_LINK_BACKLOG) {
+      this.droppedQos0++;
+      return;
+    }
+    this.command(p, cmd, h ?? (cmd.message.qos > 0 ? noop : undefined), ctx, tag);
+  }
+
+  /**
+   * A share group's message whose member's session ended (partition.ts, redispatchShared): to one
+   * partition holding members of the group, for the group only. Nobody waits; a QoS 1/2 message
+   * waits for an unreachable partition like any command.
+   */
+  publishToGroup(message: Message, group: string, from = -1): void {
+    const e = this.index.entry(`$share/${group}`);
+    if (!e) return;
+    // Not back to the partition whose member left (it had no other online member to give it to).
+    let p = -1;
+    for (let i = 0; i < e.partitions.length && p < 0; i++) {
+      const candidate = e.partitions[e.cursor++ % e.partitions.length];
+      if (candidate !== from) p = candidate;
+    }
+    if (p < 0) return;
+    this.command(p, { type: 'publish', now: 0, clientId: '', message, groups: [group], groupsOnly: true }, message.qos > 0 ? noop : undefined);
   }
 
   stop(): void {

@@ -86,6 +86,11 @@ export class ClusterIndex {
     }
   }
 
+  /** The entry of one filter as the feed names it (`$share/{group}/{filter}` for a group). */
+  entry(key: string): IndexEntry | undefined {
+    return this.entries.get(key);
+  }
+
   /** Number of distinct filters (share groups counted once) known cluster-wide. */
   get size(): number {
     return this.entries.size;

@@ -106,6 +106,7 @@ export class NodeLink {
       (link) => {
         this.dialing = false;
         if (this.stopped) return link.close();
+        if (link.closed) return this.again('closed right after the handshake');
         this.link = link;
         this.backoff = BACKOFF_MIN_MS;
         this.lastError = '';

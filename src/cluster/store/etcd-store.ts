@@ -171,6 +171,14 @@ export class EtcdStore implements ClusterStore {
     await Promise.race([watcher.cancel().catch(() => {}), sleep(STORE_CALL_TIMEOUT_MS)]);
   }
 
+  async leader(): Promise<string | null> {
+    try {
+      return await this.client.get(this.key('leader')).string();
+    } catch (err) {
+      throw new StoreUnavailableError('reading the leader', err);
+    }
+  }
+
   async readMap(): Promise<Versioned<ClusterMap> | null> {
     let res;
     try {

@@ -41,6 +41,8 @@ export interface ClusterStore {
   watchMembers(onChange: (nodes: ClusterNode[]) => void): Promise<Unwatch>;
   /** Waits until `id` leads (one leader at a time across all processes using this store). */
   campaign(id: string, ttlSeconds: number, signal?: AbortSignal): Promise<Leadership>;
+  /** Id of the current leader, null when no one leads. */
+  leader(): Promise<string | null>;
   readMap(): Promise<Versioned<ClusterMap> | null>;
   /**
    * Writes `map` only if the stored map's version is still `expected` (null: no map yet) and

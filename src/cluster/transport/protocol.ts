@@ -8,7 +8,7 @@
  *              requestId 0 = nobody waits for the outcome (acks, QoS 0).
  *   REPLIES    msgpack [requestId, status, value, feedSeq]*              back end -> front end
  *              status 0 = the command's result, 1 = refused: value = [reasonCode, message]
- *   DELIVERIES msgpack [messages, deliveries, releases, kicks]           back end -> front end
+ *   DELIVERIES deliveries, PUBRELs and kicks for one front end (layout in deliveries.ts)
  *              every message once per frame however many of its deliveries the frame holds
  *   REQUEST    msgpack [requestId, op, arg]                              follow / stats / route
  *   FEED       msgpack [partition, seq, reset, added, removed]          back end -> followers
@@ -19,7 +19,6 @@
 import { Packr } from 'msgpackr';
 import { decodeCommands, encodeCommands } from '../../storage/command-codec.js';
 import type { Command } from '../../partition/commands.js';
-import type { Delivery, Message, QoS } from '../../core/types.js';
 import { HEADER_BYTES } from './frame.js';
 
 export const FrameType = {
@@ -80,81 +79,9 @@ export function decodeCommandsBody(body: Buffer): CommandsBody {
   return { partition, requestIds, commands };
 }
 
-// ---- DELIVERIES ----------------------------------------------------------------------------------
+// ---- DELIVERIES: deliveries.ts (hand layout) ---------------------------------------------------
 
-const F_DUP = 1;
-const F_RETAIN = 2;
-
-/**
- * Deliveries, PUBRELs and kicks for one front end, gathered over one event-loop turn. Messages are
- * kept by identity: the fan-out of one publish to many sessions puts its message in the frame once.
- */
-export class DeliveryBatch {
-  private messages: Message[] = [];
-  private readonly index = new Map<Message, number>();
-  private deliveries: unknown[] = [];
-  private releases: number[] = [];
-  private kicks: number[] = [];
-
-  get empty(): boolean {
-    return this.deliveries.length === 0 && this.releases.length === 0 && this.kicks.length === 0;
-  }
-
-  deliver(connectionId: number, d: Delivery): void {
-    let mi = this.index.get(d.message);
-    if (mi === undefined) {
-      mi = this.messages.length;
-      this.messages.push(d.message);
-      this.index.set(d.message, mi);
-    }
-    this.deliveries.push(connectionId, mi, d.qos, d.packetId, (d.dup ? F_DUP : 0) | (d.retain ? F_RETAIN : 0), d.subscriptionIds ?? null);
-  }
-
-  release(connectionId: number, packetId: number): void {
-    this.releases.push(connectionId, packetId);
-  }
-
-  kick(connectionId: number, reasonCode: number): void {
-    this.kicks.push(connectionId, reasonCode);
-  }
-
-  /** The frame body; the batch is empty again afterwards. */
-  take(): Buffer {
-    const body = packr.pack([this.messages, this.deliveries, this.releases, this.kicks]);
-    this.messages = [];
-    this.index.clear();
-    this.deliveries = [];
-    this.releases = [];
-    this.kicks = [];
-    return body;
-  }
-}
-
-export interface DeliveryTarget {
-  deliver(connectionId: number, d: Delivery): void;
-  release(connectionId: number, packetId: number): void;
-  kick(connectionId: number, reasonCode: number): void;
-}
-
-export function decodeDeliveries(body: Buffer, to: DeliveryTarget): void {
-  const [messages, deliveries, releases, kicks] = packr.unpack(body) as [Message[], unknown[], number[], number[]];
-  for (const m of messages) if (!Buffer.isBuffer(m.payload)) m.payload = Buffer.from(m.payload as Uint8Array);
-  for (let i = 0; i + 5 < deliveries.length; i += 6) {
-    const flags = deliveries[i + 4] as number;
-    const d: Delivery = {
-      message: messages[deliveries[i + 1] as number],
-      qos: deliveries[i + 2] as QoS,
-      packetId: deliveries[i + 3] as number,
-      dup: (flags & F_DUP) !== 0,
-      retain: (flags & F_RETAIN) !== 0,
-    };
-    const ids = deliveries[i + 5] as number[] | null;
-    if (ids) d.subscriptionIds = ids;
-    to.deliver(deliveries[i] as number, d);
-  }
-  for (let i = 0; i + 1 < releases.length; i += 2) to.release(releases[i], releases[i + 1]);
-  for (let i = 0; i + 1 < kicks.length; i += 2) to.kick(kicks[i], kicks[i + 1]);
-}
+export { DeliveryBatch, decodeDeliveries, type DeliveryTarget } from './deliveries.js';
 
 // ---- FEED ------------------------------------------------------------------------------------------
 

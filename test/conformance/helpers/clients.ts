@@ -5,7 +5,7 @@ import { afterAll, beforeAll } from 'vitest';
 import mqtt from 'mqtt';
 import type { MqttClient, IClientOptions, IClientPublishOptions, IClientSubscribeOptions, Packet } from 'mqtt';
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
-import { startBroker, isEdgemq, freePort, type RunningBroker } from '../../helpers/broker.js';
+import { startBroker, isEdgemq, isCluster, freePort, type RunningBroker } from '../../helpers/broker.js';
 
 export { isEdgemq };
 export const isMosquitto = !isEdgemq;
@@ -179,7 +179,7 @@ export function useConformanceBroker(edgemq?: { clients?: Record<string, unknown
   let running: RunningBroker | undefined;
   beforeAll(async () => {
     running = await startConformanceBroker(edgemq);
-  }, 30000);
+  }, isCluster ? 120_000 : 30000); // a cluster of its own is six processes to start
   afterAll(async () => {
     await running?.stop();
   });
