@@ -164,9 +164,23 @@ export class ChainExecutor implements CommandExecutor {
     this.advance();
   }
 
+  /**
+   * A head without a successor and with nothing pending is a chain of one: committed means stored
+   * here, which is what its own executor already answers, so commands go straight to it (no entry,
+   * no held effects: R = 1 costs what part 1 cost). A successor that later links with a sequence
+   * number inside this stretch gets a state transfer (`unacknowledgedAfter` has no entries for it).
+   */
+  private get alone(): boolean {
+    return !this.hasSuccessor && this.entries.length === 0 && this.effectsAt === this.effects.length;
+  }
+
   /** Front ends' commands and the head's own (ticks, ended connections). */
   execute(cmd: Command, out: PartitionOutput): { result: CommandResult; ready?: Promise<void> } {
     if (!this.head) return { result: undefined }; // ticks and ended connections are the head's to order
+    if (this.alone) {
+      this.committed = this.storedSeq = ++this.seq;
+      return this.inner.execute(cmd, out);
+    }
     let resolve!: () => void;
     let reject!: (e: Error) => void;
     const ready = new Promise<void>((res, rej) => {
@@ -180,6 +194,10 @@ export class ChainExecutor implements CommandExecutor {
 
   executeThen(cmd: Command, out: PartitionOutput, waiter: DurableWaiter, context: unknown, tag: number): void {
     if (!this.head) return waiter.durable(context, tag, undefined, new NotHeadError('not the head of the chain'));
+    if (this.alone) {
+      this.committed = this.storedSeq = ++this.seq;
+      return this.inner.executeThen(cmd, out, waiter, context, tag);
+    }
     this.append(++this.seq, cmd, out, waiter, context, tag);
   }
 
