@@ -50,8 +50,16 @@ export class Nemesis {
       if (this.stopped) return;
       const role = this.opts.roles[Math.floor(rnd() * this.opts.roles.length)]!;
       const count = this.cluster.file().processes.filter((p) => p.role === role).length;
-      const index = Math.floor(rnd() * count);
+      let index = Math.floor(rnd() * count);
       const before = await this.cluster.map();
+      if (role === 'backend' && before) {
+        // A random position of a random chain: after restarts the heads gather in the survivors,
+        // so picking processes would mostly hit tails.
+        const chain = before.partitions[Math.floor(rnd() * before.partitions.length)]!.chain;
+        const target = chain[Math.floor(rnd() * chain.length)]!;
+        const i = this.cluster.file().processes.filter((p) => p.role === 'backend').findIndex((p) => p.id === target);
+        if (i >= 0) index = i;
+      }
       const id = this.cluster.entry(role, index).id;
       const positions = before ? before.partitions.filter((p) => p.chain.includes(id)).map((p) => `p${p.id}:${position(p.chain, id)}`).join(',') : '';
       const at = Date.now();
