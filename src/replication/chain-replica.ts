@@ -40,6 +40,7 @@ import { FrameType, packr } from '../cluster/transport/protocol.js';
 import { ChainExecutor } from './chain-executor.js';
 import { decodeAppend, encodeAppend } from './chain-protocol.js';
 import { CHAIN_REDIAL_MS } from './timeouts.js';
+import { oncePerTurn } from '../util/once-per-turn.js';
 
 export interface ReplicaOptions {
   partition: number;
@@ -74,7 +75,6 @@ export class ChainReplica {
   private downstream: Link | undefined;
   private pending: Command[] = [];
   private pendingFirst = 0;
-  private flushQueued = false;
   private ackDue = false;
   /** APPEND bodies that arrive while a transferred state is being installed. */
   private held: Buffer[] | undefined;
@@ -354,14 +354,9 @@ export class ChainReplica {
     this.flushSoon();
   }
 
-  private flushSoon(): void {
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    setImmediate(this.flush);
-  }
+  private readonly flushSoon = oncePerTurn(() => this.flush());
 
-  private readonly flush = (): void => {
-    this.flushQueued = false;
+  private flush(): void {
     const epoch = this.opts.map().epoch;
     if (this.pending.length > 0) {
       if (this.downstream && !this.downstream.closed) this.downstream.sendFramed(FrameType.ChainAppend, epoch, encodeAppend(this.opts.partition, this.pendingFirst, this.pending));
@@ -371,7 +366,7 @@ export class ChainReplica {
       this.ackDue = false;
       if (this.upstream && !this.upstream.closed) this.upstream.send(FrameType.ChainAck, epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
     }
-  };
+  }
 
   async close(): Promise<void> {
     this.closed = true;
