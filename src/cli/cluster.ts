@@ -150,6 +150,15 @@ async function startCluster(args: string[]): Promise<void> {
     return { role: 'frontend', id, command: process.execPath, args, host, clientPorts };
   };
 
+  // The balancer first: a port it cannot bind stops us before any process is started.
+  if (balancePort !== undefined) {
+    const server = new Balancer(() => supervisor.ids('frontend').map((id) => ({ host: host === '0.0.0.0' ? '127.0.0.1' : host, port: supervisor.spec(id)!.clientPorts![0]! })), log);
+    try {
+      balancer = { server, port: await server.listen(balancePort, host) };
+    } catch (err) {
+      throw new UsageError(`--balance-port: cannot listen on ${host}:${balancePort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
   if (etcdSpec) supervisor.start(etcdSpec);
   // Every replica of a chain in its own process: a SIGKILL takes at most one replica of each partition.
   const backendCount = Math.max(shape.partitions, shape.redundancy);
@@ -160,11 +169,6 @@ async function startCluster(args: string[]): Promise<void> {
     supervisor.start({ role: 'backend', id, command: process.execPath, args: [...self, 'backend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...common], host: '127.0.0.1', internalPort });
   }
   for (let i = 0; i < frontendCount; i++) supervisor.start(await frontendSpec(i));
-  if (balancePort !== undefined) {
-    const server = new Balancer(() => supervisor.ids('frontend').map((id) => ({ host: host === '0.0.0.0' ? '127.0.0.1' : host, port: supervisor.spec(id)!.clientPorts![0]! })), log);
-    balancer = { server, port: await server.listen(balancePort, host) };
-    supervisor.write();
-  }
 
   // The supervisor follows the map only to report partitions in cluster.json; it serves nothing.
   const store = new EtcdStore({ endpoints, prefix: values['etcd-prefix']!, log });

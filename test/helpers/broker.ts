@@ -156,9 +156,11 @@ async function startClusterBroker(opts: BrokerOptions): Promise<RunningBroker> {
   const port = opts.port ?? (await freePort());
   let config = opts.config;
   if (config && opts.port !== undefined) {
-    // Configured listener ports are shifted by i per front end; move them off the balancer's port.
-    let base = await freePort();
-    while (!(await isFree(base + 1))) base = await freePort();
+    // Configured listener ports are shifted by i per front end; move them off the balancer's port,
+    // below Linux's ephemeral range (32768+), where concurrent clusters' `--port 0` front ends and
+    // freePort() land: two free ports from there could be taken between our check and the bind.
+    let base = 20_000 + Math.floor(Math.random() * 12_000);
+    while (!(await isFree(base)) || !(await isFree(base + 1))) base = 20_000 + Math.floor(Math.random() * 12_000);
     config = config.replace(new RegExp(`(\\bport"?\\s*:\\s*)${opts.port}\\b`, 'g'), `$1${base}`);
   }
   const cluster = await startCluster({

@@ -112,7 +112,12 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
     if (existsSync(clusterJson)) for (const p of file().processes) if (p.pid && alive(p.pid)) process.kill(p.pid, 'SIGKILL');
     await exited;
   };
-  const started = await until('cluster.json with a balancer', () => existsSync(clusterJson) && (file() as { balancer?: { port: number } }).balancer?.port, 30_000).catch(async (e: Error) => {
+  // cluster.json is rewritten as processes start: wait for the balancer and every front end in it.
+  const started = await until('cluster.json with a balancer and every front end', () => {
+    if (!existsSync(clusterJson)) return undefined;
+    const f = file() as ClusterFile & { balancer?: { port: number }; frontends?: number };
+    return f.processes.filter((p) => p.role === 'frontend').length === f.frontends && f.balancer?.port;
+  }, 30_000).catch(async (e: Error) => {
     await killAll();
     throw new Error(`${e.message}\n${out}`);
   });
