@@ -26,7 +26,7 @@ import { endpointsFlag, intFlag, logLevelFlag, portFlag, UsageError } from './us
 export const CLUSTER_USAGE = `cluster [flags]     run a local cluster: etcd, coordinator, P back ends, F front ends, supervised
   --frontends F      front ends (default: the Broker's cardinality.frontend.replicas when mode is distributed, else 1)
   --partitions P     partitions, one back end each (default: cardinality.backendChain.partitions, else 1)
-  --redundancy R     chain length; only 1 until replication
+  --redundancy R     replicas per partition chain, each in its own back end (max(P, R) back ends run)
   --data-dir DIR     cluster state: cluster.json, cluster.token, etcd/, backend-<i>/, frontend-<i>/ (default ./data)
   --host ADDR        client bind address of the front ends (default 127.0.0.1)
   --port N           front end i listens on N + i (default 1883; 0 = a free port each)
@@ -160,8 +160,10 @@ async function startCluster(args: string[]): Promise<void> {
     }
   }
   if (etcdSpec) supervisor.start(etcdSpec);
-  supervisor.start({ role: 'coordinator', id: 'coordinator-0', command: process.execPath, args: [...self, 'coordinator', '--id', 'coordinator-0', ...etcdFlags, '--partitions', String(shape.partitions), '--backends', String(shape.partitions), ...(level ? ['--log-level', level] : [])], host: '127.0.0.1' });
-  for (let i = 0; i < shape.partitions; i++) {
+  // Every replica of a chain in its own process: a SIGKILL takes at most one replica of each partition.
+  const backendCount = Math.max(shape.partitions, shape.redundancy);
+  supervisor.start({ role: 'coordinator', id: 'coordinator-0', command: process.execPath, args: [...self, 'coordinator', '--id', 'coordinator-0', ...etcdFlags, '--partitions', String(shape.partitions), '--redundancy', String(shape.redundancy), '--backends', String(backendCount), ...(level ? ['--log-level', level] : [])], host: '127.0.0.1' });
+  for (let i = 0; i < backendCount; i++) {
     const id = `backend-${i}`;
     const internalPort = await freePort('127.0.0.1');
     supervisor.start({ role: 'backend', id, command: process.execPath, args: [...self, 'backend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...common], host: '127.0.0.1', internalPort });

@@ -41,7 +41,8 @@ frontend only:
 coordinator flags:
   --id ID, --etcd URLS, --etcd-prefix P, --log-level LEVEL
   --partitions P     partitions of a new cluster (default: the Broker's cardinality.backendChain.partitions, else 1)
-  --backends B       back ends to wait for before the first map (default P)
+  --backends B       back ends to wait for before the first map (default max(P, R))
+  --redundancy R     replicas per partition chain (default: cardinality.backendChain.redundancyFactor, else 1)
   --config FILE      Broker resource supplying the cardinality when mode is distributed
 `;
 
@@ -191,6 +192,7 @@ async function runCoordinator(args: string[]): Promise<void> {
       'etcd-prefix': { type: 'string' },
       partitions: { type: 'string' },
       backends: { type: 'string' },
+      redundancy: { type: 'string' },
       config: { type: 'string', multiple: true },
       'log-level': { type: 'string' },
     },
@@ -198,12 +200,12 @@ async function runCoordinator(args: string[]): Promise<void> {
   });
   const log = createLogger(logLevelFlag(values['log-level']) ?? 'info').child({ node: values.id });
   if (values.etcd === undefined) throw new UsageError('--etcd: required (the etcd client URLs of the cluster)');
-  const shape = clusterShape(values.config ?? [], { partitions: values.partitions }, log);
+  const shape = clusterShape(values.config ?? [], { partitions: values.partitions, redundancy: values.redundancy }, log);
   const backends = intFlag('backends', values.backends, 1, 1024);
   const store = new EtcdStore({ endpoints: endpointsFlag('etcd', values.etcd), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}), log });
   const registration = keepRegistered(store, { id: values.id!, role: 'coordinator', host: '127.0.0.1', internalPort: 0, pid: process.pid }, MEMBER_LEASE_TTL_SECONDS, log);
-  const coordinator = new Coordinator({ id: values.id!, store, partitions: shape.partitions, ...(backends !== undefined ? { backends } : {}), log });
-  log.info({ partitions: shape.partitions }, 'coordinator started; campaigning');
+  const coordinator = new Coordinator({ id: values.id!, store, partitions: shape.partitions, redundancy: shape.redundancy, ...(backends !== undefined ? { backends } : {}), log });
+  log.info({ partitions: shape.partitions, redundancy: shape.redundancy }, 'coordinator started; campaigning');
   onStop(log, async () => {
     await coordinator.stop();
     await registration.close();
@@ -219,8 +221,8 @@ export interface ClusterShape {
 
 /**
  * F, P and R: flags first, else a Broker with `mode: distributed` (its cardinality), else one of
- * each. Chains longer than one wait for replication (#15): asking for them by flag is an error, a
- * Broker resource asking for them is served with R = 1 and a warning.
+ * each. R is the chain length of every partition (src/replication): a cluster runs max(P, R) back
+ * ends so that the R replicas of a chain sit in R different processes.
  */
 export function clusterShape(configFiles: string[], flags: { frontends?: string | undefined; partitions?: string | undefined; redundancy?: string | undefined }, log?: Logger): ClusterShape {
   let fromConfig: ClusterShape = { frontends: 1, partitions: 1, redundancy: 1 };
@@ -230,15 +232,11 @@ export function clusterShape(configFiles: string[], flags: { frontends?: string 
       fromConfig = { frontends: b.cardinality.frontend.replicas, partitions: b.cardinality.backendChain.partitions, redundancy: b.cardinality.backendChain.redundancyFactor };
     }
   }
-  const redundancy = intFlag('redundancy', flags.redundancy, 1, 5);
-  if (redundancy !== undefined && redundancy !== 1) throw new UsageError(`--redundancy: ${redundancy} needs chain replication, which is not built yet; only 1 is served`);
-  if (redundancy === undefined && fromConfig.redundancy !== 1) {
-    log?.warn({ redundancyFactor: fromConfig.redundancy }, 'Broker cardinality.backendChain.redundancyFactor > 1 is not served yet (no chain replication); running chains of one');
-  }
+  void log;
   return {
     frontends: intFlag('frontends', flags.frontends, 0, 64) ?? fromConfig.frontends,
     partitions: intFlag('partitions', flags.partitions, 1, 64) ?? fromConfig.partitions,
-    redundancy: 1,
+    redundancy: intFlag('redundancy', flags.redundancy, 1, 5) ?? fromConfig.redundancy,
   };
 }
 

@@ -12,14 +12,17 @@
  */
 import type { Logger } from 'pino';
 import { evenSlots, type ClusterMap, type ClusterNode } from './map.js';
+import { initialChains, replanChains } from '../replication/placement.js';
 import type { ClusterStore, Leadership, Unwatch } from './store/store.js';
 import { COORDINATOR_SETTLE_MS, LEADER_LEASE_TTL_SECONDS, STORE_RETRY_MS } from './timeouts.js';
 
 export interface PlanOptions {
   /** Partition count of a new cluster (an existing map keeps its own). */
   partitions: number;
-  /** Back ends to wait for before the first map is written (default: one per partition). */
+  /** Back ends to wait for before the first map is written (default: max(partitions, redundancy)). */
   backends?: number;
+  /** Replicas per partition chain (R); 1 without replication. Chains are formed and re-formed by src/replication/placement.ts. */
+  redundancy?: number;
 }
 
 const byId = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
@@ -30,17 +33,19 @@ export function planMap(prev: ClusterMap | null, members: ClusterNode[], opts: P
   for (const m of [...members].sort((a, b) => byId(a.id, b.id))) nodes[m.id] = m;
   if (prev === null) {
     const backends = members.filter((m) => m.role === 'backend').map((m) => m.id).sort(byId);
-    const wanted = opts.backends ?? opts.partitions;
+    const wanted = opts.backends ?? Math.max(opts.partitions, opts.redundancy ?? 1);
     if (backends.length === 0 || backends.length < wanted) return null;
     return {
       epoch: 1,
       slots: evenSlots(opts.partitions),
-      partitions: Array.from({ length: opts.partitions }, (_, p) => ({ id: p, chain: [backends[p % backends.length]!] })),
+      partitions: initialChains(opts.partitions, backends, opts.redundancy ?? 1),
       nodes,
     };
   }
   if (sameNodes(prev.nodes, nodes)) return null;
-  return { ...prev, epoch: prev.epoch + 1, nodes };
+  // R = 1 keeps part 1's rule: a partition stays with its back end for good (its data is there).
+  const partitions = (opts.redundancy ?? 1) > 1 ? replanChains(prev.partitions, prev.nodes, nodes, opts.redundancy!) : prev.partitions;
+  return { ...prev, epoch: prev.epoch + 1, partitions, nodes };
 }
 
 function sameNodes(a: Record<string, ClusterNode>, b: Record<string, ClusterNode>): boolean {

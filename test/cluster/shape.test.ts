@@ -1,6 +1,6 @@
 /**
  * Cluster shape and credentials without processes: F and P from a Broker with `mode: distributed`
- * (flags override), chains longer than one refused by flag, the token file's mode, and a role
+ * (flags override), R from the Broker's redundancyFactor or --redundancy, the token file's mode, and a role
  * command refusing to start without a token (exit 2, naming the flag).
  */
 import { execFile } from 'node:child_process';
@@ -32,10 +32,12 @@ describe('cluster shape', () => {
     expect(clusterShape([broker({ mode: 'auto', cardinality: { frontend: { replicas: 3 } } })], {})).toEqual({ frontends: 1, partitions: 1, redundancy: 1 });
     expect(clusterShape([], {})).toEqual({ frontends: 1, partitions: 1, redundancy: 1 });
   });
-  it('refuses chains longer than one by flag; a Broker asking for them runs R = 1', () => {
-    expect(() => clusterShape([], { redundancy: '2' })).toThrow(/--redundancy: 2 needs chain replication/);
+  it('takes R from redundancyFactor or --redundancy (chain replication), and refuses an R out of range naming the flag', () => {
+    expect(clusterShape([], { redundancy: '2' }).redundancy).toBe(2);
     const file = broker({ mode: 'distributed', cardinality: { frontend: { replicas: 2 }, backendChain: { partitions: 2, redundancyFactor: 2 } } });
-    expect(clusterShape([file], {}).redundancy).toBe(1);
+    expect(clusterShape([file], {}).redundancy).toBe(2);
+    expect(clusterShape([file], { redundancy: '3' }).redundancy).toBe(3);
+    expect(() => clusterShape([], { redundancy: '6' })).toThrow(/--redundancy/);
     expect(() => clusterShape([], { partitions: '0' })).toThrow(/--partitions: "0"/);
   });
 });

@@ -12,14 +12,13 @@
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { MemoryExecutor, partitionStats, undurable, type CommandExecutor, type DurableWaiter } from '../../core/local-core.js';
+import { partitionStats, undurable, type DurableWaiter } from '../../core/local-core.js';
 import type { Message } from '../../core/types.js';
 import { RC } from '../../mqtt/reason-codes.js';
 import type { Command } from '../../partition/commands.js';
 import type { PartitionOutput } from '../../partition/output.js';
-import { Partition, type CommandResult, type PartitionLimits } from '../../partition/partition.js';
-import { openPartitionStore } from '../../storage/open-store.js';
-import { recoverPartition } from '../../storage/recover.js';
+import type { CommandResult, PartitionLimits } from '../../partition/partition.js';
+import { ChainReplica } from '../../replication/chain-replica.js';
 import { ClusterClient } from '../client/cluster-client.js';
 import type { ClusterMap, MapSource } from '../map.js';
 import { listenTransport, type ListeningTransport } from '../transport/handshake.js';
@@ -43,8 +42,8 @@ export interface BackendNodeOptions {
 
 interface Hosted {
   id: number;
-  partition: Partition;
-  executor: CommandExecutor;
+  /** The partition's replica here (src/replication): its state machine, store and chain position. */
+  replica: ChainReplica;
   feed: FilterFeed;
   ticker: NodeJS.Timeout;
   /**
@@ -72,6 +71,8 @@ interface LiveConnection {
 }
 
 const TICK_MS = 1000;
+/** Connection ids are unique cluster-wide: the front end's instance times 2^32 plus its own number (remote-core.ts). */
+const instanceOf = (connectionId: number) => Math.floor(connectionId / 2 ** 32);
 /** QoS 0 deliveries are shed for a front end whose link is this far behind (as the front end sheds for slow clients). */
 const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
 const FORWARD_QUEUE_MAX = 100_000;
@@ -141,8 +142,15 @@ export class BackendNode {
     return !this.stopped && this.transport !== undefined && this.mine(this.map).every((p) => this.hosted.has(p));
   }
 
+  /**
+   * Partitions whose chain names this node. A chain of more than one waits until the map knows this
+   * process (its pid): a map written before a restart still places the previous process, whose
+   * position (head, say) this one must not take with whatever its store holds.
+   */
   private mine(map: ClusterMap): number[] {
-    return map.partitions.filter((p) => p.chain[0] === this.opts.id).map((p) => p.id);
+    const me = map.nodes[this.opts.id];
+    const stale = me?.pid !== undefined && me.pid !== process.pid;
+    return map.partitions.filter((p) => p.chain.includes(this.opts.id) && !(stale && p.chain.length > 1)).map((p) => p.id);
   }
 
   async start(): Promise<void> {
@@ -177,6 +185,7 @@ export class BackendNode {
 
   private async onMap(map: ClusterMap): Promise<void> {
     this.map = map;
+    for (const h of this.hosted.values()) h.replica.onMap(map);
     for (const p of this.mine(map)) {
       if (this.hosted.has(p) || this.recovering.has(p)) continue; // a later map while an earlier one's recovery runs
       this.recovering.add(p);
@@ -192,36 +201,55 @@ export class BackendNode {
       if (this.mine(map).includes(p)) continue;
       this.hosted.delete(p);
       clearInterval(h.ticker);
-      await h.executor.close();
+      await h.replica.close();
       this.opts.log.info({ partition: p }, 'partition moved away');
     }
   }
 
   private async host(id: number, placedAt: number): Promise<void> {
     const limits: PartitionLimits = { ...this.opts.limits, cluster: true };
-    let partition: Partition;
-    let executor: CommandExecutor;
-    if (this.opts.durability === 'memory') {
-      partition = new Partition(limits);
-      executor = new MemoryExecutor(partition);
-    } else {
-      const sync = this.opts.durability === 'fsync';
-      const store = openPartitionStore(path.join(this.opts.dataDir, `partition-${id}`), { sync });
-      const r = await recoverPartition(
-        store,
+    const replica = await ChainReplica.open(
+      {
+        partition: id,
+        nodeId: this.opts.id,
+        token: this.opts.token,
+        dataDir: this.opts.dataDir,
+        durability: this.opts.durability,
         limits,
-        { sync, onError: (err) => this.opts.log.error({ partition: id, err: err.message }, 'durable write failed; refusing until storage recovers') },
-        undefined,
-        this.out,
-      );
-      partition = r.partition;
-      executor = r.executor;
-      this.opts.log.info({ partition: id, replayed: r.replayed, sessions: partition.sessions.size }, 'partition recovered');
-    }
-    const feed = new FilterFeed(id, partition.routes, () => this.map.epoch);
-    const ticker = setInterval(() => executor.execute({ type: 'tick', now: Date.now() }, this.out), TICK_MS);
+        log: this.opts.log,
+        // The chain releases effects at commit, after the command's turn: a forwarded share message
+        // must still say which partition it comes from.
+        out: {
+          deliver: this.out.deliver,
+          release: this.out.release,
+          kick: this.out.kick,
+          forward: (m, group) => {
+            const before = this.applying;
+            this.applying = id;
+            this.forward(m, group);
+            this.applying = before;
+          },
+        },
+        map: () => this.map,
+        promoted: (partition) => {
+          // The old head knew which front end holds each session's connection; the id says it too
+          // (the front end's instance in the high bits), so the new head can end them if that front end dies.
+          for (const s of partition.sessions.values()) {
+            if (s.online) this.connections.set(s.connectionId, { instance: instanceOf(s.connectionId), clientId: s.clientId, partition: id });
+          }
+        },
+        replaced: (partition) => {
+          const h = this.hosted.get(id);
+          if (h) h.feed = new FilterFeed(id, partition.routes, () => this.map.epoch);
+        },
+      },
+      this.map,
+    );
+    const feed = new FilterFeed(id, replica.partition.routes, () => this.map.epoch);
+    // Only the head orders ticks (the executor ignores them elsewhere): replicas take the head's.
+    const ticker = setInterval(() => replica.executor.execute({ type: 'tick', now: Date.now() }, this.out), TICK_MS);
     ticker.unref();
-    this.hosted.set(id, { id, partition, executor, feed, ticker, placedAt, contexts: new WeakMap() });
+    this.hosted.set(id, { id, replica, feed, ticker, placedAt, contexts: new WeakMap() });
   }
 
   // ---- links ----------------------------------------------------------------------------------------
@@ -245,6 +273,7 @@ export class BackendNode {
   }
 
   private linkClosed(link: Link, reason: string | undefined): void {
+    if (link.peerInstance === 0) for (const h of this.hosted.values()) h.replica.downstreamClosed(link);
     for (const f of this.following.get(link) ?? []) f.unfollow(link);
     this.following.delete(link);
     this.deliveries.delete(link);
@@ -274,7 +303,7 @@ export class BackendNode {
       const h = this.hosted.get(c.partition);
       if (!h) continue;
       this.applying = h.id;
-      h.executor.execute({ type: 'disconnect', now, clientId: c.clientId, connectionId, normal: false }, this.out);
+      h.replica.executor.execute({ type: 'disconnect', now, clientId: c.clientId, connectionId, normal: false }, this.out);
       this.applying = -1;
       n++;
     }
@@ -283,8 +312,7 @@ export class BackendNode {
 
   private linkOf(connectionId: number): Link | undefined {
     const c = this.connections.get(connectionId);
-    if (!c) return undefined;
-    const set = this.frontEnds.get(c.instance);
+    const set = this.frontEnds.get(c ? c.instance : instanceOf(connectionId));
     if (!set) return undefined;
     for (const l of set) return l;
     return undefined;
@@ -293,6 +321,16 @@ export class BackendNode {
   private frame(link: Link, type: number, epoch: number, body: Buffer): void {
     if (type === FrameType.Commands) return this.commands(link, epoch, body);
     if (type === FrameType.Request) return this.request(link, body);
+    if (type === FrameType.ChainHello || type === FrameType.ChainAck) {
+      // Both bodies start with the partition (msgpack array): a successor's link, served by the replica.
+      const partition = (packr.unpack(body) as [number])[0];
+      const h = this.hosted.get(partition);
+      if (!h) {
+        if (type === FrameType.ChainHello) link.send(FrameType.ChainRefused, this.map.epoch, packr.pack([partition, `partition ${partition} is not hosted by ${this.opts.id}`]));
+        return;
+      }
+      return h.replica.fromSuccessor(link, type, epoch, body);
+    }
     throw new Error(`unexpected frame type ${type} from ${link.peer}`);
   }
 
@@ -301,9 +339,11 @@ export class BackendNode {
     const h = this.hosted.get(partition);
     const refusal = !h
       ? `partition ${partition} is not served by ${this.opts.id}`
-      : epoch < h.placedAt
-        ? `command of map epoch ${epoch} for partition ${partition}, placed here in epoch ${h.placedAt}`
-        : undefined;
+      : !h.replica.head
+        ? `partition ${partition}: ${this.opts.id} is not the head of its chain`
+        : epoch < h.placedAt
+          ? `command of map epoch ${epoch} for partition ${partition}, placed here in epoch ${h.placedAt}`
+          : undefined;
     if (refusal !== undefined || !h) {
       for (const id of requestIds) if (id !== 0) this.reply(link, id, undefined, [RC.ServerUnavailable, refusal], 0, true);
       return;
@@ -317,8 +357,8 @@ export class BackendNode {
       cmd.now = now;
       if (cmd.type === 'connect') this.connections.set(cmd.connectionId, { instance: link.peerInstance, clientId: cmd.clientId, partition });
       const id = requestIds[i];
-      if (id === 0) h.executor.execute(cmd, this.out);
-      else h.executor.executeThen(cmd, this.out, replyWaiter, ctx, id);
+      if (id === 0) h.replica.executor.execute(cmd, this.out);
+      else h.replica.executor.executeThen(cmd, this.out, replyWaiter, ctx, id);
       if (cmd.type === 'disconnect') {
         const c = this.connections.get(cmd.connectionId);
         if (c && c.clientId === cmd.clientId) this.connections.delete(cmd.connectionId);
@@ -330,7 +370,7 @@ export class BackendNode {
   private request(link: Link, body: Buffer): void {
     const [id, op, arg] = packr.unpack(body) as [number, string, unknown];
     const h = this.hosted.get(arg as number);
-    if (!h) return this.reply(link, id, undefined, [RC.ServerUnavailable, `partition ${String(arg)} is not served by ${this.opts.id}`], 0, true);
+    if (!h || !h.replica.head) return this.reply(link, id, undefined, [RC.ServerUnavailable, `partition ${String(arg)} is not served by ${this.opts.id}`], 0, true);
     if (op === 'follow') {
       h.feed.follow(link);
       let set = this.following.get(link);
@@ -341,7 +381,7 @@ export class BackendNode {
     if (op === 'stats') {
       // The node's QoS 0 shedding is reported once, with its first partition, so sums stay right.
       const droppedQos0 = h.id === this.partitions()[0] ? this.droppedQos0 : 0;
-      return this.reply(link, id, undefined, { ...partitionStats(h.partition), droppedQos0 }, h.feed.seq);
+      return this.reply(link, id, undefined, { ...partitionStats(h.replica.partition), droppedQos0 }, h.feed.seq);
     }
     this.reply(link, id, undefined, [RC.ProtocolError, `unknown request "${op}"`], 0, true);
   }
@@ -404,7 +444,7 @@ export class BackendNode {
     await this.transport?.close();
     for (const h of this.hosted.values()) {
       clearInterval(h.ticker);
-      await h.executor.close();
+      await h.replica.close();
     }
     this.hosted.clear();
   }

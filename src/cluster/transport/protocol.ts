@@ -12,6 +12,7 @@
  *              every message once per frame however many of its deliveries the frame holds
  *   REQUEST    msgpack [requestId, op, arg]                              follow / stats / route
  *   FEED       msgpack [partition, seq, reset, added, removed]          back end -> followers
+ *   CHAIN_*    replication between the replicas of a partition (src/replication/chain-protocol.ts)
  *
  * Frames of one turn leave together (link.ts); every frame carries the sender's map epoch.
  */
@@ -29,6 +30,16 @@ export const FrameType = {
   Deliveries: 6,
   Request: 7,
   Feed: 8,
+  /** Chain replication (src/replication/chain-protocol.ts): successor -> predecessor. */
+  ChainHello: 9,
+  /** Predecessor -> successor: commands with their chain sequence numbers. */
+  ChainAppend: 10,
+  /** Successor -> predecessor: everything up to this sequence is stored here and further down. */
+  ChainAck: 11,
+  /** Predecessor -> successor: state transfer (snapshot at a sequence number). */
+  ChainState: 12,
+  /** Predecessor -> successor: the hello was refused (not my successor in my map, stale epoch). */
+  ChainRefused: 13,
 } as const;
 
 export const packr = new Packr({ useRecords: false, mapsAsObjects: true });

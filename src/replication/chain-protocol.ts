@@ -1,0 +1,38 @@
+/**
+ * Frames between the replicas of one partition's chain (types in cluster/transport/protocol.ts).
+ * The successor dials its predecessor, so a replica only ever listens (the back end's internal
+ * port) and a chain re-forms by the downstream side calling up after every map change.
+ *
+ *   CHAIN_HELLO    msgpack [partition, lineage, lastSeq]        successor -> predecessor
+ *                  lastSeq -1: "I hold nothing, send state"; lineage: the history my state belongs to
+ *   CHAIN_APPEND   u32:partition f64:firstSeq record            predecessor -> successor
+ *                  record = the commands, `now` stamped by the head, in the command log's encoding
+ *   CHAIN_ACK      msgpack [partition, seq]                     successor -> predecessor
+ *   CHAIN_STATE    msgpack [partition, lineage, seq, snapshot]  predecessor -> successor
+ *   CHAIN_REFUSED  msgpack [partition, reason]                  predecessor -> successor
+ *
+ * Every frame carries the sender's map epoch in its header; a replica refuses frames of an epoch
+ * older than the map that last changed its chain.
+ */
+import { decodeCommands, encodeCommands } from '../storage/command-codec.js';
+import type { Command } from '../partition/commands.js';
+import { HEADER_BYTES } from '../cluster/transport/frame.js';
+
+export function encodeAppend(partition: number, firstSeq: number, commands: Command[]): Buffer {
+  const record = encodeCommands(commands);
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + 12 + record.length);
+  frame.writeUInt32BE(partition, HEADER_BYTES);
+  frame.writeDoubleBE(firstSeq, HEADER_BYTES + 4);
+  record.copy(frame, HEADER_BYTES + 12);
+  return frame;
+}
+
+export function appendPartition(body: Buffer): number {
+  if (body.length < 12) throw new Error('CHAIN_APPEND frame too short');
+  return body.readUInt32BE(0);
+}
+
+export function decodeAppend(body: Buffer): { partition: number; firstSeq: number; commands: Command[] } {
+  if (body.length < 12) throw new Error('CHAIN_APPEND frame too short');
+  return { partition: body.readUInt32BE(0), firstSeq: body.readDoubleBE(4), commands: decodeCommands(body.subarray(12)) };
+}

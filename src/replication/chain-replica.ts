@@ -1,0 +1,378 @@
+/**
+ * One replica of one partition on a back end: the state machine, its own store, and the links to
+ * its neighbours in the chain the map gives it (head first). The host (the back-end node) sees only
+ * `partition` and `executor`; who is head, what is committed and how a new replica catches up are
+ * decided here.
+ *
+ * Links: the successor dials its predecessor and says HELLO with the history it holds (lineage and
+ * last sequence number). The predecessor answers with the commands the successor lacks, or with
+ * its whole state (snapshot) when the successor holds nothing or another history, then streams
+ * every new command. A map change that gives a replica a new predecessor makes it dial again; that
+ * is the whole of reconfiguration on the data path:
+ *   - head lost: the map names the successor head; it already holds every command it acknowledged
+ *     and more, and finishes committing them with the rest of the chain;
+ *   - tail lost: its predecessor has no successor any more, so it commits on its own store;
+ *   - middle lost: the successor dials the lost one's predecessor, which re-sends what the new
+ *     successor lacks (it keeps every command its successor has not acknowledged);
+ *   - a new replica (a restarted process) is placed at the tail and takes a state transfer.
+ *
+ * A replica that is still taking its state transfer never becomes a head: `partition-<id>.joining`
+ * marks its directory until the transferred snapshot is stored, and a marked replica named head
+ * refuses to serve (the partition stays unavailable instead of serving an incomplete state).
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import v8 from 'node:v8';
+import type { Logger } from 'pino';
+import { MemoryExecutor, type CommandExecutor } from '../core/local-core.js';
+import type { Command } from '../partition/commands.js';
+import type { PartitionOutput } from '../partition/output.js';
+import { Partition, type PartitionLimits } from '../partition/partition.js';
+import { restorePartition, snapshotPartition, type PartitionSnapshot } from '../partition/snapshot.js';
+import { DEFAULT_DURABLE_OPTIONS, DurableExecutor } from '../storage/durable-executor.js';
+import { openPartitionStore } from '../storage/open-store.js';
+import { recoverPartition } from '../storage/recover.js';
+import type { ClusterMap } from '../cluster/map.js';
+import { dialTransport } from '../cluster/transport/handshake.js';
+import type { Link } from '../cluster/transport/link.js';
+import { FrameType, packr } from '../cluster/transport/protocol.js';
+import { ChainExecutor } from './chain-executor.js';
+import { decodeAppend, encodeAppend } from './chain-protocol.js';
+import { CHAIN_REDIAL_MS } from './timeouts.js';
+import { oncePerTurn } from '../util/once-per-turn.js';
+
+export interface ReplicaOptions {
+  partition: number;
+  nodeId: string;
+  token: string;
+  dataDir: string;
+  durability: 'memory' | 'os' | 'fsync';
+  limits: PartitionLimits;
+  log: Logger;
+  /** The host's output: deliveries, PUBRELs, kicks and forwards of committed commands (head only). */
+  out: PartitionOutput;
+  map(): ClusterMap;
+  /** The state machine was replaced by a transferred one (the host rebuilds what it derived from it). */
+  replaced(partition: Partition): void;
+  /** This replica became head: the host learns the live connections of its sessions (kept by the old head). */
+  promoted(partition: Partition): void;
+}
+
+export class ChainReplica {
+  partition: Partition;
+  readonly executor: ChainExecutor;
+  /** The history this replica's state belongs to: set by a head that starts from its own store, copied by state transfer. */
+  private lineage: string;
+  /** Taking (or waiting for) a state transfer: holds no usable state yet. */
+  private syncing: boolean;
+  private chain: string[] = [];
+  /** Epoch of the map that last changed this chain: older frames are refused. */
+  chainEpoch = 0;
+  private upstream: Link | undefined;
+  private dialing = false;
+  private redial: NodeJS.Timeout | undefined;
+  private downstream: Link | undefined;
+  private pending: Command[] = [];
+  private pendingFirst = 0;
+  private ackDue = false;
+  /** APPEND bodies that arrive while a transferred state is being installed. */
+  private held: Buffer[] | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly opts: ReplicaOptions,
+    partition: Partition,
+    inner: CommandExecutor,
+    syncing: boolean,
+  ) {
+    this.partition = partition;
+    this.syncing = syncing;
+    this.lineage = syncing ? '' : randomUUID();
+    this.executor = new ChainExecutor(
+      inner,
+      { forward: (seq, cmd) => this.forward(seq, cmd), ack: () => this.queueAck() },
+      (err) => opts.log.error({ partition: opts.partition, err: err.message }, 'replica write failed; it stops acknowledging (the chain stalls until it is replaced)'),
+    );
+  }
+
+  private get dir(): string {
+    return path.join(this.opts.dataDir, `partition-${this.opts.partition}`);
+  }
+
+  private get marker(): string {
+    return `${this.dir}.joining`;
+  }
+
+  /**
+   * The replica for the chain `map` names. The head starts from its own store (recovery, as a chain
+   * of one); any other position starts empty and waits for its predecessor's state.
+   */
+  static async open(opts: ReplicaOptions, map: ClusterMap): Promise<ChainReplica> {
+    const chain = map.partitions.find((p) => p.id === opts.partition)?.chain ?? [];
+    const head = chain[0] === opts.nodeId;
+    const marker = path.join(opts.dataDir, `partition-${opts.partition}.joining`);
+    let r: ChainReplica;
+    if (head && !existsSync(marker)) {
+      if (opts.durability === 'memory') {
+        const p = new Partition(opts.limits);
+        r = new ChainReplica(opts, p, new MemoryExecutor(p), false);
+      } else {
+        const sync = opts.durability === 'fsync';
+        const store = openPartitionStore(path.join(opts.dataDir, `partition-${opts.partition}`), { sync });
+        const rec = await recoverPartition(store, opts.limits, { sync, onError: (err) => opts.log.error({ partition: opts.partition, err: err.message }, 'durable write failed; refusing until storage recovers') }, undefined, opts.out);
+        opts.log.info({ partition: opts.partition, replayed: rec.replayed, sessions: rec.partition.sessions.size }, 'partition recovered');
+        r = new ChainReplica(opts, rec.partition, rec.executor, false);
+      }
+    } else {
+      if (head) opts.log.error({ partition: opts.partition }, 'named head of its chain but its state transfer never completed; not serving (the partition needs a replica that holds its state)');
+      const p = new Partition(opts.limits);
+      r = new ChainReplica(opts, p, new MemoryExecutor(p), true);
+    }
+    r.onMap(map);
+    return r;
+  }
+
+  /** True when this replica serves front ends now. */
+  get head(): boolean {
+    return this.executor.head;
+  }
+
+  get ready(): boolean {
+    return !this.syncing;
+  }
+
+  onMap(map: ClusterMap): void {
+    if (this.closed) return;
+    const chain = map.partitions.find((p) => p.id === this.opts.partition)?.chain ?? [];
+    const i = chain.indexOf(this.opts.nodeId);
+    if (i < 0) return;
+    const before = this.chain;
+    if (before.join() !== chain.join()) {
+      this.chainEpoch = map.epoch;
+      this.chain = [...chain];
+      this.opts.log.info({ partition: this.opts.partition, chain, epoch: map.epoch }, 'chain changed');
+    }
+    const pred = i > 0 ? chain[i - 1] : undefined;
+    const succ = chain[i + 1];
+    const oldI = before.indexOf(this.opts.nodeId);
+    const oldPred = oldI > 0 ? before[oldI - 1] : undefined;
+    const oldSucc = oldI >= 0 ? before[oldI + 1] : undefined;
+    if (i === 0 && !this.syncing && !this.executor.head) {
+      this.executor.head = true;
+      this.opts.promoted(this.partition);
+      if (oldI > 0) this.opts.log.warn({ partition: this.opts.partition, seq: this.executor.seq, committed: this.executor.committed }, 'became head of the chain');
+    }
+    if (succ !== oldSucc && this.downstream) {
+      this.downstream.close();
+      this.downstream = undefined;
+    }
+    this.executor.setSuccessor(succ !== undefined);
+    if (pred !== oldPred || (pred !== undefined && !this.upstream && !this.dialing)) {
+      this.upstream?.close();
+      this.upstream = undefined;
+      if (pred !== undefined) this.dial();
+    }
+  }
+
+  // ---- successor side: dial the predecessor ---------------------------------------------------------
+
+  private predecessor(): { id: string; host: string; port: number } | undefined {
+    const i = this.chain.indexOf(this.opts.nodeId);
+    const id = i > 0 ? this.chain[i - 1] : undefined;
+    const n = id === undefined ? undefined : this.opts.map().nodes[id];
+    return n && id ? { id, host: n.host, port: n.internalPort } : undefined;
+  }
+
+  private dial(): void {
+    clearTimeout(this.redial);
+    if (this.closed || this.dialing) return;
+    const pred = this.predecessor();
+    if (!pred) {
+      this.scheduleDial();
+      return;
+    }
+    this.dialing = true;
+    dialTransport(
+      { host: pred.host, port: pred.port, token: this.opts.token, hello: { node: this.opts.nodeId, role: 'backend', instance: 0 } },
+      {
+        frame: (l, type, epoch, body) => this.fromPredecessor(l, type, epoch, body),
+        closed: (l, reason) => {
+          if (this.upstream !== l) return;
+          this.upstream = undefined;
+          if (reason) this.opts.log.info({ partition: this.opts.partition, predecessor: pred.id, reason }, 'link to predecessor lost; dialing again');
+          this.scheduleDial();
+        },
+      },
+    ).then(
+      (link) => {
+        this.dialing = false;
+        if (this.closed || this.predecessor()?.id !== pred.id) return link.close();
+        this.upstream = link;
+        const lastSeq = this.syncing ? -1 : this.executor.seq;
+        link.send(FrameType.ChainHello, this.opts.map().epoch, packr.pack([this.opts.partition, this.lineage, lastSeq]));
+        // Acknowledgements sent while the link was down are repeated: the predecessor may wait for them.
+        if (!this.syncing && this.executor.acknowledged > 0) link.send(FrameType.ChainAck, this.opts.map().epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
+      },
+      () => {
+        this.dialing = false;
+        this.scheduleDial();
+      },
+    );
+  }
+
+  private scheduleDial(): void {
+    if (this.closed) return;
+    clearTimeout(this.redial);
+    this.redial = setTimeout(() => this.dial(), CHAIN_REDIAL_MS);
+    this.redial.unref();
+  }
+
+  private fromPredecessor(link: Link, type: number, epoch: number, body: Buffer): void {
+    if (link !== this.upstream) return;
+    if (epoch < this.chainEpoch) return link.fail(`chain frame of epoch ${epoch}, chain changed in epoch ${this.chainEpoch}`);
+    if (type === FrameType.ChainAppend) {
+      if (this.held) {
+        this.held.push(Buffer.from(body));
+        return;
+      }
+      if (this.syncing) return; // a state is on its way or must be asked for; appends before it are useless
+      this.applyAppend(body);
+      return;
+    }
+    if (type === FrameType.ChainState) {
+      const [, lineage, seq, snapshot] = packr.unpack(body) as [number, string, number, Buffer];
+      this.held = [];
+      void this.install(lineage, seq, snapshot).catch((err: Error) => {
+        this.opts.log.error({ partition: this.opts.partition, err: err.message }, 'state transfer failed; asking again');
+        this.held = undefined;
+        this.syncing = true;
+        link.fail('state transfer failed');
+      });
+      return;
+    }
+    if (type === FrameType.ChainRefused) {
+      const [, reason] = packr.unpack(body) as [number, string];
+      this.opts.log.debug({ partition: this.opts.partition, reason }, 'predecessor refused the chain link; retrying');
+      link.close();
+      return;
+    }
+    link.fail(`unexpected frame type ${type} from the predecessor`);
+  }
+
+  private applyAppend(body: Buffer): void {
+    const { firstSeq, commands } = decodeAppend(body);
+    for (let k = 0; k < commands.length; k++) this.executor.replicate(firstSeq + k, commands[k], this.opts.out);
+  }
+
+  /** Replace the state machine with the predecessor's, stored as durably as the broker promises before it is acknowledged. */
+  private async install(lineage: string, seq: number, snapshot: Buffer): Promise<void> {
+    const started = Date.now();
+    const old = this.executor.inner;
+    this.syncing = true;
+    writeFileSync(this.marker, `${lineage}\n`);
+    await old.close().catch(() => {});
+    const snap = v8.deserialize(snapshot) as PartitionSnapshot;
+    const partition = restorePartition(snap, this.opts.limits);
+    let inner: CommandExecutor;
+    if (this.opts.durability === 'memory') inner = new MemoryExecutor(partition);
+    else {
+      const sync = this.opts.durability === 'fsync';
+      rmSync(this.dir, { recursive: true, force: true });
+      const store = openPartitionStore(this.dir, { sync });
+      const r = await store.open();
+      for await (const _ of r.records) break; // a fresh directory: nothing to read
+      await store.writeSnapshot(0, snapshot, sync);
+      inner = new DurableExecutor(partition, store, 0, { ...DEFAULT_DURABLE_OPTIONS, sync });
+    }
+    unlinkSync(this.marker);
+    if (this.closed) return void (await inner.close());
+    this.partition = partition;
+    this.lineage = lineage;
+    this.executor.reset(inner, seq);
+    this.syncing = false;
+    this.opts.replaced(partition);
+    this.opts.log.info({ partition: this.opts.partition, seq, bytes: snapshot.length, ms: Date.now() - started }, 'state transfer installed');
+    const held = this.held ?? [];
+    this.held = undefined;
+    try {
+      for (const b of held) this.applyAppend(b);
+    } catch (err) {
+      this.upstream?.fail((err as Error).message);
+    }
+    this.executor.poke();
+    if (this.chain[0] === this.opts.nodeId) this.onMap(this.opts.map());
+  }
+
+  private queueAck(): void {
+    this.ackDue = true;
+    this.flushSoon();
+  }
+
+  // ---- predecessor side: serve the successor -------------------------------------------------------
+
+  /** HELLO or ACK from a successor's link (accepted by the host). */
+  fromSuccessor(link: Link, type: number, epoch: number, body: Buffer): void {
+    if (type === FrameType.ChainAck) {
+      if (link !== this.downstream) return;
+      const [, seq] = packr.unpack(body) as [number, number];
+      this.executor.successorAcked(seq);
+      return;
+    }
+    if (type !== FrameType.ChainHello) return link.fail(`unexpected frame type ${type} from a successor`);
+    const [, lineage, lastSeq] = packr.unpack(body) as [number, string, number];
+    const i = this.chain.indexOf(this.opts.nodeId);
+    const refuse = (reason: string) => link.send(FrameType.ChainRefused, this.opts.map().epoch, packr.pack([this.opts.partition, reason]));
+    if (i < 0 || this.chain[i + 1] !== link.peer) return refuse(`${link.peer} is not the successor of ${this.opts.nodeId} in epoch ${this.chainEpoch}`);
+    if (epoch < this.chainEpoch) return refuse(`hello of epoch ${epoch}, chain changed in epoch ${this.chainEpoch}`);
+    if (this.syncing || this.held) return refuse(`${this.opts.nodeId} is itself taking a state transfer`);
+    if (this.downstream && this.downstream !== link) this.downstream.close();
+    this.downstream = link;
+    const missing = lastSeq >= 0 && lineage === this.lineage && lastSeq <= this.executor.seq ? this.executor.unacknowledgedAfter(lastSeq) : undefined;
+    const epochNow = this.opts.map().epoch;
+    if (missing) {
+      if (missing.length > 0) link.sendFramed(FrameType.ChainAppend, epochNow, encodeAppend(this.opts.partition, lastSeq + 1, missing));
+      this.opts.log.info({ partition: this.opts.partition, successor: link.peer, from: lastSeq + 1, resent: missing.length }, 'successor linked');
+    } else {
+      const snapshot = v8.serialize(snapshotPartition(this.partition));
+      this.executor.successorSyncing();
+      link.send(FrameType.ChainState, epochNow, packr.pack([this.opts.partition, this.lineage, this.executor.seq, snapshot]));
+      this.opts.log.info({ partition: this.opts.partition, successor: link.peer, seq: this.executor.seq, bytes: snapshot.length }, 'state transfer sent');
+    }
+    // What was queued for the old link went nowhere; the re-send above covers it up to now.
+    this.pending = [];
+  }
+
+  downstreamClosed(link: Link): void {
+    if (this.downstream === link) this.downstream = undefined;
+  }
+
+  private forward(seq: number, cmd: Command): void {
+    if (!this.downstream) return; // kept by the executor until acknowledged; re-sent when the successor says HELLO
+    if (this.pending.length === 0) this.pendingFirst = seq;
+    this.pending.push(cmd);
+    this.flushSoon();
+  }
+
+  private readonly flushSoon = oncePerTurn(() => this.flush());
+
+  private flush(): void {
+    const epoch = this.opts.map().epoch;
+    if (this.pending.length > 0) {
+      if (this.downstream && !this.downstream.closed) this.downstream.sendFramed(FrameType.ChainAppend, epoch, encodeAppend(this.opts.partition, this.pendingFirst, this.pending));
+      this.pending = [];
+    }
+    if (this.ackDue) {
+      this.ackDue = false;
+      if (this.upstream && !this.upstream.closed) this.upstream.send(FrameType.ChainAck, epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.redial);
+    this.upstream?.close();
+    this.downstream?.close();
+    await this.executor.close();
+  }
+}

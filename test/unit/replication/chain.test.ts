@@ -1,0 +1,165 @@
+/**
+ * Chain replication without processes: the coordinator's chain placement (head lost, tail lost,
+ * middle lost, restarted process, every replica gone) and the ChainExecutor's commit rule (the
+ * head replies and delivers only what every replica stored; a replica acknowledges only what it
+ * and its successors stored; a joiner in state transfer does not hold commits; re-sends skip
+ * duplicates and refuse gaps).
+ */
+import { describe, expect, it } from 'vitest';
+import type { ClusterNode } from '../../../src/cluster/map.js';
+import { MemoryExecutor, type DurableWaiter } from '../../../src/core/local-core.js';
+import type { Command } from '../../../src/partition/commands.js';
+import type { PartitionOutput } from '../../../src/partition/output.js';
+import { Partition } from '../../../src/partition/partition.js';
+import { ChainExecutor } from '../../../src/replication/chain-executor.js';
+import { initialChains, replanChains } from '../../../src/replication/placement.js';
+
+const be = (id: string, pid = 1): ClusterNode => ({ id, role: 'backend', host: '127.0.0.1', internalPort: 1, pid });
+const nodes = (...n: ClusterNode[]) => Object.fromEntries(n.map((x) => [x.id, x]));
+
+describe('chain placement', () => {
+  const all = nodes(be('b0'), be('b1'), be('b2'));
+  const chains = initialChains(3, ['b2', 'b0', 'b1'], 3);
+
+  it('spreads heads and never puts two replicas of a chain in one process', () => {
+    expect(chains.map((p) => p.chain)).toEqual([
+      ['b0', 'b1', 'b2'],
+      ['b1', 'b2', 'b0'],
+      ['b2', 'b0', 'b1'],
+    ]);
+    expect(initialChains(2, ['b0'], 2).map((p) => p.chain)).toEqual([['b0'], ['b0']]);
+  });
+
+  it('head lost: successor heads; middle lost: predecessor links to the next; tail lost: predecessor tails', () => {
+    const without = nodes(be('b1'), be('b2'));
+    expect(replanChains(chains, all, without, 3).map((p) => p.chain)).toEqual([
+      ['b1', 'b2'],
+      ['b1', 'b2'],
+      ['b2', 'b1'],
+    ]);
+  });
+
+  it('a process back under its id (or restarted with another pid) rejoins at the tail', () => {
+    const two = replanChains(chains, all, nodes(be('b1'), be('b2')), 3);
+    expect(replanChains(two, nodes(be('b1'), be('b2')), all, 3).map((p) => p.chain)).toEqual([
+      ['b1', 'b2', 'b0'],
+      ['b1', 'b2', 'b0'],
+      ['b2', 'b1', 'b0'],
+    ]);
+    // Restarted before its lease expired: same id, another pid. It leaves its place and rejoins at the tail.
+    const restarted = nodes(be('b0', 2), be('b1'), be('b2'));
+    expect(replanChains(chains, all, restarted, 3).map((p) => p.chain)).toEqual([
+      ['b1', 'b2', 'b0'],
+      ['b1', 'b2', 'b0'],
+      ['b2', 'b1', 'b0'],
+    ]);
+  });
+
+  it('keeps the last replica when all are gone, and adds nobody until it is back', () => {
+    const one = [{ id: 0, chain: ['b0'] }];
+    expect(replanChains(one, nodes(be('b0')), nodes(be('b1')), 2)).toEqual([{ id: 0, chain: ['b0'] }]);
+    expect(replanChains(one, nodes(be('b1')), nodes(be('b0'), be('b1')), 2)).toEqual([{ id: 0, chain: ['b0', 'b1'] }]);
+  });
+});
+
+/** A chain of executors wired in memory: forward and ack are delivered when `pump` runs (like the links' per-turn frames). */
+function wire(n: number) {
+  const queue: Array<() => void> = [];
+  const execs: ChainExecutor[] = [];
+  for (let i = 0; i < n; i++) {
+    const partition = new Partition({ queueLength: 100, queueStrategy: 'dropOldest', sharedStrategy: 'roundRobin', cluster: true } as never);
+    const x: ChainExecutor = new ChainExecutor(
+      new MemoryExecutor(partition),
+      {
+        forward: (seq, cmd) => queue.push(() => execs[i + 1]?.replicate(seq, cmd, silent)),
+        ack: (seq) => queue.push(() => execs[i - 1]?.successorAcked(seq)),
+      },
+      () => {},
+    );
+    x.head = i === 0;
+    x.setSuccessor(i < n - 1);
+    execs.push(x);
+  }
+  const pump = () => {
+    while (queue.length > 0) queue.shift()!();
+  };
+  return { execs, pump, queue };
+}
+
+const silent: PartitionOutput = { deliver() {}, release() {}, kick() {} };
+
+describe('ChainExecutor', () => {
+  const connect = (clientId: string, connectionId: number): Command => ({ type: 'connect', now: 1, clientId, connectionId, protocolVersion: 5, cleanStart: true, sessionExpirySeconds: 0, receiveMaximum: 10 }) as Command;
+
+  it('the head replies only after the tail acknowledged; every replica applied the command', () => {
+    const { execs, pump } = wire(3);
+    const replies: number[] = [];
+    const waiter: DurableWaiter = { durable: (_c, tag) => replies.push(tag) };
+    execs[0]!.executeThen(connect('a', 1), silent, waiter, undefined, 7);
+    expect(replies).toEqual([]);
+    pump();
+    expect(replies).toEqual([7]);
+    for (const x of execs) expect(x.seq).toBe(1);
+    expect(execs.map((x) => x.committed)).toEqual([1, 1, 1]);
+  });
+
+  it('holds deliveries until committed', () => {
+    const { execs, pump } = wire(2);
+    const delivered: number[] = [];
+    const out: PartitionOutput = { deliver: (c) => delivered.push(c), release() {}, kick() {} };
+    const noop: DurableWaiter = { durable() {} };
+    execs[0]!.executeThen(connect('s', 9), out, noop, undefined, 1);
+    pump();
+    execs[0]!.executeThen({ type: 'subscribe', now: 1, clientId: 's', connectionId: 9, subs: [{ filter: 't', qos: 1 }] } as never, out, noop, undefined, 2);
+    pump();
+    execs[0]!.executeThen({ type: 'publish', now: 1, clientId: 'p', message: { topic: 't', payload: Buffer.from('x'), qos: 1, retain: false } } as never, out, noop, undefined, 3);
+    expect(delivered).toEqual([]);
+    pump();
+    expect(delivered).toEqual([9]);
+  });
+
+  it('a middle replica that has not heard from its successor does not acknowledge', () => {
+    const { execs, queue } = wire(3);
+    const replies: number[] = [];
+    execs[0]!.executeThen(connect('a', 1), silent, { durable: (_c, tag) => replies.push(tag) }, undefined, 1);
+    queue.shift()!(); // head -> middle
+    // The middle applied and stored it, but the tail has not: its ack must not be queued yet.
+    expect(execs[1]!.seq).toBe(1);
+    expect(execs[1]!.acknowledged).toBe(0);
+    expect(replies).toEqual([]);
+  });
+
+  it('without a successor (tail lost) the predecessor commits on its own; a syncing successor does not hold commits', () => {
+    const { execs, pump, queue } = wire(2);
+    const replies: number[] = [];
+    const waiter: DurableWaiter = { durable: (_c, tag) => replies.push(tag) };
+    execs[0]!.executeThen(connect('a', 1), silent, waiter, undefined, 1);
+    queue.length = 0; // the tail died with the frame in flight
+    expect(replies).toEqual([]);
+    execs[0]!.setSuccessor(false);
+    expect(replies).toEqual([1]);
+    execs[0]!.setSuccessor(true);
+    execs[0]!.executeThen(connect('b', 2), silent, waiter, undefined, 2);
+    expect(replies).toEqual([1]);
+    execs[0]!.successorSyncing();
+    expect(replies).toEqual([1, 2]);
+    // The successor that missed command 1 cannot take 2: it needs the state transfer it is in.
+    expect(pump).toThrow(/chain gap: command 2 follows 0/);
+  });
+
+  it('re-sent commands are skipped, a gap is refused', () => {
+    const { execs } = wire(2);
+    const tail = execs[1]!;
+    tail.replicate(1, connect('a', 1), silent);
+    tail.replicate(1, connect('a', 1), silent);
+    expect(tail.seq).toBe(1);
+    expect(() => tail.replicate(3, connect('b', 2), silent)).toThrow(/chain gap/);
+  });
+
+  it('a replica that is not head refuses front-end commands', () => {
+    const { execs } = wire(2);
+    let err: Error | undefined;
+    execs[1]!.executeThen(connect('a', 1), silent, { durable: (_c, _t, _r, e) => (err = e) }, undefined, 1);
+    expect(err?.message).toMatch(/not the head/);
+  });
+});
