@@ -152,7 +152,9 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     else if (existsSync(src)) args = [...shebangFlags(src), ...nodeArgs, '--import', 'tsx', src];
     else throw new Error('neither dist/cli/main.js nor src/cli/main.ts exists');
     // warn level: same log volume as the mosquitto config (errors/warnings only)
-    args.push('serve', '--data-dir', tmp, '--log-level', 'warn', '--metrics-port', '0', '--admin-port', '0');
+    args.push('serve', '--data-dir', tmp, '--log-level', 'warn');
+    // No metrics or admin port: the bench measures the broker, and a baseline build may not know the flags.
+    if (name !== 'edgemq-base') args.push('--metrics-port', '0', '--admin-port', '0');
     if (name === 'edgemq' || name === 'edgemq-base') {
       args.push('--port', String(port));
     } else {
