@@ -16,6 +16,7 @@ import type { Message, PublishResult } from '../../core/types.js';
 import type { Command, PublishCommand } from '../../partition/commands.js';
 import { RC } from '../../mqtt/reason-codes.js';
 import { partitionOf, type ClusterMap, type MapSource } from '../map.js';
+import { KEYED_RETRY_WAIT_MS } from '../timeouts.js';
 import { ClusterIndex, type IndexEntry } from './cluster-index.js';
 import { NodeLink, type MovedCommand, type Pending, type ReplyHandler } from './node-link.js';
 import { FrameType, decodeDeliveries, decodeFeed, type DeliveryTarget } from '../transport/protocol.js';
@@ -178,6 +179,11 @@ export class ClusterClient {
         },
         waitMs: this.opts.waitMs ?? 3000,
         retry: (partition, cmd, pending) => this.resend(partition, cmd, pending),
+        // With a successor in the chain the append may live on there: wait for the map to name it head.
+        keyedWaitMs: (partition) => {
+          const wait = this.opts.waitMs ?? 3000;
+          return (this.map.partitions.find((x) => x.id === partition)?.chain.length ?? 1) > 1 ? Math.max(wait, KEYED_RETRY_WAIT_MS) : wait;
+        },
         log: this.opts.log,
         events: {
           up: (l) => this.followAll(l),

@@ -11,12 +11,12 @@
  * Except keyed appends (PublishCommand.key, issue 15): the dead head may have forwarded one down
  * its chain, and a refusal would make the publisher send it again (a QoS 2 duplicate). They are
  * kept and sent again, to this node when it comes back or to the partition's new head when the map
- * names one (ClusterClient moves them), and refused only after KEYED_RETRY_WAIT_MS. The partition
+ * names one (ClusterClient moves them), and refused only after `keyedWaitMs`. The partition
  * answers a key it already applied with the first result.
  */
 import type { Command } from '../../partition/commands.js';
 import { RC } from '../../mqtt/reason-codes.js';
-import { KEYED_RETRY_DELAY_MS, KEYED_RETRY_WAIT_MS } from '../timeouts.js';
+import { KEYED_RETRY_DELAY_MS } from '../timeouts.js';
 import { dialTransport, type Hello } from '../transport/handshake.js';
 import type { Link } from '../transport/link.js';
 import { FrameType, ReplyStatus, encodeCommandsFrame, packr } from '../transport/protocol.js';
@@ -34,6 +34,8 @@ export interface Pending {
   since: number;
   /** A keyed append, kept to be sent again if its answer is lost (see the file comment). */
   cmd: Command | undefined;
+  /** A keyed append is refused after this time (ms since the epoch). */
+  deadline: number;
 }
 
 /** A command taken off a link to be sent to its partition's new head. */
@@ -65,6 +67,11 @@ export interface NodeLinkOptions {
   waitMs: number;
   /** A keyed append refused before it was applied (not the head, stale epoch): send it to the partition's head of now. */
   retry?(partition: number, cmd: Command, pending: Pending): void;
+  /**
+   * How long a keyed append may be sent again (default waitMs). Longer where the partition has a
+   * successor that may have applied it and takes over as head (KEYED_RETRY_WAIT_MS).
+   */
+  keyedWaitMs?(partition: number): number;
   events: NodeLinkEvents;
   log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
@@ -174,8 +181,11 @@ export class NodeLink {
   /** Queue a command for `partition`; with a handler, its outcome is reported once. */
   command(partition: number, cmd: Command, h?: ReplyHandler, ctx?: unknown, tag = 0): void {
     if (!h && !this.up) return; // nobody waits and the node is gone: its connections are closed anyway
+    if (!h) return this.enqueue(partition, cmd, undefined);
     const keyed = cmd.type === 'publish' && cmd.key !== undefined;
-    this.enqueue(partition, cmd, h ? { h, ctx, tag, partition, since: Date.now(), cmd: keyed ? cmd : undefined } : undefined);
+    const since = Date.now();
+    const deadline = keyed ? since + (this.opts.keyedWaitMs?.(partition) ?? this.opts.waitMs) : 0;
+    this.enqueue(partition, cmd, { h, ctx, tag, partition, since, cmd: keyed ? cmd : undefined, deadline });
   }
 
   /** Queue a command that waited elsewhere already (`pending.since` is kept: the wait limit counts from the first sending). */
@@ -196,7 +206,7 @@ export class NodeLink {
 
   /** A control request (follow, stats): refused at once while the node is unreachable. */
   request(partition: number, op: string, arg: unknown, h: ReplyHandler, ctx?: unknown, tag = 0): void {
-    const pending: Pending = { h, ctx, tag, partition, since: Date.now(), cmd: undefined };
+    const pending: Pending = { h, ctx, tag, partition, since: Date.now(), cmd: undefined, deadline: 0 };
     if (!this.up) return this.refuse(pending, RC.ServerUnavailable, `node ${this.nodeId} is unreachable: ${this.lastError || 'connecting'}`);
     const id = this.allocId();
     this.inFlight.set(id, pending);
@@ -294,7 +304,7 @@ export class NodeLink {
   }
 
   private keyedAlive(p: Pending): boolean {
-    return Date.now() - p.since < Math.max(KEYED_RETRY_WAIT_MS, this.opts.waitMs);
+    return Date.now() < p.deadline;
   }
 
   private retriable(p: Pending, value: unknown): boolean {
