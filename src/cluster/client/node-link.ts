@@ -286,8 +286,8 @@ export class NodeLink {
         if (!p) continue;
         this.inFlight.delete(id);
         if (p.cmd && flat[i + 1] !== ReplyStatus.Ok && this.retriable(p, flat[i + 2])) {
-          // Refused before it was applied (this node is no longer the head, or the map moved on):
-          // once the map has caught up, the partition's head of then gets it.
+          // Refused, maybe before it was applied (this node is no longer the head, or the map moved
+          // on): once the map has caught up, the partition's head of then gets it.
           const { partition, cmd } = p;
           setTimeout(() => (this.opts.retry ? this.opts.retry(partition, cmd!, p) : this.enqueue(partition, cmd!, p)), KEYED_RETRY_DELAY_MS).unref();
           continue;
@@ -307,8 +307,13 @@ export class NodeLink {
     return Date.now() < p.deadline;
   }
 
+  /**
+   * 0x88: refused before it was applied (not the head, stale epoch). 0x80: the replica's executor
+   * failed it (e.g. demoted while it waited for the chain); it may live on down the chain. A second
+   * sending of a keyed append is safe either way; a final answer (quota) comes as a result, not here.
+   */
   private retriable(p: Pending, value: unknown): boolean {
-    return !this.stopped && Array.isArray(value) && value[0] === RC.ServerUnavailable && this.keyedAlive(p);
+    return !this.stopped && Array.isArray(value) && (value[0] === RC.ServerUnavailable || value[0] === RC.UnspecifiedError) && this.keyedAlive(p);
   }
 
   /**
