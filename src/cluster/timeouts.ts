@@ -24,3 +24,13 @@ export const RESTART_BACKOFF_MIN_MS = 200;
 export const RESTART_BACKOFF_MAX_MS = 5000;
 /** A child that ran this long before it died is restarted with the minimum delay again. */
 export const RESTART_BACKOFF_RESET_MS = 10_000;
+
+/**
+ * Data plane: a QoS 1/2 append with an idempotency key whose partition head died unanswered is sent
+ * again to the new head (and refused only after this long, counted from its first sending): the
+ * map names the successor after about MEMBER_LEASE_TTL_SECONDS plus the coordinator's settling.
+ */
+export const KEYED_RETRY_WAIT_MS = 10_000;
+
+/** A keyed append refused before it was applied (not the head, stale epoch) is sent again after this long. */
+export const KEYED_RETRY_DELAY_MS = 100;

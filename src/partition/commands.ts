@@ -50,6 +50,13 @@ export interface PublishCommand {
   groups?: string[];
   /** Cluster: a share group's message redispatched from another partition (a member's session ended): `groups` only, no direct subscriber. */
   groupsOnly?: boolean;
+  /**
+   * Cluster: idempotency key of a QoS 1/2 append (publisher, front-end connection, per-connection
+   * sequence). A front end retries an append whose head died unanswered against the new head; the
+   * partition answers a key it has applied with the remembered result instead of routing again
+   * (partition/applied-keys.ts).
+   */
+  key?: string;
 }
 
 export interface ReleaseCommand {

@@ -28,6 +28,7 @@ import type {
 import { KvStore, type KvResult } from './kv-store.js';
 import type { PartitionOutput } from './output.js';
 import { Routes, type Route, type ShareGroup } from './routes.js';
+import { AppliedKeys } from './applied-keys.js';
 import { NEVER_EXPIRES, Session, type Pending } from './session.js';
 
 export interface PartitionLimits {
@@ -99,7 +100,11 @@ export class Partition {
   constructor(private readonly limits: PartitionLimits) {
     this.routes = new Routes(limits.sharedStrategy);
     this.extensions.set('kv', this.kv);
+    this.extensions.set('appliedKeys', this.appliedKeys);
   }
+
+  /** Cluster appends already applied, by idempotency key (see applied-keys.ts). */
+  readonly appliedKeys = new AppliedKeys();
 
   /**
    * Sub-machines contributed by other rooms (the state store's keys) plug in here so snapshots
@@ -351,6 +356,17 @@ export class Partition {
   // ---- publish path -----------------------------------------------------------------------------
 
   private publish(cmd: PublishCommand, out: PartitionOutput): PublishResult {
+    if (cmd.key === undefined) return this.publishOnce(cmd, out);
+    // Before the QoS 2 packet-id check: a retry of an append that was applied must get its first
+    // answer (not "duplicate"), or the front end would not send the rest of the fan-out.
+    const seen = this.appliedKeys.get(cmd.key);
+    if (seen) return seen;
+    const result = this.publishOnce(cmd, out);
+    this.appliedKeys.remember(cmd.key, result);
+    return result;
+  }
+
+  private publishOnce(cmd: PublishCommand, out: PartitionOutput): PublishResult {
     const m = cmd.message;
     if (cmd.packetId !== undefined && m.qos === 2) {
       const s = this.sessions.get(cmd.clientId);

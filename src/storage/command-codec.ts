@@ -61,8 +61,9 @@ const ACK_KINDS: readonly AckKind[] = ['puback', 'pubrec', 'pubcomp'];
 // to compile.
 type Exhaustive<T, Known extends keyof T> = Exclude<keyof T, Known> extends never ? true : never;
 const MESSAGE_FIELDS: Exhaustive<Message, 'topic' | 'payload' | 'qos' | 'retain' | 'origin' | 'expiresAt' | 'expiryHidden' | 'properties'> = true;
-// `groups` (a cluster's share-group selection) is written in the packed form: see encodeCommands.
-const PUBLISH_FIELDS: Exhaustive<PublishCommand, 'type' | 'now' | 'clientId' | 'message' | 'packetId' | 'groups' | 'groupsOnly'> = true;
+// `groups` (a cluster's share-group selection) and `key` (a cluster append's idempotency key) are
+// written in the packed form: see encodeCommands.
+const PUBLISH_FIELDS: Exhaustive<PublishCommand, 'type' | 'now' | 'clientId' | 'message' | 'packetId' | 'groups' | 'groupsOnly' | 'key'> = true;
 const ACK_FIELDS: Exhaustive<AckCommand, 'type' | 'now' | 'clientId' | 'connectionId' | 'packetId' | 'kind' | 'reasonCode'> = true;
 void [MESSAGE_FIELDS, PUBLISH_FIELDS, ACK_FIELDS];
 
@@ -79,7 +80,7 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
   let packed: Array<Uint8Array | undefined> | undefined;
   for (let i = 0; i < commands.length; i++) {
     const c = commands[i];
-    if (c.type === 'publish' && c.groups === undefined) {
+    if (c.type === 'publish' && c.groups === undefined && c.key === undefined) {
       const m = c.message;
       bound += 1 + 8 + 1 + 2 + 8 + 9 + 3 * (c.clientId.length + m.topic.length + m.origin.length) + 4 + m.payload.length;
       if (m.properties !== undefined) {
@@ -104,7 +105,7 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
   const strings = new Map<string, number>();
   for (let i = 0; i < commands.length; i++) {
     const c = commands[i];
-    if (c.type === 'publish' && c.groups === undefined) {
+    if (c.type === 'publish' && c.groups === undefined && c.key === undefined) {
       const m = c.message;
       const props = packed?.[i];
       out[at++] = PUBLISH;

@@ -64,7 +64,7 @@ async function setup(): Promise<{ source: SettableMap; port: number; node: Backe
   return { source, port, node, map };
 }
 
-function client(port: number, epoch: () => number): Promise<NodeLink> {
+function client(port: number, epoch: () => number, keyedWaitMs?: number): Promise<NodeLink> {
   return new Promise((resolve) => {
     const l = new NodeLink('backend-0', {
       token: TOKEN,
@@ -72,6 +72,7 @@ function client(port: number, epoch: () => number): Promise<NodeLink> {
       epoch,
       address: () => ({ host: '127.0.0.1', port }),
       waitMs: 500,
+      ...(keyedWaitMs !== undefined ? { keyedWaitMs: () => keyedWaitMs } : {}),
       events: { up: (n) => resolve(n), down: () => {}, frame: () => {} },
     });
     stops.push(() => l.stop());
@@ -125,5 +126,31 @@ describe('back-end node', () => {
     for (let i = 0; i < 100 && bad.up; i++) await new Promise((r) => setTimeout(r, 20));
     expect(bad.up).toBe(false);
     expect((await kv(good, 0)).ok).toBe(true);
+  });
+
+  it('sends a keyed append refused before it was applied again until the node heads its partition; unkeyed ones are refused', async () => {
+    const { port, source, map, node } = await setup();
+    const link = await client(port, () => source.current().epoch, 5000);
+    const publish = (key?: string) =>
+      new Promise<{ ok: boolean; value: unknown }>((resolve) => {
+        const message = { topic: 'k/t', payload: Buffer.from('x'), qos: 1 as const, retain: false, origin: 'p' };
+        link.command(1, { type: 'publish', now: 0, clientId: 'p', message, ...(key ? { key } : {}) }, { reply: (_c, _t, ok, value) => resolve({ ok, value }) });
+      });
+    expect(await publish()).toEqual({ ok: false, value: [0x88, 'partition 1 is not served by backend-0'] });
+    const keyed = publish('frontend-t/5/1');
+    await new Promise((r) => setTimeout(r, 300));
+    source.set({ ...map, epoch: 5, partitions: [map.partitions[0], { id: 1, chain: ['backend-0'] }] });
+    for (let i = 0; i < 100 && !node.partitions().includes(1); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await keyed).toEqual({ ok: true, value: { matched: 0, backlog: 0 } });
+  });
+
+  it('refuses a keyed append after its wait limit when no head takes it', async () => {
+    const { port } = await setup();
+    const link = await client(port, () => 1, 400);
+    const message = { topic: 'k/t', payload: Buffer.from('x'), qos: 1 as const, retain: false, origin: 'p' };
+    const r = await new Promise<{ ok: boolean; value: unknown }>((resolve) =>
+      link.command(1, { type: 'publish', now: 0, clientId: 'p', message, key: 'frontend-t/5/2' }, { reply: (_c, _t, ok, value) => resolve({ ok, value }) }),
+    );
+    expect(r).toEqual({ ok: false, value: [0x88, 'partition 1 is not served by backend-0'] });
   });
 });

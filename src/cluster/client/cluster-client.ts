@@ -16,8 +16,9 @@ import type { Message, PublishResult } from '../../core/types.js';
 import type { Command, PublishCommand } from '../../partition/commands.js';
 import { RC } from '../../mqtt/reason-codes.js';
 import { partitionOf, type ClusterMap, type MapSource } from '../map.js';
+import { KEYED_RETRY_WAIT_MS } from '../timeouts.js';
 import { ClusterIndex, type IndexEntry } from './cluster-index.js';
-import { NodeLink, type ReplyHandler } from './node-link.js';
+import { NodeLink, type MovedCommand, type Pending, type ReplyHandler } from './node-link.js';
 import { FrameType, decodeDeliveries, decodeFeed, type DeliveryTarget } from '../transport/protocol.js';
 
 export interface ClusterClientOptions {
@@ -113,6 +114,9 @@ export class ClusterClient {
   readonly index = new ClusterIndex();
   /** QoS 0 publishes dropped because a back end's link was too far behind. */
   droppedQos0 = 0;
+  /** Idempotency keys of this process's appends: node, random instance, then a sequence number (PublishCommand.key). */
+  private readonly keyPrefix: string;
+  private keySeq = 0;
   private readonly nodes = new Map<string, NodeLink>();
   private map: ClusterMap;
   private unwatch: (() => void) | undefined;
@@ -134,6 +138,7 @@ export class ClusterClient {
 
   constructor(private readonly opts: ClusterClientOptions) {
     this.map = opts.mapSource.current();
+    this.keyPrefix = `${opts.nodeId}/${opts.instance}/`;
   }
 
   get currentMap(): ClusterMap {
@@ -148,6 +153,11 @@ export class ClusterClient {
   private onMap(map: ClusterMap): void {
     this.map = map;
     const wanted = new Set(map.partitions.map((p) => p.chain[0]).filter((n): n is string => n !== undefined));
+    // Commands waiting for a node that no longer heads their partition go to the new head (keyed
+    // appends in flight too: see node-link.ts), before a link that is not wanted any more is stopped.
+    const heads = new Map(map.partitions.map((p) => [p.id, p.chain[0]]));
+    const moved: MovedCommand[] = [];
+    for (const [id, n] of this.nodes) for (const m of n.take((p) => heads.get(p) !== id)) moved.push(m);
     for (const [id, n] of this.nodes) {
       if (!wanted.has(id)) {
         n.stop();
@@ -168,6 +178,12 @@ export class ClusterClient {
           return n ? { host: n.host, port: n.internalPort } : undefined;
         },
         waitMs: this.opts.waitMs ?? 3000,
+        retry: (partition, cmd, pending) => this.resend(partition, cmd, pending),
+        // With a successor in the chain the append may live on there: wait for the map to name it head.
+        keyedWaitMs: (partition) => {
+          const wait = this.opts.waitMs ?? 3000;
+          return (this.map.partitions.find((x) => x.id === partition)?.chain.length ?? 1) > 1 ? Math.max(wait, KEYED_RETRY_WAIT_MS) : wait;
+        },
         log: this.opts.log,
         events: {
           up: (l) => this.followAll(l),
@@ -183,6 +199,14 @@ export class ClusterClient {
       this.nodes.set(id, link);
       link.start();
     }
+    for (const m of moved) this.resend(m.partition, m.cmd, m.pending);
+  }
+
+  /** A command taken from one node's link, to the partition's head of now (its wait limit keeps counting). */
+  private resend(partition: number, cmd: Command, pending: Pending | undefined): void {
+    const n = this.nodeOf(partition);
+    if (n) return n.enqueue(partition, cmd, pending);
+    pending?.h.reply(pending.ctx, pending.tag, false, [RC.ServerUnavailable, `partition ${partition} is not in the cluster map`], 0);
   }
 
   private partitionsOf(nodeId: string): number[] {
@@ -271,10 +295,17 @@ export class ClusterClient {
     this.index.trie.match(message.topic, this.collect);
     if (message.retain) for (const p of this.map.partitions) direct.add(p.id);
     const own = packetId !== undefined && message.qos === 2 ? this.partitionOf(clientId) : -1;
+    // An append somebody waits for can be retried against a new head (node-link.ts): the key lets
+    // the partition drop a second sending. One key for all partitions: each remembers its own.
+    const key = h !== undefined && message.qos > 0 ? this.keyPrefix + String(++this.keySeq) : undefined;
     if (own < 0 && groups.size === 0 && direct.size <= 1) {
       // The common case (one partition, no share group): no target list, no aggregation.
       if (direct.size === 0) return h?.reply(ctx, tag, true, { matched: 0 }, 0);
-      for (const p of direct) this.send(p, { type: 'publish', now: 0, clientId, message }, h, ctx, tag);
+      for (const p of direct) {
+        const cmd: PublishCommand = { type: 'publish', now: 0, clientId, message };
+        if (key !== undefined) cmd.key = key;
+        this.send(p, cmd, h, ctx, tag);
+      }
       return;
     }
     const now = 0; // stamped by the back end on arrival
@@ -284,6 +315,7 @@ export class ClusterClient {
       if (p === own) cmd.packetId = packetId;
       const g = groups.get(p);
       if (g) cmd.groups = g;
+      if (key !== undefined) cmd.key = key;
       targets.push([p, cmd]);
     };
     for (const p of direct) push(p);

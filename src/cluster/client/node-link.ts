@@ -7,9 +7,16 @@
  * refused with a reason code; commands nobody waits for (acks, QoS 0) are dropped, since their
  * connections are closed anyway. Requests in flight when the link breaks are refused at once: the
  * caller never hears of success it does not have.
+ *
+ * Except keyed appends (PublishCommand.key, issue 15): the dead head may have forwarded one down
+ * its chain, and a refusal would make the publisher send it again (a QoS 2 duplicate). They are
+ * kept and sent again, to this node when it comes back or to the partition's new head when the map
+ * names one (ClusterClient moves them), and refused only after `keyedWaitMs`. The partition
+ * answers a key it already applied with the first result.
  */
 import type { Command } from '../../partition/commands.js';
 import { RC } from '../../mqtt/reason-codes.js';
+import { KEYED_RETRY_DELAY_MS } from '../timeouts.js';
 import { dialTransport, type Hello } from '../transport/handshake.js';
 import type { Link } from '../transport/link.js';
 import { FrameType, ReplyStatus, encodeCommandsFrame, packr } from '../transport/protocol.js';
@@ -19,12 +26,23 @@ export interface ReplyHandler {
   reply(ctx: unknown, tag: number, ok: boolean, value: unknown, feedSeq: number): void;
 }
 
-interface Pending {
+export interface Pending {
   h: ReplyHandler;
   ctx: unknown;
   tag: number;
   partition: number;
   since: number;
+  /** A keyed append, kept to be sent again if its answer is lost (see the file comment). */
+  cmd: Command | undefined;
+  /** A keyed append is refused after this time (ms since the epoch). */
+  deadline: number;
+}
+
+/** A command taken off a link to be sent to its partition's new head. */
+export interface MovedCommand {
+  partition: number;
+  cmd: Command;
+  pending: Pending | undefined;
 }
 
 interface PartitionBatch {
@@ -47,6 +65,13 @@ export interface NodeLinkOptions {
   address(): { host: string; port: number } | undefined;
   /** How long a command waits for an unreachable node before it is refused. */
   waitMs: number;
+  /** A keyed append refused before it was applied (not the head, stale epoch): send it to the partition's head of now. */
+  retry?(partition: number, cmd: Command, pending: Pending): void;
+  /**
+   * How long a keyed append may be sent again (default waitMs). Longer where the partition has a
+   * successor that may have applied it and takes over as head (KEYED_RETRY_WAIT_MS).
+   */
+  keyedWaitMs?(partition: number): number;
   events: NodeLinkEvents;
   log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
@@ -137,7 +162,10 @@ export class NodeLink {
     this.opts.log?.warn({ node: this.nodeId, reason }, 'lost the connection to a back end');
     const failed = [...this.inFlight.values()];
     this.inFlight.clear();
-    for (const p of failed) this.refuse(p, RC.UnspecifiedError, `partition ${p.partition} (node ${this.nodeId}) went away before answering: ${reason}`);
+    for (const p of failed) {
+      if (p.cmd && this.keyedAlive(p)) this.enqueue(p.partition, p.cmd, p);
+      else this.refuse(p, RC.UnspecifiedError, `partition ${p.partition} (node ${this.nodeId}) went away before answering: ${reason}`);
+    }
     this.opts.events.down(this, reason);
     this.again(reason);
   }
@@ -153,14 +181,19 @@ export class NodeLink {
   /** Queue a command for `partition`; with a handler, its outcome is reported once. */
   command(partition: number, cmd: Command, h?: ReplyHandler, ctx?: unknown, tag = 0): void {
     if (!h && !this.up) return; // nobody waits and the node is gone: its connections are closed anyway
+    if (!h) return this.enqueue(partition, cmd, undefined);
+    const keyed = cmd.type === 'publish' && cmd.key !== undefined;
+    const since = Date.now();
+    const deadline = keyed ? since + (this.opts.keyedWaitMs?.(partition) ?? this.opts.waitMs) : 0;
+    this.enqueue(partition, cmd, { h, ctx, tag, partition, since, cmd: keyed ? cmd : undefined, deadline });
+  }
+
+  /** Queue a command that waited elsewhere already (`pending.since` is kept: the wait limit counts from the first sending). */
+  enqueue(partition: number, cmd: Command, pending: Pending | undefined): void {
     let b = this.batches.get(partition);
     if (!b) this.batches.set(partition, (b = { ids: [], commands: [], pending: [] }));
-    let id = 0;
-    let pending: Pending | undefined;
-    if (h) {
-      id = this.allocId();
-      pending = { h, ctx, tag, partition, since: Date.now() };
-    }
+    const id = pending ? this.allocId() : 0;
+    if (pending) pending.partition = partition;
     b.ids.push(id);
     b.commands.push(cmd);
     b.pending.push(pending);
@@ -173,7 +206,7 @@ export class NodeLink {
 
   /** A control request (follow, stats): refused at once while the node is unreachable. */
   request(partition: number, op: string, arg: unknown, h: ReplyHandler, ctx?: unknown, tag = 0): void {
-    const pending: Pending = { h, ctx, tag, partition, since: Date.now() };
+    const pending: Pending = { h, ctx, tag, partition, since: Date.now(), cmd: undefined, deadline: 0 };
     if (!this.up) return this.refuse(pending, RC.ServerUnavailable, `node ${this.nodeId} is unreachable: ${this.lastError || 'connecting'}`);
     const id = this.allocId();
     this.inFlight.set(id, pending);
@@ -227,7 +260,7 @@ export class NodeLink {
         for (let i = 0; i < b.ids.length; i++) {
           const p = b.pending[i];
           if (!p) continue;
-          if (p.since <= limit) {
+          if (p.cmd ? !this.keyedAlive(p) : p.since <= limit) {
             this.refuse(p, RC.ServerUnavailable, `partition ${partition} is unavailable (node ${this.nodeId}: ${this.lastError || 'connecting'})`);
             continue;
           }
@@ -252,6 +285,13 @@ export class NodeLink {
         const p = this.inFlight.get(id);
         if (!p) continue;
         this.inFlight.delete(id);
+        if (p.cmd && flat[i + 1] !== ReplyStatus.Ok && this.retriable(p, flat[i + 2])) {
+          // Refused, maybe before it was applied (this node is no longer the head, or the map moved
+          // on): once the map has caught up, the partition's head of then gets it.
+          const { partition, cmd } = p;
+          setTimeout(() => (this.opts.retry ? this.opts.retry(partition, cmd!, p) : this.enqueue(partition, cmd!, p)), KEYED_RETRY_DELAY_MS).unref();
+          continue;
+        }
         try {
           p.h.reply(p.ctx, p.tag, flat[i + 1] === ReplyStatus.Ok, flat[i + 2], flat[i + 3] as number);
         } catch {
@@ -261,6 +301,40 @@ export class NodeLink {
       return;
     }
     this.opts.events.frame(this, type, epoch, body);
+  }
+
+  private keyedAlive(p: Pending): boolean {
+    return Date.now() < p.deadline;
+  }
+
+  /**
+   * 0x88: refused before it was applied (not the head, stale epoch). 0x80: the replica's executor
+   * failed it (e.g. demoted while it waited for the chain); it may live on down the chain. A second
+   * sending of a keyed append is safe either way; a final answer (quota) comes as a result, not here.
+   */
+  private retriable(p: Pending, value: unknown): boolean {
+    return !this.stopped && Array.isArray(value) && (value[0] === RC.ServerUnavailable || value[0] === RC.UnspecifiedError) && this.keyedAlive(p);
+  }
+
+  /**
+   * Takes the commands of the partitions `moved` says this node no longer heads: every queued one
+   * (never sent, so never applied) and the keyed ones in flight (their answer may never come; a
+   * second sending is answered from the key). The rest in flight stay: the node answers or the
+   * link's loss refuses them.
+   */
+  take(moved: (partition: number) => boolean): MovedCommand[] {
+    const out: MovedCommand[] = [];
+    for (const [id, p] of this.inFlight) {
+      if (!p.cmd || !moved(p.partition)) continue;
+      this.inFlight.delete(id);
+      out.push({ partition: p.partition, cmd: p.cmd, pending: p });
+    }
+    for (const [partition, b] of this.batches) {
+      if (!moved(partition)) continue;
+      this.batches.delete(partition);
+      for (let i = 0; i < b.ids.length; i++) out.push({ partition, cmd: b.commands[i], pending: b.pending[i] });
+    }
+    return out;
   }
 
   stop(): void {

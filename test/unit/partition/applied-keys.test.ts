@@ -1,0 +1,105 @@
+/**
+ * Issue 15: a cluster front end retries an append whose head died unanswered against the new head,
+ * with the same idempotency key. The partition must answer a key it applied with the first result
+ * and route nothing again, also after a snapshot/restore (state transfer) and after a replay of the
+ * command log (the key travels through the log codec). Unkeyed publishes are unaffected.
+ */
+import v8 from 'node:v8';
+import { describe, expect, it } from 'vitest';
+import type { Command, PublishCommand } from '../../../src/partition/commands.js';
+import { Partition, type PartitionLimits } from '../../../src/partition/partition.js';
+import { restorePartition, snapshotPartition } from '../../../src/partition/snapshot.js';
+import { AppliedKeys } from '../../../src/partition/applied-keys.js';
+import { decodeCommands, encodeCommands } from '../../../src/storage/command-codec.js';
+import type { Delivery, PublishResult } from '../../../src/core/types.js';
+
+const T0 = 1_700_000_000_000;
+const lim: PartitionLimits = { queueLength: 100, queueStrategy: 'DropOldest', sharedStrategy: 'round-robin', cluster: true };
+const sub = { filter: 't/#', qos: 2 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const, subscriptionId: 0 };
+
+function recorder() {
+  const delivered: Delivery[] = [];
+  return { delivered, out: { deliver: (_id: number, d: Delivery) => delivered.push(d), release() {}, kick() {} } };
+}
+
+const setup: Command[] = [
+  { type: 'connect', now: T0, clientId: 'sub', connectionId: 7, protocolVersion: 5, cleanStart: true, sessionExpirySeconds: 600, receiveMaximum: 100 },
+  { type: 'subscribe', now: T0 + 1, clientId: 'sub', connectionId: 7, subs: [sub] },
+  { type: 'connect', now: T0 + 2, clientId: 'pub', connectionId: 9, protocolVersion: 5, cleanStart: true, sessionExpirySeconds: 600, receiveMaximum: 100 },
+];
+
+function publish(key: string | undefined, packetId: number, now: number, qos: 1 | 2 = 2): PublishCommand {
+  const cmd: PublishCommand = { type: 'publish', now, clientId: 'pub', packetId, message: { topic: 't/x', payload: Buffer.from(`m${packetId}`), qos, retain: false, origin: 'pub' } };
+  if (key !== undefined) cmd.key = key;
+  return cmd;
+}
+
+function fresh(): Partition {
+  const p = new Partition(lim);
+  const { out } = recorder();
+  for (const c of setup) p.apply(c, out);
+  return p;
+}
+
+describe('partition: idempotency keys of cluster appends', () => {
+  it('a repeated keyed publish is answered with the first result and not routed again', () => {
+    const p = fresh();
+    const { delivered, out } = recorder();
+    const first = p.apply(publish('pub/9/1', 1, T0 + 10), out) as PublishResult;
+    expect(first.matched).toBe(1);
+    expect(first.duplicate).toBeUndefined();
+    // The retry: same key. Not "duplicate" (the front end must go on with the fan-out), and not routed.
+    expect(p.apply(publish('pub/9/1', 1, T0 + 11), out)).toEqual(first);
+    expect(delivered.map((d) => d.message.payload.toString())).toEqual(['m1']);
+    // QoS 1 too; a new key is a new message.
+    p.apply(publish('pub/9/2', 2, T0 + 12, 1), out);
+    p.apply(publish('pub/9/2', 2, T0 + 13, 1), out);
+    p.apply(publish('pub/9/3', 3, T0 + 14, 1), out);
+    expect(delivered.map((d) => d.message.payload.toString())).toEqual(['m1', 'm2', 'm3']);
+  });
+
+  it('without a key nothing changes: a QoS 1 publish sent twice is routed twice', () => {
+    const p = fresh();
+    const { delivered, out } = recorder();
+    p.apply(publish(undefined, 5, T0 + 10, 1), out);
+    p.apply(publish(undefined, 5, T0 + 11, 1), out);
+    expect(delivered).toHaveLength(2);
+    expect(p.appliedKeys.size).toBe(0);
+  });
+
+  it('the keys survive snapshot/restore (state transfer to a new replica)', () => {
+    const p = fresh();
+    const { out } = recorder();
+    const first = p.apply(publish('pub/9/1', 1, T0 + 10), out);
+    const q = restorePartition(v8.deserialize(v8.serialize(snapshotPartition(p))), lim);
+    const r = recorder();
+    expect(q.apply(publish('pub/9/1', 1, T0 + 11), r.out)).toEqual(first);
+    expect(r.delivered).toHaveLength(0);
+    q.apply(publish('pub/9/2', 2, T0 + 12), r.out);
+    expect(r.delivered.map((d) => d.message.payload.toString())).toEqual(['m2']);
+  });
+
+  it('the key goes through the log codec, so a replay of the log remembers it', () => {
+    const logged: Command[] = [...setup, publish('pub/9/1', 1, T0 + 10), publish(undefined, 2, T0 + 11, 1)];
+    const decoded = decodeCommands(encodeCommands(logged));
+    expect((decoded[3] as PublishCommand).key).toBe('pub/9/1');
+    expect((decoded[4] as PublishCommand).key).toBeUndefined();
+    expect(decoded).toEqual(logged);
+    const p = new Partition(lim);
+    const { delivered, out } = recorder();
+    for (const c of decoded) p.apply(c, out);
+    p.apply(publish('pub/9/1', 1, T0 + 12), out);
+    expect(delivered.map((d) => d.message.payload.toString())).toEqual(['m1', 'm2']);
+  });
+
+  it('is bounded: the oldest key is forgotten first', () => {
+    const k = new AppliedKeys(3);
+    for (const key of ['a', 'b', 'c', 'd']) k.remember(key, { matched: 1 });
+    expect(k.size).toBe(3);
+    expect(k.get('a')).toBeUndefined();
+    expect(k.get('d')).toEqual({ matched: 1 });
+    const r = new AppliedKeys(3);
+    r.restore(k.snapshot());
+    expect(r.snapshot()).toEqual(k.snapshot());
+  });
+});
