@@ -16,7 +16,7 @@ import { RC } from '../mqtt/reason-codes.js';
 import type { Channel, ChannelContext, ChannelRegistry } from './channel.js';
 import { Connection, peerCertificateChain } from './connection.js';
 import { openAccess, type Authenticator, type Authorizer, type PortSecurity } from './ports.js';
-import { judge } from './pushback.js';
+import { judge, pauseCount } from './pushback.js';
 
 export interface FrontEndOptions {
   core: BrokerCore;
@@ -100,6 +100,11 @@ export class FrontEnd implements ChannelRegistry {
     let n = this.droppedByClosed;
     for (const c of this.connections.keys()) n += c.channel.droppedQos0;
     return n;
+  }
+
+  /** Times a publisher was read more slowly because subscribers it feeds were behind (pushback.ts). */
+  publishersThrottled(): number {
+    return pauseCount();
   }
 
   async start(): Promise<void> {

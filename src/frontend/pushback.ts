@@ -66,6 +66,12 @@ const QUEUE_RETRY_MS = 50;
 let current: FlowParty | undefined;
 const queueWaiters: FlowParty[] = [];
 let retryTimer: NodeJS.Timeout | undefined;
+/** Times a publisher's input was paused, over the life of the process (metric `edgemq_publishers_throttled`). */
+let pauses = 0;
+
+export function pauseCount(): number {
+  return pauses;
+}
 
 /** Session queue length at which a draining subscriber holds its publishers back. */
 export function queueHigh(queueLength: number): number {
@@ -142,7 +148,10 @@ export function releaseQueueWaiters(): void {
 }
 
 function block(p: FlowParty): void {
-  if (p.flow.blockers++ === 0) p.pauseInput();
+  if (p.flow.blockers++ === 0) {
+    pauses++;
+    p.pauseInput();
+  }
 }
 
 function unblock(p: FlowParty): void {
