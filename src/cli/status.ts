@@ -7,19 +7,9 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { SessionInfo } from '../core/broker-core.js';
 import type { ClientInfo } from '../frontend/frontend.js';
+import type { StatusDocument } from '../admin/status-document.js';
 
-interface StatusDoc {
-  broker: string;
-  version: string;
-  uptimeSeconds: number;
-  ready: boolean;
-  pending: string[];
-  stats: Record<string, number>;
-  connections: number;
-  listeners: Array<{ name: string; port: number; protocol: string; tls: boolean; open: boolean; host?: string }>;
-  selfCheck?: { ok: boolean; latencyMs: Record<string, number>; error?: string; at: number };
-  resources: Array<{ kind: string; name: string; status: string; description: string }>;
-}
+type StatusDoc = StatusDocument;
 type ClientDoc = ClientInfo;
 type SessionDoc = SessionInfo;
 

@@ -1,3 +1,5 @@
+import type { StatusDocument } from '../status-document.js';
+
 /** The admin API as the console uses it; the bearer token is kept for the browser tab only. */
 export interface Client {
   clientId: string;
@@ -15,16 +17,7 @@ export interface Session {
   queued: number;
   inflight: number;
 }
-export interface Status {
-  broker: string;
-  version: string;
-  uptimeSeconds: number;
-  ready: boolean;
-  pending: string[];
-  stats: Record<string, number>;
-  connections: number;
-  selfCheck?: { ok: boolean; latencyMs: Record<string, number>; error?: string };
-}
+export type Status = StatusDocument;
 export interface Resource {
   kind: string;
   metadata: { name: string };
