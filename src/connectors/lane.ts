@@ -13,6 +13,7 @@
 import type { IClientPublishOptions, IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { BridgeConnectorSettings, BridgeRoute } from '../config/bridge-model.js';
+import { RC } from '../mqtt/reason-codes.js';
 import type { SecretStore } from '../security/secrets.js';
 import { endpointOptions } from './endpoint-options.js';
 import { HeldAcks } from './held-acks.js';
@@ -43,7 +44,6 @@ export const LOCAL_SESSION_EXPIRY_SECONDS = 7 * 24 * 3600;
 const MAX_WINDOW = 1000;
 /** MQTT 3.1.1 has no Receive Maximum; Mosquitto's default inflight limit for 3.1.1 clients is 20, and it queues the rest. */
 const V3_WINDOW = 100;
-const PUBACK_QUOTA_EXCEEDED = 0x97;
 const DROP_LOG_INTERVAL_MS = 10_000;
 
 export class Lane {
@@ -255,7 +255,7 @@ export class Lane {
       if (!client.connected) {
         return; // lost with the connection: targetDown re-queues it
       }
-      if (code === PUBACK_QUOTA_EXCEEDED) {
+      if (code === RC.QuotaExceeded) {
         // The destination is overloaded: back off by reconnecting rather than hammering it.
         this.linkError(`${this.destination.side} broker answered 0x97 Quota exceeded; reconnecting with back-off`);
         this.destination.restart();
