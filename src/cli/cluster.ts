@@ -19,7 +19,7 @@ import { StoreMapSource } from '../cluster/store/map-source.js';
 import { CLUSTER_FILE, Supervisor, type ClusterFile, type ProcessSpec } from '../cluster/supervisor.js';
 import { ensureToken } from '../cluster/token.js';
 import { createLogger } from '../observability/logger.js';
-import { freePort } from '../util/free-port.js';
+import { pinnablePort } from '../util/free-port.js';
 import { clusterShape } from './roles.js';
 import { endpointsFlag, intFlag, logLevelFlag, portFlag, UsageError } from './usage.js';
 
@@ -110,8 +110,8 @@ async function startCluster(args: string[]): Promise<void> {
   const etcdSpec: ProcessSpec | undefined = values.etcd === undefined ? await (async () => {
     // Reuse the previous ports when possible: the etcd member's peer URL is recorded in its data dir.
     const prev = previous?.processes.find((p) => p.role === 'etcd');
-    const clientPort = prev?.clientPorts?.[0] ?? (await freePort('127.0.0.1'));
-    const peerPort = prev?.peerPort ?? (await freePort('127.0.0.1'));
+    const clientPort = prev?.clientPorts?.[0] ?? (await pinnablePort('127.0.0.1'));
+    const peerPort = prev?.peerPort ?? (await pinnablePort('127.0.0.1'));
     return { role: 'etcd', id: 'etcd', command: 'etcd', args: localEtcdArgs({ dataDir: path.join(dataDir, 'etcd'), clientPort, peerPort }), host: '127.0.0.1', clientPorts: [clientPort], peerPort } satisfies ProcessSpec;
   })() : undefined;
   if (etcdSpec) endpoints = [localEtcdEndpoint({ clientPort: etcdSpec.clientPorts![0]! })];
@@ -141,7 +141,7 @@ async function startCluster(args: string[]): Promise<void> {
     let port = basePort;
     let offset = i;
     if (basePort === 0 && !configuredPorts) {
-      port = await freePort(host);
+      port = await pinnablePort(host);
       offset = 0;
     }
     const clientPorts = configuredPorts ? configuredPorts.map((p) => p + i) : [port + offset];
@@ -165,7 +165,7 @@ async function startCluster(args: string[]): Promise<void> {
   supervisor.start({ role: 'coordinator', id: 'coordinator-0', command: process.execPath, args: [...self, 'coordinator', '--id', 'coordinator-0', ...etcdFlags, '--partitions', String(shape.partitions), '--redundancy', String(shape.redundancy), '--backends', String(backendCount), ...(level ? ['--log-level', level] : [])], host: '127.0.0.1' });
   for (let i = 0; i < backendCount; i++) {
     const id = `backend-${i}`;
-    const internalPort = await freePort('127.0.0.1');
+    const internalPort = await pinnablePort('127.0.0.1');
     supervisor.start({ role: 'backend', id, command: process.execPath, args: [...self, 'backend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...common], host: '127.0.0.1', internalPort });
   }
   for (let i = 0; i < frontendCount; i++) supervisor.start(await frontendSpec(i));
