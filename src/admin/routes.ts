@@ -73,27 +73,27 @@ export function adminRouter(ctx: AdminContext): Router {
     res.status(204).end();
   });
 
-  r.get('/sessions', (_req, res) => {
-    res.json(ctx.sessions.sessions());
+  r.get('/sessions', async (_req, res) => {
+    res.json(await ctx.sessions.sessions());
   });
-  r.get('/sessions/:clientId', (req, res) => {
-    const s = ctx.sessions.session(req.params.clientId);
+  r.get('/sessions/:clientId', async (req, res) => {
+    const s = await ctx.sessions.session(req.params.clientId);
     if (!s) return void res.status(404).json({ error: `no session for client '${req.params.clientId}'` });
     res.json(s);
   });
   r.delete('/sessions/:clientId', async (req, res) => {
-    if (!ctx.sessions.session(req.params.clientId)) return void res.status(404).json({ error: `no session for client '${req.params.clientId}'` });
+    if (!(await ctx.sessions.session(req.params.clientId))) return void res.status(404).json({ error: `no session for client '${req.params.clientId}'` });
     await ctx.sessions.deleteSession(req.params.clientId);
     res.status(204).end();
   });
 
-  r.get('/retained', (_req, res) => {
-    res.json(ctx.sessions.retained());
+  r.get('/retained', async (_req, res) => {
+    res.json(await ctx.sessions.retained());
   });
   r.delete('/retained', async (req, res) => {
     const topic = req.query.topic;
     if (typeof topic !== 'string' || topic === '') return void res.status(400).json({ error: 'query parameter topic is required (the retained topic to clear)' });
-    if (!ctx.sessions.retained().some((m) => m.topic === topic)) return void res.status(404).json({ error: `no retained message on '${topic}'` });
+    if (!(await ctx.sessions.retained()).some((m) => m.topic === topic)) return void res.status(404).json({ error: `no retained message on '${topic}'` });
     await ctx.sessions.clearRetained(topic);
     res.status(204).end();
   });

@@ -15,7 +15,7 @@ import { loadServeConfig, overlay, readApplied, writeApplied } from '../config/a
 import { configFromDocuments, type LoadOptions } from '../config/load.js';
 import type { LoadedConfig, OperationsSettings } from '../config/model.js';
 import { readYamlResources } from '../config/yaml-documents.js';
-import type { BrokerCore, BrokerInspector } from '../core/broker-core.js';
+import type { BrokerCore, BrokerInspector, BrokerStats } from '../core/broker-core.js';
 import type { FrontEnd } from '../frontend/frontend.js';
 import { isLoopbackHost } from '../frontend/frontend.js';
 import { ConfigError } from '../mqtt/errors.js';
@@ -42,7 +42,7 @@ export interface OperationsOptions {
   /** Command-line overrides of the ports (0 = not served). */
   metricsPort?: number;
   adminPort?: number;
-  /** Constant metric labels (role, partition) on a cluster. */
+  /** Constant metric labels on a cluster: `{role, node}`. */
   labels?: Record<string, string>;
 }
 
@@ -54,6 +54,11 @@ export interface ReloadResult {
 
 export interface AttachOptions {
   core: BrokerCore & BrokerInspector;
+  /**
+   * What the metrics count, when not the core's stats (a cluster front end: its own traffic and
+   * connections, without the partitions' state, which the back ends report).
+   */
+  metricsStats?: { stats(): BrokerStats; partitionState: false };
   frontEnd: FrontEnd;
   security: Security;
   brokerName: string;
@@ -112,7 +117,8 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
       if (ops || token !== null) {
         const { createMetrics } = await import('../observability/metrics.js');
         metrics = createMetrics({
-          core: a.core,
+          stats: a.metricsStats ? () => a.metricsStats!.stats() : () => a.core.stats(),
+          ...(a.metricsStats ? { partitionState: false } : {}),
           frontEnd: a.frontEnd,
           security: a.security.counters,
           ...(a.logWriteLatency ? { logWriteLatency: a.logWriteLatency } : {}),

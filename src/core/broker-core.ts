@@ -116,11 +116,11 @@ export interface RetainedInfo {
 
 /**
  * Read access to the back end's state for operators (admin API, console, `edgemq status`). Not on any
- * message path: each call walks the state it reports. On a cluster, the remote core answers from
- * the partitions it reaches.
+ * message path: each call walks the state it reports. On a cluster, the remote core asks the head
+ * of every partition and answers from those that reply (hence promises).
  */
 export interface BrokerInspector {
-  sessions(): SessionInfo[];
-  session(clientId: string): SessionInfo | undefined;
-  retained(): RetainedInfo[];
+  sessions(): Promise<SessionInfo[]>;
+  session(clientId: string): Promise<SessionInfo | undefined>;
+  retained(): Promise<RetainedInfo[]>;
 }

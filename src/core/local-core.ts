@@ -202,22 +202,17 @@ export class LocalBrokerCore implements BrokerCore, BrokerInspector {
     return partitionStats(this.partition);
   }
 
-  sessions(): SessionInfo[] {
+  async sessions(): Promise<SessionInfo[]> {
     return [...this.partition.sessions.values()].map(sessionInfo);
   }
 
-  session(clientId: string): SessionInfo | undefined {
+  async session(clientId: string): Promise<SessionInfo | undefined> {
     const s = this.partition.sessions.get(clientId);
     return s && sessionInfo(s);
   }
 
-  retained(): RetainedInfo[] {
-    return [...this.partition.retained.entries()].map(([topic, m]) => ({
-      topic,
-      qos: m.qos,
-      bytes: m.payload.length,
-      ...(m.expiresAt !== undefined ? { expiresAt: m.expiresAt } : {}),
-    }));
+  async retained(): Promise<RetainedInfo[]> {
+    return retainedInfo(this.partition);
   }
 
   async close(): Promise<void> {
@@ -226,7 +221,18 @@ export class LocalBrokerCore implements BrokerCore, BrokerInspector {
   }
 }
 
-function sessionInfo(s: Session): SessionInfo {
+/** A partition's retained messages as the admin API shows them. */
+export function retainedInfo(p: Partition): RetainedInfo[] {
+  return [...p.retained.entries()].map(([topic, m]) => ({
+    topic,
+    qos: m.qos,
+    bytes: m.payload.length,
+    ...(m.expiresAt !== undefined ? { expiresAt: m.expiresAt } : {}),
+  }));
+}
+
+/** One session as the admin API shows it (also sent by a cluster back end for its partitions). */
+export function sessionInfo(s: Session): SessionInfo {
   return {
     clientId: s.clientId,
     online: s.online,

@@ -18,7 +18,7 @@ import { RC } from '../mqtt/reason-codes.js';
 import type { Command } from '../partition/commands.js';
 import type { KvEntryView, KvRequest, KvResult } from '../partition/kv-store.js';
 import { partitionKeyOf } from '../statestore/protocol.js';
-import type { AckKind, BrokerCore, BrokerStats, PublishOutcomeSink } from './broker-core.js';
+import type { AckKind, BrokerCore, BrokerInspector, BrokerStats, PublishOutcomeSink, RetainedInfo, SessionInfo } from './broker-core.js';
 import type { ConnectRequest, ConnectResult, Delivery, DisconnectRequest, Message, PublishResult, SessionSink, SubscriptionRequest } from './types.js';
 
 export interface RemoteCoreOptions {
@@ -90,9 +90,18 @@ const publishPromiseHandler: ReplyHandler = {
   },
 };
 
-export class RemoteBrokerCore implements BrokerCore {
+/** This front end's own traffic (its metrics): plain numbers, one addition per message. */
+export interface FrontEndTraffic {
+  messagesReceived: number;
+  bytesReceived: number;
+  messagesSent: number;
+  bytesSent: number;
+}
+
+export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
   readonly instance = randomInt(1, 2 ** 20);
   readonly client: ClusterClient;
+  readonly traffic: FrontEndTraffic = { messagesReceived: 0, bytesReceived: 0, messagesSent: 0, bytesSent: 0 };
   private readonly base = this.instance * INSTANCE_SPAN;
   private readonly sinks = new Map<number, { sink: SessionSink; partition: number }>();
   /** Client id -> the cluster-wide id of its live connection on this front end (QoS 2 undo, see ClusterClient). */
@@ -110,7 +119,13 @@ export class RemoteBrokerCore implements BrokerCore {
       log: opts.log,
       waitMs: opts.waitMs,
       deliveries: {
-        deliver: (c, d: Delivery) => this.sinks.get(c)?.sink.deliver(d),
+        deliver: (c, d: Delivery) => {
+          const s = this.sinks.get(c);
+          if (!s) return;
+          this.traffic.messagesSent++;
+          this.traffic.bytesSent += d.message.payload.length;
+          s.sink.deliver(d);
+        },
         release: (c, packetId, reasonCode) => this.sinks.get(c)?.sink.release(packetId, reasonCode),
         kick: (c, rc) => {
           const s = this.sinks.get(c);
@@ -209,6 +224,8 @@ export class RemoteBrokerCore implements BrokerCore {
   }
 
   publish(clientId: string, message: Message, packetId?: number): Promise<PublishResult> {
+    this.traffic.messagesReceived++;
+    this.traffic.bytesReceived += message.payload.length;
     if (message.qos === 0) {
       this.client.publish(clientId, message, undefined);
       return QOS0_DONE;
@@ -218,6 +235,8 @@ export class RemoteBrokerCore implements BrokerCore {
   }
 
   publishAcked(clientId: string, message: Message, packetId: number | undefined, sink: PublishOutcomeSink, tag: number): void {
+    this.traffic.messagesReceived++;
+    this.traffic.bytesReceived += message.payload.length;
     this.client.publish(clientId, message, packetId, publishAckHandler, sink, tag, packetId === undefined ? undefined : this.live.get(clientId));
   }
 
@@ -287,6 +306,65 @@ export class RemoteBrokerCore implements BrokerCore {
     // QoS 0 this front end shed for back ends whose links were too far behind.
     s.messagesDropped += this.client.droppedQos0;
     return s;
+  }
+
+  /**
+   * This front end's figures for its metrics: its own traffic and live connections. Sessions,
+   * subscriptions, retained messages and queues are the partitions' and reported by the back ends.
+   */
+  frontEndStats(): BrokerStats {
+    return {
+      sessions: 0,
+      connected: this.sinks.size,
+      subscriptions: 0,
+      retained: 0,
+      ...this.traffic,
+      messagesDropped: this.client.droppedQos0,
+      queued: 0,
+      inflight: 0,
+    };
+  }
+
+  /** Partitions this front end cannot reach now, with the node that should serve each (readiness). */
+  unreachable(): Array<{ partition: number; node: string | undefined }> {
+    return this.client.unreachable();
+  }
+
+  // ---- inspection for the admin API: each partition's head answers for its own sessions ------------
+
+  async sessions(): Promise<SessionInfo[]> {
+    const parts = await this.fromEveryPartition<SessionInfo[]>('sessions', (p) => p);
+    return parts.flat().sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+  }
+
+  async session(clientId: string): Promise<SessionInfo | undefined> {
+    const partition = this.client.partitionOf(clientId);
+    const found = await this.ask<SessionInfo | null>(partition, 'session', [partition, clientId]);
+    return found ?? undefined;
+  }
+
+  /** Every partition keeps every retained message: the first partition that answers tells. */
+  async retained(): Promise<RetainedInfo[]> {
+    const parts = await this.fromEveryPartition<RetainedInfo[]>('retained', (p) => p);
+    const byTopic = new Map<string, RetainedInfo>();
+    for (const list of parts) for (const r of list) if (!byTopic.has(r.topic)) byTopic.set(r.topic, r);
+    return [...byTopic.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+  }
+
+  private ask<T>(partition: number, op: string, arg: unknown): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.client.request(partition, op, arg, promiseHandler, { resolve, reject } as PromiseCtx));
+  }
+
+  /** One request per partition; partitions that cannot answer are left out (and logged), the rest are reported. */
+  private async fromEveryPartition<T>(op: string, arg: (partition: number) => unknown): Promise<T[]> {
+    const ids = this.client.currentMap.partitions.map((p) => p.id);
+    const settled = await Promise.allSettled(ids.map((p) => this.ask<T>(p, op, arg(p))));
+    const out: T[] = [];
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled') out.push(r.value);
+      else this.opts.log.warn({ partition: ids[i], op, err: (r.reason as Error).message }, 'partition did not answer an inspection');
+    });
+    return out;
   }
 
   private poll(): void {

@@ -9,25 +9,35 @@ import type { Logger } from 'pino';
 import { closeServer, listenOn } from '../util/http-listen.js';
 
 /**
+ * A check evaluated on every probe: true when met; false, or a string saying what is missing, when
+ * not (reported as `name: why`, e.g. "partitions reachable: partition 1 (backend-1)").
+ */
+export type ReadinessCheck = () => boolean | string;
+
+/**
  * Named conditions, each false until its owner says otherwise; a condition may also be a check
  * evaluated on every probe (e.g. "the listeners are still listening").
  */
 export class Readiness {
-  private readonly conditions = new Map<string, boolean | (() => boolean)>();
+  private readonly conditions = new Map<string, boolean | ReadinessCheck>();
 
   /** Declares a condition (not met yet), so /readyz names what it waits for from the start. */
   expect(name: string): void {
     if (!this.conditions.has(name)) this.conditions.set(name, false);
   }
 
-  set(name: string, value: boolean | (() => boolean)): void {
+  set(name: string, value: boolean | ReadinessCheck): void {
     this.conditions.set(name, value);
   }
 
-  /** Conditions not met right now, in declaration order. */
+  /** Conditions not met right now, in declaration order (with what is missing, where the check says). */
   pending(): string[] {
     const out: string[] = [];
-    for (const [name, v] of this.conditions) if (!(typeof v === 'function' ? safe(v) : v)) out.push(name);
+    for (const [name, v] of this.conditions) {
+      const met = typeof v === 'function' ? safe(v) : v;
+      if (met === true) continue;
+      out.push(typeof met === 'string' && met !== '' ? `${name}: ${met}` : name);
+    }
     return out;
   }
 
@@ -36,7 +46,7 @@ export class Readiness {
   }
 }
 
-function safe(check: () => boolean): boolean {
+function safe(check: ReadinessCheck): boolean | string {
   try {
     return check();
   } catch {

@@ -8,7 +8,7 @@
  */
 import os from 'node:os';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BrokerCore, BrokerStats } from '../core/broker-core.js';
+import type { BrokerStats } from '../core/broker-core.js';
 import type { LatencyHistogram } from './histogram.js';
 
 /** What the metrics read from the front end (an interface: observability does not import the front end). */
@@ -27,13 +27,58 @@ export interface SecurityCounts {
 }
 
 export interface MetricSources {
-  core: BrokerCore;
+  /** This process's counts, read once per scrape. */
+  stats: () => BrokerStats;
+  /**
+   * False on a cluster front end: sessions, subscriptions, retained messages and queues live in the
+   * partitions, and the back ends report them per partition (partition-metrics.ts). The front end
+   * reports its own traffic and live connections.
+   */
+  partitionState?: boolean;
   frontEnd?: FrontEndCounts;
   security?: SecurityCounts;
   /** Durable log write latency (per group commit); absent with durability `memory`. */
   logWriteLatency?: LatencyHistogram;
-  /** Constant labels on every series, e.g. `{role: 'frontend', partition: '3'}` on a cluster. */
+  /** Constant labels on every series, e.g. `{role: 'frontend', node: 'frontend-0'}` on a cluster. */
   labels?: Record<string, string>;
+}
+
+/**
+ * The series read from `BrokerStats`, shared by a whole broker (unlabelled) and by a back end (one
+ * series per partition). `state`: partition state, absent on a cluster front end.
+ */
+export interface StatSeries {
+  kind: 'counter' | 'gauge';
+  name: string;
+  help: string;
+  state: boolean;
+  read: (s: BrokerStats) => number;
+}
+
+export const STAT_SERIES: readonly StatSeries[] = [
+  // Azure IoT MQ names.
+  { kind: 'counter', name: 'aio_broker_publishes_received', help: 'PUBLISH messages routed by the broker (clients, wills, $SYS).', state: false, read: (s) => s.messagesReceived },
+  { kind: 'counter', name: 'aio_broker_publishes_sent', help: 'PUBLISH messages handed to subscriber connections.', state: false, read: (s) => s.messagesSent },
+  { kind: 'counter', name: 'aio_broker_payload_bytes_received', help: 'Payload bytes of routed messages.', state: false, read: (s) => s.bytesReceived ?? 0 },
+  { kind: 'counter', name: 'aio_broker_payload_bytes_sent', help: 'Payload bytes handed to subscriber connections.', state: false, read: (s) => s.bytesSent ?? 0 },
+  { kind: 'gauge', name: 'aio_broker_total_sessions', help: 'Sessions held, online and offline.', state: true, read: (s) => s.sessions },
+  { kind: 'gauge', name: 'aio_broker_connected_sessions', help: 'Sessions with a live connection.', state: false, read: (s) => s.connected },
+  { kind: 'gauge', name: 'aio_broker_total_subscriptions', help: 'Subscriptions of every session.', state: true, read: (s) => s.subscriptions },
+  { kind: 'gauge', name: 'aio_broker_store_retained_messages', help: 'Retained messages stored.', state: true, read: (s) => s.retained },
+  { kind: 'gauge', name: 'aio_broker_store_will_messages', help: 'Sessions holding a will message.', state: true, read: (s) => s.wills ?? 0 },
+  // edgemq additions.
+  { kind: 'gauge', name: 'edgemq_queued_messages', help: 'Messages waiting in session queues (not yet in flight).', state: true, read: (s) => s.queued },
+  { kind: 'gauge', name: 'edgemq_inflight_messages', help: 'QoS 1/2 messages sent and not yet acknowledged by subscribers.', state: true, read: (s) => s.inflight },
+];
+
+export const DROPPED_HELP = 'Messages not delivered, by reason: queue_full (strategy None), drop_oldest, expired, qos0_offline, qos0_slow_reader.';
+
+/** The queue-policy reasons of `edgemq_messages_dropped` that a partition counts. */
+export function putDroppedByReason(s: BrokerStats, put: (reason: string, n: number) => void): void {
+  put('queue_full', s.droppedQueueFull ?? 0);
+  put('drop_oldest', s.droppedOldest ?? 0);
+  put('expired', s.droppedExpired ?? 0);
+  put('qos0_offline', s.droppedQos0Offline ?? 0);
 }
 
 /** The self-check probe's figures, set by `SelfCheck` once per round (not a message path). */
@@ -56,8 +101,6 @@ export interface BrokerMetrics {
   json(): Promise<unknown>;
   contentType: string;
 }
-
-type Read = (s: BrokerStats) => number;
 
 /** A registry with Node's process metrics (`edgemq_` prefix) and a `hostname` label on every series. */
 export function processRegistry(labels: Record<string, string> = {}): Registry {
@@ -97,7 +140,7 @@ export function createMetrics(src: MetricSources): BrokerMetrics {
 
   // One stats() walk per scrape, shared by every collector of that scrape (scrape() clears it first).
   let cached: BrokerStats | undefined;
-  const stats = (): BrokerStats => (cached ??= src.core.stats());
+  const stats = (): BrokerStats => (cached ??= src.stats());
   // A counter whose value is a running total kept elsewhere: set at scrape time (reset, then inc).
   const totalCounter = (name: string, help: string, read: () => number) =>
     new Counter({
@@ -109,27 +152,11 @@ export function createMetrics(src: MetricSources): BrokerMetrics {
         this.inc(read());
       },
     });
-  const counter = (name: string, help: string, read: Read) => totalCounter(name, help, () => read(stats()));
-  const gauge = (name: string, help: string, read: Read) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read(stats()));
-      },
-    });
-
-  // Azure IoT MQ names.
-  counter('aio_broker_publishes_received', 'PUBLISH messages routed by the broker (clients, wills, $SYS).', (s) => s.messagesReceived);
-  counter('aio_broker_publishes_sent', 'PUBLISH messages handed to subscriber connections.', (s) => s.messagesSent);
-  counter('aio_broker_payload_bytes_received', 'Payload bytes of routed messages.', (s) => s.bytesReceived ?? 0);
-  counter('aio_broker_payload_bytes_sent', 'Payload bytes handed to subscriber connections.', (s) => s.bytesSent ?? 0);
-  gauge('aio_broker_total_sessions', 'Sessions held, online and offline.', (s) => s.sessions);
-  gauge('aio_broker_connected_sessions', 'Sessions with a live connection.', (s) => s.connected);
-  gauge('aio_broker_total_subscriptions', 'Subscriptions of every session.', (s) => s.subscriptions);
-  gauge('aio_broker_store_retained_messages', 'Retained messages stored.', (s) => s.retained);
-  gauge('aio_broker_store_will_messages', 'Sessions holding a will message.', (s) => s.wills ?? 0);
+  const withState = src.partitionState !== false;
+  for (const d of STAT_SERIES) {
+    if (d.state && !withState) continue;
+    scrapedSeries(d.kind, registry, d.name, d.help, [], (put) => put({}, d.read(stats())));
+  }
   new Counter({
     name: 'aio_broker_qos0_messages_dropped',
     help: 'QoS 0 messages not delivered: shed for a stalled reader, or for a session that is offline.',
@@ -149,23 +176,9 @@ export function createMetrics(src: MetricSources): BrokerMetrics {
     securityCounter('aio_broker_authorization_deny', 'Authorization decisions that denied.', (c) => c.authorizationDeny);
   }
 
-  // edgemq additions.
-  gauge('edgemq_queued_messages', 'Messages waiting in session queues (not yet in flight).', (s) => s.queued);
-  gauge('edgemq_inflight_messages', 'QoS 1/2 messages sent and not yet acknowledged by subscribers.', (s) => s.inflight);
-  new Counter({
-    name: 'edgemq_messages_dropped',
-    help: 'Messages not delivered, by reason: queue_full (strategy None), drop_oldest, expired, qos0_offline, qos0_slow_reader.',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      const s = stats();
-      this.reset();
-      this.inc({ reason: 'queue_full' }, s.droppedQueueFull ?? 0);
-      this.inc({ reason: 'drop_oldest' }, s.droppedOldest ?? 0);
-      this.inc({ reason: 'expired' }, s.droppedExpired ?? 0);
-      this.inc({ reason: 'qos0_offline' }, s.droppedQos0Offline ?? 0);
-      this.inc({ reason: 'qos0_slow_reader' }, src.frontEnd?.droppedQos0() ?? 0);
-    },
+  scrapedSeries('counter', registry, 'edgemq_messages_dropped', DROPPED_HELP, ['reason'], (put) => {
+    if (withState) putDroppedByReason(stats(), (reason, n) => put({ reason }, n));
+    put({ reason: 'qos0_slow_reader' }, src.frontEnd?.droppedQos0() ?? 0);
   });
   if (src.frontEnd) {
     const fe = src.frontEnd;
@@ -235,8 +248,18 @@ function stepGauge(registry: Registry, step: SelfCheckStep): Gauge {
   return new Gauge({ name: `aio_broker_${step}_latency_last_value_ms`, help, registers: [registry] });
 }
 
-/** A prom-client metric object exposing a `LatencyHistogram` (cumulative buckets, as Prometheus wants them). */
-export function histogramMetric(name: string, help: string, h: LatencyHistogram) {
+/** One labelled series of a histogram metric (a back end's per-partition log write latency). */
+export interface LabelledHistogram {
+  labels: Record<string, string>;
+  histogram: LatencyHistogram;
+}
+
+/**
+ * A prom-client metric object exposing `LatencyHistogram`s (cumulative buckets, as Prometheus wants
+ * them): one unlabelled histogram, or a labelled series per entry `of()` returns at scrape time.
+ */
+export function histogramMetric(name: string, help: string, of: LatencyHistogram | (() => LabelledHistogram[])) {
+  const series = (): LabelledHistogram[] => (typeof of === 'function' ? of() : [{ labels: {}, histogram: of }]);
   return {
     name,
     help,
@@ -245,15 +268,17 @@ export function histogramMetric(name: string, help: string, h: LatencyHistogram)
     labelNames: [] as string[],
     async get() {
       const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> = [];
-      let cumulative = 0;
-      h.bounds.forEach((le, i) => {
-        cumulative += h.counts[i]!;
-        values.push({ value: cumulative, labels: { le }, metricName: `${name}_bucket` });
-      });
-      cumulative += h.counts[h.bounds.length]!;
-      values.push({ value: cumulative, labels: { le: '+Inf' }, metricName: `${name}_bucket` });
-      values.push({ value: h.sum, labels: {}, metricName: `${name}_sum` });
-      values.push({ value: h.count, labels: {}, metricName: `${name}_count` });
+      for (const { labels, histogram: h } of series()) {
+        let cumulative = 0;
+        h.bounds.forEach((le, i) => {
+          cumulative += h.counts[i]!;
+          values.push({ value: cumulative, labels: { ...labels, le }, metricName: `${name}_bucket` });
+        });
+        cumulative += h.counts[h.bounds.length]!;
+        values.push({ value: cumulative, labels: { ...labels, le: '+Inf' }, metricName: `${name}_bucket` });
+        values.push({ value: h.sum, labels, metricName: `${name}_sum` });
+        values.push({ value: h.count, labels, metricName: `${name}_count` });
+      }
       return { name, help, type: 'histogram', values, aggregator: 'sum' };
     },
     reset() {},

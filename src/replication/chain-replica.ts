@@ -142,6 +142,11 @@ export class ChainReplica {
     return !this.syncing;
   }
 
+  /** Where this replica stands in its chain (metrics): 0 = head, -1 before the map names it. */
+  get position(): { index: number; length: number } {
+    return { index: this.chain.indexOf(this.opts.nodeId), length: this.chain.length };
+  }
+
   onMap(map: ClusterMap): void {
     if (this.closed) return;
     const chain = map.partitions.find((p) => p.id === this.opts.partition)?.chain ?? [];

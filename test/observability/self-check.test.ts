@@ -29,7 +29,7 @@ describe('self-check', () => {
     const store = openPartitionStore(path.join(tempDir(), 'partition-0'), { sync: false });
     const { partition, executor } = await recoverPartition(store, limits, {});
     const core = new LocalBrokerCore(partition, executor);
-    const metrics = createMetrics({ core });
+    const metrics = createMetrics({ stats: () => core.stats() });
     const lines: string[] = [];
     const probe = new SelfCheck({ core, intervalSeconds: 300, timeoutSeconds: 5, metrics: metrics.selfCheck, log: pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }), node: 'n1' });
     try {
@@ -52,7 +52,7 @@ describe('self-check', () => {
     const { partition, executor } = await recoverPartition(store, limits, {});
     const core = new LocalBrokerCore(partition, executor);
     await core.close(); // the executor now refuses every durable command
-    const metrics = createMetrics({ core });
+    const metrics = createMetrics({ stats: () => core.stats() });
     const lines: string[] = [];
     const probe = new SelfCheck({ core, intervalSeconds: 300, timeoutSeconds: 5, metrics: metrics.selfCheck, log: pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) }), node: 'n1' });
     const r = await probe.run();

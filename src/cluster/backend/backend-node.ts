@@ -12,12 +12,13 @@
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { partitionStats, undurable, type DurableWaiter } from '../../core/local-core.js';
+import { partitionStats, retainedInfo, sessionInfo, undurable, type DurableWaiter } from '../../core/local-core.js';
 import type { Message } from '../../core/types.js';
 import { RC } from '../../mqtt/reason-codes.js';
 import type { Command } from '../../partition/commands.js';
 import type { PartitionOutput } from '../../partition/output.js';
 import type { CommandResult, PartitionLimits } from '../../partition/partition.js';
+import type { PartitionView } from '../../observability/partition-metrics.js';
 import { ChainReplica } from '../../replication/chain-replica.js';
 import { ClusterClient } from '../client/cluster-client.js';
 import type { ClusterMap, MapSource } from '../map.js';
@@ -139,7 +140,35 @@ export class BackendNode {
   }
 
   ready(): boolean {
-    return !this.stopped && this.transport !== undefined && this.mine(this.map).every((p) => this.hosted.has(p));
+    return this.unready() === true;
+  }
+
+  /** True when every partition the map gives this node is recovered and served; else what is missing (readiness). */
+  unready(): true | string {
+    if (this.stopped) return 'stopping';
+    const missing = this.mine(this.map).filter((p) => !this.hosted.has(p) || !this.hosted.get(p)!.replica.ready);
+    if (missing.length > 0) return `partition ${missing.join(', ')} not recovered yet`;
+    if (!this.transport) return 'internal port not open yet';
+    return true;
+  }
+
+  /** The partitions held here, as the metrics read them at a scrape (observability/partition-metrics.ts). */
+  views(): PartitionView[] {
+    return [...this.hosted.values()].map(({ id, replica }) => {
+      const { index, length } = replica.position;
+      const e = replica.executor;
+      return {
+        id,
+        stats: () => partitionStats(replica.partition),
+        position: index,
+        chainLength: length,
+        chainEpoch: replica.chainEpoch,
+        applied: e.seq,
+        committed: e.committed,
+        ready: replica.ready,
+        ...(e.inner.writeLatency ? { writeLatency: e.inner.writeLatency } : {}),
+      };
+    });
   }
 
   /**
@@ -369,8 +398,10 @@ export class BackendNode {
 
   private request(link: Link, body: Buffer): void {
     const [id, op, arg] = packr.unpack(body) as [number, string, unknown];
-    const h = this.hosted.get(arg as number);
-    if (!h || !h.replica.head) return this.reply(link, id, undefined, [RC.ServerUnavailable, `partition ${String(arg)} is not served by ${this.opts.id}`], 0, true);
+    // The argument is the partition, or [partition, argument] for a request that needs more.
+    const partition = Array.isArray(arg) ? (arg[0] as number) : (arg as number);
+    const h = this.hosted.get(partition);
+    if (!h || !h.replica.head) return this.reply(link, id, undefined, [RC.ServerUnavailable, `partition ${String(partition)} is not served by ${this.opts.id}`], 0, true);
     if (op === 'follow') {
       h.feed.follow(link);
       let set = this.following.get(link);
@@ -383,6 +414,14 @@ export class BackendNode {
       const droppedQos0 = h.id === this.partitions()[0] ? this.droppedQos0 : 0;
       return this.reply(link, id, undefined, { ...partitionStats(h.replica.partition), droppedQos0 }, h.feed.seq);
     }
+    // Inspection for the admin API (not a message path: each walks the partition's state).
+    const p = h.replica.partition;
+    if (op === 'sessions') return this.reply(link, id, undefined, [...p.sessions.values()].map(sessionInfo), h.feed.seq);
+    if (op === 'session') {
+      const s = p.sessions.get(String((arg as [number, string])[1]));
+      return this.reply(link, id, undefined, s ? sessionInfo(s) : null, h.feed.seq);
+    }
+    if (op === 'retained') return this.reply(link, id, undefined, retainedInfo(p), h.feed.seq);
     this.reply(link, id, undefined, [RC.ProtocolError, `unknown request "${op}"`], 0, true);
   }
 

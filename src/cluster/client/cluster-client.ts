@@ -242,6 +242,11 @@ export class ClusterClient {
     return this.map.partitions.length > 0 && this.map.partitions.every((p) => this.followed.has(p.id));
   }
 
+  /** Partitions of the map not followed now (their head's link is down or not made yet), with that head. */
+  unreachable(): Array<{ partition: number; node: string | undefined }> {
+    return this.map.partitions.filter((p) => !this.followed.has(p.id)).map((p) => ({ partition: p.id, node: p.chain[0] }));
+  }
+
   private checkReady(): void {
     if (!this.ready()) return;
     for (const w of this.readyWaiters.splice(0)) w();
