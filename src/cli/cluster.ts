@@ -31,6 +31,8 @@ export const CLUSTER_USAGE = `cluster [flags]     run a local cluster: etcd, coo
   --host ADDR        client bind address of the front ends (default 127.0.0.1)
   --port N           front end i listens on N + i (default 1883; 0 = a free port each)
   --balance-port M   also accept clients on M and hand each connection to the next front end (0 = a free port)
+  --metrics-port 0   serve no /metrics, /healthz, /readyz (default: each role process on its own free port, in cluster.json)
+  --admin-port 0     serve no admin API (default: each front end on its own free port, in cluster.json)
   --etcd URLS        use these running etcd endpoints instead of starting one
   --etcd-prefix P    key prefix of this cluster in etcd (default /edgemq/)
   --config FILE, --secrets-dir DIR, --log-level LEVEL, --allow-anonymous   passed to every role
@@ -78,6 +80,8 @@ async function startCluster(args: string[]): Promise<void> {
       'secrets-dir': { type: 'string' },
       'log-level': { type: 'string' },
       'allow-anonymous': { type: 'boolean', default: false },
+      'metrics-port': { type: 'string' },
+      'admin-port': { type: 'string' },
     },
     strict: true,
   });
@@ -89,6 +93,17 @@ async function startCluster(args: string[]): Promise<void> {
   const basePort = portFlag('port', values.port)!;
   const balancePort = portFlag('balance-port', values['balance-port']);
   const host = values.host!;
+  const metricsOn = offFlag('metrics-port', values['metrics-port']);
+  const adminOn = offFlag('admin-port', values['admin-port']);
+  // Each process its own port, pinned for its restarts like its other ports (on the address it serves).
+  const opsPorts = async (at: string, admin: boolean): Promise<{ spec: Pick<ProcessSpec, 'metricsPort' | 'adminPort'>; args: string[] }> => {
+    const metricsPort = metricsOn ? await pinnablePort(at) : 0;
+    const adminPort = admin && adminOn ? await pinnablePort(at) : 0;
+    return {
+      spec: { ...(metricsPort ? { metricsPort } : {}), ...(adminPort ? { adminPort } : {}) },
+      args: ['--metrics-port', String(metricsPort), ...(admin ? ['--admin-port', String(adminPort)] : [])],
+    };
+  };
   const dataDir = path.resolve(values['data-dir']!);
   mkdirSync(dataDir, { recursive: true });
   const previous = readClusterFile(dataDir);
@@ -145,9 +160,10 @@ async function startCluster(args: string[]): Promise<void> {
       offset = 0;
     }
     const clientPorts = configuredPorts ? configuredPorts.map((p) => p + i) : [port + offset];
-    const args = [...self, 'frontend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--host', host, '--port-offset', String(offset), ...(configuredPorts ? [] : ['--port', String(port)]), ...(values['allow-anonymous'] ? ['--allow-anonymous'] : []), ...common];
+    const ops = await opsPorts(host, true);
+    const args = [...self, 'frontend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--host', host, '--port-offset', String(offset), ...(configuredPorts ? [] : ['--port', String(port)]), ...(values['allow-anonymous'] ? ['--allow-anonymous'] : []), ...ops.args, ...common];
     // A front end accepts no internal connections (it dials the back ends), so it has no internal port.
-    return { role: 'frontend', id, command: process.execPath, args, host, clientPorts };
+    return { role: 'frontend', id, command: process.execPath, args, host, clientPorts, ...ops.spec };
   };
 
   // The balancer first: a port it cannot bind stops us before any process is started.
@@ -162,11 +178,13 @@ async function startCluster(args: string[]): Promise<void> {
   if (etcdSpec) supervisor.start(etcdSpec);
   // Every replica of a chain in its own process: a SIGKILL takes at most one replica of each partition.
   const backendCount = Math.max(shape.partitions, shape.redundancy);
-  supervisor.start({ role: 'coordinator', id: 'coordinator-0', command: process.execPath, args: [...self, 'coordinator', '--id', 'coordinator-0', ...etcdFlags, '--partitions', String(shape.partitions), '--redundancy', String(shape.redundancy), '--backends', String(backendCount), ...(level ? ['--log-level', level] : [])], host: '127.0.0.1' });
+  const coordinatorOps = await opsPorts('127.0.0.1', false);
+  supervisor.start({ role: 'coordinator', id: 'coordinator-0', command: process.execPath, args: [...self, 'coordinator', '--id', 'coordinator-0', ...etcdFlags, '--partitions', String(shape.partitions), '--redundancy', String(shape.redundancy), '--backends', String(backendCount), ...coordinatorOps.args, ...(level ? ['--log-level', level] : [])], host: '127.0.0.1', ...coordinatorOps.spec });
   for (let i = 0; i < backendCount; i++) {
     const id = `backend-${i}`;
     const internalPort = await pinnablePort('127.0.0.1');
-    supervisor.start({ role: 'backend', id, command: process.execPath, args: [...self, 'backend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...common], host: '127.0.0.1', internalPort });
+    const ops = await opsPorts('127.0.0.1', false);
+    supervisor.start({ role: 'backend', id, command: process.execPath, args: [...self, 'backend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...ops.args, ...common], host: '127.0.0.1', internalPort, ...ops.spec });
   }
   for (let i = 0; i < frontendCount; i++) supervisor.start(await frontendSpec(i));
 
@@ -212,6 +230,13 @@ async function startCluster(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** `--metrics-port`/`--admin-port` of a local cluster: only 0 (off); by default every process gets its own port. */
+function offFlag(flag: string, v: string | undefined): boolean {
+  if (v === undefined) return true;
+  if (portFlag(flag, v) === 0) return false;
+  throw new UsageError(`--${flag}: only 0 (off) is accepted: every process of a local cluster gets its own free port, listed in cluster.json`);
 }
 
 function onPath(command: string): boolean {

@@ -29,6 +29,8 @@ import { SecretStore } from '../security/secrets.js';
 
 export const READY_STATE = 'state recovered';
 export const READY_LISTENERS = 'listeners open';
+/** A cluster front end: the link to every partition's head is up (its subscription index is complete). */
+export const READY_PARTITIONS = 'partitions reachable';
 
 export interface OperationsOptions {
   settings: OperationsSettings;
@@ -44,6 +46,8 @@ export interface OperationsOptions {
   adminPort?: number;
   /** Constant metric labels on a cluster: `{role, node}`. */
   labels?: Record<string, string>;
+  /** Added to every listener port (front end i of a local cluster), so listeners are matched with what is open. */
+  portOffset?: number;
 }
 
 export interface ReloadResult {
@@ -218,8 +222,12 @@ export function adminSessions(core: BrokerCore & BrokerInspector): AdminSessions
   };
 }
 
-export function adminResources(o: Pick<OperationsOptions, 'configFiles' | 'dataDir' | 'loadOptions'>, a: Pick<AttachOptions, 'security' | 'reload'>): AdminResources {
-  const current = () => loadServeConfig(o.configFiles, o.dataDir, o.loadOptions);
+export function adminResources(o: Pick<OperationsOptions, 'configFiles' | 'dataDir' | 'loadOptions' | 'portOffset'>, a: Pick<AttachOptions, 'security' | 'reload'>): AdminResources {
+  const current = () => {
+    const c = loadServeConfig(o.configFiles, o.dataDir, o.loadOptions);
+    if (o.portOffset) for (const l of c.config.listeners) for (const p of l.ports) p.port += o.portOffset;
+    return c;
+  };
   const check = (yaml: string): { next: LoadedConfig; incoming: ReturnType<typeof readYamlResources> } => {
     const incoming = readYamlResources(yaml, 'request body');
     if (incoming.length === 0) throw new AdminRequestError(400, 'request body holds no resources');

@@ -19,6 +19,7 @@ import { keepRegistered } from '../cluster/store/keep-registered.js';
 import type { ClusterStore, Registration } from '../cluster/store/store.js';
 import { MEMBER_LEASE_TTL_SECONDS } from '../cluster/timeouts.js';
 import { readToken } from '../cluster/token.js';
+import { OpsServer, Readiness } from '../observability/health.js';
 import { createLogger } from '../observability/logger.js';
 import { freePort } from '../util/free-port.js';
 import { endpointsFlag, intFlag, logLevelFlag, portFlag, UsageError } from './usage.js';
@@ -32,14 +33,18 @@ export const ROLES_USAGE = `frontend | backend flags:
   --internal-host ADDR  address for internal traffic, bound and advertised (default 127.0.0.1)
   --internal-port N  back ends: port for internal traffic (default 0: a free port)
   --config FILE, --secrets-dir DIR, --log-level LEVEL   as for serve
+  --metrics-port N   /metrics, /healthz, /readyz (default: Broker spec.diagnostics.metrics.prometheusPort, 9600; 0 = off);
+                     a back end binds it on --internal-host, a front end on --host
 frontend only:
   --host ADDR        client-facing bind address (default 127.0.0.1)
   --port N           default listener port when no --config is given (default 1883)
   --port-offset N    added to every configured listener port (front end i of a local cluster: i)
   --allow-anonymous  as for serve
+  --admin-port N     admin API and web console (default: Broker spec.edgemq.admin.port, 9601; 0 = off)
 
 coordinator flags:
   --id ID, --etcd URLS, --etcd-prefix P, --log-level LEVEL
+  --metrics-port N   /metrics (leadership, process), /healthz, /readyz on 127.0.0.1 (default 0: off)
   --partitions P     partitions of a new cluster (default: the Broker's cardinality.backendChain.partitions, else 1)
   --backends B       back ends to wait for before the first map (default max(P, R))
   --redundancy R     replicas per partition chain (default: cardinality.backendChain.redundancyFactor, else 1)
@@ -58,11 +63,18 @@ const common = {
   config: { type: 'string', multiple: true },
   'secrets-dir': { type: 'string' },
   'log-level': { type: 'string' },
+  'metrics-port': { type: 'string' },
 } as const;
 
 /** Resolves "any free port" before registering, so the membership record is right from the start. */
 async function resolvePort(host: string, port: number): Promise<number> {
   return port !== 0 ? port : freePort(host);
+}
+
+/** `{key: port}` when the flag is given, else nothing (the Broker resource's port applies). */
+function optionalPort<K extends string>(key: K, v: string | undefined, flag: string): Partial<Record<K, number>> {
+  const port = portFlag(flag, v);
+  return (port === undefined ? {} : { [key]: port }) as Partial<Record<K, number>>;
 }
 
 function tokenOf(file: string | undefined): string {
@@ -123,7 +135,7 @@ export async function runRoleCommand(role: NodeRole, args: string[]): Promise<vo
     options: {
       ...common,
       ...(role === 'frontend'
-        ? { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string' }, 'port-offset': { type: 'string', default: '0' }, 'allow-anonymous': { type: 'boolean', default: false } }
+        ? { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string' }, 'port-offset': { type: 'string', default: '0' }, 'allow-anonymous': { type: 'boolean', default: false }, 'admin-port': { type: 'string' } }
         : {}),
     },
     strict: true,
@@ -156,6 +168,7 @@ export async function runRoleCommand(role: NodeRole, args: string[]): Promise<vo
     ...(v['secrets-dir'] !== undefined ? { secretsDir: v['secrets-dir'] as string } : {}),
     mapSource: control.source,
     log,
+    ...optionalPort('metricsPort', v['metrics-port'] as string | undefined, 'metrics-port'),
   };
   let running: RunningRole;
   if (role === 'frontend') {
@@ -167,6 +180,7 @@ export async function runRoleCommand(role: NodeRole, args: string[]): Promise<vo
       portOffset: intFlag('port-offset', v['port-offset'] as string, 0, 65535)!,
       ...(port !== undefined ? { port } : {}),
       allowAnonymous: v['allow-anonymous'] === true,
+      ...optionalPort('adminPort', v['admin-port'] as string | undefined, 'admin-port'),
     });
   } else {
     const { runBackend } = await import('../cluster/backend-role.js');
@@ -174,7 +188,7 @@ export async function runRoleCommand(role: NodeRole, args: string[]): Promise<vo
   }
   const advertised: ClusterNode = { ...node, internalPort: running.internalPort, ...(running.clientPorts.length ? { clientPorts: running.clientPorts } : {}) };
   if (registration && JSON.stringify(advertised) !== JSON.stringify(node)) await registration.update(advertised);
-  log.info({ role, internalPort: running.internalPort, clientPorts: running.clientPorts, partitions: running.partitions() }, `${role} started`);
+  log.info({ role, internalPort: running.internalPort, clientPorts: running.clientPorts, metricsPort: running.metricsPort, adminPort: running.adminPort, partitions: running.partitions() }, `${role} started`);
   onStop(log, async () => {
     await registration?.close();
     await running.stop();
@@ -195,22 +209,41 @@ async function runCoordinator(args: string[]): Promise<void> {
       redundancy: { type: 'string' },
       config: { type: 'string', multiple: true },
       'log-level': { type: 'string' },
+      'metrics-port': { type: 'string' },
     },
     strict: true,
   });
   const log = createLogger(logLevelFlag(values['log-level']) ?? 'info').child({ node: values.id });
+  const metricsPort = portFlag('metrics-port', values['metrics-port']) ?? 0;
   if (values.etcd === undefined) throw new UsageError('--etcd: required (the etcd client URLs of the cluster)');
   const shape = clusterShape(values.config ?? [], { partitions: values.partitions, redundancy: values.redundancy }, log);
   const backends = intFlag('backends', values.backends, 1, 1024);
   const store = new EtcdStore({ endpoints: endpointsFlag('etcd', values.etcd), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}), log });
   const registration = keepRegistered(store, { id: values.id!, role: 'coordinator', host: '127.0.0.1', internalPort: 0, pid: process.pid }, MEMBER_LEASE_TTL_SECONDS, log);
   const coordinator = new Coordinator({ id: values.id!, store, partitions: shape.partitions, redundancy: shape.redundancy, ...(backends !== undefined ? { backends } : {}), log });
-  log.info({ partitions: shape.partitions, redundancy: shape.redundancy }, 'coordinator started; campaigning');
+  const ops = metricsPort > 0 ? await coordinatorOperations(coordinator, values.id!, metricsPort, log) : undefined;
+  log.info({ partitions: shape.partitions, redundancy: shape.redundancy, metricsPort: ops?.port ?? 0 }, 'coordinator started; campaigning');
   onStop(log, async () => {
+    await ops?.close();
     await coordinator.stop();
     await registration.close();
     await store.close();
   });
+}
+
+/**
+ * The coordinator's metrics port: process metrics and `edgemq_coordinator_leader`; live and ready
+ * while it runs (a standby that is not leading is as healthy as the leader).
+ */
+async function coordinatorOperations(coordinator: Coordinator, id: string, port: number, log: Logger): Promise<OpsServer> {
+  const { processRegistry, scrapedSeries } = await import('../observability/metrics.js');
+  const registry = processRegistry({ role: 'coordinator', node: id });
+  scrapedSeries('gauge', registry, 'edgemq_coordinator_leader', '1 while this coordinator leads (writes the cluster map), 0 on standby.', [], (put) => put({}, coordinator.leading() ? 1 : 0));
+  const readiness = new Readiness();
+  readiness.set('coordinator running', true);
+  const ops = new OpsServer({ host: '127.0.0.1', port, readiness, metrics: () => ({ scrape: () => registry.metrics(), contentType: registry.contentType }), log, field: '--metrics-port' });
+  await ops.start();
+  return ops;
 }
 
 export interface ClusterShape {

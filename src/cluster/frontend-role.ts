@@ -6,6 +6,7 @@
  * and kicks for its clients come back on those links. `internalPort` is therefore 0.
  */
 import { prepareFrontDoor } from '../cli/front-door.js';
+import { READY_PARTITIONS, startOperations } from '../cli/operations.js';
 import { RemoteBrokerCore } from '../core/remote-core.js';
 import { STATESTORE_REQUEST_TOPIC } from '../statestore/responder.js';
 import type { FrontendRoleOptions, RunningRole } from './roles.js';
@@ -14,7 +15,7 @@ import type { FrontendRoleOptions, RunningRole } from './roles.js';
 const READY_TIMEOUT_MS = 60_000;
 
 export async function runFrontend(opts: FrontendRoleOptions): Promise<RunningRole> {
-  const { door } = prepareFrontDoor({
+  const { config, door, dataDir } = prepareFrontDoor({
     configFiles: opts.configFiles,
     port: opts.port,
     portOffset: opts.portOffset,
@@ -28,28 +29,69 @@ export async function runFrontend(opts: FrontendRoleOptions): Promise<RunningRol
     stateStore: { clientId: `$edgemq/statestore/${opts.id}`, requestFilter: `$share/edgemq-statestore/${STATESTORE_REQUEST_TOPIC}` },
   });
   const log = opts.log;
+  const b = config.broker;
+  // Metrics, probes and the admin API, as on `edgemq serve` (cli/operations.ts): up before the
+  // partitions are reached, so /readyz says what the front end waits for.
+  const operations = await startOperations({
+    settings: b.operations,
+    host: opts.clientHost,
+    log,
+    secretsDir: door.secretsDir,
+    dataDir,
+    configFiles: opts.configFiles,
+    loadOptions: { port: opts.port },
+    portOffset: opts.portOffset,
+    ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
+    ...(opts.adminPort !== undefined ? { adminPort: opts.adminPort } : {}),
+    labels: { role: 'frontend', node: opts.id },
+  }).catch(async (err: unknown) => {
+    await door.close();
+    throw err;
+  });
   const core = new RemoteBrokerCore({ nodeId: opts.id, token: opts.token, mapSource: opts.mapSource, log: log.child({ component: 'remote-core' }) });
+  operations.readiness.set(READY_PARTITIONS, () => partitionsReachable(core));
   core.start();
   try {
     await waitReady(core, log);
-    await door.open(core);
+    // Its state is the subscription index of every partition, complete once each is followed.
+    operations.stateRecovered();
+    const frontEnd = await door.open(core);
+    await operations.attach({
+      core,
+      metricsStats: { stats: () => core.frontEndStats(), partitionState: false },
+      frontEnd,
+      security: door.security,
+      brokerName: b.name,
+      reload: () => door.reload(),
+    });
   } catch (err) {
+    await operations.stop();
     await door.close();
     await core.close();
     throw err;
   }
   const clientPorts = door.frontEnd!.open.map((l) => l.port);
-  log.info({ id: opts.id, clientPorts, instance: core.instance }, 'front end serving');
+  log.info({ id: opts.id, clientPorts, instance: core.instance, metricsPort: operations.metricsPort, adminPort: operations.adminPort }, 'front end serving');
   return {
     internalPort: 0,
     clientPorts,
     partitions: () => [],
-    ready: () => core.ready(),
+    ready: () => operations.readiness.ready,
+    metricsPort: operations.metricsPort,
+    adminPort: operations.adminPort,
     async stop() {
+      await operations.stop();
       await door.close();
       await core.close();
     },
   };
+}
+
+/** Readiness: true, or which partitions are unreachable and whose link is down. */
+function partitionsReachable(core: RemoteBrokerCore): true | string {
+  const down = core.unreachable();
+  if (down.length === 0) return core.ready() || 'no cluster map with partitions yet';
+  return down.map((d) => `partition ${d.partition} (${d.node ?? 'no node in the map'})`).join(', ');
 }
 
 async function waitReady(core: RemoteBrokerCore, log: FrontendRoleOptions['log']): Promise<void> {

@@ -23,6 +23,8 @@ export interface RoleOptions {
   secretsDir?: string;
   mapSource: MapSource;
   log: Logger;
+  /** Port of /metrics, /healthz, /readyz (default: the Broker's `diagnostics.metrics.prometheusPort`, 9600; 0 = off). */
+  metricsPort?: number;
 }
 
 export interface FrontendRoleOptions extends RoleOptions {
@@ -33,6 +35,8 @@ export interface FrontendRoleOptions extends RoleOptions {
   /** Port of the default listener when no config is given (before the offset). */
   port?: number;
   allowAnonymous?: boolean;
+  /** Port of the admin API and console (default: the Broker's `edgemq.admin.port`, 9601; 0 = off). */
+  adminPort?: number;
 }
 
 export type BackendRoleOptions = RoleOptions;
@@ -44,6 +48,10 @@ export interface RunningRole {
   clientPorts: number[];
   /** Partitions this process serves now (back ends). */
   partitions(): number[];
+  /** Port of /metrics, /healthz, /readyz actually bound (0 = not served). */
+  metricsPort?: number;
+  /** Port of the admin API actually bound (front ends; 0 = not served). */
+  adminPort?: number;
   /** True when everything this role needs is reachable (readiness). */
   ready(): boolean;
   stop(): Promise<void>;

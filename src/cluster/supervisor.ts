@@ -24,6 +24,10 @@ export interface ProcessSpec {
   clientPorts?: number[];
   internalPort?: number;
   peerPort?: number;
+  /** /metrics, /healthz, /readyz of the process. */
+  metricsPort?: number;
+  /** Admin API and console (front ends). */
+  adminPort?: number;
   env?: Record<string, string>;
 }
 
@@ -35,6 +39,8 @@ export interface ProcessEntry {
   clientPorts?: number[];
   internalPort?: number;
   peerPort?: number;
+  metricsPort?: number;
+  adminPort?: number;
   /** Back ends: the partitions the current map gives them. */
   partitions?: number[];
   restarts: number;
@@ -179,6 +185,8 @@ export class Supervisor {
         ...(m.spec.clientPorts ? { clientPorts: m.spec.clientPorts } : {}),
         ...(m.spec.internalPort !== undefined ? { internalPort: m.spec.internalPort } : {}),
         ...(m.spec.peerPort !== undefined ? { peerPort: m.spec.peerPort } : {}),
+        ...(m.spec.metricsPort !== undefined ? { metricsPort: m.spec.metricsPort } : {}),
+        ...(m.spec.adminPort !== undefined ? { adminPort: m.spec.adminPort } : {}),
         ...(partitions ? { partitions } : {}),
         restarts: m.restarts,
         startedAt: m.child ? new Date(m.startedAt).toISOString() : null,
