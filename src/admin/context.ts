@@ -7,6 +7,7 @@ import type { Message } from '../core/types.js';
 import type { ClientInfo, OpenListener } from '../frontend/frontend.js';
 import type { LoadedConfig } from '../config/model.js';
 import type { ResourceDocument } from '../config/resource-document.js';
+import type { SelfCheckRound } from './status-document.js';
 
 export interface AdminFrontEnd {
   clients(): ClientInfo[];
@@ -52,7 +53,7 @@ export interface AdminResources {
 }
 
 export interface SelfCheckView {
-  readonly last: { ok: boolean; latencyMs: Record<string, number>; lost: boolean; error?: string; at: number } | undefined;
+  readonly last: SelfCheckRound | undefined;
   run(): Promise<unknown>;
 }
 

@@ -130,7 +130,8 @@ export function openApiDocument(): object {
         Retained: { type: 'object', properties: { topic: { type: 'string' }, qos: { type: 'integer' }, bytes: { type: 'integer' }, expiresAt: { type: 'integer' } } },
         Listener: {
           type: 'object',
-          properties: { name: { type: 'string' }, port: { type: 'integer' }, protocol: { type: 'string' }, tls: { type: 'boolean' }, open: { type: 'boolean' }, host: { type: 'string' } },
+          required: ['name', 'port', 'protocol', 'tls', 'open'],
+          properties: { name: { type: 'string' }, port: { type: 'integer' }, protocol: { type: 'string', enum: ['mqtt', 'websockets'] }, tls: { type: 'boolean' }, open: { type: 'boolean' }, host: { type: 'string' } },
         },
         Resource: {
           type: 'object',
@@ -164,11 +165,19 @@ export function openApiDocument(): object {
             uptimeSeconds: { type: 'integer' },
             ready: { type: 'boolean' },
             pending: { type: 'array', items: { type: 'string' } },
-            stats: { type: 'object' },
+            stats: {
+              type: 'object',
+              description: 'Broker counters (src/core/broker-stats.ts); on a cluster front end, summed over the partitions it reaches.',
+              required: ['sessions', 'connected', 'subscriptions', 'retained', 'messagesReceived', 'messagesSent', 'messagesDropped', 'queued', 'inflight'],
+              additionalProperties: { type: 'integer' },
+            },
             connections: { type: 'integer' },
             listeners: { type: 'array', items: { $ref: '#/components/schemas/Listener' } },
             selfCheck: { $ref: '#/components/schemas/SelfCheck' },
-            resources: { type: 'array', items: { type: 'object', properties: { kind: { type: 'string' }, name: { type: 'string' }, status: { type: 'string' }, description: { type: 'string' } } } },
+            resources: {
+              type: 'array',
+              items: { type: 'object', properties: { kind: { type: 'string' }, name: { type: 'string' }, status: { type: 'string', enum: ['Running', 'Degraded', 'Failed', 'Unknown'] }, description: { type: 'string' } } },
+            },
           },
         },
       },

@@ -6,8 +6,9 @@
 import type { LoadedConfig } from '../config/model.js';
 import { kindOf, nameOf, type ResourceDocument } from '../config/resource-document.js';
 import type { OpenListener } from '../frontend/frontend.js';
+import type { RuntimeStatus } from './status-document.js';
 
-export type RuntimeStatus = { status: 'Running' | 'Degraded' | 'Failed' | 'Unknown'; description: string };
+export type { RuntimeStatus };
 
 export interface StatusFacts {
   config: LoadedConfig;

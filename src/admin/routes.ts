@@ -6,6 +6,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { ConfigError } from '../mqtt/errors.js';
 import { AdminRequestError, type AdminContext } from './context.js';
 import { resourcesWithStatus, runtimeStatusOf, type StatusFacts } from './resource-status.js';
+import type { StatusDocument, StatusListener } from './status-document.js';
 import { kindOf, nameOf } from '../config/resource-document.js';
 
 const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain', 'application/json'];
@@ -23,9 +24,9 @@ export function adminRouter(ctx: AdminContext): Router {
       ...(last ? { selfCheck: { ok: last.ok, ...(last.error !== undefined ? { error: last.error } : {}) } } : {}),
     };
   };
-  const listeners = () => {
+  const listeners = (): StatusListener[] => {
     const { config } = ctx.resources.current();
-    const out: Array<Record<string, unknown>> = [];
+    const out: StatusListener[] = [];
     for (const l of config.listeners) {
       for (const p of l.ports) {
         const open = ctx.frontEnd.open.find((o) => o.name === l.name && (p.port === 0 || o.port === p.port));
@@ -42,7 +43,7 @@ export function adminRouter(ctx: AdminContext): Router {
       documents.length > 0
         ? documents.map((d) => ({ kind: kindOf(d), name: nameOf(d) ?? '' }))
         : [{ kind: 'Broker', name: config.broker.name }, ...config.listeners.map((l) => ({ kind: 'BrokerListener', name: l.name }))];
-    res.json({
+    const doc: StatusDocument = {
       broker: ctx.brokerName,
       version: ctx.version,
       uptimeSeconds: Math.floor((Date.now() - ctx.startedAt) / 1000),
@@ -53,7 +54,8 @@ export function adminRouter(ctx: AdminContext): Router {
       listeners: listeners(),
       ...(ctx.selfCheck?.last ? { selfCheck: ctx.selfCheck.last } : {}),
       resources: resources.map((x) => ({ ...x, ...runtimeStatusOf(x, f) })),
-    });
+    };
+    res.json(doc);
   });
 
   r.get('/metrics', async (_req, res) => {

@@ -8,6 +8,9 @@ import type {
   SubscriptionRequest,
 } from './types.js';
 import type { KvRequest, KvResult } from '../partition/kv-store.js';
+import type { BrokerStats } from './broker-stats.js';
+
+export type { BrokerStats };
 
 /**
  * The only door between the front end and the state of the broker. In-process on one node
@@ -72,26 +75,6 @@ export interface PublishOutcomeSink {
   publishDone(tag: number, result: PublishResult | undefined, error: Error | undefined): void;
 }
 
-export interface BrokerStats {
-  sessions: number;
-  connected: number;
-  subscriptions: number;
-  retained: number;
-  messagesReceived: number;
-  messagesSent: number;
-  messagesDropped: number;
-  queued: number;
-  inflight: number;
-  /** Finer counters for metrics; absent where a core does not count them. */
-  bytesReceived?: number;
-  bytesSent?: number;
-  droppedQos0Offline?: number;
-  droppedQueueFull?: number;
-  droppedOldest?: number;
-  droppedExpired?: number;
-  /** Sessions holding a will (published at disconnect or after its delay). */
-  wills?: number;
-}
 
 /** One session as the admin API shows it. */
 export interface SessionInfo {
