@@ -20,6 +20,7 @@ import { capExpiry, passThrough } from './message-properties.js';
 import { encodeDelivery } from './outbound.js';
 import { hasInvalidMqttString, isValidUtf8Payload } from './payload-format.js';
 import * as pushback from './pushback.js';
+import * as sampler from './delivery-sampler.js';
 import { FlowState, QOS0_HARD_LIMIT_BYTES, SOCKET_BEHIND_BYTES, UNACKED_BEHIND, type FlowParty } from './pushback.js';
 import type { Authenticator, Authorizer, ConnectFacts, Principal } from './ports.js';
 import { sortSubscriptions, sortUnsubscriptions } from './subscription-requests.js';
@@ -423,6 +424,7 @@ export class Channel implements SessionSink, FlowParty {
       if (props?.messageExpiryInterval === undefined) message.expiryHidden = true;
     }
 
+    sampler.published(message);
     // Deliveries made inside the call are to subscribers this publisher may have to wait for.
     pushback.routing(this);
     try {
@@ -568,6 +570,7 @@ export class Channel implements SessionSink, FlowParty {
     }
     let room = this.transport.write(enc.first);
     if (enc.second) room = this.transport.write(enc.second);
+    sampler.delivered(d.message, d.retain);
     // The common case (QoS 0, socket below its high-water mark, nothing queued) costs one test.
     if (d.qos > 0 || !room || d.backlog) this.wrote(d, room);
   }

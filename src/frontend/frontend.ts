@@ -17,6 +17,8 @@ import type { Channel, ChannelContext, ChannelRegistry } from './channel.js';
 import { Connection, peerCertificateChain } from './connection.js';
 import { openAccess, type Authenticator, type Authorizer, type PortSecurity } from './ports.js';
 import { judge, pauseCount } from './pushback.js';
+import { deliveryLatency } from './delivery-sampler.js';
+import type { LatencyHistogram } from '../observability/histogram.js';
 
 export interface FrontEndOptions {
   core: BrokerCore;
@@ -100,6 +102,11 @@ export class FrontEnd implements ChannelRegistry {
     let n = this.droppedByClosed;
     for (const c of this.connections.keys()) n += c.channel.droppedQos0;
     return n;
+  }
+
+  /** Sampled publish-to-delivery latency of client traffic (delivery-sampler.ts; shared by the process's front ends). */
+  get deliveryLatency(): LatencyHistogram {
+    return deliveryLatency;
   }
 
   /** Times a publisher was read more slowly because subscribers it feeds were behind (pushback.ts). */

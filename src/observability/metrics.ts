@@ -17,6 +17,8 @@ export interface FrontEndCounts {
   droppedQos0(): number;
   /** Publishers whose sockets are read more slowly because their subscribers are behind; absent where not counted. */
   publishersThrottled?(): number;
+  /** Sampled publish-to-delivery latency of client traffic (in-process cores only). */
+  readonly deliveryLatency?: LatencyHistogram;
 }
 
 export interface SecurityCounts {
@@ -194,6 +196,16 @@ export function createMetrics(src: MetricSources): BrokerMetrics {
       const throttled = fe.publishersThrottled.bind(fe);
       totalCounter('edgemq_publishers_throttled', 'Times a publisher was read more slowly because its subscribers were behind.', throttled);
     }
+  }
+  // A cluster front end's deliveries are decoded from frames, never its clients' message objects: nothing to sample.
+  if (src.frontEnd?.deliveryLatency && withState) {
+    registry.registerMetric(
+      histogramMetric(
+        'edgemq_delivery_latency_seconds',
+        'Publish-to-delivery latency of client traffic, sampled (1 publish in 64): PUBLISH read to delivery written to each subscriber socket.',
+        src.frontEnd.deliveryLatency,
+      ) as never,
+    );
   }
   if (src.logWriteLatency) {
     registry.registerMetric(

@@ -91,6 +91,23 @@ describe('metrics', () => {
     expect(histogramCount(after, 'edgemq_log_write_duration_seconds')).toBeGreaterThan(histogramCount(before, 'edgemq_log_write_duration_seconds'));
   });
 
+  it('samples the publish-to-delivery latency of client traffic: 1 publish in 64', async () => {
+    const sub = await connect('metrics-sampled-sub');
+    await sub.subscribeAsync('sampled/#', { qos: 1 });
+    const pub = await connect('metrics-sampled-pub');
+    const N = 128;
+    const got = new Promise<void>((resolve) => {
+      let n = 0;
+      sub.on('message', () => ++n === N && resolve());
+    });
+    const before = await scrape(`${metricsUrl}/metrics`);
+    for (let i = 0; i < N; i++) await pub.publishAsync('sampled/x', `m${i}`, { qos: 1 });
+    await got;
+    const after = await scrape(`${metricsUrl}/metrics`);
+    // 128 publishes with one subscriber each: exactly two of them were stamped and observed.
+    expect(histogramCount(after, 'edgemq_delivery_latency_seconds') - histogramCount(before, 'edgemq_delivery_latency_seconds')).toBe(N / 64);
+  });
+
   it('counts drops by reason: a full queue under strategy None, QoS 0 for an offline session', async () => {
     const offline = await connect('metrics-offline', { clean: false, properties: { sessionExpiryInterval: 300 } });
     await offline.subscribeAsync('q/#', { qos: 1 });

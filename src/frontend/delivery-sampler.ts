@@ -1,0 +1,36 @@
+/**
+ * Publish-to-delivery latency of real traffic, sampled: one client PUBLISH in 64 is stamped when
+ * its packet has been read, and every delivery of that same message written to a subscriber's
+ * socket is observed. One sample is followed at a time (the next stamp replaces it), so the hot
+ * path costs a counter increment per publish and one reference comparison per delivery; the
+ * histogram is plain numbers read at scrape time (`edgemq_delivery_latency_seconds`).
+ *
+ * In-process only: it follows the message object from the publisher's channel through the
+ * partition to the subscriber's, as in `edgemq serve`. A cluster front end receives deliveries
+ * decoded from a back end's frames, never the object its client published, so it observes nothing
+ * and the self-check probe measures the cluster path.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Message } from '../core/types.js';
+import { LatencyHistogram } from '../observability/histogram.js';
+
+const EVERY = 64;
+
+export const deliveryLatency = new LatencyHistogram();
+
+let tick = 0;
+let sample: Message | undefined;
+let stampedAt = 0;
+
+/** A client's PUBLISH, about to be routed. */
+export function published(m: Message): void {
+  if (++tick % EVERY !== 0) return;
+  sample = m;
+  stampedAt = performance.now();
+}
+
+/** A delivery written to a subscriber's socket (retained-on-subscribe copies are not publish latency). */
+export function delivered(m: Message, retained: boolean): void {
+  if (m !== sample || retained) return;
+  deliveryLatency.observe((performance.now() - stampedAt) / 1000);
+}
