@@ -26,7 +26,8 @@ let stampedAt = 0;
 
 /** A client's PUBLISH, about to be routed. */
 export function published(m: Message): void {
-  if ((++tick & EVERY_MASK) !== 0) return;
+  tick = (tick + 1) & EVERY_MASK; // stays a small integer
+  if (tick !== 0) return;
   sample = m;
   stampedAt = performance.now();
 }
