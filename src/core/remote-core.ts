@@ -18,6 +18,7 @@ import { RC } from '../mqtt/reason-codes.js';
 import type { Command } from '../partition/commands.js';
 import type { KvEntryView, KvRequest, KvResult } from '../partition/kv-store.js';
 import { partitionKeyOf } from '../statestore/protocol.js';
+import { globalConnectionId } from './connection-ids.js';
 import type { AckKind, BrokerCore, BrokerStats, PublishOutcomeSink } from './broker-core.js';
 import type { ConnectRequest, ConnectResult, Delivery, DisconnectRequest, Message, PublishResult, SessionSink, SubscriptionRequest } from './types.js';
 
@@ -33,7 +34,6 @@ export interface RemoteCoreOptions {
 }
 
 const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
-const INSTANCE_SPAN = 2 ** 32;
 
 interface PromiseCtx {
   resolve(v: unknown): void;
@@ -93,11 +93,17 @@ const publishPromiseHandler: ReplyHandler = {
 export class RemoteBrokerCore implements BrokerCore {
   readonly instance = randomInt(1, 2 ** 20);
   readonly client: ClusterClient;
-  private readonly base = this.instance * INSTANCE_SPAN;
   private readonly sinks = new Map<number, { sink: SessionSink; partition: number }>();
   /** Client id -> the cluster-wide id of its live connection on this front end (QoS 2 undo, see ClusterClient). */
   private readonly live = new Map<string, number>();
   private readonly counters = new Map<number, BrokerStats & { droppedQos0?: number }>();
+  /** The state store's requests of this front end's clients (tapRequests). */
+  private tap: { topic: string; handler: (message: Message, connectionId: number) => void } | undefined;
+  /**
+   * Connection (cluster-wide id) -> partitions other than its session's holding KEYNOTIFY
+   * registrations it made: they cannot see it end, so they are told (`unwatch`) when it does.
+   */
+  private readonly watching = new Map<number, { clientId: string; partitions: Set<number> }>();
   private poller: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RemoteCoreOptions) {
@@ -115,6 +121,7 @@ export class RemoteBrokerCore implements BrokerCore {
         kick: (c, rc) => {
           const s = this.sinks.get(c);
           this.sinks.delete(c);
+          this.endWatches(c);
           s?.sink.kick(rc);
         },
       },
@@ -138,7 +145,7 @@ export class RemoteBrokerCore implements BrokerCore {
 
   /** The connection id a back end sees for a connection of this front end. */
   private global(connectionId: number): number {
-    return this.base + (connectionId >>> 0);
+    return globalConnectionId(this.instance, connectionId);
   }
 
   /**
@@ -190,6 +197,7 @@ export class RemoteBrokerCore implements BrokerCore {
   disconnect(req: DisconnectRequest): Promise<void> {
     const connectionId = this.global(req.connectionId);
     this.sinks.delete(connectionId);
+    this.endWatches(connectionId);
     if (this.live.get(req.clientId) === connectionId) this.live.delete(req.clientId);
     return this.run<void>(this.client.partitionOf(req.clientId), { type: 'disconnect', now: 0, ...req, connectionId });
   }
@@ -209,6 +217,7 @@ export class RemoteBrokerCore implements BrokerCore {
   }
 
   publish(clientId: string, message: Message, packetId?: number): Promise<PublishResult> {
+    if (this.tap !== undefined && message.topic === this.tap.topic) return this.publishTapped(clientId, message, packetId);
     if (message.qos === 0) {
       this.client.publish(clientId, message, undefined);
       return QOS0_DONE;
@@ -218,7 +227,55 @@ export class RemoteBrokerCore implements BrokerCore {
   }
 
   publishAcked(clientId: string, message: Message, packetId: number | undefined, sink: PublishOutcomeSink, tag: number): void {
+    if (this.tap !== undefined && message.topic === this.tap.topic) {
+      const tapped = this.publishTapped(clientId, message, packetId);
+      tapped.then((r) => sink.publishDone(tag, r, undefined), (e: Error) => sink.publishDone(tag, undefined, e));
+      return;
+    }
     this.client.publish(clientId, message, packetId, publishAckHandler, sink, tag, packetId === undefined ? undefined : this.live.get(clientId));
+  }
+
+  tapRequests(topic: string, handler: (message: Message, connectionId: number) => void): void {
+    this.tap = { topic, handler };
+  }
+
+  /**
+   * A message on the tapped topic: routed like any other (subscribers of the topic get it as on one
+   * node), and handed to the tap once accepted, with the publisher's connection. A QoS 2 resend the
+   * partition recognises as a duplicate is not handed over again.
+   */
+  private async publishTapped(clientId: string, message: Message, packetId: number | undefined): Promise<PublishResult> {
+    const connectionId = this.live.get(clientId) ?? 0;
+    const routed =
+      message.qos === 0
+        ? (this.client.publish(clientId, message, undefined), QOS0_DONE)
+        : new Promise<PublishResult>((resolve, reject) =>
+            this.client.publish(clientId, message, packetId, publishPromiseHandler, { resolve, reject } as PromiseCtx, 0, packetId === undefined ? undefined : connectionId),
+          );
+    const result = await routed;
+    if (!result.duplicate) this.tap?.handler(message, connectionId);
+    return result;
+  }
+
+  /** The connection ended here: the partitions holding its KEYNOTIFY registrations drop them. */
+  private endWatches(connectionId: number): void {
+    const w = this.watching.get(connectionId);
+    if (!w) return;
+    this.watching.delete(connectionId);
+    for (const p of w.partitions) this.client.command(p, { type: 'unwatch', now: 0, clientId: w.clientId, connectionId });
+  }
+
+  /** A KEYNOTIFY registration: tied to a live connection of this front end, remembered if its keys live elsewhere than its session. */
+  private watch(request: KvRequest, partition: number): KvRequest {
+    const connectionId = request.connectionId;
+    if (connectionId === undefined || request.op.verb !== 'KEYNOTIFY' || request.op.stop) return request;
+    // The connection ended while the request waited: no registration, as on one node.
+    if (!this.sinks.has(connectionId)) return { ...request, connectionId: 0 };
+    if (partition === this.client.partitionOf(request.clientId)) return request;
+    let w = this.watching.get(connectionId);
+    if (!w) this.watching.set(connectionId, (w = { clientId: request.clientId, partitions: new Set() }));
+    w.partitions.add(partition);
+    return request;
   }
 
   release(clientId: string, connectionId: number, packetId: number): Promise<number> {
@@ -243,7 +300,7 @@ export class RemoteBrokerCore implements BrokerCore {
       return Promise.resolve({ type: 'error', message: 'the keys of one transaction must share a partition key (the part before "||")' });
     }
     const [partition] = partitions.size === 1 ? partitions : [this.client.partitionOf('')];
-    return this.run<KvResult>(partition, { type: 'kv', now: 0, request });
+    return this.run<KvResult>(partition, { type: 'kv', now: 0, request: this.watch(request, partition) });
   }
 
   /** A read of keys in several partitions: one XGET per partition, answers put back in request order. */

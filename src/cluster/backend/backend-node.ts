@@ -13,6 +13,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { partitionStats, undurable, type DurableWaiter } from '../../core/local-core.js';
+import { instanceOf } from '../../core/connection-ids.js';
 import type { Message } from '../../core/types.js';
 import { RC } from '../../mqtt/reason-codes.js';
 import type { Command } from '../../partition/commands.js';
@@ -71,8 +72,6 @@ interface LiveConnection {
 }
 
 const TICK_MS = 1000;
-/** Connection ids are unique cluster-wide: the front end's instance times 2^32 plus its own number (remote-core.ts). */
-const instanceOf = (connectionId: number) => Math.floor(connectionId / 2 ** 32);
 /** QoS 0 deliveries are shed for a front end whose link is this far behind (as the front end sheds for slow clients). */
 const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
 const FORWARD_QUEUE_MAX = 100_000;
@@ -296,6 +295,9 @@ export class BackendNode {
   /** A front end is gone for good: its connections end as if their sockets broke (wills, expiry). */
   private endConnectionsOf(instance: number): void {
     const now = Date.now();
+    // First the state-store registrations made through it for sessions of other partitions (these
+    // cannot see those connections end), so they are gone before any will of this front end goes out.
+    for (const h of this.hosted.values()) h.replica.executor.execute({ type: 'unwatch', now, frontEnd: instance }, this.out);
     let n = 0;
     for (const [connectionId, c] of this.connections) {
       if (c.instance !== instance) continue;
