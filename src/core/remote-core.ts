@@ -16,7 +16,7 @@ import type { MapSource } from '../cluster/map.js';
 import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
 import type { Command } from '../partition/commands.js';
-import type { KvEntryView, KvRequest, KvResult } from '../partition/kv-store.js';
+import { KvErrors, type KvEntryView, type KvRequest, type KvResult } from '../partition/kv-store.js';
 import { partitionKeyOf } from '../statestore/protocol.js';
 import { globalConnectionId } from './connection-ids.js';
 import type { AckKind, BrokerCore, BrokerStats, PublishOutcomeSink } from './broker-core.js';
@@ -297,7 +297,7 @@ export class RemoteBrokerCore implements BrokerCore {
     const partitions = new Set(keys.map(partitionOfKey));
     if (partitions.size > 1 && request.op.verb === 'XGET') return this.xgetAcross(request, request.op.keys, partitionOfKey);
     if (partitions.size > 1) {
-      return Promise.resolve({ type: 'error', message: 'the keys of one transaction must share a partition key (the part before "||")' });
+      return Promise.resolve({ type: 'error', message: KvErrors.crossPartition });
     }
     const [partition] = partitions.size === 1 ? partitions : [this.client.partitionOf('')];
     return this.run<KvResult>(partition, { type: 'kv', now: 0, request: this.watch(request, partition) });

@@ -38,6 +38,8 @@ export const KvErrors = {
   /** Extensions (not Azure's). */
   malformedFencingToken: 'malformed fencing token',
   malformedVersion: 'malformed version',
+  /** Cluster: an XTX whose keys are in several partitions (a cross-partition transaction is not built). */
+  crossPartition: 'the keys of one transaction must share a partition key (the part before "||")',
 } as const;
 
 // ---- hybrid logical clock ---------------------------------------------------------------------------

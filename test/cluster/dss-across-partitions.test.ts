@@ -1,5 +1,5 @@
 /**
- * KEYNOTIFY on a cluster behaves as on one node: a registration ends with the connection that made
+ * The state store across partitions. KEYNOTIFY on a cluster behaves as on one node: a registration ends with the connection that made
  * it, also when the client's session lives in another partition than the key (the key's partition
  * cannot see that connection end by itself). Real processes: 2 front ends, 2 partitions on 2 back
  * ends; the front-end case SIGKILLs a front end.
@@ -7,6 +7,8 @@
  * No sleeps before "nothing arrived": after the write that must not notify, a marker key in the same
  * partition is written and its notification awaited. Both notifications leave that partition in order
  * and reach the session in order, so a stale one would have come first.
+ *
+ * An XTX over keys of two partitions is refused (by design: Dapr's keys of one app share a partition).
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,5 +126,17 @@ describe('KEYNOTIFY of a client whose session is in another partition than the k
     await again.end();
     await writer.end();
     await cluster.restart(cluster.frontends[1]);
+  });
+});
+
+describe('XTX across partitions', () => {
+  it('is refused with a clear error text, and nothing is applied', async () => {
+    const c = await watcher(0, 'tx-across');
+    const a = keyIn(0, 'tx-a');
+    const b = keyIn(1, 'tx-b');
+    const reply = await c.request(['XTX', 'SET', a, '1', 'SET', b, '2'], { __ts: hlc() });
+    expect(reply.raw.toString()).toBe('-ERR the keys of one transaction must share a partition key (the part before "||")\r\n');
+    expect((await c.request(['XGET', a, b])).value).toEqual([null, null]);
+    await c.end();
   });
 });
