@@ -371,14 +371,17 @@ export class BackendNode {
 
   private request(link: Link, body: Buffer): void {
     const [id, op, arg] = packr.unpack(body) as [number, string, unknown];
-    const h = this.hosted.get(arg as number);
-    if (!h || !h.replica.head) return this.reply(link, id, undefined, [RC.ServerUnavailable, `partition ${String(arg)} is not served by ${this.opts.id}`], 0, true);
+    // `follow` may say where the follower left off: [partition, feed id, sequence] (see FilterFeed).
+    const resume = op === 'follow' && Array.isArray(arg) ? { feed: Number(arg[1]), seq: Number(arg[2]) } : undefined;
+    const partition = Array.isArray(arg) ? (arg[0] as unknown) : arg;
+    const h = typeof partition === 'number' ? this.hosted.get(partition) : undefined;
+    if (!h || !h.replica.head) return this.reply(link, id, undefined, [RC.ServerUnavailable, `partition ${String(partition)} is not served by ${this.opts.id}`], 0, true);
     if (op === 'follow') {
-      h.feed.follow(link);
+      const resumed = h.feed.follow(link, resume);
       let set = this.following.get(link);
       if (!set) this.following.set(link, (set = new Set()));
       set.add(h.feed);
-      return this.reply(link, id, undefined, h.feed.seq, h.feed.seq);
+      return this.reply(link, id, undefined, { feed: h.feed.id, resumed }, h.feed.seq);
     }
     if (op === 'stats') {
       // The node's QoS 0 shedding is reported once, with its first partition, so sums stay right.
