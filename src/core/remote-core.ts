@@ -90,6 +90,28 @@ const publishPromiseHandler: ReplyHandler = {
   },
 };
 
+/**
+ * A publish on the tapped topic (tapRequests) is routed like any other (subscribers of the topic get
+ * it as on one node) and handed to the tap once accepted, with the publisher's connection; a QoS 2
+ * resend the partition recognises as a duplicate is not handed over again. Then the publisher's
+ * answer goes on as usual (`next`), in the same order as every other publish's.
+ */
+interface TapCtx {
+  handler: (message: Message, connectionId: number) => void;
+  connectionId: number;
+  message: Message;
+  next: ReplyHandler;
+  ctx: unknown;
+}
+
+const tapHandler: ReplyHandler = {
+  reply(ctx, tag, ok, value, seq) {
+    const c = ctx as TapCtx;
+    if (ok && !(value as PublishResult).duplicate) c.handler(c.message, c.connectionId);
+    c.next.reply(c.ctx, tag, ok, value, seq);
+  },
+};
+
 export class RemoteBrokerCore implements BrokerCore {
   readonly instance = randomInt(1, 2 ** 20);
   readonly client: ClusterClient;
@@ -217,44 +239,35 @@ export class RemoteBrokerCore implements BrokerCore {
   }
 
   publish(clientId: string, message: Message, packetId?: number): Promise<PublishResult> {
-    if (this.tap !== undefined && message.topic === this.tap.topic) return this.publishTapped(clientId, message, packetId);
+    const tap = this.tapOf(clientId, message);
     if (message.qos === 0) {
       this.client.publish(clientId, message, undefined);
+      tap?.handler(message, tap.connectionId);
       return QOS0_DONE;
     }
     const connectionId = packetId === undefined ? undefined : this.live.get(clientId);
-    return new Promise((resolve, reject) => this.client.publish(clientId, message, packetId, publishPromiseHandler, { resolve, reject } as PromiseCtx, 0, connectionId));
+    return new Promise((resolve, reject) => {
+      const ctx = { resolve, reject } as PromiseCtx;
+      if (tap) this.client.publish(clientId, message, packetId, tapHandler, { ...tap, message, next: publishPromiseHandler, ctx } satisfies TapCtx, 0, connectionId);
+      else this.client.publish(clientId, message, packetId, publishPromiseHandler, ctx, 0, connectionId);
+    });
   }
 
   publishAcked(clientId: string, message: Message, packetId: number | undefined, sink: PublishOutcomeSink, tag: number): void {
-    if (this.tap !== undefined && message.topic === this.tap.topic) {
-      const tapped = this.publishTapped(clientId, message, packetId);
-      tapped.then((r) => sink.publishDone(tag, r, undefined), (e: Error) => sink.publishDone(tag, undefined, e));
-      return;
-    }
-    this.client.publish(clientId, message, packetId, publishAckHandler, sink, tag, packetId === undefined ? undefined : this.live.get(clientId));
+    const connectionId = packetId === undefined ? undefined : this.live.get(clientId);
+    const tap = this.tapOf(clientId, message);
+    if (tap) this.client.publish(clientId, message, packetId, tapHandler, { ...tap, message, next: publishAckHandler, ctx: sink } satisfies TapCtx, tag, connectionId);
+    else this.client.publish(clientId, message, packetId, publishAckHandler, sink, tag, connectionId);
   }
 
   tapRequests(topic: string, handler: (message: Message, connectionId: number) => void): void {
     this.tap = { topic, handler };
   }
 
-  /**
-   * A message on the tapped topic: routed like any other (subscribers of the topic get it as on one
-   * node), and handed to the tap once accepted, with the publisher's connection. A QoS 2 resend the
-   * partition recognises as a duplicate is not handed over again.
-   */
-  private async publishTapped(clientId: string, message: Message, packetId: number | undefined): Promise<PublishResult> {
-    const connectionId = this.live.get(clientId) ?? 0;
-    const routed =
-      message.qos === 0
-        ? (this.client.publish(clientId, message, undefined), QOS0_DONE)
-        : new Promise<PublishResult>((resolve, reject) =>
-            this.client.publish(clientId, message, packetId, publishPromiseHandler, { resolve, reject } as PromiseCtx, 0, packetId === undefined ? undefined : connectionId),
-          );
-    const result = await routed;
-    if (!result.duplicate) this.tap?.handler(message, connectionId);
-    return result;
+  /** A message on the tapped topic: the handler and the publisher's connection, for tapHandler. */
+  private tapOf(clientId: string, message: Message): { handler: (message: Message, connectionId: number) => void; connectionId: number } | undefined {
+    if (this.tap === undefined || message.topic !== this.tap.topic) return undefined;
+    return { handler: this.tap.handler, connectionId: this.live.get(clientId) ?? 0 };
   }
 
   /** The connection ended here: the partitions holding its KEYNOTIFY registrations drop them. */
