@@ -230,6 +230,17 @@ export class KvStore {
     this.unwatchWhere((_c, conn) => instanceOf(conn) === instance);
   }
 
+  /**
+   * Drops the registrations whose connection this partition has seen end (after a restart, when no
+   * connection of its sessions is live any more: a new connection must not inherit them).
+   */
+  unwatchEnded(): void {
+    this.unwatchWhere((clientId, connectionId) => {
+      const current = this.host.connectionOf(clientId);
+      return current !== undefined && current !== connectionId;
+    });
+  }
+
   private unwatchWhere(ended: (clientId: string, connectionId: number) => boolean): void {
     for (const [id, clients] of this.watchers) {
       for (const [clientId, connectionId] of clients) if (ended(clientId, connectionId)) clients.delete(clientId);
@@ -238,16 +249,14 @@ export class KvStore {
   }
 
   /**
-   * Plain data for the partition's snapshot (keys and values base64). Registrations of sessions of
-   * this partition are left out: they end with their connection, and none survives a restart. Those
-   * of sessions elsewhere (cluster) are kept: their connections outlive this process.
+   * Plain data for the partition's snapshot (keys and values base64), KEYNOTIFY registrations
+   * included: a replica restored from it must be the same state machine (on a cluster connections
+   * outlive a promotion or a back-end restart). Those whose connection ended go at `restart`.
    */
   snapshot(): KvSnapshot {
     const watchers: [string, string, number][] = [];
     for (const [id, clients] of this.watchers) {
-      for (const [clientId, connectionId] of clients) {
-        if (this.host.connectionOf(clientId) === undefined) watchers.push([Buffer.from(id, 'latin1').toString('base64'), clientId, connectionId]);
-      }
+      for (const [clientId, connectionId] of clients) watchers.push([Buffer.from(id, 'latin1').toString('base64'), clientId, connectionId]);
     }
     return {
       ...(watchers.length > 0 ? { watchers } : {}),

@@ -286,6 +286,7 @@ export class Partition {
     for (const s of [...this.sessions.values()]) {
       if (s.online) this.disconnect({ type: 'disconnect', now, clientId: s.clientId, connectionId: s.connectionId, normal: false }, out);
     }
+    this.kv.unwatchEnded(); // registrations of its sessions' connections; those of sessions elsewhere stay
   }
 
   private tick(now: number, out: PartitionOutput): undefined {

@@ -78,4 +78,21 @@ describe('KEYNOTIFY registrations of sessions in other partitions', () => {
     kv(p, out, set('1', 1002), 1002);
     expect(forwarded).toEqual([]);
   });
+
+  it('of a session of this partition survive a snapshot while connected, and end at restart (a new connection with the same id does not inherit them)', () => {
+    const p = new Partition(limits);
+    const { out } = output();
+    const c = 5;
+    const connect = { type: 'connect' as const, now: 1000, clientId: 'own', connectionId: c, protocolVersion: 5 as const, cleanStart: false, sessionExpirySeconds: 600, receiveMaximum: 10 };
+    p.apply(connect, out);
+    kv(p, out, watch('own', c));
+    const restored = restorePartition(v8.deserialize(v8.serialize(snapshotPartition(p))), limits);
+    const r = output();
+    kv(restored, r.out, set('1', 1001), 1001);
+    expect(r.forwarded).toHaveLength(1); // a replica restored from the snapshot is the same state machine
+    restored.apply({ type: 'restart', now: 1002, crashedAt: 1001 }, r.out);
+    restored.apply({ ...connect, now: 1003 }, r.out); // the same id again (a single node counts from 1 after a restart)
+    kv(restored, r.out, set('2', 1004), 1004);
+    expect(r.forwarded).toHaveLength(1);
+  });
 });
