@@ -28,8 +28,8 @@ export interface FrontDoorOptions {
   secretsDir: string;
   allowAnonymous: boolean;
   log: Logger;
-  /** Cluster: this front end's responder client id and the shared request filter (see StateStoreResponder). */
-  stateStore?: { clientId: string; requestFilter: string };
+  /** Cluster: this front end's responder client id, answering its own clients' requests (see StateStoreResponder). */
+  stateStore?: { clientId: string; local: true };
 }
 
 /**

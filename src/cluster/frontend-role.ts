@@ -8,7 +8,6 @@
 import { prepareFrontDoor } from '../cli/front-door.js';
 import { READY_PARTITIONS, startOperations } from '../cli/operations.js';
 import { RemoteBrokerCore } from '../core/remote-core.js';
-import { STATESTORE_REQUEST_TOPIC } from '../statestore/responder.js';
 import type { FrontendRoleOptions, RunningRole } from './roles.js';
 
 /** How long a starting front end waits for every partition before it gives up (the supervisor restarts it). */
@@ -24,9 +23,9 @@ export async function runFrontend(opts: FrontendRoleOptions): Promise<RunningRol
     ...(opts.secretsDir !== undefined ? { secretsDir: opts.secretsDir } : {}),
     allowAnonymous: opts.allowAnonymous === true,
     log: opts.log,
-    // One responder per front end, each with its own session; the request topic is shared so every
-    // request is answered once, by whichever front end's responder the group picks.
-    stateStore: { clientId: `$edgemq/statestore/${opts.id}`, requestFilter: `$share/edgemq-statestore/${STATESTORE_REQUEST_TOPIC}` },
+    // One responder per front end, answering the requests of its own clients: a KEYNOTIFY
+    // registration then belongs to the requester's connection, and key authorization sees its listener.
+    stateStore: { clientId: `$edgemq/statestore/${opts.id}`, local: true },
   });
   const log = opts.log;
   const b = config.broker;

@@ -62,6 +62,14 @@ export interface BrokerCore {
   /** A state-store (DSS) operation, applied in the partition that holds the keys (see partition/kv-store.ts). */
   kv(request: KvRequest): Promise<KvResult>;
 
+  /**
+   * Cluster: every message a client of this front end publishes on `topic` is also handed to
+   * `handler`, with the client's connection (cluster-wide id), once it is accepted (a QoS 2 resend
+   * is handed over once). The state store answers its requests this way, from the front end holding
+   * the requester's connection. Absent on one node, where the responder subscribes.
+   */
+  tapRequests?(topic: string, handler: (message: Message, connectionId: number) => void): void;
+
   /** Counters for $SYS topics and metrics. */
   stats(): BrokerStats;
 

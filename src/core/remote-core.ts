@@ -16,8 +16,9 @@ import type { MapSource } from '../cluster/map.js';
 import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
 import type { Command } from '../partition/commands.js';
-import type { KvEntryView, KvRequest, KvResult } from '../partition/kv-store.js';
+import { KvErrors, type KvEntryView, type KvRequest, type KvResult } from '../partition/kv-store.js';
 import { partitionKeyOf } from '../statestore/protocol.js';
+import { globalConnectionId } from './connection-ids.js';
 import type { AckKind, BrokerCore, BrokerInspector, BrokerStats, PublishOutcomeSink, RetainedInfo, SessionInfo } from './broker-core.js';
 import type { ConnectRequest, ConnectResult, Delivery, DisconnectRequest, Message, PublishResult, SessionSink, SubscriptionRequest } from './types.js';
 
@@ -33,7 +34,6 @@ export interface RemoteCoreOptions {
 }
 
 const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
-const INSTANCE_SPAN = 2 ** 32;
 
 interface PromiseCtx {
   resolve(v: unknown): void;
@@ -98,15 +98,43 @@ export interface FrontEndTraffic {
   bytesSent: number;
 }
 
+/**
+ * A publish on the tapped topic (tapRequests) is routed like any other (subscribers of the topic get
+ * it as on one node) and handed to the tap once accepted, with the publisher's connection; a QoS 2
+ * resend the partition recognises as a duplicate is not handed over again. Then the publisher's
+ * answer goes on as usual (`next`), in the same order as every other publish's.
+ */
+interface TapCtx {
+  handler: (message: Message, connectionId: number) => void;
+  connectionId: number;
+  message: Message;
+  next: ReplyHandler;
+  ctx: unknown;
+}
+
+const tapHandler: ReplyHandler = {
+  reply(ctx, tag, ok, value, seq) {
+    const c = ctx as TapCtx;
+    if (ok && !(value as PublishResult).duplicate) c.handler(c.message, c.connectionId);
+    c.next.reply(c.ctx, tag, ok, value, seq);
+  },
+};
+
 export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
   readonly instance = randomInt(1, 2 ** 20);
   readonly client: ClusterClient;
   readonly traffic: FrontEndTraffic = { messagesReceived: 0, bytesReceived: 0, messagesSent: 0, bytesSent: 0 };
-  private readonly base = this.instance * INSTANCE_SPAN;
   private readonly sinks = new Map<number, { sink: SessionSink; partition: number }>();
   /** Client id -> the cluster-wide id of its live connection on this front end (QoS 2 undo, see ClusterClient). */
   private readonly live = new Map<string, number>();
   private readonly counters = new Map<number, BrokerStats & { droppedQos0?: number }>();
+  /** The state store's requests of this front end's clients (tapRequests). */
+  private tap: { topic: string; handler: (message: Message, connectionId: number) => void } | undefined;
+  /**
+   * Connection (cluster-wide id) -> partitions other than its session's holding KEYNOTIFY
+   * registrations it made: they cannot see it end, so they are told (`unwatch`) when it does.
+   */
+  private readonly watching = new Map<number, { clientId: string; partitions: Set<number> }>();
   private poller: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RemoteCoreOptions) {
@@ -130,6 +158,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
         kick: (c, rc) => {
           const s = this.sinks.get(c);
           this.sinks.delete(c);
+          this.endWatches(c);
           s?.sink.kick(rc);
         },
       },
@@ -153,7 +182,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
 
   /** The connection id a back end sees for a connection of this front end. */
   private global(connectionId: number): number {
-    return this.base + (connectionId >>> 0);
+    return globalConnectionId(this.instance, connectionId);
   }
 
   /**
@@ -205,6 +234,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
   disconnect(req: DisconnectRequest): Promise<void> {
     const connectionId = this.global(req.connectionId);
     this.sinks.delete(connectionId);
+    this.endWatches(connectionId);
     if (this.live.get(req.clientId) === connectionId) this.live.delete(req.clientId);
     return this.run<void>(this.client.partitionOf(req.clientId), { type: 'disconnect', now: 0, ...req, connectionId });
   }
@@ -226,18 +256,58 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
   publish(clientId: string, message: Message, packetId?: number): Promise<PublishResult> {
     this.traffic.messagesReceived++;
     this.traffic.bytesReceived += message.payload.length;
+    const tap = this.tapOf(clientId, message);
     if (message.qos === 0) {
       this.client.publish(clientId, message, undefined);
+      tap?.handler(message, tap.connectionId);
       return QOS0_DONE;
     }
     const connectionId = packetId === undefined ? undefined : this.live.get(clientId);
-    return new Promise((resolve, reject) => this.client.publish(clientId, message, packetId, publishPromiseHandler, { resolve, reject } as PromiseCtx, 0, connectionId));
+    return new Promise((resolve, reject) => {
+      const ctx = { resolve, reject } as PromiseCtx;
+      if (tap) this.client.publish(clientId, message, packetId, tapHandler, { ...tap, message, next: publishPromiseHandler, ctx } satisfies TapCtx, 0, connectionId);
+      else this.client.publish(clientId, message, packetId, publishPromiseHandler, ctx, 0, connectionId);
+    });
   }
 
   publishAcked(clientId: string, message: Message, packetId: number | undefined, sink: PublishOutcomeSink, tag: number): void {
     this.traffic.messagesReceived++;
     this.traffic.bytesReceived += message.payload.length;
-    this.client.publish(clientId, message, packetId, publishAckHandler, sink, tag, packetId === undefined ? undefined : this.live.get(clientId));
+    const connectionId = packetId === undefined ? undefined : this.live.get(clientId);
+    const tap = this.tapOf(clientId, message);
+    if (tap) this.client.publish(clientId, message, packetId, tapHandler, { ...tap, message, next: publishAckHandler, ctx: sink } satisfies TapCtx, tag, connectionId);
+    else this.client.publish(clientId, message, packetId, publishAckHandler, sink, tag, connectionId);
+  }
+
+  tapRequests(topic: string, handler: (message: Message, connectionId: number) => void): void {
+    this.tap = { topic, handler };
+  }
+
+  /** A message on the tapped topic: the handler and the publisher's connection, for tapHandler. */
+  private tapOf(clientId: string, message: Message): { handler: (message: Message, connectionId: number) => void; connectionId: number } | undefined {
+    if (this.tap === undefined || message.topic !== this.tap.topic) return undefined;
+    return { handler: this.tap.handler, connectionId: this.live.get(clientId) ?? 0 };
+  }
+
+  /** The connection ended here: the partitions holding its KEYNOTIFY registrations drop them. */
+  private endWatches(connectionId: number): void {
+    const w = this.watching.get(connectionId);
+    if (!w) return;
+    this.watching.delete(connectionId);
+    for (const p of w.partitions) this.client.command(p, { type: 'unwatch', now: 0, clientId: w.clientId, connectionId });
+  }
+
+  /** A KEYNOTIFY registration: tied to a live connection of this front end, remembered if its keys live elsewhere than its session. */
+  private watch(request: KvRequest, partition: number): KvRequest {
+    const connectionId = request.connectionId;
+    if (connectionId === undefined || request.op.verb !== 'KEYNOTIFY' || request.op.stop) return request;
+    // The connection ended while the request waited: no registration, as on one node.
+    if (!this.sinks.has(connectionId)) return { ...request, connectionId: 0 };
+    if (partition === this.client.partitionOf(request.clientId)) return request;
+    let w = this.watching.get(connectionId);
+    if (!w) this.watching.set(connectionId, (w = { clientId: request.clientId, partitions: new Set() }));
+    w.partitions.add(partition);
+    return request;
   }
 
   release(clientId: string, connectionId: number, packetId: number): Promise<number> {
@@ -259,10 +329,10 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     const partitions = new Set(keys.map(partitionOfKey));
     if (partitions.size > 1 && request.op.verb === 'XGET') return this.xgetAcross(request, request.op.keys, partitionOfKey);
     if (partitions.size > 1) {
-      return Promise.resolve({ type: 'error', message: 'the keys of one transaction must share a partition key (the part before "||")' });
+      return Promise.resolve({ type: 'error', message: KvErrors.crossPartition });
     }
     const [partition] = partitions.size === 1 ? partitions : [this.client.partitionOf('')];
-    return this.run<KvResult>(partition, { type: 'kv', now: 0, request });
+    return this.run<KvResult>(partition, { type: 'kv', now: 0, request: this.watch(request, partition) });
   }
 
   /** A read of keys in several partitions: one XGET per partition, answers put back in request order. */

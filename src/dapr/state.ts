@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { parseHlc } from '../partition/kv-store.js';
+import { KvErrors, parseHlc } from '../partition/kv-store.js';
 import { RespError, type RespValue } from '../statestore/resp3.js';
 import { DssClient } from './dss-client.js';
 import { Instances, instanceName, unary } from './instances.js';
@@ -114,6 +114,8 @@ export class StateInstance {
       if (reply.message === 'malformed version') throw etagInvalid();
       if (reply.message === 'not authorized') throw plainError(grpc.status.PERMISSION_DENIED, 'state store: not authorized');
       if (reply.message === 'the quota has been exceeded') throw plainError(grpc.status.RESOURCE_EXHAUSTED, reply.message);
+      // A transaction over keys of several partitions (keyPrefix none/name on a cluster): the caller's request, not the store, is at fault.
+      if (reply.message === KvErrors.crossPartition) throw plainError(grpc.status.INVALID_ARGUMENT, `state store: ${reply.message}`);
       throw plainError(grpc.status.INTERNAL, `state store: ${reply.message}`);
     }
     return reply;

@@ -111,6 +111,16 @@ export interface KvCommand {
   request: KvRequest;
 }
 
+/**
+ * Cluster: state-store KEYNOTIFY registrations of connections that ended, for a partition that
+ * holds keys but not the session (it cannot see that connection end). Sent by the front end of a
+ * connection when it ends (`connectionId`), and by a back end for every connection of a front end
+ * that died (`frontEnd`: its instance number).
+ */
+export type UnwatchCommand =
+  | { type: 'unwatch'; now: number; clientId: string; connectionId: number }
+  | { type: 'unwatch'; now: number; frontEnd: number };
+
 export type Command =
   | ConnectCommand
   | DisconnectCommand
@@ -122,4 +132,5 @@ export type Command =
   | FlowCommand
   | TickCommand
   | RestartCommand
-  | KvCommand;
+  | KvCommand
+  | UnwatchCommand;

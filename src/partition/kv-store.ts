@@ -11,6 +11,7 @@
  * extensions serve Dapr and are never produced for Azure's verbs: XGET (value + version + expiry of
  * several keys at once) and XTX (all-or-nothing multi-key writes with compare-and-set on versions).
  */
+import { instanceOf } from '../core/connection-ids.js';
 import type { Message } from '../core/types.js';
 import type { PartitionOutput } from './output.js';
 
@@ -37,6 +38,8 @@ export const KvErrors = {
   /** Extensions (not Azure's). */
   malformedFencingToken: 'malformed fencing token',
   malformedVersion: 'malformed version',
+  /** Cluster: an XTX whose keys are in several partitions (a cross-partition transaction is not built). */
+  crossPartition: 'the keys of one transaction must share a partition key (the part before "||")',
 } as const;
 
 // ---- hybrid logical clock ---------------------------------------------------------------------------
@@ -97,6 +100,12 @@ export interface KvRequest {
   timestamp?: string;
   /** The request's `__ft` user property, unparsed. */
   fencingToken?: string;
+  /**
+   * Cluster: the requester's connection (cluster-wide id), named by the front end holding it. A
+   * KEYNOTIFY registration in a partition other than the client's session's is tied to it, and ends
+   * with an `unwatch` command from that front end (or for all of a dead front end's connections).
+   */
+  connectionId?: number;
   op: KvOp;
 }
 
@@ -119,8 +128,12 @@ export type KvResult =
 export interface KvHost {
   /** Node id written into versions. */
   readonly nodeId: string;
-  /** The live connection of a client, 0 if none: KEYNOTIFY registrations end with the connection. */
-  connectionOf(clientId: string): number;
+  /**
+   * The live connection of a client, 0 if none: KEYNOTIFY registrations end with the connection.
+   * Undefined on a cluster when the client's session lives in another partition: this one cannot see
+   * its connection end, and is told (`unwatch`).
+   */
+  connectionOf(clientId: string): number | undefined;
   /** Routes a message inside the partition (KEYNOTIFY notifications). */
   route(message: Message, now: number, out: PartitionOutput): void;
 }
@@ -128,6 +141,8 @@ export interface KvHost {
 export interface KvSnapshot {
   clock: string;
   entries: { k: string; v: string; ver: string; exp?: number; ft?: string }[];
+  /** KEYNOTIFY registrations: key (base64), client id, connection id. Absent in snapshots of older versions. */
+  watchers?: [string, string, number][];
 }
 
 interface Entry {
@@ -171,7 +186,7 @@ export class KvStore {
       case 'VDEL':
         return this.del(op.key, op.verb === 'VDEL' ? op.value : undefined, check, now, out);
       case 'KEYNOTIFY':
-        return this.keynotify(req.clientId, op.key, op.stop, now);
+        return this.keynotify(req, op.key, op.stop, now);
       case 'XGET':
         return {
           type: 'entries',
@@ -202,11 +217,49 @@ export class KvStore {
   }
 
   /**
-   * Plain data for the partition's snapshot (keys and values base64). KEYNOTIFY registrations are left
-   * out on purpose: they end with their connection, and no connection survives a restart.
+   * Cluster: the registrations of a connection of `clientId` that ended at its front end (the session
+   * lives in another partition). On one node, and for sessions of this partition, `notify` sees the
+   * connection end by itself.
+   */
+  unwatchConnection(clientId: string, connectionId: number): void {
+    this.unwatchWhere((c, conn) => c === clientId && conn === connectionId);
+  }
+
+  /** Cluster: a front end died; the registrations made through its connections end with them. */
+  unwatchFrontEnd(instance: number): void {
+    this.unwatchWhere((_c, conn) => instanceOf(conn) === instance);
+  }
+
+  /**
+   * Drops the registrations whose connection this partition has seen end (after a restart, when no
+   * connection of its sessions is live any more: a new connection must not inherit them).
+   */
+  unwatchEnded(): void {
+    this.unwatchWhere((clientId, connectionId) => {
+      const current = this.host.connectionOf(clientId);
+      return current !== undefined && current !== connectionId;
+    });
+  }
+
+  private unwatchWhere(ended: (clientId: string, connectionId: number) => boolean): void {
+    for (const [id, clients] of this.watchers) {
+      for (const [clientId, connectionId] of clients) if (ended(clientId, connectionId)) clients.delete(clientId);
+      if (clients.size === 0) this.watchers.delete(id);
+    }
+  }
+
+  /**
+   * Plain data for the partition's snapshot (keys and values base64), KEYNOTIFY registrations
+   * included: a replica restored from it must be the same state machine (on a cluster connections
+   * outlive a promotion or a back-end restart). Those whose connection ended go at `restart`.
    */
   snapshot(): KvSnapshot {
+    const watchers: [string, string, number][] = [];
+    for (const [id, clients] of this.watchers) {
+      for (const [clientId, connectionId] of clients) watchers.push([Buffer.from(id, 'latin1').toString('base64'), clientId, connectionId]);
+    }
     return {
+      ...(watchers.length > 0 ? { watchers } : {}),
       clock: formatHlc(this.clock),
       entries: [...this.entries.values()].map((e) => {
         const s: KvSnapshot['entries'][number] = { k: e.key.toString('base64'), v: e.value.toString('base64'), ver: formatHlc(e.version) };
@@ -231,6 +284,12 @@ export class KvStore {
       const id = key.toString('latin1');
       this.entries.set(id, e);
       if (e.expiresAt !== undefined) this.expiring.add(id);
+    }
+    for (const [k, clientId, connectionId] of snap.watchers ?? []) {
+      const id = Buffer.from(k, 'base64').toString('latin1');
+      let clients = this.watchers.get(id);
+      if (!clients) this.watchers.set(id, (clients = new Map()));
+      clients.set(clientId, connectionId);
     }
   }
 
@@ -269,7 +328,8 @@ export class KvStore {
     return { type: 'int', value: 1, version: formatHlc(version) };
   }
 
-  private keynotify(clientId: string, key: Buffer, stop: boolean, now: number): KvResult {
+  private keynotify(req: KvRequest, key: Buffer, stop: boolean, now: number): KvResult {
+    const clientId = req.clientId;
     const id = key.toString('latin1');
     const version = formatHlc(this.peek(now));
     if (stop) {
@@ -278,7 +338,8 @@ export class KvStore {
       if (clients && clients.size === 0) this.watchers.delete(id);
       return had ? { type: 'ok', version } : { type: 'int', value: 0, version };
     }
-    const connectionId = this.host.connectionOf(clientId);
+    // A session elsewhere (cluster): the connection its front end named; unknown = none (no registration).
+    const connectionId = this.host.connectionOf(clientId) ?? req.connectionId ?? 0;
     if (connectionId !== 0) {
       let clients = this.watchers.get(id);
       if (!clients) this.watchers.set(id, (clients = new Map()));
@@ -412,8 +473,10 @@ export class KvStore {
     if (!clients) return;
     const payload = value ? notifySet(value) : NOTIFY_DELETE;
     for (const [clientId, connectionId] of [...clients]) {
-      // Registrations end with the connection that made them (also across a session resume).
-      if (this.host.connectionOf(clientId) !== connectionId) {
+      // Registrations end with the connection that made them (also across a session resume). A session
+      // in another partition (undefined) cannot be seen from here: its front end sends `unwatch`.
+      const current = this.host.connectionOf(clientId);
+      if (current !== undefined && current !== connectionId) {
         clients.delete(clientId);
         continue;
       }

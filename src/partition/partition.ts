@@ -115,9 +115,9 @@ export class Partition {
   /** State-store keys (DSS, see kv-store.ts); notifications are routed like any other message. */
   readonly kv = new KvStore({
     nodeId: 'edgemq',
-    // On a cluster a requester's session may live in another partition: its KEYNOTIFY registrations
-    // hold while it is elsewhere (they cannot see its connection end; see README, cluster data plane).
-    connectionOf: (clientId) => this.sessions.get(clientId)?.connectionId ?? (this.limits.cluster ? SESSION_ELSEWHERE : 0),
+    // On a cluster a requester's session may live in another partition, whose connections this one
+    // cannot see: its front end ends those registrations (`unwatch`).
+    connectionOf: (clientId) => this.sessions.get(clientId)?.connectionId ?? (this.limits.cluster ? undefined : 0),
     route: (m, now, out) => this.routeInternal(m, now, out),
   });
 
@@ -155,6 +155,10 @@ export class Partition {
         return this.restart(cmd.crashedAt, out);
       case 'kv':
         return this.kv.apply(cmd.request, cmd.now, out);
+      case 'unwatch':
+        if ('frontEnd' in cmd) this.kv.unwatchFrontEnd(cmd.frontEnd);
+        else this.kv.unwatchConnection(cmd.clientId, cmd.connectionId);
+        return undefined;
     }
   }
 
@@ -282,6 +286,7 @@ export class Partition {
     for (const s of [...this.sessions.values()]) {
       if (s.online) this.disconnect({ type: 'disconnect', now, clientId: s.clientId, connectionId: s.connectionId, normal: false }, out);
     }
+    this.kv.unwatchEnded(); // registrations of its sessions' connections; those of sessions elsewhere stay
   }
 
   private tick(now: number, out: PartitionOutput): undefined {
@@ -612,8 +617,6 @@ export class Partition {
 }
 
 const NO_GROUPS: readonly string[] = [];
-/** KvStore's connection of a client whose session is in another partition of the cluster. */
-const SESSION_ELSEWHERE = -2;
 
 function minQos(a: QoS, b: QoS): QoS {
   return a < b ? a : b;

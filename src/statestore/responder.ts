@@ -7,6 +7,11 @@
  *
  * Authorization of keys (Azure's `stateStoreResources`) is the `authorize` hook: the security room
  * supplies it; without it every key is allowed.
+ *
+ * On a cluster (`local`) each front end's responder answers the requests of its own clients, handed
+ * over by the core with the requester's connection (`BrokerCore.tapRequests`) instead of through a
+ * subscription: a KEYNOTIFY registration is then tied to that connection wherever the key lives, and
+ * key authorization sees the listener the client came through.
  */
 import type { Logger } from 'pino';
 import type { BrokerCore } from '../core/broker-core.js';
@@ -31,25 +36,27 @@ export interface StateStoreResponderOptions {
   core: BrokerCore;
   log?: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
   authorize?: StateStoreAuthorizer;
-  /**
-   * A cluster runs one responder per front end: each needs its own client id, and they share the
-   * request topic (`$share/...`) so every request is answered once. Defaults: the single node's.
-   */
+  /** A cluster runs one responder per front end, each with its own client id (origin of its replies). Default: the single node's. */
   clientId?: string;
-  requestFilter?: string;
+  /** Cluster: take the requests of this front end's clients from the core (`tapRequests`) instead of subscribing. */
+  local?: boolean;
+}
+
+interface Pending {
+  message: Message;
+  /** Cluster: the requester's connection (cluster-wide id). */
+  connectionId?: number;
+  /** The delivery to acknowledge once answered (subscription mode). */
+  delivery?: Delivery;
 }
 
 export class StateStoreResponder {
-  private readonly queue: Delivery[] = [];
+  private readonly queue: Pending[] = [];
   private draining = false;
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly sink: SessionSink = {
-    deliver: (d) => {
-      this.queue.push(d);
-      // Deliveries arrive from inside the partition: never call back into the core synchronously.
-      if (!this.draining) setImmediate(() => void this.drain());
-    },
+    deliver: (d) => this.enqueue({ message: d.message, delivery: d }),
     release: (packetId) => this.core.acknowledge(this.clientId, STATESTORE_CONNECTION_ID, packetId, 'pubcomp'),
     kick: (reasonCode) => {
       this.opts.log?.warn({ reasonCode }, 'state store session was closed by the broker; reconnecting');
@@ -58,11 +65,15 @@ export class StateStoreResponder {
   };
 
   private readonly clientId: string;
-  private readonly requestFilter: string;
 
   constructor(private readonly opts: StateStoreResponderOptions) {
     this.clientId = opts.clientId ?? STATESTORE_CLIENT_ID;
-    this.requestFilter = opts.requestFilter ?? STATESTORE_REQUEST_TOPIC;
+  }
+
+  private enqueue(p: Pending): void {
+    this.queue.push(p);
+    // Requests arrive from inside the core (a partition, or a client's publish): never call back into it synchronously.
+    if (!this.draining) setImmediate(() => void this.drain());
   }
 
   private get core(): BrokerCore {
@@ -71,6 +82,13 @@ export class StateStoreResponder {
 
   async start(): Promise<void> {
     this.stopped = false;
+    if (this.opts.local) {
+      if (!this.core.tapRequests) throw new Error('this broker core cannot hand state-store requests to a local responder');
+      this.core.tapRequests(STATESTORE_REQUEST_TOPIC, (message, connectionId) => {
+        if (!this.stopped) this.enqueue({ message, connectionId });
+      });
+      return;
+    }
     await this.core.connect(
       {
         clientId: this.clientId,
@@ -83,8 +101,7 @@ export class StateStoreResponder {
       this.sink,
     );
     const [rc] = await this.core.subscribe(this.clientId, STATESTORE_CONNECTION_ID, [
-      // No Local is not allowed on a shared subscription [MQTT-3.8.3-4]; the responder never publishes requests anyway.
-      { filter: this.requestFilter, qos: 1, noLocal: !this.requestFilter.startsWith('$share/'), retainAsPublished: false, retainHandling: 2, subscriptionId: 0 },
+      { filter: STATESTORE_REQUEST_TOPIC, qos: 1, noLocal: true, retainAsPublished: false, retainHandling: 2, subscriptionId: 0 },
     ]);
     if (rc === undefined || rc >= 0x80) throw new Error(`state store could not subscribe to its request topic (reason ${rc})`);
   }
@@ -92,6 +109,7 @@ export class StateStoreResponder {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    if (this.opts.local) return;
     await this.core.disconnect({ clientId: this.clientId, connectionId: STATESTORE_CONNECTION_ID, normal: true });
   }
 
@@ -99,12 +117,14 @@ export class StateStoreResponder {
   private async drain(): Promise<void> {
     this.draining = true;
     try {
-      for (let d = this.queue.shift(); d; d = this.queue.shift()) {
+      for (let p = this.queue.shift(); p; p = this.queue.shift()) {
         try {
-          await this.handle(d.message);
+          await this.handle(p.message, p.connectionId);
         } catch (err) {
           this.opts.log?.error({ err }, 'state store request failed');
         }
+        const d = p.delivery;
+        if (!d) continue;
         if (d.qos === 1) this.core.acknowledge(this.clientId, STATESTORE_CONNECTION_ID, d.packetId, 'puback');
         else if (d.qos === 2) this.core.acknowledge(this.clientId, STATESTORE_CONNECTION_ID, d.packetId, 'pubrec');
       }
@@ -113,7 +133,7 @@ export class StateStoreResponder {
     }
   }
 
-  private async handle(m: Message): Promise<void> {
+  private async handle(m: Message, connectionId: number | undefined): Promise<void> {
     const responseTopic = m.properties?.responseTopic;
     if (!responseTopic) {
       this.opts.log?.debug({ client: m.origin }, 'state store request without a response topic ignored');
@@ -123,7 +143,7 @@ export class StateStoreResponder {
       this.opts.log?.warn({ client: m.origin, responseTopic }, 'state store request with a forbidden response topic ignored');
       return;
     }
-    const { payload, version } = await this.execute(m);
+    const { payload, version } = await this.execute(m, connectionId);
     const response: Message = { topic: responseTopic, payload, qos: m.qos === 0 ? 0 : 1, retain: false, origin: this.clientId };
     // No empty userProperties object: mqtt-packet then writes a PUBLISH that never reaches the client.
     const properties: NonNullable<Message['properties']> = {};
@@ -134,7 +154,7 @@ export class StateStoreResponder {
     await this.core.publish(this.clientId, response);
   }
 
-  private async execute(m: Message): Promise<{ payload: Buffer; version?: string }> {
+  private async execute(m: Message, connectionId: number | undefined): Promise<{ payload: Buffer; version?: string }> {
     const args = parseCommand(m.payload);
     if (!args) return { payload: encodeError(KvErrors.syntax) };
     const parsed = parseOp(args);
@@ -149,6 +169,7 @@ export class StateStoreResponder {
       }
     }
     const req: KvRequest = { clientId: m.origin, op: parsed.op };
+    if (connectionId !== undefined) req.connectionId = connectionId;
     const props = m.properties?.userProperties;
     const ts = first(props?.__ts) ?? first(props?.Timestamp);
     const ft = first(props?.__ft) ?? first(props?.FencingToken);

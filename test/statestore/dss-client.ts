@@ -1,6 +1,6 @@
 /** A minimal Azure-style state store client over MQTT 5 request/response, for the tests. */
 import { randomBytes } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { encodeCommand, parseReply, type RespValue } from '../../src/statestore/resp3.js';
 
 export const REQUEST_TOPIC = 'statestore/v1/FA9AE35F-2F64-47CD-9BFF-08E2B32A0FE8/command/invoke';
@@ -35,8 +35,8 @@ export class DssClient {
     });
   }
 
-  static async connect(url: string, clientId: string): Promise<DssClient> {
-    const c = await mqtt.connectAsync(url, { clientId, protocolVersion: 5, reconnectPeriod: 0 });
+  static async connect(url: string, clientId: string, opts: IClientOptions = {}): Promise<DssClient> {
+    const c = await mqtt.connectAsync(url, { clientId, protocolVersion: 5, reconnectPeriod: 0, ...opts });
     const dss = new DssClient(c, clientId);
     await c.subscribeAsync(dss.responseTopic, { qos: 1 });
     return dss;

@@ -13,6 +13,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { partitionStats, retainedInfo, sessionInfo, undurable, type DurableWaiter } from '../../core/local-core.js';
+import { instanceOf } from '../../core/connection-ids.js';
 import type { Message } from '../../core/types.js';
 import { RC } from '../../mqtt/reason-codes.js';
 import type { Command } from '../../partition/commands.js';
@@ -72,8 +73,6 @@ interface LiveConnection {
 }
 
 const TICK_MS = 1000;
-/** Connection ids are unique cluster-wide: the front end's instance times 2^32 plus its own number (remote-core.ts). */
-const instanceOf = (connectionId: number) => Math.floor(connectionId / 2 ** 32);
 /** QoS 0 deliveries are shed for a front end whose link is this far behind (as the front end sheds for slow clients). */
 const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
 const FORWARD_QUEUE_MAX = 100_000;
@@ -325,6 +324,9 @@ export class BackendNode {
   /** A front end is gone for good: its connections end as if their sockets broke (wills, expiry). */
   private endConnectionsOf(instance: number): void {
     const now = Date.now();
+    // First the state-store registrations made through it for sessions of other partitions (these
+    // cannot see those connections end), so they are gone before any will of this front end goes out.
+    for (const h of this.hosted.values()) h.replica.executor.execute({ type: 'unwatch', now, frontEnd: instance }, this.out);
     let n = 0;
     for (const [connectionId, c] of this.connections) {
       if (c.instance !== instance) continue;
@@ -398,16 +400,18 @@ export class BackendNode {
 
   private request(link: Link, body: Buffer): void {
     const [id, op, arg] = packr.unpack(body) as [number, string, unknown];
-    // The argument is the partition, or [partition, argument] for a request that needs more.
-    const partition = Array.isArray(arg) ? (arg[0] as number) : (arg as number);
-    const h = this.hosted.get(partition);
+    // The argument is the partition, or [partition, ...more] for a request that needs more;
+    // `follow` may say where the follower left off: [partition, feed id, sequence] (see FilterFeed).
+    const resume = op === 'follow' && Array.isArray(arg) ? { feed: Number(arg[1]), seq: Number(arg[2]) } : undefined;
+    const partition = Array.isArray(arg) ? (arg[0] as unknown) : arg;
+    const h = typeof partition === 'number' ? this.hosted.get(partition) : undefined;
     if (!h || !h.replica.head) return this.reply(link, id, undefined, [RC.ServerUnavailable, `partition ${String(partition)} is not served by ${this.opts.id}`], 0, true);
     if (op === 'follow') {
-      h.feed.follow(link);
+      const resumed = h.feed.follow(link, resume);
       let set = this.following.get(link);
       if (!set) this.following.set(link, (set = new Set()));
       set.add(h.feed);
-      return this.reply(link, id, undefined, h.feed.seq, h.feed.seq);
+      return this.reply(link, id, undefined, { feed: h.feed.id, resumed }, h.feed.seq);
     }
     if (op === 'stats') {
       // The node's QoS 0 shedding is reported once, with its first partition, so sums stay right.

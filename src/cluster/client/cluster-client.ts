@@ -114,6 +114,11 @@ export class ClusterClient {
   readonly index = new ClusterIndex();
   /** QoS 0 publishes dropped because a back end's link was too far behind. */
   droppedQos0 = 0;
+  /** Follows of a partition's feed answered with the changes since the last one applied, or with a snapshot. */
+  feedResumes = 0;
+  feedSnapshots = 0;
+  /** Partition -> id of the feed its index entries came from (a resume is only valid against the same feed). */
+  private readonly feeds = new Map<number, number>();
   /** Idempotency keys of this process's appends: node, random instance, then a sequence number (PublishCommand.key). */
   private readonly keyPrefix: string;
   private keySeq = 0;
@@ -213,14 +218,23 @@ export class ClusterClient {
     return this.map.partitions.filter((p) => p.chain[0] === nodeId).map((p) => p.id);
   }
 
-  /** Subscribe to the filter feed of every partition the node holds (a snapshot, then changes). */
+  /**
+   * Subscribe to the filter feed of every partition the node holds: a snapshot, then changes. A
+   * feed followed before (the link broke) is resumed after the last change applied when the node
+   * still has the changes since (filter-feed.ts); it answers with a snapshot when it does not.
+   */
   private followAll(l: NodeLink): void {
     if (!l.up) return;
     for (const p of this.partitionsOf(l.nodeId)) {
       if (this.followed.has(p)) continue;
-      l.request(p, 'follow', p, {
+      const feed = this.feeds.get(p);
+      l.request(p, 'follow', feed === undefined ? p : [p, feed, this.index.seqOf(p)], {
         reply: (_c, _t, ok, value) => {
           if (ok) {
+            const r = value as { feed: number; resumed: boolean };
+            this.feeds.set(p, r.feed);
+            if (r.resumed) this.feedResumes++;
+            else this.feedSnapshots++;
             this.followed.add(p);
             this.checkReady();
           } else {

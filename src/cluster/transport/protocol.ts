@@ -11,6 +11,8 @@
  *   DELIVERIES deliveries, PUBRELs and kicks for one front end (layout in deliveries.ts)
  *              every message once per frame however many of its deliveries the frame holds
  *   REQUEST    msgpack [requestId, op, arg]                              follow / stats / route
+ *              follow: arg = partition, or [partition, feedId, seq] to resume (filter-feed.ts);
+ *              its reply value = {feed, resumed}
  *   FEED       msgpack [partition, seq, reset, added, removed]          back end -> followers
  *   CHAIN_*    replication between the replicas of a partition (src/replication/chain-protocol.ts)
  *

@@ -80,4 +80,58 @@ describe('filter feed -> cluster index', () => {
     expect(targets(index, 'c').direct).toEqual([3]);
     expect(index.size).toBe(1);
   });
+
+  it('resumes a returning follower with only the changes it missed, while the feed still has them', () => {
+    const p0 = new Partition(limits);
+    session(p0, 'a', 1);
+    const feed = new FilterFeed(0, p0.routes, () => 1);
+    const index = new ClusterIndex();
+    const frames: Array<ReturnType<typeof decodeFeed>> = [];
+    const link = { send: (_t: number, _e: number, body: Buffer) => (frames.push(decodeFeed(body)), index.apply(decodeFeed(body))) } as unknown as Link;
+    expect(feed.follow(link)).toBe(false); // first time: a snapshot
+    p0.apply({ type: 'subscribe', now: 2, clientId: 'a', connectionId: 1, subs: [{ ...sub, filter: 'old/#' }] }, silentOutput);
+    feed.unfollow(link); // the link broke
+    const left = { feed: feed.id, seq: index.seqOf(0) };
+    p0.apply({ type: 'subscribe', now: 3, clientId: 'a', connectionId: 1, subs: [{ ...sub, filter: 'new/#' }] }, silentOutput);
+    p0.apply({ type: 'unsubscribe', now: 3, clientId: 'a', connectionId: 1, filters: ['old/#'] }, silentOutput);
+    frames.length = 0;
+    expect(feed.follow(link, left)).toBe(true);
+    expect(frames.map((f) => [f.reset, f.seq, f.added, f.removed])).toEqual([
+      [false, left.seq + 1, ['new/#'], []],
+      [false, left.seq + 2, [], ['old/#']],
+    ]);
+    expect(targets(index, 'new/x').direct).toEqual([0]);
+    expect(targets(index, 'old/x').direct).toEqual([]);
+    // Changes after the resume arrive as before.
+    p0.apply({ type: 'subscribe', now: 4, clientId: 'a', connectionId: 1, subs: [{ ...sub, filter: 'later' }] }, silentOutput);
+    expect(targets(index, 'later').direct).toEqual([0]);
+    expect(index.seqOf(0)).toBe(feed.seq);
+  });
+
+  it('answers with a snapshot when the follower is further behind than the ring, or left another feed (a restart)', () => {
+    const p0 = new Partition(limits);
+    session(p0, 'a', 1);
+    const feed = new FilterFeed(0, p0.routes, () => 1, 2);
+    const index = new ClusterIndex();
+    const frames: Array<ReturnType<typeof decodeFeed>> = [];
+    const link = { send: (_t: number, _e: number, body: Buffer) => (frames.push(decodeFeed(body)), index.apply(decodeFeed(body))) } as unknown as Link;
+    feed.follow(link);
+    feed.unfollow(link);
+    const left = { feed: feed.id, seq: index.seqOf(0) };
+    for (const f of ['a', 'b', 'c']) p0.apply({ type: 'subscribe', now: 2, clientId: 'a', connectionId: 1, subs: [{ ...sub, filter: f }] }, silentOutput);
+    frames.length = 0;
+    expect(feed.follow(link, left)).toBe(false); // 3 missed, 2 kept
+    expect(frames).toEqual([{ partition: 0, seq: 3, reset: true, added: ['a', 'b', 'c'], removed: [] }]);
+    // Exactly as many missed as the ring keeps: resumed.
+    feed.unfollow(link);
+    const again = { feed: feed.id, seq: index.seqOf(0) };
+    for (const f of ['d', 'e']) p0.apply({ type: 'subscribe', now: 3, clientId: 'a', connectionId: 1, subs: [{ ...sub, filter: f }] }, silentOutput);
+    expect(feed.follow(link, again)).toBe(true);
+    expect(targets(index, 'e').direct).toEqual([0]);
+    // A new feed over the same partition (its back end restarted, or it was hosted again): its sequences are not the old ones.
+    const restarted = new FilterFeed(0, p0.routes, () => 2);
+    frames.length = 0;
+    expect(restarted.follow(link, { feed: feed.id, seq: index.seqOf(0) })).toBe(false);
+    expect(frames.map((f) => f.reset)).toEqual([true]);
+  });
 });
