@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { evenSlots, type ClusterMap, type ClusterNode } from './map.js';
 import { initialChains, replanChains } from '../replication/placement.js';
 import type { ClusterStore, Leadership, Unwatch } from './store/store.js';
-import { handOver, reassign, scaleStep, type HandoverLink } from './handover.js';
+import { handOver, reassign, scaleStep, targetReady, type HandoverLink } from './handover.js';
 import { COORDINATOR_SETTLE_MS, LEADER_LEASE_TTL_SECONDS, STORE_RETRY_MS } from './timeouts.js';
 
 export interface PlanOptions {
@@ -188,6 +188,8 @@ export class Coordinator {
             if (await store.writeMap(step.map, cur.version, this.leadership!)) log.info({ epoch: step.map.epoch, partitions: step.map.partitions.map((p) => p.id) }, 'partitions changed');
             continue;
           }
+          // A new partition must be served before senders start holding for a move to it.
+          if (!(await targetReady(handover, step.move.target, active, log))) return;
           move = { id: cur.value.epoch + 1, ...step.move };
           const start: ClusterMap = { ...cur.value, epoch: move.id, moving: move };
           if (!(await store.writeMap(start, cur.version, this.leadership!))) continue;

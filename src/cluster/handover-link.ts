@@ -12,7 +12,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 
 /** `client()` is asked at each request: the coordinator makes its client once a map exists. */
 export function clusterHandoverLink(client: () => ClusterClient, timeoutMs = REQUEST_TIMEOUT_MS): HandoverLink {
-  const ask = <T>(partition: number, op: string, arg: unknown[]) =>
+  const ask = <T>(partition: number, op: string, arg: unknown) =>
     new Promise<[T, number]>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${op} on partition ${partition}: no answer within ${timeoutMs} ms`)), timeoutMs);
       client().request(partition, op, arg, {
@@ -24,6 +24,7 @@ export function clusterHandoverLink(client: () => ClusterClient, timeoutMs = REQ
       });
     });
   return {
+    ready: async (partition) => void (await ask(partition, 'stats', partition)),
     exportRange: async (m) => (await ask<HandoverState>(m.source, 'export', [m.source, m.id, m.from, m.to]))[0],
     importRange: async (m, state) => (await ask<null>(m.target, 'import', [m.target, m.id, state]))[1],
   };

@@ -34,6 +34,8 @@ export const HANDOVER_RETRY_MS = 200;
 
 /** Asks partitions' heads to export and import slot ranges (a ClusterClient in the coordinator process). */
 export interface HandoverLink {
+  /** Resolves once the partition's head serves (a new partition is hosted): a move to it waits for this before senders hold anything. */
+  ready(partition: number): Promise<void>;
   exportRange(move: SlotMove): Promise<HandoverState>;
   /** Resolves with the target's feed position after the import. */
   importRange(move: SlotMove, state: HandoverState): Promise<number>;
@@ -107,6 +109,11 @@ export function reassign(slots: SlotRange[], move: SlotMove): SlotRange[] {
     push({ from: move.to, to: r.to, partition: r.partition });
   }
   return out;
+}
+
+/** Waits (retrying) until the partition's head answers; false when `active()` turned false first. */
+export async function targetReady(link: HandoverLink, partition: number, active: () => boolean, log: Logger): Promise<boolean> {
+  return (await retry(() => link.ready(partition).then(() => true), active, log, `the readiness of partition ${partition}`)) === true;
 }
 
 /** Export then import, each retried until it succeeds or `active()` turns false; returns the target's feed position. */

@@ -10,7 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slotOf, type ClusterMap } from '../../src/cluster/map.js';
 import { startCluster, until, type TestCluster } from '../helpers/cluster.js';
-import { DssClient } from '../statestore/dss-client.js';
+import { DssClient, hlc } from '../statestore/dss-client.js';
 import { Stream, type Endpoint } from './checker/workload.js';
 
 let cluster: TestCluster;
@@ -62,7 +62,7 @@ describe('live re-partitioning, 2 → 3 → 2', () => {
     // Clients without reconnection sit in slots that never move (0-340).
     const dss = await DssClient.connect(url0, inSlots(`${run}-dss`, 0, 300));
     const keys = [inSlots(`${run}-ka`, 345, 510), inSlots(`${run}-kb`, 690, 1020), inSlots(`${run}-kc`, 10, 300)];
-    for (const k of keys) expect((await dss.request(['SET', k, `v-${k}`])).raw.toString()).toBe('+OK\r\n');
+    for (const k of keys) expect((await dss.request(['SET', k, `v-${k}`], { __ts: hlc() })).raw.toString()).toBe('+OK\r\n');
 
     const q1 = new Stream(`${run}a`, { qos: 1, publishers: 2, subscribers: 2, window: 4, intervalMs: 20 }, endpoints);
     const q2 = new Stream(`${run}b`, { qos: 2, publishers: 2, subscribers: 2, window: 1, intervalMs: 20 }, endpoints);
@@ -101,8 +101,11 @@ describe('live re-partitioning, 2 → 3 → 2', () => {
 
       // The offline session crossed two handovers with its queue: every message, in order, once.
       const got: string[] = [];
-      const back = await mqtt.connectAsync(url0, { clientId: offlineId, clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 600 }, reconnectPeriod: 0 });
+      // The listener before CONNACK: the queue follows it in the same read.
+      const back = mqtt.connect(url0, { clientId: offlineId, clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 600 }, reconnectPeriod: 0 });
       back.on('message', (_t, p) => got.push(p.toString()));
+      const present = await new Promise<boolean>((r) => back.once('connect', (ack) => r(ack.sessionPresent)));
+      expect(present).toBe(true);
       await until('queued messages of the offline session', () => got.length >= 20, 10_000).catch(() => undefined);
       expect(got).toEqual(Array.from({ length: 20 }, (_, i) => `off:${i}`));
       await back.endAsync();
