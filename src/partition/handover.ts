@@ -10,7 +10,7 @@
  * are kept by every partition already; the export carries them so a new, empty partition gets them
  * (the target keeps its own copy of a topic it has). Live connections of moved sessions are ended
  * by the export with DISCONNECT 0x9C Use another server (3.1.1: closed) — the only disconnect a
- * client sees — and their will is kept, not published: it is due at the target after its will delay
+ * client sees; a session with expiry 0 ends there, as on any server disconnect — and their will is kept, not published: it is due at the target after its will delay
  * plus `MOVED_WILL_GRACE_MS`, unless the client comes back first.
  *
  * The coordination (who holds what while the range moves, barriers, the map) is in
@@ -84,6 +84,12 @@ export function exportSlots(p: Partition, cmd: ExportCommand, out: PartitionOutp
   const sessions: SessionState[] = [];
   for (const s of [...p.sessions.values()]) {
     if (!inRange(s.clientId, from, to)) continue;
+    if (s.online && s.sessionExpirySeconds === 0) {
+      // A session that lasts as long as its connection ends with it, here, as on any server disconnect.
+      out.kick(s.connectionId, RC.UseAnotherServer);
+      p.apply({ type: 'disconnect', now, clientId: s.clientId, connectionId: s.connectionId, normal: false }, out);
+      continue;
+    }
     if (s.online) {
       out.kick(s.connectionId, RC.UseAnotherServer);
       p.setOffline(s);
