@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slotOf, type ClusterMap } from '../../src/cluster/map.js';
 import { startCluster, until, type TestCluster } from '../helpers/cluster.js';
 import { DssClient, hlc } from '../statestore/dss-client.js';
+import { scalePartitions } from './checker/scale-nemesis.js';
 import { Stream, type Endpoint } from './checker/workload.js';
 
 let cluster: TestCluster;
@@ -48,9 +49,7 @@ afterAll(async () => {
 }, 30_000);
 
 async function scale(partitions: number): Promise<number> {
-  const started = Date.now();
-  await cluster.cli('cluster', 'scale', '--partitions', String(partitions), '--data-dir', cluster.dataDir);
-  return Date.now() - started;
+  return (await scalePartitions(cluster, partitions)).ms;
 }
 
 describe('live re-partitioning, 2 → 3 → 2', () => {
