@@ -35,7 +35,11 @@ export class HandoverHold {
   private releasing = 0;
   private held: Array<() => void> = [];
   private barrierDone = false;
+  /** The source's head the barrier went to: a new head (failover) has not seen it and gets it again. */
+  private barrierHead: string | undefined;
   private barrierSending = false;
+  /** The head of the moving range's source in the current map. */
+  private head: string | undefined;
   /** Publishes somebody waits for that are not answered yet. */
   private inflight = 0;
   /** Publishes and commands held so far (reports, tests). */
@@ -74,6 +78,9 @@ export class HandoverHold {
       this.move = m;
       this.barrierDone = false;
     }
+    const head = m ? map.partitions.find((p) => p.id === m.source)?.chain[0] : undefined;
+    if (this.barrierDone && head !== this.barrierHead) this.barrierDone = false;
+    this.head = head;
     this.maybeBarrier();
   }
 
@@ -98,11 +105,14 @@ export class HandoverHold {
     const move = this.move;
     if (!move || this.barrierDone || this.barrierSending || this.inflight > 0) return;
     this.barrierSending = true;
+    const head = this.head;
     this.opts.sendBarrier(move, (ok) => {
       this.barrierSending = false;
-      if (this.move?.id !== move.id) return this.maybeBarrier();
-      if (ok) this.barrierDone = true;
-      else setTimeout(() => this.maybeBarrier(), BARRIER_RETRY_MS).unref();
+      if (this.move?.id !== move.id || this.head !== head) return this.maybeBarrier();
+      if (ok) {
+        this.barrierDone = true;
+        this.barrierHead = head;
+      } else setTimeout(() => this.maybeBarrier(), BARRIER_RETRY_MS).unref();
     });
   }
 }
