@@ -142,4 +142,47 @@ describe('live re-partitioning, 2 → 3 → 2', () => {
       await q2.stop();
     }
   }, 180_000);
+
+  it('a source head SIGKILLed while 2 → 3 runs: the handover finishes on the new head, with the same zero counts', async () => {
+    const run = `rk${Date.now().toString(36)}`;
+    const q1 = new Stream(`${run}a`, { qos: 1, publishers: 2, subscribers: 2, window: 4, intervalMs: 20 }, endpoints);
+    const q2 = new Stream(`${run}b`, { qos: 2, publishers: 2, subscribers: 2, window: 1, intervalMs: 20 }, endpoints);
+    await q1.start();
+    await q2.start();
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const before = (await cluster.map())!;
+      const head = before.partitions.find((p) => p.id === 1)!.chain[0]!;
+      const scaling = scale(3);
+      // Partition 1 is the source of the second move (682-1023 → the new partition): kill its head as the moves run.
+      await until('the scale-up started', async () => ((await cluster.map())?.partitions.length ?? 0) > before.partitions.length, 20_000);
+      const pid = await cluster.kill('backend', Number(head.replace(/\D/g, '')));
+      await scaling;
+      await cluster.waitRestarted('backend', Number(head.replace(/\D/g, '')), pid);
+      await until('chains of two again', async () => full(await cluster.map()), 30_000);
+      const m = (await cluster.map())!;
+      expect(m.slots).toEqual([
+        { from: 0, to: 341, partition: m.partitions[0]!.id },
+        { from: 341, to: 682, partition: m.partitions[1]!.id },
+        { from: 682, to: 1024, partition: m.partitions[2]!.id },
+      ]);
+      await new Promise((r) => setTimeout(r, 1000));
+      await q1.drain(20_000);
+      await q2.drain(20_000);
+      const c1 = q1.counts();
+      const c2 = q2.counts();
+      console.log('repartition with a head killed', JSON.stringify({ q1: c1, q2: c2 }));
+      for (const c of [c1, c2]) {
+        expect(c.acknowledged).toBeGreaterThan(50);
+        expect(c.lostSamples).toEqual([]);
+        expect(c.lost).toBe(0);
+        expect(c.phantoms).toBe(0);
+        expect(c.orderViolations).toBe(0);
+      }
+      expect(c2.duplicates).toBe(0);
+    } finally {
+      await q1.stop();
+      await q2.stop();
+    }
+  }, 180_000);
 });
