@@ -184,6 +184,11 @@ export class BackendNode {
       refused: (remote, reason) => this.opts.log.warn({ remote, reason }, 'internal connection refused'),
     });
     this.unwatch = this.opts.mapSource.onChange((m) => void this.onMap(m));
+    // A map written while the partitions recovered and the transport opened (a front end joining)
+    // came before the listener: without it this node's chain frames keep the older epoch, and a
+    // successor that saw the newer map refuses them for good.
+    const latest = this.opts.mapSource.current();
+    if (latest.epoch !== this.map.epoch) void this.onMap(latest);
     this.client = new ClusterClient({
       nodeId: this.opts.id,
       role: 'backend',
