@@ -18,6 +18,7 @@ import { EtcdStore } from '../cluster/store/etcd-store.js';
 import { StoreMapSource } from '../cluster/store/map-source.js';
 import { CLUSTER_FILE, Supervisor, type ClusterFile, type ProcessSpec } from '../cluster/supervisor.js';
 import { ensureToken } from '../cluster/token.js';
+import { scaleStep } from '../cluster/handover.js';
 import { createLogger } from '../observability/logger.js';
 import { pinnablePort } from '../util/free-port.js';
 import { clusterShape } from './roles.js';
@@ -37,10 +38,14 @@ export const CLUSTER_USAGE = `cluster [flags]     run a local cluster: etcd, coo
   --etcd-prefix P    key prefix of this cluster in etcd (default /edgemq/)
   --config FILE, --secrets-dir DIR, --log-level LEVEL, --allow-anonymous   passed to every role
 cluster status [--data-dir DIR]            print cluster.json with the leading coordinator and the cluster map from etcd
-cluster scale --frontends F [--data-dir DIR]  add or remove front ends of the running cluster
+cluster scale [--frontends F] [--partitions P] [--data-dir DIR]
+                   add or remove front ends, or partitions (live: slot ranges move with their
+                   sessions and keys, see README "Live re-partitioning"); returns when done
 `;
 
 const SOCKET = 'supervisor.sock';
+/** How long `cluster scale --partitions` waits for the coordinator to finish the handovers. */
+const SCALE_TIMEOUT_MS = 120_000;
 
 export async function runCluster(args: string[]): Promise<void> {
   if (args[0] === 'status') return status(args.slice(1));
@@ -134,6 +139,7 @@ async function startCluster(args: string[]): Promise<void> {
   const etcdFlags = ['--etcd', endpoints.join(','), '--etcd-prefix', values['etcd-prefix']!];
 
   let frontendCount = shape.frontends;
+  let partitionCount = shape.partitions;
   let lastMap: ClusterMap | undefined;
   let balancer: { port: number; server: Balancer } | undefined;
   const supervisor = new Supervisor({
@@ -145,7 +151,7 @@ async function startCluster(args: string[]): Promise<void> {
       etcd: { endpoints, prefix: values['etcd-prefix'], managed: etcdSpec !== undefined },
       frontends: frontendCount,
       ...(balancer ? { balancer: { host, port: balancer.port } } : {}),
-      partitions: shape.partitions,
+      partitions: partitionCount,
       redundancy: shape.redundancy,
     }),
     partitionsOf: (id) => (lastMap ? lastMap.partitions.filter((p) => p.chain.includes(id)).map((p) => p.id) : undefined),
@@ -179,7 +185,7 @@ async function startCluster(args: string[]): Promise<void> {
   // Every replica of a chain in its own process: a SIGKILL takes at most one replica of each partition.
   const backendCount = Math.max(shape.partitions, shape.redundancy);
   const coordinatorOps = await opsPorts('127.0.0.1', false);
-  supervisor.start({ role: 'coordinator', id: 'coordinator-0', command: process.execPath, args: [...self, 'coordinator', '--id', 'coordinator-0', ...etcdFlags, '--partitions', String(shape.partitions), '--redundancy', String(shape.redundancy), '--backends', String(backendCount), ...coordinatorOps.args, ...(level ? ['--log-level', level] : [])], host: '127.0.0.1', ...coordinatorOps.spec });
+  supervisor.start({ role: 'coordinator', id: 'coordinator-0', command: process.execPath, args: [...self, 'coordinator', '--id', 'coordinator-0', ...etcdFlags, '--token-file', tokenFile, '--partitions', String(shape.partitions), '--redundancy', String(shape.redundancy), '--backends', String(backendCount), ...coordinatorOps.args, ...(level ? ['--log-level', level] : [])], host: '127.0.0.1', ...coordinatorOps.spec });
   for (let i = 0; i < backendCount; i++) {
     const id = `backend-${i}`;
     const internalPort = await pinnablePort('127.0.0.1');
@@ -204,9 +210,25 @@ async function startCluster(args: string[]): Promise<void> {
     supervisor.write();
     log.info({ frontends: n }, 'scaled');
   };
+  // The coordinator moves the map to the requested count (src/cluster/handover.ts); the answer waits for it.
+  const scalePartitions = async (n: number): Promise<void> => {
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`partitions: ${n} is not an integer from 1 to 64`);
+    await store.requestPartitions(n);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`partitions: the map did not reach ${n} partitions within ${SCALE_TIMEOUT_MS / 1000} s (see cluster status; the coordinator keeps going)`)), SCALE_TIMEOUT_MS)));
+    try {
+      await Promise.race([source.waitFor((m) => !m.moving && scaleStep(m, n, shape.redundancy) === null), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+    partitionCount = n;
+    supervisor.write();
+    log.info({ partitions: n }, 'scaled');
+  };
   const control = serveControl(path.join(dataDir, SOCKET), log, async (req) => {
     if (req.op === 'scale') {
-      await scaleTo(Number(req.frontends));
+      if (req.frontends !== undefined) await scaleTo(Number(req.frontends));
+      if (req.partitions !== undefined) await scalePartitions(Number(req.partitions));
       return supervisor.file();
     }
     throw new Error(`unknown request "${String(req.op)}"`);
@@ -313,10 +335,11 @@ async function request(dataDir: string, req: Record<string, unknown>): Promise<u
 }
 
 async function scale(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { frontends: { type: 'string' }, 'data-dir': { type: 'string', default: 'data' } }, strict: true });
+  const { values } = parseArgs({ args, options: { frontends: { type: 'string' }, partitions: { type: 'string' }, 'data-dir': { type: 'string', default: 'data' } }, strict: true });
   const n = intFlag('frontends', values.frontends, 1, 64);
-  if (n === undefined) throw new UsageError('--frontends: required (the new number of front ends)');
-  const result = await request(path.resolve(values['data-dir']!), { op: 'scale', frontends: n });
+  const p = intFlag('partitions', values.partitions, 1, 64);
+  if (n === undefined && p === undefined) throw new UsageError('--frontends or --partitions: required (the new number of front ends or partitions)');
+  const result = await request(path.resolve(values['data-dir']!), { op: 'scale', ...(n !== undefined ? { frontends: n } : {}), ...(p !== undefined ? { partitions: p } : {}) });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }
 

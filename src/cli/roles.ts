@@ -20,6 +20,9 @@ import type { ClusterStore, Registration } from '../cluster/store/store.js';
 import { MEMBER_LEASE_TTL_SECONDS } from '../cluster/timeouts.js';
 import { readToken } from '../cluster/token.js';
 import { OpsServer, Readiness } from '../observability/health.js';
+import { ClusterClient } from '../cluster/client/cluster-client.js';
+import { clusterHandoverLink } from '../cluster/handover-link.js';
+import type { HandoverLink } from '../cluster/handover.js';
 import { createLogger } from '../observability/logger.js';
 import { freePort } from '../util/free-port.js';
 import { endpointsFlag, intFlag, logLevelFlag, portFlag, UsageError } from './usage.js';
@@ -210,6 +213,7 @@ async function runCoordinator(args: string[]): Promise<void> {
       config: { type: 'string', multiple: true },
       'log-level': { type: 'string' },
       'metrics-port': { type: 'string' },
+      'token-file': { type: 'string' },
     },
     strict: true,
   });
@@ -220,12 +224,32 @@ async function runCoordinator(args: string[]): Promise<void> {
   const backends = intFlag('backends', values.backends, 1, 1024);
   const store = new EtcdStore({ endpoints: endpointsFlag('etcd', values.etcd), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}), log });
   const registration = keepRegistered(store, { id: values.id!, role: 'coordinator', host: '127.0.0.1', internalPort: 0, pid: process.pid }, MEMBER_LEASE_TTL_SECONDS, log);
-  const coordinator = new Coordinator({ id: values.id!, store, partitions: shape.partitions, redundancy: shape.redundancy, ...(backends !== undefined ? { backends } : {}), log });
+  // Live re-partitioning needs the internal transport (export/import requests to partitions' heads).
+  let client: ClusterClient | undefined;
+  let source: StoreMapSource | undefined;
+  let handover: HandoverLink | undefined;
+  if (values['token-file'] !== undefined || process.env.EDGEMQ_CLUSTER_TOKEN) {
+    const token = tokenOf(values['token-file']);
+    const src = (source = await StoreMapSource.open(store, { log }));
+    // Made at the first handover: a client needs a map (current() throws before the first one).
+    handover = clusterHandoverLink(() => {
+      if (!client) {
+        client = new ClusterClient({ nodeId: values.id!, role: 'backend', token, instance: 0, mapSource: src, log: log.child({ component: 'handover' }) });
+        client.start();
+      }
+      return client;
+    });
+  } else {
+    log.info('no --token-file: `cluster scale --partitions` is not acted on by this coordinator');
+  }
+  const coordinator = new Coordinator({ id: values.id!, store, partitions: shape.partitions, redundancy: shape.redundancy, ...(backends !== undefined ? { backends } : {}), ...(handover ? { handover } : {}), log });
   const ops = metricsPort > 0 ? await coordinatorOperations(coordinator, values.id!, metricsPort, log) : undefined;
   log.info({ partitions: shape.partitions, redundancy: shape.redundancy, metricsPort: ops?.port ?? 0 }, 'coordinator started; campaigning');
   onStop(log, async () => {
     await ops?.close();
     await coordinator.stop();
+    client?.stop();
+    await source?.close();
     await registration.close();
     await store.close();
   });

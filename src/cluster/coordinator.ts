@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { evenSlots, type ClusterMap, type ClusterNode } from './map.js';
 import { initialChains, replanChains } from '../replication/placement.js';
 import type { ClusterStore, Leadership, Unwatch } from './store/store.js';
+import { handOver, reassign, scaleStep, targetReady, type HandoverLink } from './handover.js';
 import { COORDINATOR_SETTLE_MS, LEADER_LEASE_TTL_SECONDS, STORE_RETRY_MS } from './timeouts.js';
 
 export interface PlanOptions {
@@ -59,7 +60,12 @@ export interface CoordinatorOptions extends PlanOptions {
   id: string;
   store: ClusterStore;
   log: Logger;
+  /** Reaches partitions' heads for live re-partitioning; without it a requested partition count is not acted on. */
+  handover?: HandoverLink;
 }
+
+/** How often the leader looks for a requested partition count (`cluster scale --partitions`) or an unfinished handover. */
+const SCALE_POLL_MS = 500;
 
 export class Coordinator {
   private readonly abort = new AbortController();
@@ -68,10 +74,14 @@ export class Coordinator {
   private timer: NodeJS.Timeout | undefined;
   private planning: Promise<void> = Promise.resolve();
   private warnedPartitions = false;
+  private scaling = false;
+  private readonly scaler: NodeJS.Timeout;
   private readonly done: Promise<void>;
 
   constructor(private readonly opts: CoordinatorOptions) {
     this.done = this.run();
+    this.scaler = setInterval(() => void this.scale(), SCALE_POLL_MS);
+    this.scaler.unref();
   }
 
   /** True while this process is the elected coordinator. */
@@ -136,7 +146,7 @@ export class Coordinator {
         const cur = await store.readMap();
         if (cur && cur.value.partitions.length !== this.opts.partitions && !this.warnedPartitions) {
           this.warnedPartitions = true;
-          log.warn({ stored: cur.value.partitions.length, requested: this.opts.partitions }, 'the cluster map keeps its partition count; changing it is not supported yet');
+          log.info({ stored: cur.value.partitions.length, flag: this.opts.partitions }, 'the cluster map keeps its partition count (--partitions is for a new cluster; `cluster scale --partitions` changes it)');
         }
         const next = planMap(cur?.value ?? null, this.members, this.opts);
         if (!next) {
@@ -155,7 +165,65 @@ export class Coordinator {
     }
   }
 
+  /**
+   * Live re-partitioning (handover.ts): one step towards the requested partition count, or the
+   * rest of a handover the map says is under way (this coordinator may have taken over mid-way).
+   */
+  private async scale(): Promise<void> {
+    const { store, log, handover } = this.opts;
+    if (this.scaling || !this.leadership || !handover) return;
+    this.scaling = true;
+    const active = () => this.leadership !== undefined && !this.abort.signal.aborted;
+    try {
+      for (;;) {
+        const cur = await store.readMap();
+        if (!cur || !active()) return;
+        let move = cur.value.moving;
+        if (!move) {
+          const target = await store.readRequestedPartitions();
+          if (target === null) return;
+          const step = scaleStep(cur.value, target, this.opts.redundancy ?? 1);
+          if (!step) return;
+          if (step.kind === 'map') {
+            if (await store.writeMap(step.map, cur.version, this.leadership!)) log.info({ epoch: step.map.epoch, partitions: step.map.partitions.map((p) => p.id) }, 'partitions changed');
+            continue;
+          }
+          // A new partition must be served before senders start holding for a move to it.
+          if (!(await targetReady(handover, step.move.target, active, log))) return;
+          move = { id: cur.value.epoch + 1, ...step.move };
+          const start: ClusterMap = { ...cur.value, epoch: move.id, moving: move };
+          if (!(await store.writeMap(start, cur.version, this.leadership!))) continue;
+          log.info({ move }, 'slot range handover started');
+        }
+        const started = Date.now();
+        const feedSeq = await handOver(handover, move, active, log);
+        if (feedSeq === undefined) return;
+        const done = await this.update((m) => (m.moving?.id === move.id ? { ...m, epoch: m.epoch + 1, slots: reassign(m.slots, move), moving: undefined, handedOver: { id: move.id, partition: move.target, feedSeq } } : null));
+        if (done) log.info({ move: move.id, epoch: done.epoch, ms: Date.now() - started }, 'slot range handover done');
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'scaling step failed; retrying');
+    } finally {
+      this.scaling = false;
+    }
+  }
+
+  /** Compare-and-swap of `change(current map)` until it lands, or null when there is nothing to change. */
+  private async update(change: (m: ClusterMap) => ClusterMap | null): Promise<ClusterMap | null> {
+    const { store } = this.opts;
+    for (;;) {
+      const leadership = this.leadership;
+      if (!leadership) return null;
+      const cur = await store.readMap();
+      if (!cur) return null;
+      const next = change(cur.value);
+      if (!next) return null;
+      if (await store.writeMap(next, cur.version, leadership)) return next;
+    }
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.scaler);
     this.abort.abort();
     clearTimeout(this.timer);
     await this.done;

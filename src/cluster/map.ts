@@ -39,10 +39,33 @@ export interface SlotRange {
   partition: number;
 }
 
+/**
+ * A slot range on its way from one partition to another (live re-partitioning, `cluster scale
+ * --partitions`; see src/cluster/handover.ts). While it is in the map, senders hold new publishes
+ * and new commands for `source`; the range still belongs to `source` in `slots`.
+ */
+export interface SlotMove {
+  /** The epoch of the map that started the move: names the handover everywhere (export, import, barriers). */
+  id: number;
+  from: number;
+  to: number;
+  source: number;
+  target: number;
+}
+
 export interface ClusterMap {
   /** Increases by one with every change; frames of an older epoch are refused. */
   epoch: number;
   slots: SlotRange[];
+  /** The slot range being handed over, if any (one at a time). */
+  moving?: SlotMove;
+  /**
+   * The last completed handover: senders release what they held once their copy of the target's
+   * filter feed has reached `feedSeq` (the imported sessions' subscriptions are in the index).
+   */
+  handedOver?: { id: number; partition: number; feedSeq: number };
+  /** Id of the next partition created by scaling up (ids are never reused: a dropped partition's old store cannot come back). */
+  nextPartitionId?: number;
   partitions: PartitionPlacement[];
   /** Every live process, by id. */
   nodes: Record<string, ClusterNode>;

@@ -7,6 +7,7 @@
 import type { AckKind } from '../core/broker-core.js';
 import type { ConnectRequest, DisconnectRequest, Message, SubscriptionRequest } from '../core/types.js';
 import type { KvRequest } from './kv-store.js';
+import type { HandoverState } from './handover.js';
 
 /** The front end's request as a command; the username stays with the front end (authorization). */
 export interface ConnectCommand extends Omit<ConnectRequest, 'username'> {
@@ -121,6 +122,28 @@ export type UnwatchCommand =
   | { type: 'unwatch'; now: number; clientId: string; connectionId: number }
   | { type: 'unwatch'; now: number; frontEnd: number };
 
+/**
+ * Live re-partitioning (src/partition/handover.ts): the sessions and state-store keys of the slots
+ * [from, to) leave this partition. Applied through the chain, so the cut is the same on every
+ * replica; the result is the state the target imports.
+ */
+export interface ExportCommand {
+  type: 'export';
+  now: number;
+  /** The handover's id (the epoch of the map that started it); a second export of the same move answers the first result. */
+  move: number;
+  from: number;
+  to: number;
+}
+
+/** The other half of a handover: the exported state joins this partition (idempotent per move). */
+export interface ImportCommand {
+  type: 'import';
+  now: number;
+  move: number;
+  state: HandoverState;
+}
+
 export type Command =
   | ConnectCommand
   | DisconnectCommand
@@ -133,4 +156,6 @@ export type Command =
   | TickCommand
   | RestartCommand
   | KvCommand
-  | UnwatchCommand;
+  | UnwatchCommand
+  | ExportCommand
+  | ImportCommand;

@@ -293,6 +293,34 @@ export class KvStore {
     }
   }
 
+  /**
+   * Takes the keys `moving` selects out of this store (a slot range handed to another partition),
+   * as snapshot data with the clock, so the receiver issues later versions than any it gets.
+   * Their KEYNOTIFY registrations stay behind and end: watchers register again where the key is.
+   */
+  take(moving: (key: Buffer) => boolean): KvSnapshot {
+    const taken: KvStore = new KvStore(this.host);
+    taken.clock = this.clock;
+    for (const [id, e] of this.entries) {
+      if (!moving(e.key)) continue;
+      taken.entries.set(id, e);
+      this.remove(id);
+      this.watchers.delete(id);
+    }
+    return taken.snapshot();
+  }
+
+  /** Adds keys taken from another partition (`take`); the clock moves to the later of the two. */
+  give(state: KvSnapshot): void {
+    const other = new KvStore(this.host);
+    other.restore(state);
+    for (const [id, e] of other.entries) {
+      this.entries.set(id, e);
+      if (e.expiresAt !== undefined) this.expiring.add(id);
+    }
+    if (compareHlc(other.clock, this.clock) > 0) this.clock = { ...other.clock, node: this.host.nodeId };
+  }
+
   // ---- commands -----------------------------------------------------------------------------------
 
   private set(

@@ -29,6 +29,7 @@ import { KvStore, type KvResult } from './kv-store.js';
 import type { PartitionOutput } from './output.js';
 import { Routes, type Route, type ShareGroup } from './routes.js';
 import { AppliedKeys } from './applied-keys.js';
+import { HandoverLedger, exportSlots, importSlots, type HandoverState } from './handover.js';
 import { NEVER_EXPIRES, Session, type Pending } from './session.js';
 
 export interface PartitionLimits {
@@ -61,7 +62,7 @@ export interface PartitionCounters {
   droppedExpired: number;
 }
 
-export type CommandResult = { sessionPresent: boolean } | number[] | PublishResult | number | KvResult | undefined;
+export type CommandResult = { sessionPresent: boolean } | number[] | PublishResult | number | KvResult | HandoverState | undefined;
 
 export class Partition {
   readonly sessions = new Map<string, Session>();
@@ -101,7 +102,11 @@ export class Partition {
     this.routes = new Routes(limits.sharedStrategy);
     this.extensions.set('kv', this.kv);
     this.extensions.set('appliedKeys', this.appliedKeys);
+    this.extensions.set('handover', this.handover);
   }
+
+  /** Slot ranges handed to and from other partitions (live re-partitioning, handover.ts). */
+  readonly handover = new HandoverLedger();
 
   /** Cluster appends already applied, by idempotency key (see applied-keys.ts). */
   readonly appliedKeys = new AppliedKeys();
@@ -159,6 +164,10 @@ export class Partition {
         if ('frontEnd' in cmd) this.kv.unwatchFrontEnd(cmd.frontEnd);
         else this.kv.unwatchConnection(cmd.clientId, cmd.connectionId);
         return undefined;
+      case 'export':
+        return exportSlots(this, cmd, out);
+      case 'import':
+        return importSlots(this, cmd);
     }
   }
 
@@ -240,7 +249,8 @@ export class Partition {
     if (s.willAt !== undefined || s.expiresAt !== undefined) this.timed.add(s);
   }
 
-  private setOffline(s: Session): void {
+  /** Also used by a handover's export (handover.ts). */
+  setOffline(s: Session): void {
     if (s.connectionId !== 0) this.connected--;
     s.connectionId = 0;
     s.stalled = false;
@@ -352,7 +362,8 @@ export class Partition {
     });
   }
 
-  private removeRoute(s: Session, filter: string): void {
+  /** Also used by a handover's export (handover.ts). */
+  removeRoute(s: Session, filter: string): void {
     const shared = parseSharedFilter(filter);
     if (shared) this.routes.removeShared(s, shared.group, shared.filter);
     else this.routes.removeDirect(s, filter);

@@ -19,7 +19,7 @@ interface InflightState extends Omit<Inflight, 'share'> {
   share?: string;
 }
 
-interface SessionState {
+export interface SessionState {
   clientId: string;
   connectionId: number;
   protocolVersion: 3 | 4 | 5;
@@ -56,26 +56,29 @@ function pendingState(p: Pending, partition: Partition): PendingState {
   return share && partition.routes.groups.get(share.key) === share ? { ...rest, share: share.key } : rest;
 }
 
+/** One session as plain data (snapshots, and the handover of a slot range to another partition). */
+export function sessionState(s: Session, partition: Partition): SessionState {
+  return {
+    clientId: s.clientId,
+    connectionId: s.connectionId,
+    protocolVersion: s.protocolVersion,
+    sessionExpirySeconds: s.sessionExpirySeconds,
+    expiresAt: s.expiresAt,
+    receiveMaximum: s.receiveMaximum,
+    ...(s.stalled ? { stalled: true } : {}),
+    subscriptions: [...s.subscriptions.values()],
+    queue: [...s.queue].map((p) => pendingState(p, partition)),
+    inflight: [...s.inflight.values()].map((e) => pendingState(e, partition) as InflightState),
+    incomingQos2: [...s.incomingQos2],
+    will: s.will,
+    willAt: s.willAt,
+    nextId: s.nextId,
+  };
+}
+
 export function snapshotPartition(partition: Partition): PartitionSnapshot {
   const sessions: SessionState[] = [];
-  for (const s of partition.sessions.values()) {
-    sessions.push({
-      clientId: s.clientId,
-      connectionId: s.connectionId,
-      protocolVersion: s.protocolVersion,
-      sessionExpirySeconds: s.sessionExpirySeconds,
-      expiresAt: s.expiresAt,
-      receiveMaximum: s.receiveMaximum,
-      ...(s.stalled ? { stalled: true } : {}),
-      subscriptions: [...s.subscriptions.values()],
-      queue: [...s.queue].map((p) => pendingState(p, partition)),
-      inflight: [...s.inflight.values()].map((e) => pendingState(e, partition) as InflightState),
-      incomingQos2: [...s.incomingQos2],
-      will: s.will,
-      willAt: s.willAt,
-      nextId: s.nextId,
-    });
-  }
+  for (const s of partition.sessions.values()) sessions.push(sessionState(s, partition));
   const groups = [...partition.routes.groups.values()].map((g) => ({
     name: g.name,
     filter: g.filter,
@@ -98,8 +101,21 @@ export function restorePartition(snap: PartitionSnapshot, limits: PartitionLimit
   if (snap?.format !== 'edgemq.partition/1') throw new Error(`unknown snapshot format ${String(snap?.format)}`);
   const p = new Partition(limits);
   extend?.(p);
+  restoreSessions(p, snap.sessions, snap.groups, snap.timed ?? []);
+  for (const m of snap.retained) p.retained.set(m.topic, m);
+  Object.assign(p.counters, snap.counters);
+  p.restoreExtensions(snap.extensions ?? {});
+  return p;
+}
+
+/**
+ * Adds sessions to a partition with their routes, queues and inflight windows. `groups` gives share
+ * groups' member order and cursors (a snapshot); without it (a handover) each session joins the
+ * groups of its shared subscriptions in turn.
+ */
+export function restoreSessions(p: Partition, states: SessionState[], groups: PartitionSnapshot['groups'] | undefined, timed: string[]): Session[] {
   const byId = new Map<string, Session>();
-  for (const st of snap.sessions) {
+  for (const st of states) {
     const s = new Session(st.clientId);
     s.connectionId = st.connectionId;
     s.protocolVersion = st.protocolVersion;
@@ -113,17 +129,19 @@ export function restorePartition(snap: PartitionSnapshot, limits: PartitionLimit
     for (const id of st.incomingQos2) s.writableIncomingQos2().add(id);
     for (const sub of st.subscriptions) {
       s.writableSubscriptions().set(sub.filter, sub);
-      if (!parseSharedFilter(sub.filter)) p.routes.addDirect(s, sub.filter, sub);
+      const shared = parseSharedFilter(sub.filter);
+      if (!shared) p.routes.addDirect(s, sub.filter, sub);
+      else if (!groups) p.routes.addShared(s, shared.group, shared.filter, sub);
     }
     p.sessions.set(s.clientId, s);
     byId.set(s.clientId, s);
     if (s.online) p.connected++;
   }
-  for (const clientId of snap.timed ?? []) {
+  for (const clientId of timed) {
     const s = byId.get(clientId);
     if (s) p.timed.add(s);
   }
-  for (const g of snap.groups) {
+  for (const g of groups ?? []) {
     for (const clientId of g.members) {
       const s = byId.get(clientId);
       const sub = s?.subscriptions.get(`$share/${g.name}/${g.filter}`);
@@ -134,13 +152,10 @@ export function restorePartition(snap: PartitionSnapshot, limits: PartitionLimit
     if (restored) restored.volatileCursor = g.volatileCursor;
   }
   const group = (key: string | undefined): ShareGroup | undefined => (key ? p.routes.groups.get(key) : undefined);
-  for (const st of snap.sessions) {
+  for (const st of states) {
     const s = byId.get(st.clientId)!;
     for (const q of st.queue) s.queue.push({ ...q, share: group(q.share) });
     for (const e of st.inflight) s.writableInflight().set(e.packetId, { ...e, share: group(e.share) });
   }
-  for (const m of snap.retained) p.retained.set(m.topic, m);
-  Object.assign(p.counters, snap.counters);
-  p.restoreExtensions(snap.extensions ?? {});
-  return p;
+  return [...byId.values()];
 }

@@ -60,7 +60,7 @@ export class StateStoreResponder {
     release: (packetId) => this.core.acknowledge(this.clientId, STATESTORE_CONNECTION_ID, packetId, 'pubcomp'),
     kick: (reasonCode) => {
       this.opts.log?.warn({ reasonCode }, 'state store session was closed by the broker; reconnecting');
-      if (!this.stopped) this.reconnectTimer = setTimeout(() => void this.start().catch(() => {}), 200);
+      if (!this.stopped) this.reconnectTimer = setTimeout(() => void this.start().catch((err: Error) => this.opts.log?.warn({ err: err.message }, 'state store session not resumed')), 200);
     },
   };
 

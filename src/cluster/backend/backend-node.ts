@@ -17,6 +17,7 @@ import { instanceOf } from '../../core/connection-ids.js';
 import type { Message } from '../../core/types.js';
 import { RC } from '../../mqtt/reason-codes.js';
 import type { Command } from '../../partition/commands.js';
+import type { HandoverState } from '../../partition/handover.js';
 import type { PartitionOutput } from '../../partition/output.js';
 import type { CommandResult, PartitionLimits } from '../../partition/partition.js';
 import type { PartitionView } from '../../observability/partition-metrics.js';
@@ -77,6 +78,20 @@ const TICK_MS = 1000;
 const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
 const FORWARD_QUEUE_MAX = 100_000;
 
+/**
+ * A session command for a client whose slot this partition handed to another (a sender whose map is
+ * behind): refused, so it cannot recreate the session here. Publishes are not: front ends hold
+ * them during a handover and route them by the index after it.
+ */
+function handedAway(h: Hosted, commands: Command[]): boolean {
+  const ledger = h.replica.partition.handover;
+  if (ledger.exported.length === 0) return false;
+  for (const c of commands) {
+    if ((c.type === 'connect' || c.type === 'subscribe') && ledger.gone(c.clientId)) return true;
+  }
+  return false;
+}
+
 const replyWaiter: DurableWaiter = {
   durable(context, tag, result, error) {
     const c = context as ReplyContext;
@@ -103,6 +118,9 @@ export class BackendNode {
   private forwardQueue: Array<[Message, string | undefined]> | undefined = [];
   private stopped = false;
   droppedQos0 = 0;
+  /** Handovers (live re-partitioning): barriers received per move, and exports waiting for them (src/cluster/handover.ts). */
+  private readonly barriers = new Map<number, Set<string>>();
+  private pendingExports: Array<{ link: Link; id: number; partition: number; move: number; from: number; to: number }> = [];
 
   private readonly out: PartitionOutput = {
     deliver: (c, d) => {
@@ -194,6 +212,11 @@ export class BackendNode {
       refused: (remote, reason) => this.opts.log.warn({ remote, reason }, 'internal connection refused'),
     });
     this.unwatch = this.opts.mapSource.onChange((m) => void this.onMap(m));
+    // A map written while the partitions recovered and the transport opened (a front end joining)
+    // came before the listener: without it this node's chain frames keep the older epoch, and a
+    // successor that saw the newer map refuses them for good.
+    const latest = this.opts.mapSource.current();
+    if (latest.epoch !== this.map.epoch) void this.onMap(latest);
     this.client = new ClusterClient({
       nodeId: this.opts.id,
       role: 'backend',
@@ -214,6 +237,7 @@ export class BackendNode {
   private async onMap(map: ClusterMap): Promise<void> {
     this.map = map;
     for (const h of this.hosted.values()) h.replica.onMap(map);
+    this.tryExports();
     for (const p of this.mine(map)) {
       if (this.hosted.has(p) || this.recovering.has(p)) continue; // a later map while an earlier one's recovery runs
       this.recovering.add(p);
@@ -374,7 +398,9 @@ export class BackendNode {
         ? `partition ${partition}: ${this.opts.id} is not the head of its chain`
         : epoch < h.placedAt
           ? `command of map epoch ${epoch} for partition ${partition}, placed here in epoch ${h.placedAt}`
-          : undefined;
+          : handedAway(h, commands)
+            ? `partition ${partition} handed the client's slot to another partition`
+            : undefined;
     if (refusal !== undefined || !h) {
       for (const id of requestIds) if (id !== 0) this.reply(link, id, undefined, [RC.ServerUnavailable, refusal], 0, true);
       return;
@@ -400,6 +426,7 @@ export class BackendNode {
 
   private request(link: Link, body: Buffer): void {
     const [id, op, arg] = packr.unpack(body) as [number, string, unknown];
+    if (op === 'barrier' || op === 'export' || op === 'import') return this.handoverRequest(link, id, op, arg as unknown[]);
     // The argument is the partition, or [partition, ...more] for a request that needs more;
     // `follow` may say where the follower left off: [partition, feed id, sequence] (see FilterFeed).
     const resume = op === 'follow' && Array.isArray(arg) ? { feed: Number(arg[1]), seq: Number(arg[2]) } : undefined;
@@ -427,6 +454,70 @@ export class BackendNode {
     }
     if (op === 'retained') return this.reply(link, id, undefined, retainedInfo(p), h.feed.seq);
     this.reply(link, id, undefined, [RC.ProtocolError, `unknown request "${op}"`], 0, true);
+  }
+
+  // ---- handover (live re-partitioning, src/cluster/handover.ts) ----------------------------------------
+
+  /**
+   * `barrier [partition, move, node]`: `node` sends nothing more for the moving range's partition
+   * until the move is over, and everything it sent before is ahead of this on the link (applied).
+   * `export [partition, move, from, to]`: once every front end and back end of the map has sent its
+   * barrier, the range leaves the partition through its chain; the reply is the state.
+   * `import [partition, move, state]`: the state joins the partition through its chain; the reply
+   * carries the partition's feed position, so senders can wait until their index has the imported
+   * subscriptions.
+   */
+  private handoverRequest(link: Link, id: number, op: string, arg: unknown[]): void {
+    const partition = arg[0] as number;
+    const h = this.hosted.get(partition);
+    if (!h || !h.replica.head) return this.reply(link, id, undefined, [RC.ServerUnavailable, `partition ${partition} is not served by ${this.opts.id}`], 0, true);
+    if (op === 'barrier') {
+      const [, move, node] = arg as [number, number, string];
+      let set = this.barriers.get(move);
+      if (!set) this.barriers.set(move, (set = new Set()));
+      set.add(node);
+      this.reply(link, id, undefined, null, h.feed.seq);
+      return this.tryExports();
+    }
+    if (op === 'export') {
+      const [, move, from, to] = arg as [number, number, number, number];
+      this.pendingExports.push({ link, id, partition, move, from, to });
+      return this.tryExports();
+    }
+    const [, move, state] = arg as [number, number, HandoverState];
+    this.runThen(link, id, h, { type: 'import', now: Date.now(), move, state });
+  }
+
+  /** Exports whose barriers are all in (or that were exported already) go through the chain. */
+  private tryExports(): void {
+    if (this.pendingExports.length === 0) return;
+    const waiting: typeof this.pendingExports = [];
+    for (const e of this.pendingExports) {
+      const h = this.hosted.get(e.partition);
+      if (e.link.closed) continue;
+      if (!h || !h.replica.head) {
+        this.reply(e.link, e.id, undefined, [RC.ServerUnavailable, `partition ${e.partition} is not served by ${this.opts.id}`], 0, true);
+        continue;
+      }
+      const done = h.replica.partition.handover.exports.has(e.move);
+      const senders = Object.values(this.map.nodes).filter((n) => n.role === 'frontend' || n.role === 'backend');
+      const got = this.barriers.get(e.move);
+      if (!done && !senders.every((n) => got?.has(n.id))) {
+        waiting.push(e);
+        continue;
+      }
+      this.runThen(e.link, e.id, h, { type: 'export', now: Date.now(), move: e.move, from: e.from, to: e.to });
+    }
+    this.pendingExports = waiting;
+    for (const move of this.barriers.keys()) if (move < (this.map.moving?.id ?? this.map.epoch) && !waiting.some((e) => e.move === move)) this.barriers.delete(move);
+  }
+
+  private runThen(link: Link, id: number, h: Hosted, cmd: Command): void {
+    let ctx = h.contexts.get(link);
+    if (!ctx) h.contexts.set(link, (ctx = { node: this, link, feed: h.feed }));
+    this.applying = h.id;
+    h.replica.executor.executeThen(cmd, this.out, replyWaiter, ctx, id);
+    this.applying = -1;
   }
 
   /** Queues a reply for the link's next REPLIES frame. */

@@ -18,6 +18,8 @@ import { RC } from '../../mqtt/reason-codes.js';
 import { partitionOf, type ClusterMap, type MapSource } from '../map.js';
 import { KEYED_RETRY_WAIT_MS } from '../timeouts.js';
 import { ClusterIndex, type IndexEntry } from './cluster-index.js';
+import { HandoverHold } from './handover-hold.js';
+import { partitionKeyOf } from '../../statestore/protocol.js';
 import { NodeLink, type MovedCommand, type Pending, type ReplyHandler } from './node-link.js';
 import { FrameType, decodeDeliveries, decodeFeed, type DeliveryTarget } from '../transport/protocol.js';
 
@@ -107,6 +109,24 @@ const qos2RestHandler: ReplyHandler = {
 };
 
 const noop: ReplyHandler = { reply() {} };
+
+/** A publish somebody waits for, counted until answered (a handover's barrier waits for none to be left: handover-hold.ts). */
+class Tracked {
+  constructor(
+    readonly hold: HandoverHold,
+    readonly h: ReplyHandler,
+    readonly ctx: unknown,
+    readonly tag: number,
+  ) {}
+}
+
+const trackedHandler: ReplyHandler = {
+  reply(ctx, _tag, ok, value, feedSeq) {
+    const t = ctx as Tracked;
+    t.hold.publishAnswered();
+    t.h.reply(t.ctx, t.tag, ok, value, feedSeq);
+  },
+};
 /** Unsent bytes on a link to a back end above which QoS 0 publishes to its partitions are dropped. */
 const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
 
@@ -129,6 +149,14 @@ export class ClusterClient {
   private readonly groupScratch = new Map<number, string[]>();
   private readonly directScratch = new Set<number>();
   private readonly readyWaiters: Array<() => void> = [];
+  /** Live re-partitioning: what this process holds while a slot range moves (handover-hold.ts). */
+  readonly hold = new HandoverHold({
+    sendBarrier: (move, done) =>
+      this.request(move.source, 'barrier', [move.source, move.id, this.opts.nodeId], {
+        reply: (_c, _t, ok) => done(ok),
+      }),
+    feedReached: (partition, seq) => this.index.reached(partition, seq),
+  });
   private readonly collect = (e: IndexEntry): void => {
     if (e.shareKey === undefined) {
       for (let i = 0; i < e.partitions.length; i++) this.directScratch.add(e.partitions[i]);
@@ -157,6 +185,8 @@ export class ClusterClient {
 
   private onMap(map: ClusterMap): void {
     this.map = map;
+    // Partitions removed by scaling down leave the index (they hold no session any more).
+    for (const p of this.index.partitions()) if (!map.partitions.some((x) => x.id === p)) this.index.forget(p);
     const wanted = new Set(map.partitions.map((p) => p.chain[0]).filter((n): n is string => n !== undefined));
     // Commands waiting for a node that no longer heads their partition go to the new head (keyed
     // appends in flight too: see node-link.ts), before a link that is not wanted any more is stopped.
@@ -205,6 +235,7 @@ export class ClusterClient {
       link.start();
     }
     for (const m of moved) this.resend(m.partition, m.cmd, m.pending);
+    this.hold.onMap(map);
   }
 
   /** A command taken from one node's link, to the partition's head of now (its wait limit keeps counting). */
@@ -285,9 +316,25 @@ export class ClusterClient {
   }
 
   command(partition: number, cmd: Command, h?: ReplyHandler, ctx?: unknown, tag = 0): void {
+    // The rest of a publish in flight is never held: the handover's barrier waits for it.
+    if (cmd.type !== 'publish' && this.hold.holds(partition)) {
+      return this.hold.hold(() => this.command(this.ownerOf(cmd) ?? partition, cmd, h, ctx, tag));
+    }
     const n = this.nodeOf(partition);
     if (n) return n.command(partition, cmd, h, ctx, tag);
     h?.reply(ctx, tag, false, [RC.ServerUnavailable, `partition ${partition} is not in the cluster map`], 0);
+  }
+
+  /** The partition that owns a command's key in the current map (session commands, state-store requests). */
+  private ownerOf(cmd: Command): number | undefined {
+    if (cmd.type === 'kv') {
+      const op = cmd.request.op;
+      const key = op.verb === 'XGET' ? op.keys[0] : op.verb === 'XTX' ? op.ops[0]?.key : op.key;
+      return key === undefined ? undefined : this.partitionOf(partitionKeyOf(key).toString('utf8'));
+    }
+    // An unwatch goes to the partition that holds the keys, not to the session's (registrations on moved keys end with the move).
+    if (cmd.type === 'tick' || cmd.type === 'restart' || cmd.type === 'export' || cmd.type === 'import' || cmd.type === 'publish' || cmd.type === 'unwatch') return undefined;
+    return this.partitionOf(cmd.clientId);
   }
 
   request(partition: number, op: string, arg: unknown, h: ReplyHandler, ctx?: unknown, tag = 0): void {
@@ -307,6 +354,13 @@ export class ClusterClient {
    * nobody waits (QoS 0, wills). `connectionId`: the publisher's live connection (QoS 2, see qos2RestHandler).
    */
   publish(clientId: string, message: Message, packetId: number | undefined, h?: ReplyHandler, ctx?: unknown, tag = 0, connectionId?: number): void {
+    if (this.hold.holding) return this.hold.hold(() => this.publish(clientId, message, packetId, h, ctx, tag, connectionId));
+    if (h) {
+      this.hold.publishStarted();
+      ctx = new Tracked(this.hold, h, ctx, tag);
+      h = trackedHandler;
+      tag = 0;
+    }
     const direct = this.directScratch;
     const groups = this.groupScratch;
     direct.clear();
@@ -376,6 +430,7 @@ export class ClusterClient {
    * waits for an unreachable partition like any command.
    */
   publishToGroup(message: Message, group: string, from = -1): void {
+    if (this.hold.holding) return this.hold.hold(() => this.publishToGroup(message, group, from));
     const e = this.index.entry(`$share/${group}`);
     if (!e) return;
     // Not back to the partition whose member left (it had no other online member to give it to).

@@ -86,6 +86,18 @@ export class ClusterIndex {
     }
   }
 
+  /** Partitions whose feed has been applied. */
+  partitions(): number[] {
+    return [...this.byPartition.keys()];
+  }
+
+  /** A partition left the map (scaled down): its filters leave the index. */
+  forget(partition: number): void {
+    for (const k of this.byPartition.get(partition) ?? []) this.drop(k, partition);
+    this.byPartition.delete(partition);
+    this.seqs.delete(partition);
+  }
+
   /** The entry of one filter as the feed names it (`$share/{group}/{filter}` for a group). */
   entry(key: string): IndexEntry | undefined {
     return this.entries.get(key);

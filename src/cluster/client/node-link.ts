@@ -210,6 +210,8 @@ export class NodeLink {
     if (!this.up) return this.refuse(pending, RC.ServerUnavailable, `node ${this.nodeId} is unreachable: ${this.lastError || 'connecting'}`);
     const id = this.allocId();
     this.inFlight.set(id, pending);
+    // Commands queued before the request leave before it (a handover's barrier relies on this).
+    this.flush();
     this.link!.send(FrameType.Request, this.opts.epoch(), packr.pack([id, op, arg]));
   }
 

@@ -204,6 +204,25 @@ export class EtcdStore implements ClusterStore {
     }
   }
 
+  async readRequestedPartitions(): Promise<number | null> {
+    let text: string | null;
+    try {
+      text = await this.client.get(this.key('scale/partitions')).string();
+    } catch (err) {
+      throw new StoreUnavailableError('reading the requested partition count', err);
+    }
+    const n = text === null ? NaN : Number(text);
+    return Number.isInteger(n) && n > 0 ? n : null;
+  }
+
+  async requestPartitions(partitions: number): Promise<void> {
+    try {
+      await this.client.put(this.key('scale/partitions')).value(String(partitions)).exec();
+    } catch (err) {
+      throw new StoreUnavailableError('writing the requested partition count', err);
+    }
+  }
+
   async watchMap(onChange: (map: Versioned<ClusterMap>) => void): Promise<Unwatch> {
     let last = -1n;
     const deliver = (m: Versioned<ClusterMap> | null) => {

@@ -51,6 +51,12 @@ export interface ClusterStore {
   writeMap(map: ClusterMap, expected: string | null, leadership: Leadership): Promise<boolean>;
   /** Calls `onChange` with every new map (and the current one once the watch is established). */
   watchMap(onChange: (map: Versioned<ClusterMap>) => void): Promise<Unwatch>;
+  /**
+   * The partition count an operator asked for (`edgemq cluster scale --partitions`); the coordinator
+   * moves the map towards it (src/cluster/handover.ts). null when nobody asked.
+   */
+  readRequestedPartitions(): Promise<number | null>;
+  requestPartitions(partitions: number): Promise<void>;
   close(): Promise<void>;
 }
 
