@@ -14,11 +14,12 @@ import path from 'node:path';
  * `edgemq` runs the default durability (`os`); `edgemq-memory` and `edgemq-fsync` the other modes;
  * `edgemq-base` another build of edgemq (`EDGEMQ_BENCH_BASELINE=<its dist/cli/main.js>`) in the
  * default mode, for before/after figures taken in one alternating run; `edgemq-cluster`: one front
- * end and one partition as separate processes (cluster-server.ts); `edgemq-cluster22`: F = 2, P = 2.
+ * end and one partition as separate processes (cluster-server.ts); `edgemq-cluster22`: F = 2, P = 2;
+ * `edgemq-cluster-r2` and `edgemq-cluster22-r2`: the same with every partition a chain of R = 2.
  */
-export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-base' | 'edgemq-cluster' | 'edgemq-cluster22';
+export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-base' | 'edgemq-cluster' | 'edgemq-cluster22' | 'edgemq-cluster-r2' | 'edgemq-cluster22-r2';
 export const ALL_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq'];
-export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-base', 'edgemq-cluster', 'edgemq-cluster22'];
+export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-base', 'edgemq-cluster', 'edgemq-cluster22', 'edgemq-cluster-r2', 'edgemq-cluster22-r2'];
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
 
@@ -134,8 +135,9 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     if (o.protocol === 5) throw new Error('aedes does not support MQTT 5');
     cmd = process.execPath;
     args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/aedes-server.ts'), '--port', String(port)];
-  } else if (name === 'edgemq-cluster' || name === 'edgemq-cluster22') {
-    const shape = name === 'edgemq-cluster' ? ['--frontends', '1', '--partitions', '1'] : ['--frontends', '2', '--partitions', '2'];
+  } else if (name.startsWith('edgemq-cluster')) {
+    const fp = name.startsWith('edgemq-cluster22') ? '2' : '1';
+    const shape = ['--frontends', fp, '--partitions', fp, '--redundancy', name.endsWith('-r2') ? '2' : '1'];
     cmd = process.execPath;
     args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/cluster-server.ts'), '--port', String(port), '--data-dir', tmp, ...shape];
   } else {
