@@ -206,7 +206,8 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     rmSync(tmp, { recursive: true, force: true });
   };
   try {
-    await waitListening(port, child, 15000);
+    // A cluster compiles and starts several processes (tsx): on a busy 2-core machine that takes longer.
+    await waitListening(port, child, name.startsWith('edgemq-cluster') ? 60000 : 15000);
   } catch (e) {
     await stop();
     const tail = errTail.trim().split('\n').slice(-3).join(' | ');
