@@ -76,6 +76,12 @@ const instanceOf = (connectionId: number) => Math.floor(connectionId / 2 ** 32);
 /** QoS 0 deliveries are shed for a front end whose link is this far behind (as the front end sheds for slow clients). */
 const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
 const FORWARD_QUEUE_MAX = 100_000;
+/**
+ * Unsent bytes on a link to a front end at which this node stops reading the front ends' commands
+ * until it drains: TCP backpressure carries to the front ends, whose links then hold their
+ * publishers back (remote-core.ts), instead of deliveries piling up here until QoS 0 is shed.
+ */
+const FRONTEND_BEHIND_BYTES = 1024 * 1024;
 
 const replyWaiter: DurableWaiter = {
   durable(context, tag, result, error) {
@@ -97,6 +103,8 @@ export class BackendNode {
   private readonly replies = new Map<Link, unknown[]>();
   private readonly following = new Map<Link, Set<FilterFeed>>();
   private flushQueued = false;
+  /** Front-end links whose unsent deliveries are above FRONTEND_BEHIND_BYTES: input from front ends is paused meanwhile. */
+  private readonly behind = new Set<Link>();
   private readonly recovering = new Set<number>();
   /** The partition whose command is being applied (-1 outside one): where a forwarded share message comes from. */
   private applying = -1;
@@ -260,6 +268,7 @@ export class BackendNode {
       let set = this.frontEnds.get(instance);
       if (!set) this.frontEnds.set(instance, (set = new Set()));
       set.add(link);
+      if (this.behind.size > 0) link.pauseInput();
       const t = this.orphanTimers.get(instance);
       if (t) {
         clearTimeout(t); // the front end came back within the grace period: its connections stay
@@ -268,11 +277,13 @@ export class BackendNode {
     }
     return {
       frame: (l, type, epoch, body) => this.frame(l, type, epoch, body),
+      drained: (l) => this.caughtUp(l),
       closed: (l, reason) => this.linkClosed(l, reason),
     };
   }
 
   private linkClosed(link: Link, reason: string | undefined): void {
+    this.caughtUp(link);
     if (link.peerInstance === 0) for (const h of this.hosted.values()) h.replica.downstreamClosed(link);
     for (const f of this.following.get(link) ?? []) f.unfollow(link);
     this.following.delete(link);
@@ -418,13 +429,28 @@ export class BackendNode {
     this.flushQueued = false;
     const epoch = this.map.epoch;
     for (const [link, b] of this.deliveries) {
-      if (!b.empty && !link.closed) link.send(FrameType.Deliveries, epoch, b.take());
+      if (b.empty || link.closed) continue;
+      link.send(FrameType.Deliveries, epoch, b.take());
+      if (link.backlog > FRONTEND_BEHIND_BYTES) this.fallBehind(link);
     }
     for (const [link, list] of this.replies) {
       if (list.length > 0 && !link.closed) link.send(FrameType.Replies, epoch, packr.pack(list));
     }
     this.replies.clear();
   };
+
+  /** A front end is not taking its deliveries fast enough: no front end's commands are read until it has. */
+  private fallBehind(link: Link): void {
+    if (this.behind.has(link)) return;
+    this.behind.add(link);
+    if (this.behind.size > 1) return;
+    for (const set of this.frontEnds.values()) for (const l of set) l.pauseInput();
+  }
+
+  private caughtUp(link: Link): void {
+    if (!this.behind.delete(link) || this.behind.size > 0) return;
+    for (const set of this.frontEnds.values()) for (const l of set) l.resumeInput();
+  }
 
   private forward(m: Message, group: string | undefined): void {
     if (this.forwardQueue) {
