@@ -15,11 +15,13 @@ import path from 'node:path';
  * `edgemq-base` another build of edgemq (`EDGEMQ_BENCH_BASELINE=<its dist/cli/main.js>`) in the
  * default mode, for before/after figures taken in one alternating run; `edgemq-cluster`: one front
  * end and one partition as separate processes (cluster-server.ts); `edgemq-cluster22`: F = 2, P = 2;
- * `edgemq-cluster-r2` and `edgemq-cluster22-r2`: the same with every partition a chain of R = 2.
+ * `edgemq-cluster-r2` and `edgemq-cluster22-r2`: the same with every partition a chain of R = 2;
+ * `edgemq-cluster-base`: F = 1, P = 1 of another source tree (`EDGEMQ_BENCH_CLUSTER_BASELINE=<its root>`,
+ * e.g. `git archive <commit>` unpacked with node_modules linked), for before/after figures in one run.
  */
-export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-base' | 'edgemq-cluster' | 'edgemq-cluster22' | 'edgemq-cluster-r2' | 'edgemq-cluster22-r2';
+export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-base' | 'edgemq-cluster' | 'edgemq-cluster22' | 'edgemq-cluster-r2' | 'edgemq-cluster22-r2' | 'edgemq-cluster-base';
 export const ALL_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq'];
-export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-base', 'edgemq-cluster', 'edgemq-cluster22', 'edgemq-cluster-r2', 'edgemq-cluster22-r2'];
+export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-base', 'edgemq-cluster', 'edgemq-cluster22', 'edgemq-cluster-r2', 'edgemq-cluster22-r2', 'edgemq-cluster-base'];
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
 
@@ -137,9 +139,12 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/aedes-server.ts'), '--port', String(port)];
   } else if (name.startsWith('edgemq-cluster')) {
     const fp = name.startsWith('edgemq-cluster22') ? '2' : '1';
-    const shape = ['--frontends', fp, '--partitions', fp, '--redundancy', name.endsWith('-r2') ? '2' : '1'];
+    const shape = ['--frontends', fp, '--partitions', fp, ...(name.endsWith('-r2') ? ['--redundancy', '2'] : [])];
+    const baseline = process.env.EDGEMQ_BENCH_CLUSTER_BASELINE;
+    if (name === 'edgemq-cluster-base' && !baseline) throw new Error('edgemq-cluster-base needs EDGEMQ_BENCH_CLUSTER_BASELINE=<root of the other source tree>');
+    const root = name === 'edgemq-cluster-base' ? path.resolve(baseline!) : o.repoRoot;
     cmd = process.execPath;
-    args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/cluster-server.ts'), '--port', String(port), '--data-dir', tmp, ...shape];
+    args = ['--import', 'tsx', path.join(root, 'test/bench/cluster-server.ts'), '--port', String(port), '--data-dir', tmp, ...shape];
   } else {
     const baseline = process.env.EDGEMQ_BENCH_BASELINE;
     if (name === 'edgemq-base' && !baseline) throw new Error('edgemq-base needs EDGEMQ_BENCH_BASELINE=<dist/cli/main.js of the other build>');
