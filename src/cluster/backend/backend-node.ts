@@ -23,7 +23,7 @@ import { ClusterClient } from '../client/cluster-client.js';
 import type { ClusterMap, MapSource } from '../map.js';
 import { listenTransport, type ListeningTransport } from '../transport/handshake.js';
 import type { Link, LinkHandlers } from '../transport/link.js';
-import { DeliveryBatch, FrameType, ReplyStatus, decodeCommandsBody, packr } from '../transport/protocol.js';
+import { DeliveryBatch, FrameType, ReplyStatus, decodeCommandsBody, encodeReplies, packr } from '../transport/protocol.js';
 import { FilterFeed } from './filter-feed.js';
 
 export interface BackendNodeOptions {
@@ -434,7 +434,7 @@ export class BackendNode {
       if (link.backlog > FRONTEND_BEHIND_BYTES) this.fallBehind(link);
     }
     for (const [link, list] of this.replies) {
-      if (list.length > 0 && !link.closed) link.send(FrameType.Replies, epoch, packr.pack(list));
+      if (list.length > 0 && !link.closed) link.send(FrameType.Replies, epoch, encodeReplies(list));
     }
     this.replies.clear();
   };

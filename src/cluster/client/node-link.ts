@@ -19,7 +19,7 @@ import { RC } from '../../mqtt/reason-codes.js';
 import { KEYED_RETRY_DELAY_MS } from '../timeouts.js';
 import { dialTransport, type Hello } from '../transport/handshake.js';
 import type { Link } from '../transport/link.js';
-import { FrameType, ReplyStatus, encodeCommandsFrame, packr } from '../transport/protocol.js';
+import { FrameType, ReplyStatus, decodeReplies, encodeCommandsFrame, packr } from '../transport/protocol.js';
 
 /** Told the outcome of one command; `value` is the result, or `[reasonCode, message]` when refused. */
 export interface ReplyHandler {
@@ -299,7 +299,7 @@ export class NodeLink {
 
   private frame(type: number, epoch: number, body: Buffer): void {
     if (type === FrameType.Replies) {
-      const flat = packr.unpack(body) as unknown[];
+      const flat = decodeReplies(body);
       for (let i = 0; i + 3 < flat.length; i += 4) {
         const id = flat[i] as number;
         const p = this.inFlight.get(id);
