@@ -82,6 +82,8 @@ const FORWARD_QUEUE_MAX = 100_000;
  * publishers back (remote-core.ts), instead of deliveries piling up here until QoS 0 is shed.
  */
 const FRONTEND_BEHIND_BYTES = 1024 * 1024;
+/** How long a front end that is behind may hold the others back before it stops counting (as stalledSubscriberSeconds' default). */
+const FRONTEND_STALL_MS = 3000;
 
 const replyWaiter: DurableWaiter = {
   durable(context, tag, result, error) {
@@ -104,7 +106,9 @@ export class BackendNode {
   private readonly following = new Map<Link, Set<FilterFeed>>();
   private flushQueued = false;
   /** Front-end links whose unsent deliveries are above FRONTEND_BEHIND_BYTES: input from front ends is paused meanwhile. */
-  private readonly behind = new Set<Link>();
+  private readonly behind = new Map<Link, NodeJS.Timeout>();
+  /** Front ends that stayed behind for FRONTEND_STALL_MS: they hold nobody back until they have drained. */
+  private readonly stalledFrontEnds = new WeakSet<Link>();
   private readonly recovering = new Set<number>();
   /** The partition whose command is being applied (-1 outside one): where a forwarded share message comes from. */
   private applying = -1;
@@ -441,14 +445,38 @@ export class BackendNode {
 
   /** A front end is not taking its deliveries fast enough: no front end's commands are read until it has. */
   private fallBehind(link: Link): void {
-    if (this.behind.has(link)) return;
-    this.behind.add(link);
+    if (this.behind.has(link) || this.stalledFrontEnds.has(link)) return;
+    const t = setTimeout(() => this.giveUpOn(link), FRONTEND_STALL_MS);
+    t.unref();
+    this.behind.set(link, t);
     if (this.behind.size > 1) return;
     for (const set of this.frontEnds.values()) for (const l of set) l.pauseInput();
   }
 
+  /**
+   * A front end that has not caught up within FRONTEND_STALL_MS (hung, or far too slow) must not
+   * hold every other front end back: as for a stalled subscriber, it stops counting until it has
+   * drained, and the QoS 0 shedding limit applies to it meanwhile.
+   */
+  private giveUpOn(link: Link): void {
+    if (!this.behind.has(link)) return;
+    this.stalledFrontEnds.add(link);
+    this.opts.log.warn({ peer: link.peer, backlogBytes: link.backlog }, 'front end has not caught up with its deliveries: it no longer holds back the other front ends');
+    this.release(link);
+  }
+
+  /** Drained or gone. */
   private caughtUp(link: Link): void {
-    if (!this.behind.delete(link) || this.behind.size > 0) return;
+    this.stalledFrontEnds.delete(link);
+    this.release(link);
+  }
+
+  private release(link: Link): void {
+    const t = this.behind.get(link);
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.behind.delete(link);
+    if (this.behind.size > 0) return;
     for (const set of this.frontEnds.values()) for (const l of set) l.resumeInput();
   }
 
