@@ -11,8 +11,10 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ClusterClient } from '../cluster/client/cluster-client.js';
-import type { ReplyHandler } from '../cluster/client/node-link.js';
+import type { NodeLink, ReplyHandler } from '../cluster/client/node-link.js';
 import type { MapSource } from '../cluster/map.js';
+import * as pushback from '../frontend/pushback.js';
+import { FlowState, type FlowParty } from '../frontend/pushback.js';
 import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
 import type { Command } from '../partition/commands.js';
@@ -34,6 +36,23 @@ export interface RemoteCoreOptions {
 }
 
 const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
+/**
+ * Bytes waiting on the link to a back end at which the publisher being routed waits for the link
+ * to drain (pushback.ts, as for a subscriber's socket): the back end is not keeping up, and a
+ * publisher that is not slowed would fill the link until QoS 0 is shed (ClusterClient).
+ */
+const LINK_BEHIND_BYTES = 1024 * 1024;
+
+/** A link to a back end, as pushback sees a subscriber: publishers wait for its drain. */
+class LinkParty implements FlowParty {
+  readonly flow = new FlowState();
+  constructor(readonly link: NodeLink) {}
+  pauseInput(): void {}
+  resumeInput(): void {}
+  watchDrain(): void {
+    this.link.whenDrained(() => pushback.drained(this));
+  }
+}
 
 interface PromiseCtx {
   resolve(v: unknown): void;
@@ -135,6 +154,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
    * registrations it made: they cannot see it end, so they are told (`unwatch`) when it does.
    */
   private readonly watching = new Map<number, { clientId: string; partitions: Set<number> }>();
+  private readonly linkParties = new WeakMap<NodeLink, LinkParty>();
   private poller: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RemoteCoreOptions) {
@@ -152,7 +172,14 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
           if (!s) return;
           this.traffic.messagesSent++;
           this.traffic.bytesSent += d.message.payload.length;
-          s.sink.deliver(d);
+          // As in one process, where deliveries happen inside the publish call: a subscriber that is
+          // behind holds back the publisher of the message, when that publisher is connected here.
+          pushback.routing(this.publisherOf(d.message.origin));
+          try {
+            s.sink.deliver(d);
+          } finally {
+            pushback.routing(undefined);
+          }
         },
         release: (c, packetId, reasonCode) => this.sinks.get(c)?.sink.release(packetId, reasonCode),
         kick: (c, rc) => {
@@ -178,6 +205,24 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
 
   whenReady(): Promise<void> {
     return this.client.whenReady();
+  }
+
+  /** The live connection of a publisher on this front end, as pushback sees it. */
+  private publisherOf(clientId: string): FlowParty | undefined {
+    if (!clientId) return undefined;
+    const id = this.live.get(clientId);
+    const sink = id === undefined ? undefined : this.sinks.get(id)?.sink;
+    return sink !== undefined && 'flow' in sink ? (sink as SessionSink & FlowParty) : undefined;
+  }
+
+  /** After a publish was queued: the publisher being routed waits for every link that is far behind. */
+  private holdIfBehind(): void {
+    for (const link of this.client.links()) {
+      if (link.backlog <= LINK_BEHIND_BYTES) continue;
+      let party = this.linkParties.get(link);
+      if (!party) this.linkParties.set(link, (party = new LinkParty(link)));
+      pushback.socketBehind(party);
+    }
   }
 
   /** The connection id a back end sees for a connection of this front end. */
@@ -260,14 +305,17 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     if (message.qos === 0) {
       this.client.publish(clientId, message, undefined);
       tap?.handler(message, tap.connectionId);
+      this.holdIfBehind();
       return QOS0_DONE;
     }
     const connectionId = packetId === undefined ? undefined : this.live.get(clientId);
-    return new Promise((resolve, reject) => {
+    const done = new Promise<PublishResult>((resolve, reject) => {
       const ctx = { resolve, reject } as PromiseCtx;
       if (tap) this.client.publish(clientId, message, packetId, tapHandler, { ...tap, message, next: publishPromiseHandler, ctx } satisfies TapCtx, 0, connectionId);
       else this.client.publish(clientId, message, packetId, publishPromiseHandler, ctx, 0, connectionId);
     });
+    this.holdIfBehind();
+    return done;
   }
 
   publishAcked(clientId: string, message: Message, packetId: number | undefined, sink: PublishOutcomeSink, tag: number): void {
@@ -277,6 +325,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     const tap = this.tapOf(clientId, message);
     if (tap) this.client.publish(clientId, message, packetId, tapHandler, { ...tap, message, next: publishAckHandler, ctx: sink } satisfies TapCtx, tag, connectionId);
     else this.client.publish(clientId, message, packetId, publishAckHandler, sink, tag, connectionId);
+    this.holdIfBehind();
   }
 
   tapRequests(topic: string, handler: (message: Message, connectionId: number) => void): void {

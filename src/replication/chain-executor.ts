@@ -26,6 +26,7 @@ import type { CommandExecutor, DurableWaiter } from '../core/local-core.js';
 import type { Command } from '../partition/commands.js';
 import type { PartitionOutput } from '../partition/output.js';
 import type { CommandResult } from '../partition/partition.js';
+import { isVolatile } from '../storage/durable-executor.js';
 
 /** Where the executor's sequence numbers go; implemented by the replica's links. */
 export interface ChainNeighbours {
@@ -174,9 +175,20 @@ export class ChainExecutor implements CommandExecutor {
     return !this.hasSuccessor && this.entries.length === 0 && this.effectsAt === this.effects.length;
   }
 
+  /**
+   * A QoS 0 publish that is not retained changes no state worth keeping (storage/durable-executor):
+   * the head routes it to whoever is online now, at once, and the chain never sees it. Holding it
+   * for a commit would cost a chain round trip for a message that is never stored anyway. It may
+   * overtake a QoS 1/2 message whose commit is pending; MQTT orders messages per QoS only.
+   */
+  private volatile(cmd: Command): boolean {
+    return !this.alone && isVolatile(cmd);
+  }
+
   /** Front ends' commands and the head's own (ticks, ended connections). */
   execute(cmd: Command, out: PartitionOutput): { result: CommandResult; ready?: Promise<void> } {
     if (!this.head) return { result: undefined }; // ticks and ended connections are the head's to order
+    if (this.volatile(cmd)) return this.inner.execute(cmd, out);
     if (this.alone) {
       this.committed = this.storedSeq = ++this.seq;
       return this.inner.execute(cmd, out);
@@ -194,6 +206,7 @@ export class ChainExecutor implements CommandExecutor {
 
   executeThen(cmd: Command, out: PartitionOutput, waiter: DurableWaiter, context: unknown, tag: number): void {
     if (!this.head) return waiter.durable(context, tag, undefined, new NotHeadError('not the head of the chain'));
+    if (this.volatile(cmd)) return this.inner.executeThen(cmd, out, waiter, context, tag);
     if (this.alone) {
       this.committed = this.storedSeq = ++this.seq;
       return this.inner.executeThen(cmd, out, waiter, context, tag);

@@ -14,11 +14,16 @@
  * message was promoted to the old generation (4-6 ms scavenges that set the p99 latency).
  *
  *   record  = 0x02 entry*                       (0x01: the same without string references, still read)
- *   entry   = 0x01 publish | 0x02 ack | 0x03 u32:length msgpack(command)
+ *   entry   = 0x01 publish | 0x02 ack | 0x03 u32:length msgpack(command) | 0x04 publish extension
  *   publish = f64:now u8:flags [u16:packetId] [f64:expiresAt] str:clientId str:topic [str:origin]
  *             u32:length payload [u32:length msgpack(properties)]
  *             flags: qos (bits 0-1), retain (2), packetId (3), expiresAt (4), expiryHidden (5),
  *             properties (6), origin is the clientId (7: no origin field)
+ *   extension = u8:xflags [u16:length utf8 key] [u16:n str*n groups]
+ *             xflags: key (0), groups (1), groupsOnly (2). A cluster's publishes carry an
+ *             idempotency key (every QoS 1/2 append) and share groups; in the generic MessagePack
+ *             form they cost the front end, the back end's decoder and its log encoder a generic
+ *             object walk per message. The key is unique per message: written without a string number.
  *   ack     = f64:now f64:connectionId u16:packetId u8:kind u8:reasonCode str:clientId
  *   str     = 0x00 u16:length utf8      a new string: the record's string number n, counting from 0
  *           | 0x01 u16:n                 string number n again
@@ -47,6 +52,10 @@ const STR_REF = 0x01;
 const PUBLISH = 0x01;
 const ACK = 0x02;
 const PACKED = 0x03;
+const PUBLISH_EXT = 0x04;
+const X_KEY = 1;
+const X_GROUPS = 2;
+const X_GROUPS_ONLY = 4;
 
 const F_RETAIN = 1 << 2;
 const F_PACKET_ID = 1 << 3;
@@ -80,9 +89,16 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
   let packed: Array<Uint8Array | undefined> | undefined;
   for (let i = 0; i < commands.length; i++) {
     const c = commands[i];
-    if (c.type === 'publish' && c.groups === undefined && c.key === undefined) {
+    if (c.type === 'publish') {
       const m = c.message;
       bound += 1 + 8 + 1 + 2 + 8 + 9 + 3 * (c.clientId.length + m.topic.length + m.origin.length) + 4 + m.payload.length;
+      if (c.key !== undefined || c.groups !== undefined || c.groupsOnly) {
+        bound += 1 + (c.key !== undefined ? 2 + 3 * c.key.length : 0);
+        if (c.groups !== undefined) {
+          bound += 2;
+          for (let g = 0; g < c.groups.length; g++) bound += 3 + 3 * c.groups[g].length;
+        }
+      }
       if (m.properties !== undefined) {
         if (hasProtoKey(m.properties)) return v8.serialize(commands);
         const p = packr.pack(m.properties);
@@ -93,7 +109,6 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
       bound += 1 + 8 + 8 + 2 + 1 + 1 + 3 + 3 * c.clientId.length;
     } else {
       if (c.type === 'connect' && c.will && hasProtoKey(c.will.message.properties)) return v8.serialize(commands);
-      if (c.type === 'publish' && hasProtoKey(c.message.properties)) return v8.serialize(commands);
       const p = packr.pack(c);
       (packed ??= [])[i] = p;
       bound += 1 + 4 + p.length;
@@ -105,10 +120,11 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
   const strings = new Map<string, number>();
   for (let i = 0; i < commands.length; i++) {
     const c = commands[i];
-    if (c.type === 'publish' && c.groups === undefined && c.key === undefined) {
+    if (c.type === 'publish') {
       const m = c.message;
       const props = packed?.[i];
-      out[at++] = PUBLISH;
+      const ext = c.key !== undefined || c.groups !== undefined || c.groupsOnly === true;
+      out[at++] = ext ? PUBLISH_EXT : PUBLISH;
       at = out.writeDoubleLE(c.now, at);
       out[at++] =
         m.qos |
@@ -125,6 +141,7 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
       if (m.origin !== c.clientId) at = writeString(out, at, m.origin, strings);
       at = writeBytes(out, at, m.payload);
       if (props !== undefined) at = writeBytes(out, at, props);
+      if (ext) at = writeExtension(out, at, c, strings);
     } else if (c.type === 'ack') {
       out[at++] = ACK;
       at = out.writeDoubleLE(c.now, at);
@@ -150,7 +167,7 @@ export function decodeCommands(record: Buffer): Command[] {
   const commands: Command[] = [];
   while (r.at < record.length) {
     const tag = r.u8();
-    if (tag === PUBLISH) {
+    if (tag === PUBLISH || tag === PUBLISH_EXT) {
       const now = r.f64();
       const flags = r.u8();
       const packetId = flags & F_PACKET_ID ? r.u16() : undefined;
@@ -165,6 +182,7 @@ export function decodeCommands(record: Buffer): Command[] {
       if (flags & F_PROPERTIES) message.properties = packr.unpack(r.bytesView()) as Message['properties'];
       const cmd: PublishCommand = { type: 'publish', now, clientId, message };
       if (packetId !== undefined) cmd.packetId = packetId;
+      if (tag === PUBLISH_EXT) readExtension(r, cmd);
       commands.push(cmd);
     } else if (tag === ACK) {
       const now = r.f64();
@@ -183,6 +201,36 @@ export function decodeCommands(record: Buffer): Command[] {
     }
   }
   return commands;
+}
+
+function writeExtension(out: Buffer, at: number, c: PublishCommand, strings: Map<string, number>): number {
+  out[at++] = (c.key !== undefined ? X_KEY : 0) | (c.groups !== undefined ? X_GROUPS : 0) | (c.groupsOnly ? X_GROUPS_ONLY : 0);
+  if (c.key !== undefined) {
+    const n = writeUtf8(out, at + 2, c.key);
+    out[at] = n;
+    out[at + 1] = n >>> 8;
+    at += 2 + n;
+  }
+  if (c.groups !== undefined) {
+    const n = c.groups.length;
+    out[at] = n;
+    out[at + 1] = n >>> 8;
+    at += 2;
+    for (let g = 0; g < n; g++) at = writeString(out, at, c.groups[g], strings);
+  }
+  return at;
+}
+
+function readExtension(r: Reader, cmd: PublishCommand): void {
+  const x = r.u8();
+  if (x & X_KEY) cmd.key = r.plainStr();
+  if (x & X_GROUPS) {
+    const n = r.u16();
+    const groups = new Array<string>(n);
+    for (let g = 0; g < n; g++) groups[g] = r.str();
+    cmd.groups = groups;
+  }
+  if (x & X_GROUPS_ONLY) cmd.groupsOnly = true;
 }
 
 function writeString(out: Buffer, at: number, s: string, strings: Map<string, number>): number {
@@ -252,6 +300,10 @@ class Reader {
     const s = this.strings[this.u16()];
     if (s === undefined) throw new Error(`reference to a string not yet in the record at offset ${this.at - 2}`);
     return s;
+  }
+  /** A string written without a string number (u16 length, UTF-8). */
+  plainStr(): string {
+    return this.utf8();
   }
   private utf8(): string {
     const n = this.u16();

@@ -14,11 +14,14 @@ import path from 'node:path';
  * `edgemq` runs the default durability (`os`); `edgemq-memory` and `edgemq-fsync` the other modes;
  * `edgemq-base` another build of edgemq (`EDGEMQ_BENCH_BASELINE=<its dist/cli/main.js>`) in the
  * default mode, for before/after figures taken in one alternating run; `edgemq-cluster`: one front
- * end and one partition as separate processes (cluster-server.ts); `edgemq-cluster22`: F = 2, P = 2.
+ * end and one partition as separate processes (cluster-server.ts); `edgemq-cluster22`: F = 2, P = 2;
+ * `edgemq-cluster-r2` and `edgemq-cluster22-r2`: the same with every partition a chain of R = 2;
+ * `edgemq-cluster-base`: F = 1, P = 1 of another source tree (`EDGEMQ_BENCH_CLUSTER_BASELINE=<its root>`,
+ * e.g. `git archive <commit>` unpacked with node_modules linked), for before/after figures in one run.
  */
-export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-base' | 'edgemq-cluster' | 'edgemq-cluster22';
+export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-base' | 'edgemq-cluster' | 'edgemq-cluster22' | 'edgemq-cluster-r2' | 'edgemq-cluster22-r2' | 'edgemq-cluster-base';
 export const ALL_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq'];
-export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-base', 'edgemq-cluster', 'edgemq-cluster22'];
+export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-base', 'edgemq-cluster', 'edgemq-cluster22', 'edgemq-cluster-r2', 'edgemq-cluster22-r2', 'edgemq-cluster-base'];
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
 
@@ -134,10 +137,14 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     if (o.protocol === 5) throw new Error('aedes does not support MQTT 5');
     cmd = process.execPath;
     args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/aedes-server.ts'), '--port', String(port)];
-  } else if (name === 'edgemq-cluster' || name === 'edgemq-cluster22') {
-    const shape = name === 'edgemq-cluster' ? ['--frontends', '1', '--partitions', '1'] : ['--frontends', '2', '--partitions', '2'];
+  } else if (name.startsWith('edgemq-cluster')) {
+    const fp = name.startsWith('edgemq-cluster22') ? '2' : '1';
+    const shape = ['--frontends', fp, '--partitions', fp, ...(name.endsWith('-r2') ? ['--redundancy', '2'] : [])];
+    const baseline = process.env.EDGEMQ_BENCH_CLUSTER_BASELINE;
+    if (name === 'edgemq-cluster-base' && !baseline) throw new Error('edgemq-cluster-base needs EDGEMQ_BENCH_CLUSTER_BASELINE=<root of the other source tree>');
+    const root = name === 'edgemq-cluster-base' ? path.resolve(baseline!) : o.repoRoot;
     cmd = process.execPath;
-    args = ['--import', 'tsx', path.join(o.repoRoot, 'test/bench/cluster-server.ts'), '--port', String(port), '--data-dir', tmp, ...shape];
+    args = ['--import', 'tsx', path.join(root, 'test/bench/cluster-server.ts'), '--port', String(port), '--data-dir', tmp, ...shape];
   } else {
     const baseline = process.env.EDGEMQ_BENCH_BASELINE;
     if (name === 'edgemq-base' && !baseline) throw new Error('edgemq-base needs EDGEMQ_BENCH_BASELINE=<dist/cli/main.js of the other build>');
@@ -197,14 +204,17 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     if (alive()) {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       child.kill('SIGTERM');
-      const t = setTimeout(() => alive() && child.kill('SIGKILL'), 3000);
+      // A cluster's supervisor stops its roles first (and SIGKILLs them after 3 s): killed itself
+      // before that, it would leave them running, orphaned, taking CPU from the next runs.
+      const t = setTimeout(() => alive() && child.kill('SIGKILL'), name.startsWith('edgemq-cluster') ? 10000 : 3000);
       await exited;
       clearTimeout(t);
     }
     rmSync(tmp, { recursive: true, force: true });
   };
   try {
-    await waitListening(port, child, 15000);
+    // A cluster compiles and starts several processes (tsx): on a busy 2-core machine that takes longer.
+    await waitListening(port, child, name.startsWith('edgemq-cluster') ? 60000 : 15000);
   } catch (e) {
     await stop();
     const tail = errTail.trim().split('\n').slice(-3).join(' | ');

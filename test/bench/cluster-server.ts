@@ -1,10 +1,11 @@
 /**
- * `edgemq-cluster` for the bench: one back end (P partitions on it) and F front ends as separate
+ * `edgemq-cluster` for the bench: back ends (P partitions on them, each a chain of R replicas on
+ * different back ends) and F front ends as separate
  * processes on a fixed map (test/cluster/fixtures/role.ts, no etcd), started with the same V8 flags
  * as `edgemq serve`. The bench measures against front end 0's port (`--port`). This process only
  * supervises: it stops the roles on SIGTERM and exits when one of them dies.
  *
- *   node --import tsx test/bench/cluster-server.ts --port P --data-dir DIR [--frontends F] [--partitions N]
+ *   node --import tsx test/bench/cluster-server.ts --port P --data-dir DIR [--frontends F] [--partitions N] [--redundancy R]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,16 +17,18 @@ import { freePort } from './brokers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, 'data-dir': { type: 'string' }, frontends: { type: 'string', default: '1' }, partitions: { type: 'string', default: '1' } },
+  options: { port: { type: 'string' }, 'data-dir': { type: 'string' }, frontends: { type: 'string', default: '1' }, partitions: { type: 'string', default: '1' }, redundancy: { type: 'string', default: '1' } },
 });
 const F = Number(values.frontends);
 const P = Number(values.partitions);
+const R = Number(values.redundancy);
 const dir = values['data-dir']!;
 const firstPort = Number(values.port);
 const map: ClusterMap = { epoch: 1, slots: evenSlots(P), partitions: [], nodes: {} };
-const backends = Math.min(P, 2);
+// Two back ends at most (a 2-core machine), but at least R: a chain's replicas sit on different back ends.
+const backends = Math.max(Math.min(P, 2), R);
 for (let b = 0; b < backends; b++) map.nodes[`backend-${b}`] = { id: `backend-${b}`, role: 'backend', host: '127.0.0.1', internalPort: await freePort() };
-for (let p = 0; p < P; p++) map.partitions.push({ id: p, chain: [`backend-${p % backends}`] });
+for (let p = 0; p < P; p++) map.partitions.push({ id: p, chain: Array.from({ length: R }, (_, r) => `backend-${(p + r) % backends}`) });
 const mapFile = path.join(dir, 'map.json');
 writeFileSync(mapFile, JSON.stringify(map));
 const shebang = /^#!.*\bnode\b(.*)$/.exec(readFileSync(path.join(root, 'src/cli/main.ts'), 'utf8').split('\n', 1)[0]);

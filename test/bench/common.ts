@@ -94,8 +94,32 @@ export function clockTicks(): number {
   return clkTck;
 }
 
-/** CPU time (utime+stime, all threads) and RSS of a process from /proc. */
+/**
+ * CPU time (utime+stime, all threads) and RSS of a process from /proc, summed over the processes it
+ * started: a cluster broker (cluster-server.ts) is a supervisor whose front ends and back ends do the work.
+ */
 export function procSample(pid: number): ProcSample | null {
+  const own = oneProcSample(pid);
+  if (!own) return null;
+  for (const child of childrenOf(pid)) {
+    const c = procSample(child);
+    if (!c) continue;
+    own.cpuMs += c.cpuMs;
+    own.rssKb += c.rssKb;
+    own.hwmKb += c.hwmKb;
+  }
+  return own;
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function oneProcSample(pid: number): ProcSample | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -9,7 +9,7 @@ import { Packr } from 'msgpackr';
 import { FRAME_VERSION, HEADER_BYTES, frameHeader } from '../../src/cluster/transport/frame.js';
 import { dialTransport, listenTransport, tokenMatches, type ListeningTransport } from '../../src/cluster/transport/handshake.js';
 import type { Link } from '../../src/cluster/transport/link.js';
-import { FrameType } from '../../src/cluster/transport/protocol.js';
+import { FrameType, decodeReplies, encodeReplies } from '../../src/cluster/transport/protocol.js';
 
 const TOKEN = 'cluster-secret-token';
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -79,6 +79,22 @@ describe('cluster transport', () => {
     expect(tokenMatches(TOKEN, `${TOKEN}x`)).toBe(false);
     expect(tokenMatches(TOKEN, '')).toBe(false);
     expect(tokenMatches(TOKEN, undefined)).toBe(false);
+  });
+
+  it('REPLIES: publish results in the hand layout, every other value in MessagePack, all come back equal', () => {
+    const flat = [
+      1, 0, { matched: 2 }, 7,
+      2, 0, { matched: 0, reasonCode: 0x97, backlog: 1234 }, 8,
+      3, 0, { matched: -1, duplicate: true }, 9,
+      0xffffffff, 1, [0x88, 'partition 1 is unavailable'], 2 ** 40,
+      5, 0, null, 0,
+      6, 0, { matched: 1, sessionPresent: true }, 0, // not only PublishResult fields: MessagePack
+      7, 0, { sessionPresent: false, reasonCode: 0 }, 0,
+      8, 0, 42, 3,
+    ];
+    const body = encodeReplies(flat);
+    expect(body.includes(Buffer.from('backlog'))).toBe(false);
+    expect(decodeReplies(body)).toEqual(flat);
   });
 
   it('carries frames in order, both ways, with the epoch, batched within a turn', async () => {

@@ -26,7 +26,7 @@ import { ClusterClient } from '../client/cluster-client.js';
 import type { ClusterMap, MapSource } from '../map.js';
 import { listenTransport, type ListeningTransport } from '../transport/handshake.js';
 import type { Link, LinkHandlers } from '../transport/link.js';
-import { DeliveryBatch, FrameType, ReplyStatus, decodeCommandsBody, packr } from '../transport/protocol.js';
+import { DeliveryBatch, FrameType, ReplyStatus, decodeCommandsBody, encodeReplies, packr } from '../transport/protocol.js';
 import { FilterFeed } from './filter-feed.js';
 
 export interface BackendNodeOptions {
@@ -77,6 +77,14 @@ const TICK_MS = 1000;
 /** QoS 0 deliveries are shed for a front end whose link is this far behind (as the front end sheds for slow clients). */
 const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
 const FORWARD_QUEUE_MAX = 100_000;
+/**
+ * Unsent bytes on a link to a front end at which this node stops reading the front ends' commands
+ * until it drains: TCP backpressure carries to the front ends, whose links then hold their
+ * publishers back (remote-core.ts), instead of deliveries piling up here until QoS 0 is shed.
+ */
+const FRONTEND_BEHIND_BYTES = 1024 * 1024;
+/** How long a front end that is behind may hold the others back before it stops counting (as stalledSubscriberSeconds' default). */
+const FRONTEND_STALL_MS = 3000;
 
 /**
  * A session command for a client whose slot this partition handed to another (a sender whose map is
@@ -112,6 +120,10 @@ export class BackendNode {
   private readonly replies = new Map<Link, unknown[]>();
   private readonly following = new Map<Link, Set<FilterFeed>>();
   private flushQueued = false;
+  /** Front-end links whose unsent deliveries are above FRONTEND_BEHIND_BYTES: input from front ends is paused meanwhile. */
+  private readonly behind = new Map<Link, NodeJS.Timeout>();
+  /** Front ends that stayed behind for FRONTEND_STALL_MS: they hold nobody back until they have drained. */
+  private readonly stalledFrontEnds = new WeakSet<Link>();
   private readonly recovering = new Set<number>();
   /** The partition whose command is being applied (-1 outside one): where a forwarded share message comes from. */
   private applying = -1;
@@ -312,6 +324,7 @@ export class BackendNode {
       let set = this.frontEnds.get(instance);
       if (!set) this.frontEnds.set(instance, (set = new Set()));
       set.add(link);
+      if (this.behind.size > 0) link.pauseInput();
       const t = this.orphanTimers.get(instance);
       if (t) {
         clearTimeout(t); // the front end came back within the grace period: its connections stay
@@ -320,11 +333,13 @@ export class BackendNode {
     }
     return {
       frame: (l, type, epoch, body) => this.frame(l, type, epoch, body),
+      drained: (l) => this.caughtUp(l),
       closed: (l, reason) => this.linkClosed(l, reason),
     };
   }
 
   private linkClosed(link: Link, reason: string | undefined): void {
+    this.caughtUp(link);
     if (link.peerInstance === 0) for (const h of this.hosted.values()) h.replica.downstreamClosed(link);
     for (const f of this.following.get(link) ?? []) f.unfollow(link);
     this.following.delete(link);
@@ -552,13 +567,52 @@ export class BackendNode {
     this.flushQueued = false;
     const epoch = this.map.epoch;
     for (const [link, b] of this.deliveries) {
-      if (!b.empty && !link.closed) link.send(FrameType.Deliveries, epoch, b.take());
+      if (b.empty || link.closed) continue;
+      link.send(FrameType.Deliveries, epoch, b.take());
+      if (link.backlog > FRONTEND_BEHIND_BYTES) this.fallBehind(link);
     }
     for (const [link, list] of this.replies) {
-      if (list.length > 0 && !link.closed) link.send(FrameType.Replies, epoch, packr.pack(list));
+      if (list.length > 0 && !link.closed) link.send(FrameType.Replies, epoch, encodeReplies(list));
     }
     this.replies.clear();
   };
+
+  /** A front end is not taking its deliveries fast enough: no front end's commands are read until it has. */
+  private fallBehind(link: Link): void {
+    if (this.behind.has(link) || this.stalledFrontEnds.has(link)) return;
+    const t = setTimeout(() => this.giveUpOn(link), FRONTEND_STALL_MS);
+    t.unref();
+    this.behind.set(link, t);
+    if (this.behind.size > 1) return;
+    for (const set of this.frontEnds.values()) for (const l of set) l.pauseInput();
+  }
+
+  /**
+   * A front end that has not caught up within FRONTEND_STALL_MS (hung, or far too slow) must not
+   * hold every other front end back: as for a stalled subscriber, it stops counting until it has
+   * drained, and the QoS 0 shedding limit applies to it meanwhile.
+   */
+  private giveUpOn(link: Link): void {
+    if (!this.behind.has(link)) return;
+    this.stalledFrontEnds.add(link);
+    this.opts.log.warn({ peer: link.peer, backlogBytes: link.backlog }, 'front end has not caught up with its deliveries: it no longer holds back the other front ends');
+    this.release(link);
+  }
+
+  /** Drained or gone. */
+  private caughtUp(link: Link): void {
+    this.stalledFrontEnds.delete(link);
+    this.release(link);
+  }
+
+  private release(link: Link): void {
+    const t = this.behind.get(link);
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.behind.delete(link);
+    if (this.behind.size > 0) return;
+    for (const set of this.frontEnds.values()) for (const l of set) l.resumeInput();
+  }
 
   private forward(m: Message, group: string | undefined): void {
     if (this.forwardQueue) {

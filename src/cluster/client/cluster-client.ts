@@ -343,6 +343,11 @@ export class ClusterClient {
     h.reply(ctx, tag, false, [RC.ServerUnavailable, `partition ${partition} is not in the cluster map`], 0);
   }
 
+  /** The links to the back-end nodes heading partitions now. */
+  links(): IterableIterator<NodeLink> {
+    return this.nodes.values();
+  }
+
   /** Bytes waiting on the link to a partition's node. */
   backlogOf(partition: number): number {
     return this.nodeOf(partition)?.backlog ?? 0;

@@ -19,7 +19,7 @@ import { RC } from '../../mqtt/reason-codes.js';
 import { KEYED_RETRY_DELAY_MS } from '../timeouts.js';
 import { dialTransport, type Hello } from '../transport/handshake.js';
 import type { Link } from '../transport/link.js';
-import { FrameType, ReplyStatus, encodeCommandsFrame, packr } from '../transport/protocol.js';
+import { FrameType, ReplyStatus, decodeReplies, encodeCommandsFrame, packr } from '../transport/protocol.js';
 
 /** Told the outcome of one command; `value` is the result, or `[reasonCode, message]` when refused. */
 export interface ReplyHandler {
@@ -92,6 +92,8 @@ export class NodeLink {
   private batches = new Map<number, PartitionBatch>();
   private flushQueued = false;
   private lastError = '';
+  /** Called once when the socket's backlog is written out or the link is lost (`whenDrained`). */
+  private drainWaiters: Array<() => void> = [];
 
   constructor(
     readonly nodeId: string,
@@ -105,6 +107,22 @@ export class NodeLink {
   /** Bytes waiting for the node's socket: the front end sheds QoS 0 above a limit. */
   get backlog(): number {
     return this.link?.backlog ?? 0;
+  }
+
+  /**
+   * `fn` runs once the bytes waiting now are written out, or the link is gone: the front end holds
+   * a publisher back meanwhile, as it does for a subscriber's socket (frontend/pushback.ts).
+   */
+  whenDrained(fn: () => void): void {
+    if (this.backlog === 0) return fn();
+    this.drainWaiters.push(fn);
+  }
+
+  private drained(): void {
+    if (this.drainWaiters.length === 0) return;
+    const list = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const fn of list) fn();
   }
 
   get reason(): string {
@@ -125,6 +143,7 @@ export class NodeLink {
       { host: addr.host, port: addr.port, token: this.opts.token, hello: this.opts.hello },
       {
         frame: (_l, type, epoch, body) => this.frame(type, epoch, body),
+        drained: () => this.drained(),
         closed: (l, reason) => this.lost(l, reason ?? 'closed'),
       },
     ).then(
@@ -159,6 +178,7 @@ export class NodeLink {
   private lost(l: Link, reason: string): void {
     if (this.link !== l) return;
     this.link = undefined;
+    this.drained(); // nothing waits for a socket that is gone
     this.opts.log?.warn({ node: this.nodeId, reason }, 'lost the connection to a back end');
     const failed = [...this.inFlight.values()];
     this.inFlight.clear();
@@ -281,7 +301,7 @@ export class NodeLink {
 
   private frame(type: number, epoch: number, body: Buffer): void {
     if (type === FrameType.Replies) {
-      const flat = packr.unpack(body) as unknown[];
+      const flat = decodeReplies(body);
       for (let i = 0; i + 3 < flat.length; i += 4) {
         const id = flat[i] as number;
         const p = this.inFlight.get(id);
@@ -351,5 +371,6 @@ export class NodeLink {
     for (const b of this.batches.values()) for (const p of b.pending) if (p) this.refuse(p, RC.ServerShuttingDown, 'shutting down');
     this.batches.clear();
     l?.close();
+    this.drained();
   }
 }

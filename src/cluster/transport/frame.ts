@@ -10,7 +10,7 @@
  * throwing past the link that read it.
  */
 
-export const FRAME_VERSION = 2;
+export const FRAME_VERSION = 3;
 /** u32 length + u8 version + u8 type + u32 epoch. */
 export const HEADER_BYTES = 10;
 /** Bytes counted by the length field besides the body. */

@@ -59,6 +59,15 @@ export class Link {
     return this.ended;
   }
 
+  /** Stop reading the peer's frames (TCP backpressure on the peer), until `resumeInput`. */
+  pauseInput(): void {
+    if (!this.ended) this.socket.pause();
+  }
+
+  resumeInput(): void {
+    if (!this.ended) this.socket.resume();
+  }
+
   /** Bytes accepted for sending but not yet handed to the kernel. */
   get backlog(): number {
     return this.socket.writableLength;

@@ -118,6 +118,31 @@ describe('ChainExecutor', () => {
     expect(delivered).toEqual([9]);
   });
 
+  it('routes a QoS 0 publish (not retained) at once and never replicates it; a retained one is held and replicated', () => {
+    const { execs, pump, queue } = wire(2);
+    const delivered: number[] = [];
+    const out: PartitionOutput = { deliver: (c) => delivered.push(c), release() {}, kick() {} };
+    const noop: DurableWaiter = { durable() {} };
+    execs[0]!.executeThen(connect('s', 9), out, noop, undefined, 1);
+    pump();
+    execs[0]!.executeThen({ type: 'subscribe', now: 1, clientId: 's', connectionId: 9, subs: [{ filter: 't', qos: 1 }] } as never, out, noop, undefined, 2);
+    pump();
+    const replies: number[] = [];
+    const waiter: DurableWaiter = { durable: (_c, tag) => replies.push(tag) };
+    const seq = execs[0]!.seq;
+    execs[0]!.executeThen({ type: 'publish', now: 1, clientId: 'p', message: { topic: 't', payload: Buffer.from('x'), qos: 0, retain: false, origin: 'p' } } as never, out, waiter, undefined, 3);
+    expect(delivered).toEqual([9]);
+    expect(replies).toEqual([3]);
+    expect(queue).toHaveLength(0);
+    expect(execs[0]!.seq).toBe(seq);
+    execs[0]!.executeThen({ type: 'publish', now: 1, clientId: 'p', message: { topic: 't', payload: Buffer.from('y'), qos: 0, retain: true, origin: 'p' } } as never, out, waiter, undefined, 4);
+    expect(delivered).toEqual([9]);
+    pump();
+    expect(delivered).toEqual([9, 9]);
+    expect(replies).toEqual([3, 4]);
+    expect(execs[1]!.seq).toBe(seq + 1);
+  });
+
   it('a middle replica that has not heard from its successor does not acknowledge', () => {
     const { execs, queue } = wire(3);
     const replies: number[] = [];

@@ -51,6 +51,19 @@ describe('command log codec', () => {
     );
   });
 
+  it("a cluster's publish fields (idempotency key, share groups, groupsOnly) come back exactly, in the hand layout", () => {
+    const message = { topic: 'a/b', payload: Buffer.from('x'), qos: 1 as const, retain: false, origin: 'pub' };
+    const cmds: PublishCommand[] = [
+      { type: 'publish', now: 1, clientId: 'pub', message, key: 'frontend-0/17/1' },
+      { type: 'publish', now: 2, clientId: 'pub', message, key: 'frontend-0/17/2', groups: ['g/a/#', 'h/a/+'] },
+      { type: 'publish', now: 3, clientId: '', message: { ...message, qos: 0, origin: 'w' }, groups: ['g/a/#'], groupsOnly: true },
+      { type: 'publish', now: 4, clientId: 'pub', message: { ...message, qos: 2 }, packetId: 9, key: 'ключ/é', groups: [] },
+    ];
+    const record = encodeCommands(cmds);
+    expect(record.includes(Buffer.from('groupsOnly'))).toBe(false); // not the generic MessagePack form
+    expect(decodeCommands(record)).toEqual(cmds);
+  });
+
   it('payload bytes come back exactly, as Buffers of their own (not views into the log record)', () => {
     const payload = Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff));
     const cmd: PublishCommand = { type: 'publish', now: 1_764_000_000_123, clientId: 'c', message: { topic: 't', payload, qos: 1, retain: false, origin: 'c' } };
