@@ -13,7 +13,7 @@ import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
 import { Channel, type ChannelContext, type Transport } from './channel.js';
 import { createParser, isIdle, type ConnectionPacketParser, type ParserOwner } from './mqtt-parser.js';
-import { decodeHotPackets, type HotPacket, type HotPacketSink } from './hot-decode.js';
+import { cutHotPacket, decodeHotPackets, type HotPacket, type HotPacketSink } from './hot-decode.js';
 import * as pushback from './pushback.js';
 
 const kConnection = Symbol('edgemq.connection');
@@ -39,6 +39,8 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
    * common case at the edge) carries no parser at all, while a busy one keeps its parser.
    */
   private parser: ConnectionPacketParser | undefined;
+  /** The start of a PUBLISH/ack the last chunk cut short (hot-decode.ts, cutHotPacket). */
+  private carry: Buffer | undefined;
   private protocolVersion = 4;
   private parsedInChunk = 0;
   private corked = false;
@@ -108,6 +110,10 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
 
   onData(chunk: Buffer): void {
     if (this.failed || this.closed) return;
+    if (this.carry !== undefined) {
+      chunk = Buffer.concat([this.carry, chunk]);
+      this.carry = undefined;
+    }
     if (this.channel.started && (this.parser === undefined || isIdle(this.parser))) {
       // Nothing half-parsed is waiting: whole PUBLISH/ack packets at the front skip mqtt-packet.
       const used = decodeHotPackets(chunk, this.protocolVersion, this.maxPacketSize, this);
@@ -117,15 +123,25 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
           this.partialSince = 0;
           return;
         }
-        chunk = chunk.subarray(used);
       }
+      if (cutHotPacket(chunk, used, this.maxPacketSize)) {
+        // The chunk ended inside a PUBLISH/ack: it is decoded here with the next chunk, so a busy
+        // stream stays on the hot decoder instead of moving to mqtt-packet for good.
+        this.carry = chunk.subarray(used);
+        // The clock of a packet stalled half-way starts when that packet started, not the stream.
+        if (used > 0) this.partialSince = this.lastPacketAt;
+        else if (this.partialSince === 0) this.partialSince = Date.now();
+        return;
+      }
+      if (used > 0) chunk = chunk.subarray(used);
     }
     const parser = (this.parser ??= createParser(this, this.protocolVersion));
     this.parsedInChunk = 0;
     parser.parse(chunk);
     if (this.failed) return;
     const buffered = parser._list.length;
-    this.partialSince = buffered > 0 ? this.partialSince || Date.now() : 0;
+    if (buffered === 0) this.partialSince = 0;
+    else if (this.parsedInChunk > 0 || this.partialSince === 0) this.partialSince = Date.now(); // a new packet is half-way
     // A chunk of one or two packets is a quiet connection's (CONNECT, SUBSCRIBE, PINGREQ): let the
     // parser go. A busy stream of packets the hot decoder does not take keeps it, so no churn.
     if (this.parsedInChunk <= 2 && isIdle(parser)) this.parser = undefined;
