@@ -6,6 +6,7 @@
  * the first-packet rules.
  */
 import { X509Certificate } from 'node:crypto';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
@@ -15,6 +16,13 @@ import { Channel, type ChannelContext, type Transport } from './channel.js';
 import { createParser, isIdle, type ConnectionPacketParser, type ParserOwner } from './mqtt-parser.js';
 import { cutHotPacket, decodeHotPackets, type HotPacket, type HotPacketSink } from './hot-decode.js';
 import * as pushback from './pushback.js';
+import { COALESCE_MAX, WriteBatch } from './write-batch.js';
+
+/**
+ * A connection's first writes of an event-loop iteration go to the stream as they are (CONNACK,
+ * a PUBACK or two: no slab for a quiet connection); the ones after are batched.
+ */
+const BATCH_AFTER_WRITES = 8;
 
 const kConnection = Symbol('edgemq.connection');
 type Stream = Duplex & { remoteAddress?: string; writableLength: number; [kConnection]?: Connection };
@@ -44,6 +52,11 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
   private protocolVersion = 4;
   private parsedInChunk = 0;
   private corked = false;
+  /** Socket streams only: a WebSocket stream turns each write into a frame of its own, left as it is. */
+  private readonly batch: WriteBatch | undefined;
+  /** Writes since the last flush; past BATCH_AFTER_WRITES they are batched. */
+  private writesNow = 0;
+  private wroteSinceTrim = false;
   private closed = false;
   private failed = false;
   /** Coarse timestamps maintained by the watchdog (ms). */
@@ -65,6 +78,7 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
     this.openedAt = now;
     this.lastPacketAt = now;
     this.channel = new Channel(ctx, this);
+    this.batch = stream instanceof net.Socket ? new WriteBatch() : undefined;
     stream[kConnection] = this;
     stream.on('data', onStreamData);
     stream.on('error', onStreamGone);
@@ -80,7 +94,7 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
   readonly remoteAddress: string;
 
   get backlog(): number {
-    return this.stream.writableLength;
+    return this.stream.writableLength + (this.batch?.pending ?? 0);
   }
 
   get drainedBytes(): number {
@@ -182,13 +196,33 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
       this.stream.cork();
       scheduleFlush(this);
     }
-    return this.stream.write(bytes);
+    const batch = this.batch;
+    if (batch === undefined || ++this.writesNow <= BATCH_AFTER_WRITES) return this.stream.write(bytes);
+    // A busy connection: small packets go into one slab, written once per flush (write-batch.ts).
+    this.wroteSinceTrim = true;
+    if (!batch.add(bytes)) {
+      const pending = batch.take();
+      if (pending !== undefined) this.stream.write(pending);
+      if (bytes.length > COALESCE_MAX) return this.stream.write(bytes);
+      batch.renew();
+      batch.add(bytes);
+    }
+    return this.stream.writableLength + batch.pending < this.stream.writableHighWaterMark;
   }
 
   flush(): void {
     if (!this.corked) return;
     this.corked = false;
+    this.writesNow = 0;
+    const pending = this.batch?.take();
+    if (pending !== undefined) this.stream.write(pending);
     this.stream.uncork();
+  }
+
+  /** The watchdog's call: a connection that wrote nothing batched since the last call gives its slab back. */
+  trimIdle(): void {
+    if (!this.wroteSinceTrim && this.batch?.hasSlab === true && !this.corked) this.batch.release();
+    this.wroteSinceTrim = false;
   }
 
   close(): void {
