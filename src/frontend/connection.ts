@@ -52,8 +52,11 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
   private protocolVersion = 4;
   private parsedInChunk = 0;
   private corked = false;
-  /** Socket streams only: a WebSocket stream turns each write into a frame of its own, left as it is. */
-  private readonly batch: WriteBatch | undefined;
+  /**
+   * Made when the connection first gets busy; null for a WebSocket stream, which turns each write
+   * into a frame of its own and is left as it is.
+   */
+  private batch: WriteBatch | null | undefined;
   /** Writes since the last flush; past BATCH_AFTER_WRITES they are batched. */
   private writesNow = 0;
   private wroteSinceTrim = false;
@@ -78,7 +81,7 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
     this.openedAt = now;
     this.lastPacketAt = now;
     this.channel = new Channel(ctx, this);
-    this.batch = stream instanceof net.Socket ? new WriteBatch() : undefined;
+    this.batch = stream instanceof net.Socket ? undefined : null;
     stream[kConnection] = this;
     stream.on('data', onStreamData);
     stream.on('error', onStreamGone);
@@ -196,9 +199,9 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
       this.stream.cork();
       scheduleFlush(this);
     }
-    const batch = this.batch;
-    if (batch === undefined || ++this.writesNow <= BATCH_AFTER_WRITES) return this.stream.write(bytes);
+    if (this.batch === null || ++this.writesNow <= BATCH_AFTER_WRITES) return this.stream.write(bytes);
     // A busy connection: small packets go into one slab, written once per flush (write-batch.ts).
+    const batch = (this.batch ??= new WriteBatch());
     this.wroteSinceTrim = true;
     if (!batch.add(bytes)) {
       const pending = batch.take();
@@ -221,7 +224,7 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
 
   /** The watchdog's call: a connection that wrote nothing batched since the last call gives its slab back. */
   trimIdle(): void {
-    if (!this.wroteSinceTrim && this.batch?.hasSlab === true && !this.corked) this.batch.release();
+    if (!this.wroteSinceTrim && this.batch && !this.corked) this.batch = undefined; // slab and all
     this.wroteSinceTrim = false;
   }
 

@@ -23,10 +23,6 @@ export class WriteBatch {
     return this.to - this.from;
   }
 
-  get hasSlab(): boolean {
-    return this.slab !== undefined;
-  }
-
   /**
    * Copies `bytes` in. False when they are too large to be batched, or there is no slab or no room
    * in it: the caller takes what is pending first (order), then writes them itself or renews.
@@ -53,12 +49,5 @@ export class WriteBatch {
     const out = this.slab!.subarray(this.from, this.to);
     this.from = this.to;
     return out;
-  }
-
-  /** Gives the slab back (idle connection: no memory held). */
-  release(): void {
-    this.slab = undefined;
-    this.from = 0;
-    this.to = 0;
   }
 }
