@@ -7,8 +7,9 @@
  * are shared by every subscriber of that shape: the head (everything before the payload) followed
  * by the message's own payload Buffer, never copied (both go out in one writev thanks to the
  * connection's cork), or for a small payload the whole packet in one buffer. QoS 0 subscribers get
- * the very same bytes; QoS 1/2 subscribers a copy of the head with their packet id patched in. Deliveries with per-subscriber properties (subscription ids,
- * visible expiry, topic alias) or DUP take the general path.
+ * the very same bytes; QoS 1/2 subscribers a copy of the head with their packet id patched in.
+ * Deliveries with per-subscriber properties (subscription ids, visible expiry, topic alias) or DUP
+ * take the general path.
  */
 import mqttPacket from 'mqtt-packet';
 import type { Delivery, Message } from '../core/types.js';
