@@ -59,7 +59,6 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
   private batch: WriteBatch | null | undefined;
   /** Writes since the last flush; past BATCH_AFTER_WRITES they are batched. */
   private writesNow = 0;
-  private wroteSinceTrim = false;
   private closed = false;
   private failed = false;
   /** Coarse timestamps maintained by the watchdog (ms). */
@@ -202,7 +201,6 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
     if (this.batch === null || ++this.writesNow <= BATCH_AFTER_WRITES) return this.stream.write(bytes);
     // A busy connection: small packets go into one slab, written once per flush (write-batch.ts).
     const batch = (this.batch ??= new WriteBatch());
-    this.wroteSinceTrim = true;
     if (!batch.add(bytes)) {
       const pending = batch.take();
       if (pending !== undefined) this.stream.write(pending);
@@ -222,10 +220,9 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
     this.stream.uncork();
   }
 
-  /** The watchdog's call: a connection that wrote nothing batched since the last call gives its slab back. */
+  /** The watchdog's call: a connection that batched nothing since the last call gives its slab back. */
   trimIdle(): void {
-    if (!this.wroteSinceTrim && this.batch && !this.corked) this.batch = undefined; // slab and all
-    this.wroteSinceTrim = false;
+    if (this.batch && !this.batch.wasUsed() && !this.corked) this.batch = undefined; // slab and all
   }
 
   close(): void {

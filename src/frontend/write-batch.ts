@@ -18,6 +18,9 @@ export class WriteBatch {
   private from = 0;
   private to = 0;
 
+  /** Something was added since the last `wasUsed()`: the connection is still busy. */
+  private used = false;
+
   /** Bytes copied in and not yet taken. */
   get pending(): number {
     return this.to - this.from;
@@ -33,7 +36,15 @@ export class WriteBatch {
     if (n > COALESCE_MAX || slab === undefined || this.to + n > slab.length) return false;
     slab.set(bytes, this.to);
     this.to += n;
+    this.used = true;
     return true;
+  }
+
+  /** Whether anything was added since the last call (the watchdog's idle test). */
+  wasUsed(): boolean {
+    const used = this.used;
+    this.used = false;
+    return used;
   }
 
   /** A fresh slab; call with nothing pending. */

@@ -37,5 +37,6 @@ describe('WriteBatch', () => {
     expect(b.pending).toBe(10);
     b.take();
     expect(b.pending).toBe(0);
+    expect([b.wasUsed(), b.wasUsed()]).toEqual([true, false]); // the watchdog's idle test
   });
 });
