@@ -558,7 +558,7 @@ export class Channel implements SessionSink, FlowParty {
     }
     let enc: ReturnType<typeof encodeDelivery>;
     try {
-      enc = encodeDelivery(d, this.version, this.outboundAliases, this.clientMaxPacket, Date.now());
+      enc = encodeDelivery(d, this.version, this.outboundAliases, this.clientMaxPacket, Date.now);
     } catch {
       enc = 'too-large'; // unencodable: never let it throw back into the back end that is delivering
     }
@@ -569,7 +569,7 @@ export class Channel implements SessionSink, FlowParty {
       return;
     }
     let room = this.transport.write(enc.first);
-    if (enc.second) room = this.transport.write(enc.second);
+    if (enc.second !== undefined) room = this.transport.write(enc.second);
     sampler.delivered(d.message, d.retain);
     // The common case (QoS 0, socket below its high-water mark, nothing queued) costs one test.
     if (d.qos > 0 || !room || d.backlog) this.wrote(d, room);

@@ -6,6 +6,7 @@
  * the first-packet rules.
  */
 import { X509Certificate } from 'node:crypto';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
@@ -13,8 +14,15 @@ import { MqttError } from '../mqtt/errors.js';
 import { RC } from '../mqtt/reason-codes.js';
 import { Channel, type ChannelContext, type Transport } from './channel.js';
 import { createParser, isIdle, type ConnectionPacketParser, type ParserOwner } from './mqtt-parser.js';
-import { decodeHotPackets, type HotPacket, type HotPacketSink } from './hot-decode.js';
+import { cutHotPacket, decodeHotPackets, type HotPacket, type HotPacketSink } from './hot-decode.js';
 import * as pushback from './pushback.js';
+import { COALESCE_MAX, WriteBatch } from './write-batch.js';
+
+/**
+ * A connection's first writes of an event-loop iteration go to the stream as they are (CONNACK,
+ * a PUBACK or two: no slab for a quiet connection); the ones after are batched.
+ */
+const BATCH_AFTER_WRITES = 8;
 
 const kConnection = Symbol('edgemq.connection');
 type Stream = Duplex & { remoteAddress?: string; writableLength: number; [kConnection]?: Connection };
@@ -39,9 +47,18 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
    * common case at the edge) carries no parser at all, while a busy one keeps its parser.
    */
   private parser: ConnectionPacketParser | undefined;
+  /** The start of a PUBLISH/ack the last chunk cut short (hot-decode.ts, cutHotPacket). */
+  private carry: Buffer | undefined;
   private protocolVersion = 4;
   private parsedInChunk = 0;
   private corked = false;
+  /**
+   * Made when the connection first gets busy; null for a WebSocket stream, which turns each write
+   * into a frame of its own and is left as it is.
+   */
+  private batch: WriteBatch | null | undefined;
+  /** Writes since the last flush; past BATCH_AFTER_WRITES they are batched. */
+  private writesNow = 0;
   private closed = false;
   private failed = false;
   /** Coarse timestamps maintained by the watchdog (ms). */
@@ -63,6 +80,7 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
     this.openedAt = now;
     this.lastPacketAt = now;
     this.channel = new Channel(ctx, this);
+    this.batch = stream instanceof net.Socket ? undefined : null;
     stream[kConnection] = this;
     stream.on('data', onStreamData);
     stream.on('error', onStreamGone);
@@ -78,7 +96,7 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
   readonly remoteAddress: string;
 
   get backlog(): number {
-    return this.stream.writableLength;
+    return this.stream.writableLength + (this.batch?.pending ?? 0);
   }
 
   get drainedBytes(): number {
@@ -108,6 +126,10 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
 
   onData(chunk: Buffer): void {
     if (this.failed || this.closed) return;
+    if (this.carry !== undefined) {
+      chunk = Buffer.concat([this.carry, chunk]);
+      this.carry = undefined;
+    }
     if (this.channel.started && (this.parser === undefined || isIdle(this.parser))) {
       // Nothing half-parsed is waiting: whole PUBLISH/ack packets at the front skip mqtt-packet.
       const used = decodeHotPackets(chunk, this.protocolVersion, this.maxPacketSize, this);
@@ -117,15 +139,25 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
           this.partialSince = 0;
           return;
         }
-        chunk = chunk.subarray(used);
       }
+      if (cutHotPacket(chunk, used, this.maxPacketSize)) {
+        // The chunk ended inside a PUBLISH/ack: it is decoded here with the next chunk, so a busy
+        // stream stays on the hot decoder instead of moving to mqtt-packet for good.
+        this.carry = chunk.subarray(used);
+        // The clock of a packet stalled half-way starts when that packet started, not the stream.
+        if (used > 0) this.partialSince = this.lastPacketAt;
+        else if (this.partialSince === 0) this.partialSince = Date.now();
+        return;
+      }
+      if (used > 0) chunk = chunk.subarray(used);
     }
     const parser = (this.parser ??= createParser(this, this.protocolVersion));
     this.parsedInChunk = 0;
     parser.parse(chunk);
     if (this.failed) return;
     const buffered = parser._list.length;
-    this.partialSince = buffered > 0 ? this.partialSince || Date.now() : 0;
+    if (buffered === 0) this.partialSince = 0;
+    else if (this.parsedInChunk > 0 || this.partialSince === 0) this.partialSince = Date.now(); // a new packet is half-way
     // A chunk of one or two packets is a quiet connection's (CONNECT, SUBSCRIBE, PINGREQ): let the
     // parser go. A busy stream of packets the hot decoder does not take keeps it, so no churn.
     if (this.parsedInChunk <= 2 && isIdle(parser)) this.parser = undefined;
@@ -166,13 +198,31 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
       this.stream.cork();
       scheduleFlush(this);
     }
-    return this.stream.write(bytes);
+    if (this.batch === null || ++this.writesNow <= BATCH_AFTER_WRITES) return this.stream.write(bytes);
+    // A busy connection: small packets go into one slab, written once per flush (write-batch.ts).
+    const batch = (this.batch ??= new WriteBatch());
+    if (!batch.add(bytes)) {
+      const pending = batch.take();
+      if (pending !== undefined) this.stream.write(pending);
+      if (bytes.length > COALESCE_MAX) return this.stream.write(bytes);
+      batch.renew();
+      batch.add(bytes);
+    }
+    return this.stream.writableLength + batch.pending < this.stream.writableHighWaterMark;
   }
 
   flush(): void {
     if (!this.corked) return;
     this.corked = false;
+    this.writesNow = 0;
+    const pending = this.batch?.take();
+    if (pending !== undefined) this.stream.write(pending);
     this.stream.uncork();
+  }
+
+  /** The watchdog's call: a connection that batched nothing since the last call gives its slab back. */
+  trimIdle(): void {
+    if (this.batch && !this.batch.wasUsed() && !this.corked) this.batch = undefined; // slab and all
   }
 
   close(): void {

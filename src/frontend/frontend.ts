@@ -224,6 +224,7 @@ export class FrontEnd implements ChannelRegistry {
     const now = Date.now();
     const connectTimeout = this.opts.limits.connectTimeoutMs;
     for (const c of this.connections.keys()) {
+      c.trimIdle();
       if (!c.channel.started) {
         if (now - c.openedAt > connectTimeout) c.destroy(); // no CONNECT in time: nothing to answer
       } else if (c.channel.credentialsExpireAt > 0 && now >= c.channel.credentialsExpireAt) {

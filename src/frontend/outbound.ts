@@ -6,9 +6,10 @@
  * Hot path: a fan-out publish is encoded once per wire shape (protocol, QoS, retain) and the bytes
  * are shared by every subscriber of that shape: the head (everything before the payload) followed
  * by the message's own payload Buffer, never copied (both go out in one writev thanks to the
- * connection's cork). QoS 0 subscribers get the very same head; QoS 1/2 subscribers a copy of it
- * with their packet id patched in. Deliveries with per-subscriber properties (subscription ids,
- * visible expiry, topic alias) or DUP take the general path.
+ * connection's cork), or for a small payload the whole packet in one buffer. QoS 0 subscribers get
+ * the very same bytes; QoS 1/2 subscribers a copy of the head with their packet id patched in.
+ * Deliveries with per-subscriber properties (subscription ids, visible expiry, topic alias) or DUP
+ * take the general path.
  */
 import mqttPacket from 'mqtt-packet';
 import type { Delivery, Message } from '../core/types.js';
@@ -17,34 +18,47 @@ import { writeUtf8 } from '../util/write-utf8.js';
 import { VARIABLE_BYTE_INTEGER_MAX, varIntSize, writeVarInt } from '../mqtt/variable-byte-integer.js';
 
 /**
- * Encodings of the message delivered last, indexed by shape: (v5 ? 6 : 0) + qos * 2 + retain.
- * A fan-out delivers one message to all its subscribers in one go, so one remembered message gives
- * the hit rate a map of all messages would, without a map entry (and its GC cost) per message.
+ * Encodings of the messages delivered last, indexed by shape: (v5 ? 6 : 0) + qos * 2 + retain,
+ * each valid for the message in `cachedFor` at the same index. A fan-out delivers one message to all
+ * its subscribers in one go, so remembering the last message per shape gives the hit rate a map of
+ * all messages would, without a map entry (and its GC cost) per message, nor a reset per message.
  */
-let cachedMessage: Message | undefined;
-const cachedShapes: Array<Encoded | undefined> = new Array(12);
+const cachedFor: Array<Message | undefined> = new Array(12).fill(undefined);
+const cachedShapes: Array<Encoded | undefined> = new Array(12).fill(undefined);
 const LARGE_PAYLOAD = 64 * 1024;
+/**
+ * Payloads up to this size are copied behind the head, so a delivery is one buffer and one write:
+ * for small messages (the fan-in case) the copy costs less than the stream's second buffered
+ * write and writev entry. Larger payloads are never copied, whatever the fan-out.
+ */
+export const INLINE_PAYLOAD = 256;
 
-function forgetCachedMessage(): void {
-  cachedMessage = undefined;
+function forgetCachedMessages(): void {
+  cachedFor.fill(undefined);
   cachedShapes.fill(undefined);
 }
 
 interface Encoded {
-  /** Fixed header, topic, packet id placeholder and properties: the packet minus the payload. */
+  /** Fixed header, topic, packet id placeholder and properties; followed by the payload when `inline`. */
   head: Buffer;
+  inline: boolean;
   /** Offset of the packet id in `head` (QoS 1/2). */
   packetIdAt: number;
   /** Length of the whole packet. */
   length: number;
 }
 
+/**
+ * Bytes to write, in order: `first`, then (when set) `second`, the message's shared payload. One
+ * object reused by every call: valid until the next call, which is the way the channel uses it.
+ */
 export interface EncodedDelivery {
-  /** Bytes to write, in order: the head, then (when not empty) the shared payload. */
   first: Buffer;
-  second?: Buffer;
+  second: Buffer | undefined;
   length: number;
 }
+
+const result: EncodedDelivery = { first: Buffer.alloc(0), second: undefined, length: 0 };
 
 function isSharedShape(d: Delivery, version: number, aliases: OutboundAliases | undefined): boolean {
   if (d.dup) return false;
@@ -52,42 +66,51 @@ function isSharedShape(d: Delivery, version: number, aliases: OutboundAliases | 
   return !d.subscriptionIds && (d.message.expiresAt === undefined || d.message.expiryHidden === true) && !aliases?.enabled;
 }
 
+/** `now` is read only for a message that has an expiry (pass `Date.now` itself, not its value). */
 export function encodeDelivery(
   d: Delivery,
   version: number,
   aliases: OutboundAliases | undefined,
   maxPacketSize: number,
-  now: number,
+  clock: () => number,
 ): EncodedDelivery | 'expired' | 'too-large' {
   const m = d.message;
+  const now = m.expiresAt !== undefined ? clock() : 0;
   if (m.expiresAt !== undefined && m.expiresAt <= now) return 'expired'; // [MQTT-3.3.2-5]
   if (isSharedShape(d, version, aliases)) {
     const enc = shared(d, version);
     if (enc.length > maxPacketSize) return 'too-large'; // [MQTT-3.1.2-25]
     let head = enc.head;
     if (d.qos > 0) {
-      // Every QoS 1/2 subscriber needs its own packet id: copy the small head, share the payload.
+      // Every QoS 1/2 subscriber needs its own packet id: copy the head (with a small payload), share a large payload.
       head = Buffer.allocUnsafe(enc.head.length);
-      enc.head.copy(head);
+      head.set(enc.head);
       head[enc.packetIdAt] = d.packetId >> 8;
       head[enc.packetIdAt + 1] = d.packetId & 0xff;
     }
-    return m.payload.length > 0 ? { first: head, second: m.payload, length: enc.length } : { first: head, length: enc.length };
+    result.first = head;
+    result.second = enc.inline || m.payload.length === 0 ? undefined : m.payload;
+    result.length = enc.length;
+    return result;
   }
   const bytes = encodeOne(d, version, aliases, maxPacketSize, now);
-  return typeof bytes === 'string' ? bytes : { first: bytes, length: bytes.length };
+  if (typeof bytes === 'string') return bytes;
+  result.first = bytes;
+  result.second = undefined;
+  result.length = bytes.length;
+  return result;
 }
 
 function shared(d: Delivery, version: number): Encoded {
   const m = d.message;
-  if (cachedMessage !== m) {
-    cachedMessage = m;
-    cachedShapes.fill(undefined);
-    // A fan-out finishes within the current task: a large payload is not kept past it.
-    if (m.payload.length > LARGE_PAYLOAD) queueMicrotask(forgetCachedMessage);
-  }
   const slot = (version === 5 ? 6 : 0) + d.qos * 2 + (d.retain ? 1 : 0);
-  return (cachedShapes[slot] ??= encodeShared(m, d.qos, d.retain, version));
+  if (cachedFor[slot] === m) return cachedShapes[slot]!;
+  // A fan-out finishes within the current task: a large payload is not kept past it.
+  if (m.payload.length > LARGE_PAYLOAD) queueMicrotask(forgetCachedMessages);
+  const enc = encodeShared(m, d.qos, d.retain, version);
+  cachedFor[slot] = m;
+  cachedShapes[slot] = enc;
+  return enc;
 }
 
 function encodeShared(m: Message, qos: number, retain: boolean, version: number): Encoded {
@@ -98,11 +121,12 @@ function encodeShared(m: Message, qos: number, retain: boolean, version: number)
     { protocolVersion: version as 3 | 4 | 5 },
   );
   if (whole.length === 0) throw new Error(`mqtt-packet could not encode a PUBLISH to ${m.topic}`); // it signals failure with an empty Buffer
-  const head = whole.subarray(0, whole.length - m.payload.length);
+  const inline = m.payload.length <= INLINE_PAYLOAD;
+  const head = inline ? whole : whole.subarray(0, whole.length - m.payload.length);
   let at = 1;
   while (head[at] & 0x80) at++; // skip the Remaining Length bytes
   at++;
-  return { head, packetIdAt: at + 2 + head.readUInt16BE(at), length: whole.length };
+  return { head, inline, packetIdAt: at + 2 + head.readUInt16BE(at), length: whole.length };
 }
 
 /**
@@ -116,7 +140,9 @@ function encodePlainHead(m: Message, qos: number, retain: boolean, version: numb
   const variable = 2 + topicLength + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0);
   const remaining = variable + m.payload.length;
   if (remaining > VARIABLE_BYTE_INTEGER_MAX) throw new Error(`PUBLISH of ${remaining} bytes exceeds the MQTT maximum`);
-  const head = Buffer.allocUnsafe(1 + varIntSize(remaining) + variable);
+  const inline = m.payload.length <= INLINE_PAYLOAD;
+  const headLength = 1 + varIntSize(remaining) + variable;
+  const head = Buffer.allocUnsafe(inline ? headLength + m.payload.length : headLength);
   head[0] = 0x30 | (qos << 1) | (retain ? 1 : 0);
   let at = writeVarInt(head, 1, remaining);
   head[at] = topicLength >> 8;
@@ -129,7 +155,8 @@ function encodePlainHead(m: Message, qos: number, retain: boolean, version: numb
     head[at++] = 1;
   }
   if (version === 5) head[at] = 0; // property length 0
-  return { head, packetIdAt, length: head.length + m.payload.length };
+  if (inline) head.set(m.payload, headLength);
+  return { head, inline, packetIdAt, length: headLength + m.payload.length };
 }
 
 function passThroughProperties(m: Message): Record<string, unknown> | undefined {

@@ -426,12 +426,13 @@ export class Partition {
     this.origin = m.origin;
     const touched = this.touched;
     const groups = this.touchedGroups;
-    touched.length = 0;
-    groups.length = 0;
+    // Emptied after every route; a length store is a runtime call, paid per message when unconditional.
+    if (touched.length !== 0) touched.length = 0;
+    if (groups.length !== 0) groups.length = 0;
     this.routes.trie.match(m.topic, this.visit);
 
     let matched = 0;
-    if (this.groupsOnly) touched.length = 0;
+    if (this.groupsOnly && touched.length !== 0) touched.length = 0;
     for (let i = 0; i < touched.length; i++) {
       const s = touched[i];
       const pending: Pending = { message: m, qos: minQos(m.qos, s.matchQos), retain: s.matchRetain && m.retain };
@@ -448,8 +449,8 @@ export class Partition {
       this.enqueue(member.session, this.sharedPending(m, member.options, g), out);
       matched++;
     }
-    touched.length = 0;
-    groups.length = 0;
+    if (touched.length !== 0) touched.length = 0;
+    if (groups.length !== 0) groups.length = 0;
     return matched;
   }
 

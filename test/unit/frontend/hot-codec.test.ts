@@ -8,9 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
-import { decodeHotPackets, type HotPacket } from '../../../src/frontend/hot-decode.js';
+import { CARRY_MAX, cutHotPacket, decodeHotPackets, type HotPacket } from '../../../src/frontend/hot-decode.js';
 import { createParser, isIdle } from '../../../src/frontend/mqtt-parser.js';
-import { encodeDelivery } from '../../../src/frontend/outbound.js';
+import { encodeDelivery, INLINE_PAYLOAD } from '../../../src/frontend/outbound.js';
 import type { Delivery, Message } from '../../../src/core/types.js';
 
 type Version = 4 | 5;
@@ -70,14 +70,24 @@ function splitDecode(chunks: Buffer[], version: Version): Record<string, unknown
   };
   const parser = createParser(owner, version);
   const sink = { acceptHotPacket: (p: HotPacket) => (out.push(normalize(p)), true) };
+  let carry: Buffer | undefined;
   for (let chunk of chunks) {
+    if (carry !== undefined) {
+      chunk = Buffer.concat([carry, chunk]);
+      carry = undefined;
+    }
     if (isIdle(parser)) {
       const used = decodeHotPackets(chunk, version, owner.maxPacketSize, sink);
       if (used === chunk.length) continue;
+      if (cutHotPacket(chunk, used, owner.maxPacketSize)) {
+        carry = chunk.subarray(used);
+        continue;
+      }
       chunk = chunk.subarray(used);
     }
     parser.parse(chunk);
   }
+  if (carry !== undefined) parser.parse(carry); // the stream ended: what is left is the parser's (incomplete, so nothing comes out)
   return out;
 }
 
@@ -129,6 +139,19 @@ describe('hot-path decoder', () => {
     expect(decodeHotPackets(bytes, 4, bytes.length, { acceptHotPacket: () => true })).toBe(bytes.length);
   });
 
+  it('carries a PUBLISH or ack cut by the chunk end, up to CARRY_MAX and the packet size limit, and nothing else', () => {
+    const publish = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(100), qos: 1, messageId: 3, retain: false, dup: false }, { protocolVersion: 4 });
+    for (let cutAt = 1; cutAt < publish.length; cutAt++) expect(cutHotPacket(publish.subarray(0, cutAt), 0, 1 << 28), `cut at ${cutAt}`).toBe(true);
+    expect(cutHotPacket(publish, 0, 1 << 28)).toBe(false); // whole: not cut
+    expect(cutHotPacket(publish.subarray(0, 50), 0, 60)).toBe(false); // larger than the client may send: the parser reports it
+    const big = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(CARRY_MAX), qos: 0, retain: false, dup: false }, { protocolVersion: 4 });
+    expect(cutHotPacket(big.subarray(0, 1000), 0, 1 << 28)).toBe(false);
+    const puback = mqttPacket.generate({ cmd: 'puback', messageId: 1 }, { protocolVersion: 4 });
+    expect(cutHotPacket(puback.subarray(0, 3), 0, 1 << 28)).toBe(true);
+    const subscribe = mqttPacket.generate({ cmd: 'subscribe', messageId: 7, subscriptions: [{ topic: 'a/#', qos: 1 }] }, { protocolVersion: 4 });
+    expect(cutHotPacket(subscribe.subarray(0, 4), 0, 1 << 28)).toBe(false);
+  });
+
   it('stops after the packet that made the connection stop accepting input', () => {
     const one = mqttPacket.generate({ cmd: 'puback', messageId: 1 }, { protocolVersion: 4 });
     let seen = 0;
@@ -157,7 +180,7 @@ describe('PUBLISH encoder', () => {
           const message: Message = { topic: t, payload: Buffer.from(pl), qos: qos as 0 | 1 | 2, retain, origin: 'x' };
           if (version === 5 && props) message.properties = { contentType: 'text/plain', userProperties: { a: 'b' } };
           const d = { message, qos, retain, packetId: id, dup: false } as unknown as Delivery;
-          const enc = encodeDelivery(d, version, undefined, 1 << 28, Date.now());
+          const enc = encodeDelivery(d, version, undefined, 1 << 28, Date.now);
           if (typeof enc === 'string') throw new Error(enc);
           const bytes = enc.second ? Buffer.concat([enc.first, enc.second]) : enc.first;
           expect(bytes.length).toBe(enc.length);
@@ -171,19 +194,28 @@ describe('PUBLISH encoder', () => {
     });
   }
 
-  it('the same message to many subscribers shares its head bytes at QoS 0 and patches only the packet id at QoS 1', () => {
-    const message: Message = { topic: 'fan/out', payload: Buffer.from('x'.repeat(64)), qos: 1, retain: false, origin: 'p' };
-    const at = (qos: number, packetId: number) => encodeDelivery({ message, qos, retain: false, packetId, dup: false } as unknown as Delivery, 4, undefined, 1 << 20, 0);
-    const [a, b] = [at(0, 0), at(0, 0)] as Array<{ first: Buffer; second: Buffer }>;
-    expect(a.first).toBe(b.first);
-    expect(a.second).toBe(message.payload);
-    const [c, e] = [at(1, 7), at(1, 8)] as Array<{ first: Buffer }>;
-    expect(c.first).not.toBe(e.first);
-    expect([c.first.readUInt16BE(c.first.length - 2), e.first.readUInt16BE(e.first.length - 2)]).toEqual([7, 8]);
+  it('the same message to many subscribers shares its bytes at QoS 0 and patches only the packet id at QoS 1', () => {
+    for (const size of [64, INLINE_PAYLOAD + 1]) {
+      const message: Message = { topic: 'fan/out', payload: Buffer.from('x'.repeat(size)), qos: 1, retain: false, origin: 'p' };
+      // The result object is reused by the next call: take its fields out at once.
+      const at = (qos: number, packetId: number) => {
+        const enc = encodeDelivery({ message, qos, retain: false, packetId, dup: false } as unknown as Delivery, 4, undefined, 1 << 20, () => 0);
+        if (typeof enc === 'string') throw new Error(enc);
+        return { first: enc.first, second: enc.second };
+      };
+      const [a, b] = [at(0, 0), at(0, 0)];
+      expect(a.first).toBe(b.first);
+      // A small payload rides in the same buffer (one write); a larger one is the message's own Buffer, never copied.
+      expect(a.second).toBe(size <= INLINE_PAYLOAD ? undefined : message.payload);
+      const [c, e] = [at(1, 7), at(1, 8)];
+      expect(c.first).not.toBe(e.first);
+      const idAt = 2 + 2 + 'fan/out'.length + (size > 127 ? 1 : 0);
+      expect([c.first.readUInt16BE(idAt), e.first.readUInt16BE(idAt)]).toEqual([7, 8]);
+    }
   });
 
   it('refuses a delivery larger than the client accepts', () => {
     const message: Message = { topic: 't', payload: Buffer.alloc(1000), qos: 0, retain: false, origin: 'p' };
-    expect(encodeDelivery({ message, qos: 0, retain: false, packetId: 0, dup: false } as unknown as Delivery, 4, undefined, 500, 0)).toBe('too-large');
+    expect(encodeDelivery({ message, qos: 0, retain: false, packetId: 0, dup: false } as unknown as Delivery, 4, undefined, 500, () => 0)).toBe('too-large');
   });
 });
