@@ -9,7 +9,9 @@
  * partition's command, so a group is served once cluster-wide. A retained publish goes to every
  * partition (each keeps the retained copy and serves retained-on-subscribe with the single node's
  * code). An inbound QoS 2 publish goes first to the publisher's own partition, which keeps the
- * packet id and says whether it is a resend; only a first sending is routed onward.
+ * packet id and says whether it is a resend. A first sending is routed onward under its key; a
+ * resend is routed onward again under the key of the first sending (the id's hold), so partitions
+ * that have it drop it and those that missed it (the first front end died) get it once.
  */
 import type { Logger } from 'pino';
 import type { Message, PublishResult } from '../../core/types.js';
@@ -82,7 +84,15 @@ interface Qos2Rest {
 const qos2FirstHandler: ReplyHandler = {
   reply(ctx, _tag, ok, value) {
     const r = ctx as Qos2Rest;
-    if (!ok || (value as PublishResult).duplicate || r.targets.length === 0) return r.h?.reply(r.ctx, r.tag, ok, value, 0);
+    const first = value as PublishResult;
+    if (!ok || r.targets.length === 0) return r.h?.reply(r.ctx, r.tag, ok, value, 0);
+    if (first.duplicate) {
+      // A resend of a held id: routed before, but the front end that did it may have died before
+      // the other partitions got it. Send it to them again under the key of that first sending;
+      // those that applied it answer the remembered result and route nothing.
+      if (first.hold === undefined) return r.h?.reply(r.ctx, r.tag, ok, value, 0);
+      for (const [, cmd] of r.targets) cmd.key = first.hold;
+    }
     const f = new Fanout(qos2RestHandler, r, 0);
     f.remaining = r.targets.length + 1;
     fanoutHandler.reply(f, 0, true, value, 0);
