@@ -20,6 +20,7 @@ import { CLUSTER_FILE, Supervisor, type ClusterFile, type ProcessSpec } from '..
 import { ensureToken } from '../cluster/token.js';
 import { createLogger } from '../observability/logger.js';
 import { pinnablePort } from '../util/free-port.js';
+import { inNamespace, namespacePlan } from './cluster-netns.js';
 import { clusterShape } from './roles.js';
 import { endpointsFlag, intFlag, logLevelFlag, portFlag, UsageError } from './usage.js';
 
@@ -103,6 +104,8 @@ async function startCluster(args: string[]): Promise<void> {
   const self = [...process.execArgv, process.argv[1]!];
   const common = [...(level ? ['--log-level', level] : []), ...configFiles.flatMap((f) => ['--config', f]), ...(values['secrets-dir'] ? ['--secrets-dir', path.resolve(values['secrets-dir'])] : [])];
 
+  // Test hook: back ends in network namespaces the caller prepared (cluster-netns.ts).
+  const netns = namespacePlan();
   let endpoints: string[];
   if (values.etcd === undefined && !onPath('etcd')) {
     throw new UsageError('--etcd: no etcd endpoints given and no `etcd` on PATH to start one (Debian: apt-get install etcd-server)');
@@ -112,7 +115,7 @@ async function startCluster(args: string[]): Promise<void> {
     const prev = previous?.processes.find((p) => p.role === 'etcd');
     const clientPort = prev?.clientPorts?.[0] ?? (await pinnablePort('127.0.0.1'));
     const peerPort = prev?.peerPort ?? (await pinnablePort('127.0.0.1'));
-    return { role: 'etcd', id: 'etcd', command: 'etcd', args: localEtcdArgs({ dataDir: path.join(dataDir, 'etcd'), clientPort, peerPort }), host: '127.0.0.1', clientPorts: [clientPort], peerPort } satisfies ProcessSpec;
+    return { role: 'etcd', id: 'etcd', command: 'etcd', args: localEtcdArgs({ dataDir: path.join(dataDir, 'etcd'), clientPort, peerPort, ...(netns ? { alsoListenOn: [netns.etcdHost] } : {}) }), host: '127.0.0.1', clientPorts: [clientPort], peerPort } satisfies ProcessSpec;
   })() : undefined;
   if (etcdSpec) endpoints = [localEtcdEndpoint({ clientPort: etcdSpec.clientPorts![0]! })];
   else endpoints = endpointsFlag('etcd', values.etcd!);
@@ -166,7 +169,10 @@ async function startCluster(args: string[]): Promise<void> {
   for (let i = 0; i < backendCount; i++) {
     const id = `backend-${i}`;
     const internalPort = await pinnablePort('127.0.0.1');
-    supervisor.start({ role: 'backend', id, command: process.execPath, args: [...self, 'backend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...common], host: '127.0.0.1', internalPort });
+    // In a namespace, the back end reaches the local etcd at the plan's address, not loopback.
+    const etcd = netns?.backends[i] && etcdSpec ? ['--etcd', localEtcdEndpoint({ clientPort: etcdSpec.clientPorts![0]!, host: netns.etcdHost }), '--etcd-prefix', values['etcd-prefix']!] : etcdFlags;
+    const run = inNamespace(netns, i, process.execPath, [...self, 'backend', '--id', id, ...etcd, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...common]);
+    supervisor.start({ role: 'backend', id, command: run.command, args: run.args, host: run.host ?? '127.0.0.1', internalPort });
   }
   for (let i = 0; i < frontendCount; i++) supervisor.start(await frontendSpec(i));
 
