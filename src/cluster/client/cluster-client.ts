@@ -161,7 +161,19 @@ export class ClusterClient {
   }
 
   private onMap(map: ClusterMap): void {
+    const before = new Map(this.map.partitions.map((p) => [p.id, p.chain[0]]));
     this.map = map;
+    // A partition whose head moved to another node while our link to the old one stayed up (the
+    // old head was cut off the network, not killed) is handled as if that link broke: what we sent
+    // it unanswered may be lost (acks, releases), so its sessions' connections are closed and the
+    // clients resume their sessions (resending their flows) on the new head; and its filter feed
+    // is followed again from the new head.
+    for (const p of map.partitions) {
+      const old = before.get(p.id);
+      if (old === undefined || old === p.chain[0]) continue;
+      const wasFollowed = this.followed.delete(p.id);
+      if (wasFollowed) this.opts.partitionDown?.(p.id, `head moved from ${old} to ${p.chain[0] ?? 'nobody'}`);
+    }
     const wanted = new Set(map.partitions.map((p) => p.chain[0]).filter((n): n is string => n !== undefined));
     // Commands waiting for a node that no longer heads their partition go to the new head (keyed
     // appends in flight too: see node-link.ts), before a link that is not wanted any more is stopped.
