@@ -2,7 +2,7 @@
  * The checker (issue #15), short form: a real `edgemq cluster` (F = 2, P = 2, R = 2) under QoS 1
  * and QoS 2 streams with persistent sessions spread over both front ends, while a nemesis SIGKILLs
  * a random back end (a head, or a tail), front end or coordinator every few seconds and, when this
- * runs as root, cuts a back end off the network (its own network namespace) for 1-6 s. Afterwards,
+ * runs as root, cuts a back end off the network (its own network namespace) for 1-3.5 s (1-6 s in the long form). Afterwards,
  * per QoS: acknowledged messages never delivered, duplicates, deliveries out of per-publisher
  * order, deliveries never published, and the publish stall after each fault (p99 and longest).
  *
@@ -82,7 +82,7 @@ describe('checker: publishers and subscribers under a nemesis', () => {
     await q1.start();
     await q2.start();
     const roles: ProcessRole[] = ['backend', 'backend', 'frontend', 'coordinator', ...(long ? (['etcd'] as ProcessRole[]) : [])];
-    const nemesis = new Nemesis(cluster, { roles, pauseMs: long ? 5000 : 3000, redundancy: 2, ...(network ? { cuts: { network, share: 0.25, first: true } } : {}) });
+    const nemesis = new Nemesis(cluster, { roles, pauseMs: long ? 5000 : 3000, redundancy: 2, ...(network ? { cuts: { network, share: 0.25, first: true, ms: long ? [1000, 6000] : [1000, 3500] } } : {}) });
     try {
       nemesis.start();
       await new Promise((r) => setTimeout(r, seconds * 1000));

@@ -5,8 +5,9 @@
  *   coordinator; etcd in the long form), then wait until the supervisor has restarted it and,
  *   for a back end, until every chain is full again;
  * - cut (when the cluster's back ends run in network namespaces, see network.ts): take one random
- *   back end off the network for 1-6 s (frames dropped both ways, sockets stay open: shorter and
- *   longer than the 3 s membership lease), heal it, and wait until every chain is full again.
+ *   back end off the network for a while (frames dropped both ways, sockets stay open; the
+ *   checker draws 1-3.5 s in the short form, 1-6 s in the long one: shorter and longer than the
+ *   3 s membership lease), heal it, and wait until every chain is full again.
  *
  * One fault at a time, so a chain of R = 2 always keeps a replica with its state (a second fault
  * inside the recovery window would test availability, not safety). Each fault records when it
@@ -41,7 +42,7 @@ export interface NemesisOptions {
   pauseMs: number;
   redundancy: number;
   /** Network cuts, with the share of faults that are cuts (0-1), and whether the first fault is one. Without it, kills only. */
-  cuts?: { network: Network; share: number; first?: boolean };
+  cuts?: { network: Network; share: number; first?: boolean; /** Shortest and longest cut (ms). */ ms: [number, number] };
   random?: () => number;
 }
 
@@ -66,7 +67,7 @@ export class Nemesis {
       if (this.stopped) return;
       const cuts = this.opts.cuts;
       const cut = cuts !== undefined && ((cuts.first === true && this.faults.length === 0) || rnd() < cuts.share);
-      const fault = cut ? await this.cutOne(rnd, cuts!.network) : await this.killOne(rnd);
+      const fault = cut ? await this.cutOne(rnd, cuts!.network, cuts!.ms) : await this.killOne(rnd);
       this.faults.push(fault);
     }
   }
@@ -92,7 +93,11 @@ export class Nemesis {
     const positions = positionsOf(before, id);
     const at = Date.now();
     const pid = await this.cluster.kill(role, index);
-    await this.cluster.waitRestarted(role, index, pid);
+    const restarted = await this.cluster.waitRestarted(role, index, pid);
+    if (role === 'coordinator') {
+      // Recovered once a coordinator leads again: the map names the new process (only a leader writes it).
+      await until('a coordinator elected again', async () => (await this.cluster.map())?.nodes[id]?.pid === restarted.pid, 60_000);
+    }
     if (role === 'backend') {
       // The map first drops the replica (or swaps in the restarted process in one change), then
       // fills the chain again; the new tail then takes its state transfer, which the map does not show.
@@ -105,12 +110,12 @@ export class Nemesis {
     return { at, kind: 'kill', role, index, positions, recoveredMs: Date.now() - at };
   }
 
-  private async cutOne(rnd: () => number, network: Network): Promise<Fault> {
+  private async cutOne(rnd: () => number, network: Network, [shortest, longest]: [number, number]): Promise<Fault> {
     const before = await this.cluster.map();
     const index = this.pickBackend(before, rnd);
     const id = this.cluster.entry('backend', index).id;
     const positions = positionsOf(before, id);
-    const cutMs = 1000 + Math.floor(rnd() * 5000);
+    const cutMs = shortest + Math.floor(rnd() * (longest - shortest));
     const at = Date.now();
     network.cut(index);
     try {
