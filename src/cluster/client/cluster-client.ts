@@ -131,6 +131,9 @@ export class ClusterClient {
   private map: ClusterMap;
   private unwatch: (() => void) | undefined;
   private readonly followed = new Set<number>();
+  /** Follow requests waiting for an answer, by partition, and nodes with a follow retry scheduled. */
+  private readonly asking = new Map<number, NodeLink>();
+  private readonly followRetries = new Set<NodeLink>();
   private readonly groupScratch = new Map<number, string[]>();
   private readonly directScratch = new Set<number>();
   private readonly readyWaiters: Array<() => void> = [];
@@ -235,23 +238,39 @@ export class ClusterClient {
     return this.map.partitions.filter((p) => p.chain[0] === nodeId).map((p) => p.id);
   }
 
-  /** Subscribe to the filter feed of every partition the node holds (a snapshot, then changes). */
+  /**
+   * Subscribe to the filter feed of every partition the node holds (a snapshot, then changes). One
+   * request per partition at a time and one retry timer per node: every map change and every
+   * refusal calls this again, and without both the retries multiplied.
+   */
   private followAll(l: NodeLink): void {
     if (!l.up) return;
     for (const p of this.partitionsOf(l.nodeId)) {
-      if (this.followed.has(p)) continue;
+      if (this.followed.has(p) || this.asking.get(p) === l) continue;
+      this.asking.set(p, l);
       l.request(p, 'follow', p, {
         reply: (_c, _t, ok, value) => {
+          if (this.asking.get(p) === l) this.asking.delete(p);
+          if (this.nodeOf(p) !== l) return; // the partition moved meanwhile: its new head is asked instead
           if (ok) {
             this.followed.add(p);
             this.checkReady();
           } else {
             this.opts.log.warn({ partition: p, node: l.nodeId, reason: (value as [number, string])[1] }, 'cannot follow partition yet; retrying');
-            setTimeout(() => this.followAll(l), 200).unref();
+            this.followLater(l);
           }
         },
       });
     }
+  }
+
+  private followLater(l: NodeLink): void {
+    if (this.followRetries.has(l)) return;
+    this.followRetries.add(l);
+    setTimeout(() => {
+      this.followRetries.delete(l);
+      this.followAll(l);
+    }, 200).unref();
   }
 
   private frame(type: number, body: Buffer): void {
