@@ -14,13 +14,15 @@
  * struck, what it hit and when the cluster was whole again; the checker measures the publish stall
  * after it from the workload's acknowledgements.
  */
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import type { ClusterMap } from '../../../src/cluster/map.js';
 import type { ProcessRole } from '../../../src/cluster/supervisor.js';
 import { until, type TestCluster } from '../../helpers/cluster.js';
 import type { Network } from './network.js';
 
-/** Time given to a rejoined replica for its state transfer before the next fault (one fault at a time). */
-const STATE_TRANSFER_ALLOWANCE_MS = 4000;
+/** Time for a rejoined replica's state to start arriving; from then its directory is marked until it is installed. */
+const STATE_TRANSFER_START_MS = 1500;
 /** After a heal: the membership lease (3 s) plus the coordinator's settle, so a map change the cut caused has come. */
 const AFTER_HEAL_MS = 4000;
 
@@ -105,7 +107,7 @@ export class Nemesis {
         const m = await this.cluster.map();
         return m !== null && before !== null && m.epoch > before.epoch && full(m, this.opts.redundancy);
       }, 60_000);
-      await sleep(STATE_TRANSFER_ALLOWANCE_MS);
+      await this.transfersDone();
     }
     return { at, kind: 'kill', role, index, positions, recoveredMs: Date.now() - at };
   }
@@ -128,8 +130,23 @@ export class Nemesis {
       const m = await this.cluster.map();
       return m !== null && m.nodes[id] !== undefined && full(m, this.opts.redundancy);
     }, 60_000);
-    await sleep(STATE_TRANSFER_ALLOWANCE_MS);
+    await this.transfersDone();
     return { at, kind: 'cut', role: 'backend', index, positions, cutMs, recoveredMs: Date.now() - at };
+  }
+
+  /**
+   * Waits until no replica is in a state transfer (`partition-<id>.joining` in a back end's data
+   * dir, chain-replica.ts): a head killed before its new tail installed its state would leave the
+   * partition without a replica that holds it (a double fault; a known limit).
+   */
+  private async transfersDone(): Promise<void> {
+    await sleep(STATE_TRANSFER_START_MS);
+    const joining = () =>
+      this.cluster.file().processes.filter((p) => p.role === 'backend').some((p) => {
+        const dir = path.join(this.cluster.dataDir, p.id);
+        return existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.joining'));
+      });
+    await until('state transfers installed', () => !joining(), 60_000);
   }
 
   async stop(): Promise<void> {
