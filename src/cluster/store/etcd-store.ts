@@ -185,6 +185,19 @@ export class EtcdStore implements ClusterStore {
     }
   }
 
+  async forgetMember(id: string, pid: number): Promise<boolean> {
+    const key = this.key(`members/${id}`);
+    try {
+      const kv = (await this.client.get(key).exec()).kvs[0];
+      if (!kv || (JSON.parse(kv.value.toString('utf8')) as ClusterNode).pid !== pid) return false;
+      // Only that version of the record: a registration of the restarted process is never removed.
+      const res = await this.client.if(key, 'Mod', '==', kv.mod_revision).then(this.client.delete().key(key)).commit();
+      return res.succeeded;
+    } catch (err) {
+      throw new StoreUnavailableError(`removing the membership of ${id}`, err);
+    }
+  }
+
   async readMap(): Promise<Versioned<ClusterMap> | null> {
     let res;
     try {
