@@ -89,9 +89,10 @@ describe('checker: publishers and subscribers under a nemesis', () => {
       await nemesis.stop();
       await Promise.all([q1.drain(30_000), q2.drain(30_000)]);
       const counts = [q1.counts(), q2.counts()];
-      const report = { seconds, networkCuts: network ? 'on' : 'off (not root or no netns)', faults: nemesis.faults, counts, stalls: stalls(nemesis.faults, [q1, q2]) };
+      const report = { seconds, networkCuts: network ? 'on' : 'off (not root or no netns)', nemesisFailure: nemesis.failure ?? null, faults: nemesis.faults, counts, stalls: stalls(nemesis.faults, [q1, q2]) };
       console.log('checker report', JSON.stringify(report));
       if (process.env.EDGEMQ_CHECKER_REPORT) writeFileSync(process.env.EDGEMQ_CHECKER_REPORT, JSON.stringify(report, null, 2));
+      expect(nemesis.failure).toBeUndefined();
       expect(nemesis.faults.length).toBeGreaterThan(0);
       for (const c of counts) {
         expect(c.acknowledged).toBeGreaterThan(0);

@@ -23,6 +23,8 @@ import type { Network } from './network.js';
 
 /** Time for a rejoined replica's state to start arriving; from then its directory is marked until it is installed. */
 const STATE_TRANSFER_START_MS = 1500;
+/** How long no replica may be in transfer before the next fault. */
+const TRANSFERS_QUIET_MS = 3000;
 /** After a heal: the membership lease (3 s) plus the coordinator's settle, so a map change the cut caused has come. */
 const AFTER_HEAL_MS = 4000;
 
@@ -50,6 +52,8 @@ export interface NemesisOptions {
 
 export class Nemesis {
   readonly faults: Fault[] = [];
+  /** Set when the cluster did not recover from a fault within the limits: the nemesis stopped there. */
+  failure: string | undefined;
   private stopped = false;
   private loop: Promise<void> | undefined;
 
@@ -69,8 +73,13 @@ export class Nemesis {
       if (this.stopped) return;
       const cuts = this.opts.cuts;
       const cut = cuts !== undefined && ((cuts.first === true && this.faults.length === 0) || rnd() < cuts.share);
-      const fault = cut ? await this.cutOne(rnd, cuts!.network, cuts!.ms) : await this.killOne(rnd);
-      this.faults.push(fault);
+      try {
+        this.faults.push(cut ? await this.cutOne(rnd, cuts!.network, cuts!.ms) : await this.killOne(rnd));
+      } catch (err) {
+        // The cluster did not recover in time: no more faults, and the run goes on to its counts.
+        this.failure = `${(err as Error).message} after fault ${this.faults.length + 1} (${cut ? 'cut' : 'kill'})`;
+        return;
+      }
     }
   }
 
@@ -146,7 +155,12 @@ export class Nemesis {
         const dir = path.join(this.cluster.dataDir, p.id);
         return existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.joining'));
       });
-    await until('state transfers installed', () => !joining(), 60_000);
+    // No marker for QUIET_MS on end: a transfer that failed and is asked for again leaves a gap.
+    let quietSince = Date.now();
+    await until('state transfers installed', () => {
+      if (joining()) quietSince = Date.now();
+      return Date.now() - quietSince >= TRANSFERS_QUIET_MS;
+    }, 60_000);
   }
 
   async stop(): Promise<void> {
