@@ -21,6 +21,7 @@ import { ensureToken } from '../cluster/token.js';
 import { scaleStep } from '../cluster/handover.js';
 import { createLogger } from '../observability/logger.js';
 import { pinnablePort } from '../util/free-port.js';
+import { inNamespace, namespacePlan } from './cluster-netns.js';
 import { clusterShape } from './roles.js';
 import { endpointsFlag, intFlag, logLevelFlag, portFlag, UsageError } from './usage.js';
 
@@ -123,6 +124,8 @@ async function startCluster(args: string[]): Promise<void> {
   const self = [...process.execArgv, process.argv[1]!];
   const common = [...(level ? ['--log-level', level] : []), ...configFiles.flatMap((f) => ['--config', f]), ...(values['secrets-dir'] ? ['--secrets-dir', path.resolve(values['secrets-dir'])] : [])];
 
+  // Test hook: back ends in network namespaces the caller prepared (cluster-netns.ts).
+  const netns = namespacePlan();
   let endpoints: string[];
   if (values.etcd === undefined && !onPath('etcd')) {
     throw new UsageError('--etcd: no etcd endpoints given and no `etcd` on PATH to start one (Debian: apt-get install etcd-server)');
@@ -132,12 +135,15 @@ async function startCluster(args: string[]): Promise<void> {
     const prev = previous?.processes.find((p) => p.role === 'etcd');
     const clientPort = prev?.clientPorts?.[0] ?? (await pinnablePort('127.0.0.1'));
     const peerPort = prev?.peerPort ?? (await pinnablePort('127.0.0.1'));
-    return { role: 'etcd', id: 'etcd', command: 'etcd', args: localEtcdArgs({ dataDir: path.join(dataDir, 'etcd'), clientPort, peerPort }), host: '127.0.0.1', clientPorts: [clientPort], peerPort } satisfies ProcessSpec;
+    return { role: 'etcd', id: 'etcd', command: 'etcd', args: localEtcdArgs({ dataDir: path.join(dataDir, 'etcd'), clientPort, peerPort, ...(netns ? { alsoListenOn: [netns.etcdHost] } : {}) }), host: '127.0.0.1', clientPorts: [clientPort], peerPort } satisfies ProcessSpec;
   })() : undefined;
   if (etcdSpec) endpoints = [localEtcdEndpoint({ clientPort: etcdSpec.clientPorts![0]! })];
   else endpoints = endpointsFlag('etcd', values.etcd!);
   const etcdFlags = ['--etcd', endpoints.join(','), '--etcd-prefix', values['etcd-prefix']!];
 
+  // The supervisor's own store client: it follows the map (partitions in cluster.json) and removes
+  // the membership of a back end it saw die.
+  const store = new EtcdStore({ endpoints, prefix: values['etcd-prefix']!, log });
   let frontendCount = shape.frontends;
   let partitionCount = shape.partitions;
   let lastMap: ClusterMap | undefined;
@@ -155,6 +161,15 @@ async function startCluster(args: string[]): Promise<void> {
       redundancy: shape.redundancy,
     }),
     partitionsOf: (id) => (lastMap ? lastMap.partitions.filter((p) => p.chain.includes(id)).map((p) => p.id) : undefined),
+    // A back end that died leaves its chains now rather than when its lease expires (3 s): the
+    // head's successor takes over at once. Its restart registers again and rejoins at the tail.
+    died: (spec, pid) => {
+      if (spec.role !== 'backend') return;
+      store.forgetMember(spec.id, pid).then(
+        (done) => done && log.info({ id: spec.id, pid }, 'removed the membership of a dead back end'),
+        (err: Error) => log.warn({ id: spec.id, err: err.message }, 'cannot remove the membership of a dead back end; its lease will expire'),
+      );
+    },
   });
 
   const frontendSpec = async (i: number): Promise<ProcessSpec> => {
@@ -189,13 +204,15 @@ async function startCluster(args: string[]): Promise<void> {
   for (let i = 0; i < backendCount; i++) {
     const id = `backend-${i}`;
     const internalPort = await pinnablePort('127.0.0.1');
+    // In a namespace, the back end reaches the local etcd at the plan's address, not loopback.
+    const etcd = netns?.backends[i] && etcdSpec ? ['--etcd', localEtcdEndpoint({ clientPort: etcdSpec.clientPorts![0]!, host: netns.etcdHost }), '--etcd-prefix', values['etcd-prefix']!] : etcdFlags;
     const ops = await opsPorts('127.0.0.1', false);
-    supervisor.start({ role: 'backend', id, command: process.execPath, args: [...self, 'backend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...ops.args, ...common], host: '127.0.0.1', internalPort, ...ops.spec });
+    const run = inNamespace(netns, i, process.execPath, [...self, 'backend', '--id', id, ...etcd, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...ops.args, ...common]);
+    supervisor.start({ role: 'backend', id, command: run.command, args: run.args, host: run.host ?? '127.0.0.1', internalPort, ...ops.spec });
   }
   for (let i = 0; i < frontendCount; i++) supervisor.start(await frontendSpec(i));
 
   // The supervisor follows the map only to report partitions in cluster.json; it serves nothing.
-  const store = new EtcdStore({ endpoints, prefix: values['etcd-prefix']!, log });
   const source = await StoreMapSource.open(store, { log });
   source.onChange((m) => {
     lastMap = m;

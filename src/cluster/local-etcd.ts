@@ -9,6 +9,8 @@ export interface LocalEtcdOptions {
   peerPort: number;
   host?: string;
   name?: string;
+  /** More addresses to accept clients on (the checker's back ends in network namespaces reach it there). */
+  alsoListenOn?: string[];
 }
 
 export function localEtcdArgs(o: LocalEtcdOptions): string[] {
@@ -19,7 +21,7 @@ export function localEtcdArgs(o: LocalEtcdOptions): string[] {
   return [
     '--name', name,
     '--data-dir', o.dataDir,
-    '--listen-client-urls', client,
+    '--listen-client-urls', [client, ...(o.alsoListenOn ?? []).map((h) => `http://${h}:${o.clientPort}`)].join(','),
     '--advertise-client-urls', client,
     '--listen-peer-urls', peer,
     '--initial-advertise-peer-urls', peer,

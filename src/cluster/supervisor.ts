@@ -74,6 +74,8 @@ export interface SupervisorOptions {
   describe: () => Record<string, unknown>;
   /** Partitions of a back end, from the current map. */
   partitionsOf?: (id: string) => number[] | undefined;
+  /** A child died (not asked to stop); called before its restart is scheduled. */
+  died?: (spec: ProcessSpec, pid: number) => void;
 }
 
 export class Supervisor {
@@ -120,6 +122,7 @@ export class Supervisor {
       this.write();
       return;
     }
+    if (child.pid !== undefined) this.opts.died?.(m.spec, child.pid);
     const ranFor = Date.now() - m.startedAt;
     if (ranFor >= RESTART_BACKOFF_RESET_MS) m.backoff = RESTART_BACKOFF_MIN_MS;
     const delay = m.backoff;

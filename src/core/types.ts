@@ -110,6 +110,12 @@ export interface PublishResult {
   /** A re-sent QoS 2 PUBLISH whose packet id was still held: not routed again. */
   duplicate?: boolean;
   /**
+   * Cluster, with `duplicate`: the idempotency key under which the first sending went to the other
+   * partitions. The front end sends the rest of the fan-out again under it (partitions that applied
+   * it drop it): the front end of the first sending may have died before it did.
+   */
+  hold?: string;
+  /**
    * The longest queue of a draining (online, not stalled) session this message had to wait in:
    * how far behind the slowest healthy receiver is. The front end pushes back on the publisher
    * when it grows (see frontend/pushback.ts).

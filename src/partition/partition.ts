@@ -387,9 +387,12 @@ export class Partition {
     if (cmd.packetId !== undefined && m.qos === 2) {
       const s = this.sessions.get(cmd.clientId);
       if (s) {
-        // A re-sent QoS 2 PUBLISH whose id is still held was already routed: exactly once [MQTT-4.3.3-9].
-        if (s.incomingQos2.has(cmd.packetId)) return { matched: 0, duplicate: true };
-        s.writableIncomingQos2().add(cmd.packetId);
+        // A re-sent QoS 2 PUBLISH whose id is still held was already routed here: exactly once
+        // [MQTT-4.3.3-9]. Its hold names the key the other partitions got it under, for a front
+        // end that must finish a fan-out another (dead) front end began (cluster-client.ts).
+        const hold = s.incomingQos2.get(cmd.packetId);
+        if (hold !== undefined) return hold === '' ? { matched: 0, duplicate: true } : { matched: 0, duplicate: true, hold };
+        s.writableIncomingQos2().set(cmd.packetId, cmd.key ?? '');
       }
     }
     this.quotaHit = false;

@@ -10,7 +10,6 @@ import type { ShareGroup } from './routes.js';
 export const NEVER_EXPIRES = 0xffffffff;
 
 const EMPTY_MAP: ReadonlyMap<never, never> = new Map<never, never>();
-const EMPTY_SET: ReadonlySet<never> = new Set<never>();
 
 /** A message waiting for, or travelling to, one session. */
 export interface Pending {
@@ -43,7 +42,7 @@ export class Session {
   // collections below are created on first write; reads of an absent one see a shared empty one.
   private subs: Map<string, SubscriptionRequest> | undefined;
   private flight: Map<number, Inflight> | undefined;
-  private qos2In: Set<number> | undefined;
+  private qos2In: Map<number, string> | undefined;
   will: Will | undefined;
   /** When a delayed will is due (ms), set while the connection is gone and the delay runs. */
   willAt: number | undefined;
@@ -76,13 +75,18 @@ export class Session {
     return (this.flight ??= new Map());
   }
 
-  /** Inbound QoS 2 packet ids between PUBLISH and PUBREL. */
-  get incomingQos2(): ReadonlySet<number> {
-    return this.qos2In ?? EMPTY_SET;
+  /**
+   * Inbound QoS 2 packet ids between PUBLISH and PUBREL, each with its hold: the idempotency key
+   * of the cluster append that took the id ('' on a single node or unkeyed). The publish was routed
+   * to the other partitions under that key, so a resend through another front end can route it
+   * again under the same key and partitions that already applied it drop it (cluster-client.ts).
+   */
+  get incomingQos2(): ReadonlyMap<number, string> {
+    return this.qos2In ?? EMPTY_MAP;
   }
 
-  writableIncomingQos2(): Set<number> {
-    return (this.qos2In ??= new Set());
+  writableIncomingQos2(): Map<number, string> {
+    return (this.qos2In ??= new Map());
   }
 
   get online(): boolean {

@@ -32,6 +32,8 @@ export interface SessionState {
   queue: PendingState[];
   inflight: InflightState[];
   incomingQos2: number[];
+  /** The holds of `incomingQos2` ids taken by keyed cluster appends (absent in older snapshots: no hold). */
+  incomingQos2Holds?: Array<[number, string]>;
   will?: Will;
   willAt?: number;
   nextId: number;
@@ -69,11 +71,17 @@ export function sessionState(s: Session, partition: Partition): SessionState {
     subscriptions: [...s.subscriptions.values()],
     queue: [...s.queue].map((p) => pendingState(p, partition)),
     inflight: [...s.inflight.values()].map((e) => pendingState(e, partition) as InflightState),
-    incomingQos2: [...s.incomingQos2],
+    incomingQos2: [...s.incomingQos2.keys()],
+    ...holdsOf(s),
     will: s.will,
     willAt: s.willAt,
     nextId: s.nextId,
   };
+}
+
+function holdsOf(s: Session): { incomingQos2Holds?: Array<[number, string]> } {
+  const holds = [...s.incomingQos2].filter(([, hold]) => hold !== '');
+  return holds.length > 0 ? { incomingQos2Holds: holds } : {};
 }
 
 export function snapshotPartition(partition: Partition): PartitionSnapshot {
@@ -126,7 +134,8 @@ export function restoreSessions(p: Partition, states: SessionState[], groups: Pa
     s.will = st.will;
     s.willAt = st.willAt;
     s.nextId = st.nextId;
-    for (const id of st.incomingQos2) s.writableIncomingQos2().add(id);
+    for (const id of st.incomingQos2) s.writableIncomingQos2().set(id, '');
+    for (const [id, hold] of st.incomingQos2Holds ?? []) s.writableIncomingQos2().set(id, hold);
     for (const sub of st.subscriptions) {
       s.writableSubscriptions().set(sub.filter, sub);
       const shared = parseSharedFilter(sub.filter);

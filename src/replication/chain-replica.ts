@@ -21,7 +21,7 @@
  * refuses to serve (the partition stays unavailable instead of serving an incomplete state).
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
 import type { Logger } from 'pino';
@@ -78,6 +78,14 @@ export class ChainReplica {
   private ackDue = false;
   /** APPEND bodies that arrive while a transferred state is being installed. */
   private held: Buffer[] | undefined;
+  /**
+   * Installs run one after another (they replace the same store directory), and only the newest
+   * state counts: a link that broke and came back during an install brings a second CHAIN_STATE,
+   * and the first install, when it ends, steps aside. Before, both ran at once and the second
+   * failed on the first's files (ENOENT on the marker), leaving the replica in transfer.
+   */
+  private installs: Promise<void> = Promise.resolve();
+  private installGen = 0;
   private closed = false;
 
   private constructor(
@@ -248,12 +256,18 @@ export class ChainReplica {
     if (type === FrameType.ChainState) {
       const [, lineage, seq, snapshot] = packr.unpack(body) as [number, string, number, Buffer];
       this.held = [];
-      void this.install(lineage, seq, snapshot).catch((err: Error) => {
-        this.opts.log.error({ partition: this.opts.partition, err: err.message }, 'state transfer failed; asking again');
-        this.held = undefined;
-        this.syncing = true;
-        link.fail('state transfer failed');
-      });
+      const gen = ++this.installGen;
+      this.installs = this.installs.then(() =>
+        gen !== this.installGen
+          ? undefined
+          : this.install(lineage, seq, snapshot, gen).catch((err: Error) => {
+              if (gen !== this.installGen) return;
+              this.opts.log.error({ partition: this.opts.partition, err: err.message }, 'state transfer failed; asking again');
+              this.held = undefined;
+              this.syncing = true;
+              link.fail('state transfer failed');
+            }),
+      );
       return;
     }
     if (type === FrameType.ChainRefused) {
@@ -271,7 +285,7 @@ export class ChainReplica {
   }
 
   /** Replace the state machine with the predecessor's, stored as durably as the broker promises before it is acknowledged. */
-  private async install(lineage: string, seq: number, snapshot: Buffer): Promise<void> {
+  private async install(lineage: string, seq: number, snapshot: Buffer, gen: number): Promise<void> {
     const started = Date.now();
     const old = this.executor.inner;
     this.syncing = true;
@@ -290,8 +304,9 @@ export class ChainReplica {
       await store.writeSnapshot(0, snapshot, sync);
       inner = new DurableExecutor(partition, store, 0, { ...DEFAULT_DURABLE_OPTIONS, sync });
     }
-    unlinkSync(this.marker);
-    if (this.closed) return void (await inner.close());
+    // A newer state arrived meanwhile: it is installed next, over this one.
+    if (this.closed || gen !== this.installGen) return void (await inner.close());
+    rmSync(this.marker, { force: true });
     this.partition = partition;
     this.lineage = lineage;
     this.executor.reset(inner, seq);

@@ -9,7 +9,9 @@
  * partition's command, so a group is served once cluster-wide. A retained publish goes to every
  * partition (each keeps the retained copy and serves retained-on-subscribe with the single node's
  * code). An inbound QoS 2 publish goes first to the publisher's own partition, which keeps the
- * packet id and says whether it is a resend; only a first sending is routed onward.
+ * packet id and says whether it is a resend. A first sending is routed onward under its key; a
+ * resend is routed onward again under the key of the first sending (the id's hold), so partitions
+ * that have it drop it and those that missed it (the first front end died) get it once.
  */
 import type { Logger } from 'pino';
 import type { Message, PublishResult } from '../../core/types.js';
@@ -84,7 +86,15 @@ interface Qos2Rest {
 const qos2FirstHandler: ReplyHandler = {
   reply(ctx, _tag, ok, value) {
     const r = ctx as Qos2Rest;
-    if (!ok || (value as PublishResult).duplicate || r.targets.length === 0) return r.h?.reply(r.ctx, r.tag, ok, value, 0);
+    const first = value as PublishResult;
+    if (!ok || r.targets.length === 0) return r.h?.reply(r.ctx, r.tag, ok, value, 0);
+    if (first.duplicate) {
+      // A resend of a held id: routed before, but the front end that did it may have died before
+      // the other partitions got it. Send it to them again under the key of that first sending;
+      // those that applied it answer the remembered result and route nothing.
+      if (first.hold === undefined) return r.h?.reply(r.ctx, r.tag, ok, value, 0);
+      for (const [, cmd] of r.targets) cmd.key = first.hold;
+    }
     const f = new Fanout(qos2RestHandler, r, 0);
     f.remaining = r.targets.length + 1;
     fanoutHandler.reply(f, 0, true, value, 0);
@@ -146,6 +156,9 @@ export class ClusterClient {
   private map: ClusterMap;
   private unwatch: (() => void) | undefined;
   private readonly followed = new Set<number>();
+  /** Follow requests waiting for an answer, by partition, and nodes with a follow retry scheduled. */
+  private readonly asking = new Map<number, NodeLink>();
+  private readonly followRetries = new Set<NodeLink>();
   private readonly groupScratch = new Map<number, string[]>();
   private readonly directScratch = new Set<number>();
   private readonly readyWaiters: Array<() => void> = [];
@@ -184,9 +197,21 @@ export class ClusterClient {
   }
 
   private onMap(map: ClusterMap): void {
+    const before = new Map(this.map.partitions.map((p) => [p.id, p.chain[0]]));
     this.map = map;
     // Partitions removed by scaling down leave the index (they hold no session any more).
     for (const p of this.index.partitions()) if (!map.partitions.some((x) => x.id === p)) this.index.forget(p);
+    // A partition whose head moved to another node while our link to the old one stayed up (the
+    // old head was cut off the network, not killed) is handled as if that link broke: what we sent
+    // it unanswered may be lost (acks, releases), so its sessions' connections are closed and the
+    // clients resume their sessions (resending their flows) on the new head; and its filter feed
+    // is followed again from the new head.
+    for (const p of map.partitions) {
+      const old = before.get(p.id);
+      if (old === undefined || old === p.chain[0]) continue;
+      const wasFollowed = this.followed.delete(p.id);
+      if (wasFollowed) this.opts.partitionDown?.(p.id, `head moved from ${old} to ${p.chain[0] ?? 'nobody'}`);
+    }
     const wanted = new Set(map.partitions.map((p) => p.chain[0]).filter((n): n is string => n !== undefined));
     // Commands waiting for a node that no longer heads their partition go to the new head (keyed
     // appends in flight too: see node-link.ts), before a link that is not wanted any more is stopped.
@@ -252,15 +277,20 @@ export class ClusterClient {
   /**
    * Subscribe to the filter feed of every partition the node holds: a snapshot, then changes. A
    * feed followed before (the link broke) is resumed after the last change applied when the node
-   * still has the changes since (filter-feed.ts); it answers with a snapshot when it does not.
+   * still has the changes since (filter-feed.ts); it answers with a snapshot when it does not. One
+   * request per partition at a time and one retry timer per node: every map change and every
+   * refusal calls this again, and without both the retries multiplied.
    */
   private followAll(l: NodeLink): void {
     if (!l.up) return;
     for (const p of this.partitionsOf(l.nodeId)) {
-      if (this.followed.has(p)) continue;
+      if (this.followed.has(p) || this.asking.get(p) === l) continue;
+      this.asking.set(p, l);
       const feed = this.feeds.get(p);
       l.request(p, 'follow', feed === undefined ? p : [p, feed, this.index.seqOf(p)], {
         reply: (_c, _t, ok, value) => {
+          if (this.asking.get(p) === l) this.asking.delete(p);
+          if (this.nodeOf(p) !== l) return; // the partition moved meanwhile: its new head is asked instead
           if (ok) {
             const r = value as { feed: number; resumed: boolean };
             this.feeds.set(p, r.feed);
@@ -270,11 +300,20 @@ export class ClusterClient {
             this.checkReady();
           } else {
             this.opts.log.warn({ partition: p, node: l.nodeId, reason: (value as [number, string])[1] }, 'cannot follow partition yet; retrying');
-            setTimeout(() => this.followAll(l), 200).unref();
+            this.followLater(l);
           }
         },
       });
     }
+  }
+
+  private followLater(l: NodeLink): void {
+    if (this.followRetries.has(l)) return;
+    this.followRetries.add(l);
+    setTimeout(() => {
+      this.followRetries.delete(l);
+      this.followAll(l);
+    }, 200).unref();
   }
 
   private frame(type: number, body: Buffer): void {

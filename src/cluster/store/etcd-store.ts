@@ -121,10 +121,12 @@ export class EtcdStore implements ClusterStore {
       lease.on('lost', () => {}); // reported through Leadership.lost once leading; before that a failed grant is retried below
       let leaseId: string;
       let won = false;
+      let seenAt = '';
       try {
         leaseId = await lease.grant();
         const res = await this.client.if(leaderKey, 'Create', '==', 0).then(this.client.put(leaderKey).value(id).lease(leaseId)).commit();
         won = res.succeeded;
+        seenAt = res.header.revision;
       } catch (err) {
         await lease.revoke().catch(() => {});
         this.log?.warn({ err: (err as Error).message }, 'coordinator election: store unreachable; retrying');
@@ -133,8 +135,10 @@ export class EtcdStore implements ClusterStore {
       }
       if (won) return this.leadership(id, lease, leaseId);
       await lease.revoke().catch(() => {});
-      // Someone leads: wait for its key to go (resignation or lease expiry), or re-check after one TTL.
-      await this.waitForDelete(leaderKey, ttlSeconds * 1000, signal);
+      // Someone leads: wait for its key to go (resignation or lease expiry), or re-check after one
+      // TTL. Watched from just after the revision that saw it, so a deletion before the watch
+      // starts is not missed (it would cost a whole TTL after a coordinator's death).
+      await this.waitForDelete(leaderKey, ttlSeconds * 1000, signal, seenAt);
     }
   }
 
@@ -151,10 +155,12 @@ export class EtcdStore implements ClusterStore {
     return { id, token: leaseId, lost, resign };
   }
 
-  private async waitForDelete(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  private async waitForDelete(key: string, timeoutMs: number, signal?: AbortSignal, seenAt = ''): Promise<void> {
     let watcher: Watcher | undefined;
     try {
-      watcher = await this.client.watch().key(key).create();
+      const builder = this.client.watch().key(key);
+      if (seenAt !== '') builder.startRevision(String(BigInt(seenAt) + 1n));
+      watcher = await builder.create();
     } catch {
       await sleep(STORE_RETRY_MS);
       return;
@@ -176,6 +182,19 @@ export class EtcdStore implements ClusterStore {
       return await this.client.get(this.key('leader')).string();
     } catch (err) {
       throw new StoreUnavailableError('reading the leader', err);
+    }
+  }
+
+  async forgetMember(id: string, pid: number): Promise<boolean> {
+    const key = this.key(`members/${id}`);
+    try {
+      const kv = (await this.client.get(key).exec()).kvs[0];
+      if (!kv || (JSON.parse(kv.value.toString('utf8')) as ClusterNode).pid !== pid) return false;
+      // Only that version of the record: a registration of the restarted process is never removed.
+      const res = await this.client.if(key, 'Mod', '==', kv.mod_revision).then(this.client.delete().key(key)).commit();
+      return res.succeeded;
+    } catch (err) {
+      throw new StoreUnavailableError(`removing the membership of ${id}`, err);
     }
   }
 

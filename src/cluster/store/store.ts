@@ -35,6 +35,12 @@ export type Unwatch = () => Promise<void>;
 export interface ClusterStore {
   /** Puts `node` under a lease of `ttlSeconds`; the record vanishes that long after the process stops renewing it. */
   register(node: ClusterNode, ttlSeconds: number): Promise<Registration>;
+  /**
+   * Removes `id`'s record now if it is still the one of process `pid`: whoever saw that process die
+   * (the local supervisor) spares the cluster the lease's wait. False when the record is gone or
+   * belongs to another process (a restart registered already).
+   */
+  forgetMember(id: string, pid: number): Promise<boolean>;
   /** Every node whose lease is alive. */
   members(): Promise<ClusterNode[]>;
   /** Calls `onChange` with the whole membership after every change (and after the watch reconnects). */

@@ -1,23 +1,42 @@
 /**
- * The checker's nemesis: every few seconds it SIGKILLs one random process of a running
- * `edgemq cluster` (back end = head, middle or tail of some chain; front end; coordinator; etcd in
- * the long form) and waits until the supervisor has restarted it and, for a back end, until every
- * chain is full again: one fault at a time, so a chain of R = 2 always keeps a replica with its
- * state (a second fault inside the recovery window would test availability, not safety).
+ * The checker's nemesis: every few seconds one fault on a running `edgemq cluster`, one at a time:
+ *
+ * - kill: SIGKILL one random process (back end = head, middle or tail of some chain; front end;
+ *   coordinator; etcd in the long form), then wait until the supervisor has restarted it and,
+ *   for a back end, until every chain is full again;
+ * - cut (when the cluster's back ends run in network namespaces, see network.ts): take one random
+ *   back end off the network for a while (frames dropped both ways, sockets stay open; the
+ *   checker draws 1-3.5 s in the short form, 1-6 s in the long one: shorter and longer than the
+ *   3 s membership lease), heal it, and wait until every chain is full again.
+ *
+ * One fault at a time, so a chain of R = 2 always keeps a replica with its state (a second fault
+ * inside the recovery window would test availability, not safety). Each fault records when it
+ * struck, what it hit and when the cluster was whole again; the checker measures the publish stall
+ * after it from the workload's acknowledgements.
  */
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import type { ClusterMap } from '../../../src/cluster/map.js';
 import type { ProcessRole } from '../../../src/cluster/supervisor.js';
 import { until, type TestCluster } from '../../helpers/cluster.js';
+import type { Network } from './network.js';
 
-/** Time given to a rejoined replica for its state transfer before the next fault (one fault at a time). */
-const STATE_TRANSFER_ALLOWANCE_MS = 4000;
+/** Time for a rejoined replica's state to start arriving; from then its directory is marked until it is installed. */
+const STATE_TRANSFER_START_MS = 1500;
+/** How long no replica may be in transfer before the next fault. */
+const TRANSFERS_QUIET_MS = 3000;
+/** After a heal: the membership lease (3 s) plus the coordinator's settle, so a map change the cut caused has come. */
+const AFTER_HEAL_MS = 4000;
 
 export interface Fault {
   at: number;
+  kind: 'kill' | 'cut';
   role: ProcessRole;
   index: number;
   /** For a back end: its position in each chain at the time (head/middle/tail). */
   positions: string;
+  /** A cut: how long the back end was off the network. */
+  cutMs?: number;
   recoveredMs: number;
 }
 
@@ -26,11 +45,15 @@ export interface NemesisOptions {
   /** Pause after a recovery before the next fault. */
   pauseMs: number;
   redundancy: number;
+  /** Network cuts, with the share of faults that are cuts (0-1), and whether the first fault is one. Without it, kills only. */
+  cuts?: { network: Network; share: number; first?: boolean; /** Shortest and longest cut (ms). */ ms: [number, number] };
   random?: () => number;
 }
 
 export class Nemesis {
   readonly faults: Fault[] = [];
+  /** Set when the cluster did not recover from a fault within the limits: the nemesis stopped there. */
+  failure: string | undefined;
   private stopped = false;
   private loop: Promise<void> | undefined;
 
@@ -48,40 +71,108 @@ export class Nemesis {
     while (!this.stopped) {
       await new Promise((r) => setTimeout(r, this.opts.pauseMs));
       if (this.stopped) return;
-      const role = this.opts.roles[Math.floor(rnd() * this.opts.roles.length)]!;
-      const count = this.cluster.file().processes.filter((p) => p.role === role).length;
-      let index = Math.floor(rnd() * count);
-      const before = await this.cluster.map();
-      if (role === 'backend' && before) {
-        // A random position of a random chain: after restarts the heads gather in the survivors,
-        // so picking processes would mostly hit tails.
-        const chain = before.partitions[Math.floor(rnd() * before.partitions.length)]!.chain;
-        const target = chain[Math.floor(rnd() * chain.length)]!;
-        const i = this.cluster.file().processes.filter((p) => p.role === 'backend').findIndex((p) => p.id === target);
-        if (i >= 0) index = i;
+      const cuts = this.opts.cuts;
+      const cut = cuts !== undefined && ((cuts.first === true && this.faults.length === 0) || rnd() < cuts.share);
+      try {
+        this.faults.push(cut ? await this.cutOne(rnd, cuts!.network, cuts!.ms) : await this.killOne(rnd));
+      } catch (err) {
+        // The cluster did not recover in time: no more faults, and the run goes on to its counts.
+        this.failure = `${(err as Error).message} after fault ${this.faults.length + 1} (${cut ? 'cut' : 'kill'})`;
+        return;
       }
-      const id = this.cluster.entry(role, index).id;
-      const positions = before ? before.partitions.filter((p) => p.chain.includes(id)).map((p) => `p${p.id}:${position(p.chain, id)}`).join(',') : '';
-      const at = Date.now();
-      const pid = await this.cluster.kill(role, index);
-      await this.cluster.waitRestarted(role, index, pid);
-      if (role === 'backend') {
-        // The map first drops the replica (or swaps in the restarted process in one change), then
-        // fills the chain again; the new tail then takes its state transfer, which the map does not show.
-        await until('chains full again', async () => {
-          const m = await this.cluster.map();
-          return m !== null && before !== null && m.epoch > before.epoch && full(m, this.opts.redundancy);
-        }, 60_000);
-        await new Promise((r) => setTimeout(r, STATE_TRANSFER_ALLOWANCE_MS));
-      }
-      this.faults.push({ at, role, index, positions, recoveredMs: Date.now() - at });
     }
+  }
+
+  /** A random back end by chain position: after restarts the heads gather in the survivors, so picking processes would mostly hit tails. */
+  private pickBackend(before: ClusterMap | null, rnd: () => number): number {
+    const count = this.cluster.file().processes.filter((p) => p.role === 'backend').length;
+    let index = Math.floor(rnd() * count);
+    if (before) {
+      const chain = before.partitions[Math.floor(rnd() * before.partitions.length)]!.chain;
+      const target = chain[Math.floor(rnd() * chain.length)]!;
+      const i = this.cluster.file().processes.filter((p) => p.role === 'backend').findIndex((p) => p.id === target);
+      if (i >= 0) index = i;
+    }
+    return index;
+  }
+
+  private async killOne(rnd: () => number): Promise<Fault> {
+    const role = this.opts.roles[Math.floor(rnd() * this.opts.roles.length)]!;
+    const before = await this.cluster.map();
+    const index = role === 'backend' ? this.pickBackend(before, rnd) : Math.floor(rnd() * this.cluster.file().processes.filter((p) => p.role === role).length);
+    const id = this.cluster.entry(role, index).id;
+    const positions = positionsOf(before, id);
+    const at = Date.now();
+    const pid = await this.cluster.kill(role, index);
+    const restarted = await this.cluster.waitRestarted(role, index, pid);
+    if (role === 'coordinator') {
+      // Recovered once a coordinator leads again: the map names the new process (only a leader writes it).
+      await until('a coordinator elected again', async () => (await this.cluster.map())?.nodes[id]?.pid === restarted.pid, 60_000);
+    }
+    if (role === 'backend') {
+      // The map first drops the replica (or swaps in the restarted process in one change), then
+      // fills the chain again; the new tail then takes its state transfer, which the map does not show.
+      await until('chains full again', async () => {
+        const m = await this.cluster.map();
+        return m !== null && before !== null && m.epoch > before.epoch && full(m, this.opts.redundancy);
+      }, 60_000);
+      await this.transfersDone();
+    }
+    return { at, kind: 'kill', role, index, positions, recoveredMs: Date.now() - at };
+  }
+
+  private async cutOne(rnd: () => number, network: Network, [shortest, longest]: [number, number]): Promise<Fault> {
+    const before = await this.cluster.map();
+    const index = this.pickBackend(before, rnd);
+    const id = this.cluster.entry('backend', index).id;
+    const positions = positionsOf(before, id);
+    const cutMs = shortest + Math.floor(rnd() * (longest - shortest));
+    const at = Date.now();
+    network.cut(index);
+    try {
+      await sleep(cutMs);
+    } finally {
+      network.heal(index);
+    }
+    await sleep(AFTER_HEAL_MS);
+    await until('chains full again with the healed back end', async () => {
+      const m = await this.cluster.map();
+      return m !== null && m.nodes[id] !== undefined && full(m, this.opts.redundancy);
+    }, 60_000);
+    await this.transfersDone();
+    return { at, kind: 'cut', role: 'backend', index, positions, cutMs, recoveredMs: Date.now() - at };
+  }
+
+  /**
+   * Waits until no replica is in a state transfer (`partition-<id>.joining` in a back end's data
+   * dir, chain-replica.ts): a head killed before its new tail installed its state would leave the
+   * partition without a replica that holds it (a double fault; a known limit).
+   */
+  private async transfersDone(): Promise<void> {
+    await sleep(STATE_TRANSFER_START_MS);
+    const joining = () =>
+      this.cluster.file().processes.filter((p) => p.role === 'backend').some((p) => {
+        const dir = path.join(this.cluster.dataDir, p.id);
+        return existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.joining'));
+      });
+    // No marker for QUIET_MS on end: a transfer that failed and is asked for again leaves a gap.
+    let quietSince = Date.now();
+    await until('state transfers installed', () => {
+      if (joining()) quietSince = Date.now();
+      return Date.now() - quietSince >= TRANSFERS_QUIET_MS;
+    }, 60_000);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     await this.loop;
   }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function positionsOf(m: ClusterMap | null, id: string): string {
+  return m ? m.partitions.filter((p) => p.chain.includes(id)).map((p) => `p${p.id}:${position(p.chain, id)}`).join(',') : '';
 }
 
 function position(chain: string[], id: string): string {

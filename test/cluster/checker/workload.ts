@@ -34,6 +34,8 @@ interface Publisher {
   acked: Set<number>;
   lastAck: number;
   longestStall: number;
+  /** When each acknowledgement came (ms, ascending): the stalls after each fault are read from it. */
+  ackTimes: number[];
   refused: number;
   stopped: boolean;
 }
@@ -122,7 +124,7 @@ export class Stream {
       const id = `${this.run}-q${this.spec.qos}-pub${i}`;
       const client = mqtt.connect(clientOpts(id, servers, (i + 1) % servers.length));
       client.on('error', () => {});
-      this.pubs.push({ id, client, next: 0, inFlight: 0, sent: new Set(), acked: new Set(), lastAck: Date.now(), longestStall: 0, refused: 0, stopped: false });
+      this.pubs.push({ id, client, next: 0, inFlight: 0, sent: new Set(), acked: new Set(), lastAck: Date.now(), longestStall: 0, ackTimes: [], refused: 0, stopped: false });
     }
     this.timer = setInterval(() => this.tick(), this.spec.intervalMs);
   }
@@ -140,7 +142,10 @@ export class Stream {
         p.inFlight--;
         p.lastAck = Date.now();
         if (err) p.refused++;
-        else p.acked.add(n);
+        else {
+          p.acked.add(n);
+          p.ackTimes.push(p.lastAck);
+        }
       });
     }
   }
@@ -168,6 +173,27 @@ export class Stream {
       }
     }
     return out;
+  }
+
+  /**
+   * The publish stall after a fault at `at`: the longest time any publisher went without an
+   * acknowledgement, over the gaps between acknowledgements that reach into [at, until]. The
+   * publishers always have a message waiting (one every intervalMs), so a gap is a stall.
+   */
+  stallAfter(at: number, until: number): number {
+    let longest = 0;
+    for (const p of this.pubs) {
+      const t = p.ackTimes;
+      // The last acknowledgement before `at` (or `at` itself when there is none), then every gap up to `until`.
+      let i = lowerBound(t, at);
+      let prev = i > 0 ? t[i - 1]! : at;
+      for (; i < t.length && prev <= until; i++) {
+        longest = Math.max(longest, t[i]! - prev);
+        prev = t[i]!;
+      }
+      if (prev <= until && (i === t.length)) longest = Math.max(longest, until - prev);
+    }
+    return longest;
   }
 
   /** Per subscriber: messages received per publisher and the highest number (for diagnosis). */
@@ -226,4 +252,16 @@ export class Stream {
     clearInterval(this.timer);
     await Promise.all([...this.pubs.map((p) => p.client), ...this.subs.map((s) => s.client)].map((c) => new Promise<void>((r) => c.end(true, {}, () => r()))));
   }
+}
+
+/** First index whose value is >= x in an ascending list. */
+function lowerBound(list: number[], x: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -92,6 +92,19 @@ describe('partition: idempotency keys of cluster appends', () => {
     expect(delivered.map((d) => d.message.payload.toString())).toEqual(['m1', 'm2']);
   });
 
+  it('a QoS 2 resend under a new key (another front end) is a duplicate that names the first key (the hold), also after restore', () => {
+    const p = fresh();
+    const { delivered, out } = recorder();
+    p.apply(publish('fe-a/1/1', 4, T0 + 10), out);
+    expect(p.apply(publish('fe-b/2/1', 4, T0 + 11), out)).toEqual({ matched: 0, duplicate: true, hold: 'fe-a/1/1' });
+    const q = restorePartition(v8.deserialize(v8.serialize(snapshotPartition(p))), lim);
+    expect(q.apply(publish('fe-b/2/2', 4, T0 + 12), out)).toEqual({ matched: 0, duplicate: true, hold: 'fe-a/1/1' });
+    expect(delivered.map((d) => d.message.payload.toString())).toEqual(['m4']);
+    // Unkeyed (a single node): a duplicate without a hold, as before.
+    p.apply(publish(undefined, 5, T0 + 13), out);
+    expect(p.apply(publish(undefined, 5, T0 + 14), out)).toEqual({ matched: 0, duplicate: true });
+  });
+
   it('is bounded: the oldest key is forgotten first', () => {
     const k = new AppliedKeys(3);
     for (const key of ['a', 'b', 'c', 'd']) k.remember(key, { matched: 1 });
