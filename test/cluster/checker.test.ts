@@ -6,8 +6,9 @@
  * per QoS: acknowledged messages never delivered, duplicates, deliveries out of per-publisher
  * order, deliveries never published, and the publish stall after each fault (p99 and longest).
  *
- * Long form: `EDGEMQ_CHECKER_SECONDS=600 npm run checker` (also kills etcd; report written to
- * EDGEMQ_CHECKER_REPORT when set).
+ * Long form: `EDGEMQ_CHECKER_SECONDS=600 npm run checker` (also kills etcd and scales the
+ * partitions live between 2 and 3; report written to EDGEMQ_CHECKER_REPORT when set).
+ * `EDGEMQ_CHECKER_SCALE=1` adds the scale steps to a short run, `=0` takes them out of a long one.
  */
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +21,7 @@ import { Stream, type Endpoint } from './checker/workload.js';
 
 const seconds = Number(process.env.EDGEMQ_CHECKER_SECONDS ?? 35);
 const long = seconds > 60;
+const scaling = process.env.EDGEMQ_CHECKER_SCALE !== undefined ? process.env.EDGEMQ_CHECKER_SCALE === '1' : long;
 let cluster: TestCluster;
 let network: Network | undefined;
 
@@ -62,6 +64,7 @@ function stalls(faults: Fault[], streams: Stream[]) {
     all: () => true,
     headKilled: (f) => f.kind === 'kill' && f.positions.includes('head'),
     cut: (f) => f.kind === 'cut',
+    scale: (f) => f.kind === 'scale',
   };
   return streams.map((s) => {
     const per = faults.map((f) => ({ f, ms: s.stallAfter(f.at, f.at + f.recoveredMs) }));
@@ -82,14 +85,14 @@ describe('checker: publishers and subscribers under a nemesis', () => {
     await q1.start();
     await q2.start();
     const roles: ProcessRole[] = ['backend', 'backend', 'frontend', 'coordinator', ...(long ? (['etcd'] as ProcessRole[]) : [])];
-    const nemesis = new Nemesis(cluster, { roles, pauseMs: long ? 5000 : 3000, redundancy: 2, ...(network ? { cuts: { network, share: 0.25, first: true, ms: long ? [1000, 6000] : [1000, 3500] } } : {}) });
+    const nemesis = new Nemesis(cluster, { roles, pauseMs: long ? 5000 : 3000, redundancy: 2, ...(network ? { cuts: { network, share: 0.25, first: true, ms: long ? [1000, 6000] : [1000, 3500] } } : {}), ...(scaling ? { scale: { base: 2, share: 0.2 } } : {}) });
     try {
       nemesis.start();
       await new Promise((r) => setTimeout(r, seconds * 1000));
       await nemesis.stop();
       await Promise.all([q1.drain(30_000), q2.drain(30_000)]);
       const counts = [q1.counts(), q2.counts()];
-      const report = { seconds, networkCuts: network ? 'on' : 'off (not root or no netns)', nemesisFailure: nemesis.failure ?? null, faults: nemesis.faults, counts, stalls: stalls(nemesis.faults, [q1, q2]) };
+      const report = { seconds, networkCuts: network ? 'on' : 'off (not root or no netns)', scaling, nemesisFailure: nemesis.failure ?? null, faults: nemesis.faults, counts, stalls: stalls(nemesis.faults, [q1, q2]) };
       console.log('checker report', JSON.stringify(report));
       if (process.env.EDGEMQ_CHECKER_REPORT) writeFileSync(process.env.EDGEMQ_CHECKER_REPORT, JSON.stringify(report, null, 2));
       expect(nemesis.failure).toBeUndefined();

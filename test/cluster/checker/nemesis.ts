@@ -7,7 +7,10 @@
  * - cut (when the cluster's back ends run in network namespaces, see network.ts): take one random
  *   back end off the network for a while (frames dropped both ways, sockets stay open; the
  *   checker draws 1-3.5 s in the short form, 1-6 s in the long one: shorter and longer than the
- *   3 s membership lease), heal it, and wait until every chain is full again.
+ *   3 s membership lease), heal it, and wait until every chain is full again;
+ * - scale (when asked for): `edgemq cluster scale --partitions` one step between P and P + 1 (live
+ *   re-partitioning: slot ranges handed over between partitions under the streams), then wait
+ *   until every chain, the new partition's too, is full and its state transfers are installed.
  *
  * One fault at a time, so a chain of R = 2 always keeps a replica with its state (a second fault
  * inside the recovery window would test availability, not safety). Each fault records when it
@@ -20,6 +23,7 @@ import type { ClusterMap } from '../../../src/cluster/map.js';
 import type { ProcessRole } from '../../../src/cluster/supervisor.js';
 import { until, type TestCluster } from '../../helpers/cluster.js';
 import type { Network } from './network.js';
+import { scalePartitions } from './scale-nemesis.js';
 
 /** Time for a rejoined replica's state to start arriving; from then its directory is marked until it is installed. */
 const STATE_TRANSFER_START_MS = 1500;
@@ -30,13 +34,16 @@ const AFTER_HEAL_MS = 4000;
 
 export interface Fault {
   at: number;
-  kind: 'kill' | 'cut';
-  role: ProcessRole;
+  kind: 'kill' | 'cut' | 'scale';
+  /** The process hit; a scale step hits the whole cluster. */
+  role: ProcessRole | 'cluster';
   index: number;
   /** For a back end: its position in each chain at the time (head/middle/tail). */
   positions: string;
   /** A cut: how long the back end was off the network. */
   cutMs?: number;
+  /** A scale step: partitions before and after. */
+  partitions?: [number, number];
   recoveredMs: number;
 }
 
@@ -47,6 +54,8 @@ export interface NemesisOptions {
   redundancy: number;
   /** Network cuts, with the share of faults that are cuts (0-1), and whether the first fault is one. Without it, kills only. */
   cuts?: { network: Network; share: number; first?: boolean; /** Shortest and longest cut (ms). */ ms: [number, number] };
+  /** Live re-partitioning steps between `base` and `base` + 1 partitions, with the share of faults that are steps (0-1). */
+  scale?: { base: number; share: number };
   random?: () => number;
 }
 
@@ -72,12 +81,14 @@ export class Nemesis {
       await new Promise((r) => setTimeout(r, this.opts.pauseMs));
       if (this.stopped) return;
       const cuts = this.opts.cuts;
-      const cut = cuts !== undefined && ((cuts.first === true && this.faults.length === 0) || rnd() < cuts.share);
+      const scale = this.opts.scale;
+      const draw = rnd();
+      const kind = cuts !== undefined && ((cuts.first === true && this.faults.length === 0) || draw < cuts.share) ? 'cut' : scale !== undefined && draw >= 1 - scale.share ? 'scale' : 'kill';
       try {
-        this.faults.push(cut ? await this.cutOne(rnd, cuts!.network, cuts!.ms) : await this.killOne(rnd));
+        this.faults.push(kind === 'cut' ? await this.cutOne(rnd, cuts!.network, cuts!.ms) : kind === 'scale' ? await this.scaleStep(scale!.base) : await this.killOne(rnd));
       } catch (err) {
         // The cluster did not recover in time: no more faults, and the run goes on to its counts.
-        this.failure = `${(err as Error).message} after fault ${this.faults.length + 1} (${cut ? 'cut' : 'kill'})`;
+        this.failure = `${(err as Error).message} after fault ${this.faults.length + 1} (${kind})`;
         return;
       }
     }
@@ -141,6 +152,19 @@ export class Nemesis {
     }, 60_000);
     await this.transfersDone();
     return { at, kind: 'cut', role: 'backend', index, positions, cutMs, recoveredMs: Date.now() - at };
+  }
+
+  /** One live re-partitioning step: base -> base + 1, or back. */
+  private async scaleStep(base: number): Promise<Fault> {
+    const before = (await this.cluster.map())?.partitions.length ?? base;
+    const to = before > base ? base : base + 1;
+    const step = await scalePartitions(this.cluster, to);
+    await until('chains full after scaling', async () => {
+      const m = await this.cluster.map();
+      return m !== null && m.partitions.length === to && full(m, this.opts.redundancy) !== false;
+    }, 60_000);
+    await this.transfersDone();
+    return { at: step.at, kind: 'scale', role: 'cluster', index: 0, positions: '', partitions: [step.from, to], recoveredMs: Date.now() - step.at };
   }
 
   /**
