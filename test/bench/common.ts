@@ -30,6 +30,8 @@ export interface RunSpec {
   concurrency: number;
   /** Worker threads that run the publishers (0: on the generator's main thread, with the receivers). */
   genWorkers?: number;
+  /** Drain: what has not arrived after this long without any delivery counts as lost (ms). */
+  drainPatienceMs?: number;
 }
 
 export interface ProcSample {
@@ -51,6 +53,8 @@ export interface RunResult {
   expected: number; // over the whole run (warmup + measure), after drain
   unique: number;
   lost: number;
+  /** Drain: the longest time without any delivery while messages were still expected (ms). */
+  drainGapMs?: number;
   dups: number;
   reordered: number;
   stalls: number;

@@ -37,6 +37,8 @@ import { machineBusyMs, percentile, procSample, type ProcSample, type RunResult,
 
 const MAX_SOCK_BUFFER = 256 * 1024;
 const STALL_MS = 500;
+/** Drain: missing messages count as lost after this long without any delivery (--drain-patience). */
+const DRAIN_PATIENCE_MS = 10_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -485,9 +487,13 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
     if (openLoop) for (const pb of pubs) expected += pb.seq * pb.groups.length;
     else for (let p = 0; p < P; p++) expected += sentShared[p]! * pubGroups[p]!.length;
     const uniqueNow = (): number => trackers.reduce((a, t) => a + t.unique, 0);
+    // A late message is not a lost one: the longest pause in deliveries is reported on its own
+    // (drainGapMs), and only what is still missing after `drainPatienceMs` without progress is lost.
+    const patienceMs = spec.drainPatienceMs ?? DRAIN_PATIENCE_MS;
     const drainStart = performance.now();
     let last = -1;
     let lastAt = drainStart;
+    let gap = 0;
     for (;;) {
       const u = uniqueNow();
       const now = performance.now();
@@ -495,9 +501,11 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
       if (u !== last) {
         last = u;
         lastAt = now;
-      } else if (now - lastAt > 2000) break;
+      } else if (now - lastAt > patienceMs) break;
+      gap = Math.max(gap, now - lastAt);
       await sleep(20);
     }
+    r.drainGapMs = Math.round(gap);
     r.expected = expected;
     r.unique = uniqueNow();
     r.lost = Math.max(0, expected - r.unique);

@@ -60,6 +60,8 @@ interface Opts {
   list: boolean;
   /** Worker threads of the generator that run the publishers. */
   genWorkers: number;
+  /** Drain: seconds without any delivery after which what is missing counts as lost. */
+  drainPatience: number;
   /** Options given on the command line (fan-in defaults yield to them). */
   given: Set<string>;
 }
@@ -82,6 +84,7 @@ function parseArgs(argv: string[]): Opts {
     fresh: false,
     list: false,
     genWorkers: 2,
+    drainPatience: 10,
     given: new Set<string>(),
   };
   const set = o.given;
@@ -144,6 +147,9 @@ function parseArgs(argv: string[]): Opts {
       case '--gen-workers':
         o.genWorkers = Number(val());
         break;
+      case '--drain-patience':
+        o.drainPatience = Number(val());
+        break;
       case '--help':
       case '-h':
         console.log(readmeHint);
@@ -170,7 +176,7 @@ function parseArgs(argv: string[]): Opts {
 const readmeHint = `usage: npm run bench -- [--brokers mosquitto,aedes,edgemq] [--only fanin,fanout,p2p,shared,latency,connrate,memory]
   [--reps N=3] [--duration SECONDS=5] [--warmup SECONDS=0.5] [--quick] [--protocol 4|5]
   [--window 64] [--e2e-window 256] [--rate 5000] [--conns 10000] [--idle 25] [--pin] [--fresh] [--list]
-  [--gen-workers 2]
+  [--gen-workers 2] [--drain-patience SECONDS=10]
 See test/bench/README.md.`;
 
 // ------------------------------------------------------------------ workloads
@@ -327,6 +333,11 @@ const metricName = (k: Kind): string =>
   k === 'memory' ? 'KB/conn' : k === 'connrate' ? 'conn/s' : k === 'latency' ? 'p99 ms' : 'deliv msg/s';
 const lowerIsBetter = (k: Kind): boolean => k === 'memory' || k === 'latency';
 
+/** A pause in deliveries at least this long while messages were still expected is shown (the old give-up point). */
+const LATE_GAP_MS = 2000;
+const maxDrainGap = (rs: RunResult[]): number => rs.reduce((a, r) => Math.max(a, r.drainGapMs ?? 0), 0);
+const drainGapText = (r: RunResult): string => ((r.drainGapMs ?? 0) >= LATE_GAP_MS ? `  drain paused ${fmtN((r.drainGapMs ?? 0) / 1000, 1)} s` : '');
+
 function summarize(v: Variant, broker: BrokerName, rs: RunResult[]): Summary {
   // A run that lost messages failed, but its rates are still shown.
   const ok = rs.filter((r) => r.ok || r.error?.startsWith('lost '));
@@ -356,6 +367,7 @@ function summarize(v: Variant, broker: BrokerName, rs: RunResult[]): Summary {
     notes: [
       ...(v.kind === 'memory' ? [`${fmtN(med((r) => r.kbPerConnBurst), 2)} KB/conn right after the connect burst`] : []),
       ...new Set(rs.map((r) => r.note).filter((n): n is string => !!n)),
+      ...(maxDrainGap(rs) >= LATE_GAP_MS ? [`deliveries paused up to ${fmtN(maxDrainGap(rs) / 1000, 1)} s in the drain (late, not lost)`] : []),
     ],
   };
 }
@@ -448,6 +460,7 @@ async function main(): Promise<void> {
           window: v.kind === 'fanin' && !o.given.has('--window') && v.qos === 1 ? FANIN_WINDOW : o.window,
           e2eWindow: v.kind === 'fanin' && !o.given.has('--e2e-window') ? UNLIMITED : o.e2eWindow,
           genWorkers: o.genWorkers,
+          drainPatienceMs: o.drainPatience * 1000,
           rate: o.rate,
           warmupMs: o.warmup * 1000,
           durationMs: o.duration * 1000,
@@ -474,7 +487,7 @@ async function main(): Promise<void> {
         results.push({ variant: v.name, broker: b, rep, result: r });
         const el = ((Date.now() - t0) / 1000).toFixed(0);
         const tagLine = `  [${runNo}/${totalRuns} ${el}s] rep${rep} ${b.padEnd(9)}`;
-        if (!r.ok) console.log(`${tagLine} FAILED: ${r.error}${r.deliveredRate ? ` (${fmtN(r.deliveredRate)} deliv/s, p50 ${fmtN(r.latency?.p50, 2)} p99 ${fmtN(r.latency?.p99, 2)} ms)` : ''}`);
+        if (!r.ok) console.log(`${tagLine} FAILED: ${r.error}${r.deliveredRate ? ` (${fmtN(r.deliveredRate)} deliv/s, p50 ${fmtN(r.latency?.p50, 2)} p99 ${fmtN(r.latency?.p99, 2)} ms)` : ''}${drainGapText(r)}`);
         else if (v.kind === 'memory')
           console.log(
             `${tagLine} ${fmtN(r.kbPerConn, 2)} KB/conn after ${o.idle} s idle (${fmtN(r.kbPerConnBurst, 2)} KB 1.5 s after the connect burst; ${r.conns} conns in ${fmtN(r.connectSeconds, 1)} s, RSS ${fmtN(r.rssBeforeMb, 1)} -> ${fmtN(r.rssBurstMb, 1)} -> ${fmtN(r.rssAfterMb, 1)} MB)${r.note ? ' ' + r.note : ''}`,
@@ -486,7 +499,7 @@ async function main(): Promise<void> {
             `${tagLine} ${fmtN(r.deliveredRate).padStart(9)} deliv/s  pub ${fmtN(r.pubRate)}/s  lost ${r.lost} dup ${r.dups}` +
               `${r.stalls ? ` stalls ${r.stalls}` : ''}  p50 ${fmtN(r.latency?.p50, 2)} p99 ${fmtN(r.latency?.p99, 2)} ms` +
               `  brokerCPU ${fmtN(r.brokerCpuPct)}% RSS ${fmtN(r.brokerRssMb)} MB  genCPU ${fmtN(r.genCpuPct)}% (${r.genThreads ?? 1} threads, busiest ${fmtN((r.genBusiestThread ?? NaN) * 100)}%)` +
-              ` other ${fmtN(r.otherCpuPct)}%${(r.genBusiestThread ?? 0) >= 0.9 ? '  GEN-BOUND' : ''}${r.note ? '  ' + r.note : ''}`,
+              ` other ${fmtN(r.otherCpuPct)}%${(r.genBusiestThread ?? 0) >= 0.9 ? '  GEN-BOUND' : ''}${drainGapText(r)}${r.note ? '  ' + r.note : ''}`,
           );
         if (perRun) await h.stop();
         await new Promise((res) => setTimeout(res, 150));
