@@ -114,7 +114,8 @@ export class NodeLink {
    * a publisher back meanwhile, as it does for a subscriber's socket (frontend/pushback.ts).
    */
   whenDrained(fn: () => void): void {
-    if (this.backlog === 0) return fn();
+    // Only a refused write is followed by a 'drain': below the high-water mark none comes, so the waiter runs now.
+    if (this.backlog === 0 || this.link?.needsDrain !== true) return fn();
     this.drainWaiters.push(fn);
   }
 

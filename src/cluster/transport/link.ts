@@ -73,6 +73,11 @@ export class Link {
     return this.socket.writableLength;
   }
 
+  /** A write was refused (backlog over the socket's high-water mark): a 'drain' will come. */
+  get needsDrain(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
   get remote(): string {
     return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
   }
