@@ -108,15 +108,20 @@ export class Stream {
         s.lastMessage = Date.now();
       });
       client.on('error', () => {});
+      // A connection closed before its SUBACK (a front end that closes a partition's sessions while
+      // the map settles) is not a failure of the run: the next connection subscribes again.
       await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`${id} did not connect`)), 20_000);
-        client.once('connect', () => {
-          client.subscribe(this.topic, { qos: this.spec.qos }, (err) => {
+        const t = setTimeout(() => reject(new Error(`${id} did not subscribe within 60 s`)), 60_000);
+        const attempt = (): void => {
+          client.subscribe(this.topic, { qos: this.spec.qos }, (err, granted) => {
+            if (err) return;
+            if ((granted?.[0]?.qos ?? 0x80) >= 0x80) return void setTimeout(attempt, 500);
             clearTimeout(t);
-            if (err) reject(err);
-            else resolve();
+            client.off('connect', attempt);
+            resolve();
           });
-        });
+        };
+        client.on('connect', attempt);
       });
       this.subs.push(s);
     }
