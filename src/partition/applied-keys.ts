@@ -15,6 +15,14 @@ export const APPLIED_KEYS_CAPACITY = 100_000;
 
 export class AppliedKeys {
   private readonly results = new Map<string, PublishResult>();
+  /**
+   * The keys in insertion order, a ring of `capacity` slots: the oldest is evicted by name. Not
+   * `results.keys().next()`: a Map keeps deleted entries as holes until it rehashes, and a fresh
+   * iterator walks past all of them, so FIFO eviction through it cost hundreds of µs per append
+   * once the map was full (the back end's largest cost on a long QoS 1 stream).
+   */
+  private ring: string[] = [];
+  private head = 0;
 
   constructor(private readonly capacity = APPLIED_KEYS_CAPACITY) {}
 
@@ -27,8 +35,19 @@ export class AppliedKeys {
   }
 
   remember(key: string, result: PublishResult): void {
+    if (this.results.has(key)) {
+      this.results.set(key, result); // keeps its place in the order, as a Map does
+      return;
+    }
     this.results.set(key, result);
-    if (this.results.size > this.capacity) this.results.delete(this.results.keys().next().value!);
+    if (this.ring.length < this.capacity) {
+      this.ring.push(key);
+      return;
+    }
+    const oldest = this.ring[this.head];
+    this.ring[this.head] = key;
+    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+    this.results.delete(oldest);
   }
 
   snapshot(): Array<[string, PublishResult]> {
@@ -37,6 +56,8 @@ export class AppliedKeys {
 
   restore(state: unknown): void {
     this.results.clear();
+    this.ring = [];
+    this.head = 0;
     if (!Array.isArray(state)) return;
     for (const [key, result] of state as Array<[string, PublishResult]>) this.remember(key, result);
   }
