@@ -378,13 +378,23 @@ export class ChainReplica {
 
   private flush(): void {
     const epoch = this.opts.map().epoch;
+    // This runs in the check phase: the links are flushed here, not at an uncork that would wait
+    // for the next event-loop iteration (and its I/O) — one hop of every commit's round trip.
     if (this.pending.length > 0) {
-      if (this.downstream && !this.downstream.closed) this.downstream.sendFramed(FrameType.ChainAppend, epoch, encodeAppend(this.opts.partition, this.pendingFirst, this.pending));
+      const down = this.downstream;
+      if (down && !down.closed) {
+        down.sendFramed(FrameType.ChainAppend, epoch, encodeAppend(this.opts.partition, this.pendingFirst, this.pending));
+        down.flush();
+      }
       this.pending = [];
     }
     if (this.ackDue) {
       this.ackDue = false;
-      if (this.upstream && !this.upstream.closed) this.upstream.send(FrameType.ChainAck, epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
+      const up = this.upstream;
+      if (up && !up.closed) {
+        up.send(FrameType.ChainAck, epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
+        up.flush();
+      }
     }
   }
 

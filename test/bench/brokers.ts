@@ -16,12 +16,12 @@ import path from 'node:path';
  * default mode, for before/after figures taken in one alternating run; `edgemq-cluster`: one front
  * end and one partition as separate processes (cluster-server.ts); `edgemq-cluster22`: F = 2, P = 2;
  * `edgemq-cluster-r2` and `edgemq-cluster22-r2`: the same with every partition a chain of R = 2;
- * `edgemq-cluster-base`: F = 1, P = 1 of another source tree (`EDGEMQ_BENCH_CLUSTER_BASELINE=<its root>`,
+ * `edgemq-cluster-base` (`-base-r2`: R = 2): F = 1, P = 1 of another source tree (`EDGEMQ_BENCH_CLUSTER_BASELINE=<its root>`,
  * e.g. `git archive <commit>` unpacked with node_modules linked), for before/after figures in one run.
  */
-export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-base' | 'edgemq-cluster' | 'edgemq-cluster22' | 'edgemq-cluster-r2' | 'edgemq-cluster22-r2' | 'edgemq-cluster-base';
+export type BrokerName = 'mosquitto' | 'aedes' | 'edgemq' | 'edgemq-memory' | 'edgemq-fsync' | 'edgemq-base' | 'edgemq-cluster' | 'edgemq-cluster22' | 'edgemq-cluster-r2' | 'edgemq-cluster22-r2' | 'edgemq-cluster-base' | 'edgemq-cluster-base-r2';
 export const ALL_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq'];
-export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-base', 'edgemq-cluster', 'edgemq-cluster22', 'edgemq-cluster-r2', 'edgemq-cluster22-r2', 'edgemq-cluster-base'];
+export const KNOWN_BROKERS: BrokerName[] = ['mosquitto', 'aedes', 'edgemq', 'edgemq-memory', 'edgemq-fsync', 'edgemq-base', 'edgemq-cluster', 'edgemq-cluster22', 'edgemq-cluster-r2', 'edgemq-cluster22-r2', 'edgemq-cluster-base', 'edgemq-cluster-base-r2'];
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
 
@@ -141,8 +141,9 @@ export async function startBroker(name: BrokerName, o: StartOpts): Promise<Broke
     const fp = name.startsWith('edgemq-cluster22') ? '2' : '1';
     const shape = ['--frontends', fp, '--partitions', fp, ...(name.endsWith('-r2') ? ['--redundancy', '2'] : [])];
     const baseline = process.env.EDGEMQ_BENCH_CLUSTER_BASELINE;
-    if (name === 'edgemq-cluster-base' && !baseline) throw new Error('edgemq-cluster-base needs EDGEMQ_BENCH_CLUSTER_BASELINE=<root of the other source tree>');
-    const root = name === 'edgemq-cluster-base' ? path.resolve(baseline!) : o.repoRoot;
+    const base = name.startsWith('edgemq-cluster-base');
+    if (base && !baseline) throw new Error(`${name} needs EDGEMQ_BENCH_CLUSTER_BASELINE=<root of the other source tree>`);
+    const root = base ? path.resolve(baseline!) : o.repoRoot;
     cmd = process.execPath;
     args = ['--import', 'tsx', path.join(root, 'test/bench/cluster-server.ts'), '--port', String(port), '--data-dir', tmp, ...shape];
   } else {

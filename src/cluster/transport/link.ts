@@ -97,6 +97,18 @@ export class Link {
     this.socket.write(frame);
   }
 
+  /**
+   * Hand what this turn queued to the kernel now instead of at the check phase's uncork. For
+   * senders that already batch a turn themselves and run in the check phase: a cork taken there
+   * would be released only in the next event-loop iteration (setImmediate from an immediate waits a
+   * whole turn), after that turn's I/O.
+   */
+  flush(): void {
+    if (!this.corked || this.socket.destroyed) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
   private cork(): void {
     if (this.corked) return;
     this.corked = true;
