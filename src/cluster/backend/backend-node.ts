@@ -500,7 +500,15 @@ export class BackendNode {
     }
     if (op === 'export') {
       const [, move, from, to] = arg as [number, number, number, number];
-      this.pendingExports.push({ link, id, partition, move, from, to });
+      const e = { link, id, partition, move, from, to };
+      this.pendingExports.push(e);
+      // A handover that does not end: say whose barrier is missing.
+      setTimeout(() => {
+        if (!this.pendingExports.includes(e)) return;
+        const got = this.barriers.get(move);
+        const missing = Object.values(this.map.nodes).filter((n) => (n.role === 'frontend' || n.role === 'backend') && !got?.has(n.id)).map((n) => n.id);
+        this.opts.log.warn({ partition, move, missing }, 'export still waits for the barriers of these senders');
+      }, 5000).unref();
       return this.tryExports();
     }
     const [, move, state] = arg as [number, number, HandoverState];

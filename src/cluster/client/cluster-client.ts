@@ -169,6 +169,7 @@ export class ClusterClient {
         reply: (_c, _t, ok) => done(ok),
       }),
     feedReached: (partition, seq) => this.index.reached(partition, seq),
+    late: (move, inflight) => this.opts.log.warn({ move: move.id, source: move.source, inflight }, 'handover barrier still waits for publishes in flight'),
   });
   private readonly collect = (e: IndexEntry): void => {
     if (e.shareKey === undefined) {

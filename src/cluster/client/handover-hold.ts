@@ -28,7 +28,12 @@ export interface HoldOptions {
   sendBarrier(move: SlotMove, done: (ok: boolean) => void): void;
   /** Resolves once the index has applied `partition`'s feed up to `seq`. */
   feedReached(partition: number, seq: number): Promise<void>;
+  /** Told when a barrier has waited `BARRIER_LATE_MS` for publishes in flight (diagnosis of a handover that does not end). */
+  late?(move: SlotMove, inflight: number): void;
 }
+
+/** A barrier held back this long by unanswered publishes is reported (`late`). */
+const BARRIER_LATE_MS = 5000;
 
 export class HandoverHold {
   private move: SlotMove | undefined;
@@ -103,7 +108,13 @@ export class HandoverHold {
 
   private maybeBarrier(): void {
     const move = this.move;
-    if (!move || this.barrierDone || this.barrierSending || this.inflight > 0) return;
+    if (!move || this.barrierDone || this.barrierSending) return;
+    if (this.inflight > 0) {
+      setTimeout(() => {
+        if (this.move?.id === move.id && !this.barrierDone && !this.barrierSending && this.inflight > 0) this.opts.late?.(move, this.inflight);
+      }, BARRIER_LATE_MS).unref();
+      return;
+    }
     this.barrierSending = true;
     const head = this.head;
     this.opts.sendBarrier(move, (ok) => {
