@@ -73,8 +73,10 @@ async function sub(v: V, args: string[], count: number, timeoutS = 10): Promise<
     if (/received SUBACK/.test(out)) subscribed();
   });
   proc.stderr!.on('data', (d) => (err += d));
+  // 'close', not 'exit': the process may exit before its last stdout bytes are read (a 256 KiB
+  // payload arrived cut at 223,327 bytes in one CI run).
   const done = new Promise<{ msgs: Msg[]; code: number | null; out: string; err: string }>((resolve) =>
-    proc.once('exit', (code) => resolve({ msgs: parse(out), code, out, err })),
+    proc.once('close', (code) => resolve({ msgs: parse(out), code, out, err })),
   );
   await Promise.race([
     subscribedP,
@@ -103,7 +105,7 @@ async function pub(v: V, args: string[]): Promise<void> {
     let out = '';
     p.stdout!.on('data', (d) => (out += d));
     p.stderr!.on('data', (d) => (out += d));
-    p.once('exit', (code) => resolve({ code, out }));
+    p.once('close', (code) => resolve({ code, out }));
   });
   expect(r.code, `mosquitto_pub ${args.join(' ')}:\n${r.out}`).toBe(0);
 }
