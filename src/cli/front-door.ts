@@ -16,6 +16,7 @@ import { SysTopics } from '../observability/sys-topics.js';
 import { Security } from '../security/security.js';
 import { ReloadWatcher } from '../security/watch.js';
 import { StateStoreResponder } from '../statestore/responder.js';
+import { startOperations, type AttachOptions, type Operations, type OperationsOptions } from './operations.js';
 
 export interface FrontDoorOptions {
   configFiles: string[];
@@ -163,4 +164,47 @@ export class FrontDoor {
     await this.stateStore?.stop().catch(() => {});
     this.security.close();
   }
+}
+
+/**
+ * Metrics, probes and the admin API of a client-facing process, started before its state opens so
+ * /readyz reports the wait; if they cannot start (a port taken), the door closes with them.
+ */
+export async function startDoorOperations(door: FrontDoor, o: Omit<OperationsOptions, 'secretsDir'>): Promise<Operations> {
+  try {
+    return await startOperations({ ...o, secretsDir: door.secretsDir });
+  } catch (err) {
+    await door.close();
+    throw err;
+  }
+}
+
+/**
+ * Opens the listeners in front of `core` and hands the running parts to operations. When that
+ * fails (a listener or the admin port is taken), nothing half-started stays behind.
+ */
+export async function openDoor(
+  door: FrontDoor,
+  core: AttachOptions['core'],
+  operations: Operations,
+  attach: Omit<AttachOptions, 'core' | 'frontEnd' | 'security' | 'reload'>,
+  /** Runs first: what the core needs before clients may connect (a cluster front end: every partition reached). */
+  coreReady?: () => Promise<void>,
+): Promise<FrontEnd> {
+  try {
+    await coreReady?.();
+    const frontEnd = await door.open(core);
+    await operations.attach({ ...attach, core, frontEnd, security: door.security, reload: () => door.reload() });
+    return frontEnd;
+  } catch (err) {
+    await stopDoor(operations, door, core);
+    throw err;
+  }
+}
+
+/** Stops a client-facing process in order: operations first (probes fail), then listeners, then state. */
+export async function stopDoor(operations: Operations, door: FrontDoor, core: BrokerCore): Promise<void> {
+  await operations.stop();
+  await door.close();
+  await core.close();
 }

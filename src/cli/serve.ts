@@ -10,8 +10,8 @@ import { recoverPartition } from '../storage/recover.js';
 import type { FrontEnd } from '../frontend/frontend.js';
 import { createLogger } from '../observability/logger.js';
 import { Partition } from '../partition/partition.js';
-import { defaultSecretsDir, prepareFrontDoor } from './front-door.js';
-import { startOperations, type Operations } from './operations.js';
+import { defaultSecretsDir, openDoor, prepareFrontDoor, startDoorOperations, stopDoor } from './front-door.js';
+import type { Operations } from './operations.js';
 
 export interface ServeOptions {
   configFiles: string[];
@@ -51,19 +51,15 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
 
   const b = config.broker;
   // Metrics, probes, self-check, admin API: up before recovery, so /readyz reports it (cli/operations.ts).
-  const operations = await startOperations({
+  const operations = await startDoorOperations(door, {
     settings: b.operations,
     host: opts.host,
     log,
-    secretsDir: door.secretsDir,
     dataDir,
     configFiles: opts.configFiles,
     loadOptions: { port: opts.port },
     ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
     ...(opts.adminPort !== undefined ? { adminPort: opts.adminPort } : {}),
-  }).catch(async (err: unknown) => {
-    await door.close();
-    throw err;
   });
   const limits = {
     queueLength: b.clients.subscriberQueueLimit.length,
@@ -87,24 +83,10 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
   }
   operations.stateRecovered();
   const core = new LocalBrokerCore(partition, executor);
-  let frontEnd: FrontEnd;
-  try {
-    frontEnd = await door.open(core);
-    await operations.attach({
-      core,
-      frontEnd,
-      security: door.security,
-      brokerName: b.name,
-      ...(executor?.writeLatency ? { logWriteLatency: executor.writeLatency } : {}),
-      reload: () => door.reload(),
-    });
-  } catch (err) {
-    // e.g. a listener or the admin port is taken: nothing half-started stays behind.
-    await operations.stop();
-    await door.close();
-    await core.close();
-    throw err;
-  }
+  const frontEnd = await openDoor(door, core, operations, {
+    brokerName: b.name,
+    ...(executor?.writeLatency ? { logWriteLatency: executor.writeLatency } : {}),
+  });
   log.info({ broker: b.name, dataDir, durability: b.durability }, 'edgemq started');
 
   return {
@@ -113,9 +95,7 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
     core,
     operations,
     async stop() {
-      await operations.stop();
-      await door.close();
-      await core.close();
+      await stopDoor(operations, door, core);
     },
   };
 }

@@ -5,8 +5,8 @@
  * A front end accepts no internal connections: it dials every back end, and deliveries, PUBRELs
  * and kicks for its clients come back on those links. `internalPort` is therefore 0.
  */
-import { prepareFrontDoor } from '../cli/front-door.js';
-import { READY_PARTITIONS, startOperations } from '../cli/operations.js';
+import { openDoor, prepareFrontDoor, startDoorOperations, stopDoor } from '../cli/front-door.js';
+import { READY_PARTITIONS } from '../cli/operations.js';
 import { RemoteBrokerCore } from '../core/remote-core.js';
 import type { FrontendRoleOptions, RunningRole } from './roles.js';
 
@@ -31,11 +31,10 @@ export async function runFrontend(opts: FrontendRoleOptions): Promise<RunningRol
   const b = config.broker;
   // Metrics, probes and the admin API, as on `edgemq serve` (cli/operations.ts): up before the
   // partitions are reached, so /readyz says what the front end waits for.
-  const operations = await startOperations({
+  const operations = await startDoorOperations(door, {
     settings: b.operations,
     host: opts.clientHost,
     log,
-    secretsDir: door.secretsDir,
     dataDir,
     configFiles: opts.configFiles,
     loadOptions: { port: opts.port },
@@ -43,32 +42,15 @@ export async function runFrontend(opts: FrontendRoleOptions): Promise<RunningRol
     ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
     ...(opts.adminPort !== undefined ? { adminPort: opts.adminPort } : {}),
     labels: { role: 'frontend', node: opts.id },
-  }).catch(async (err: unknown) => {
-    await door.close();
-    throw err;
   });
   const core = new RemoteBrokerCore({ nodeId: opts.id, token: opts.token, mapSource: opts.mapSource, log: log.child({ component: 'remote-core' }) });
   operations.readiness.set(READY_PARTITIONS, () => partitionsReachable(core));
   core.start();
-  try {
+  await openDoor(door, core, operations, { metricsStats: { stats: () => core.frontEndStats(), partitionState: false }, brokerName: b.name }, async () => {
     await waitReady(core, log);
     // Its state is the subscription index of every partition, complete once each is followed.
     operations.stateRecovered();
-    const frontEnd = await door.open(core);
-    await operations.attach({
-      core,
-      metricsStats: { stats: () => core.frontEndStats(), partitionState: false },
-      frontEnd,
-      security: door.security,
-      brokerName: b.name,
-      reload: () => door.reload(),
-    });
-  } catch (err) {
-    await operations.stop();
-    await door.close();
-    await core.close();
-    throw err;
-  }
+  });
   const clientPorts = door.frontEnd!.open.map((l) => l.port);
   log.info({ id: opts.id, clientPorts, instance: core.instance, metricsPort: operations.metricsPort, adminPort: operations.adminPort }, 'front end serving');
   return {
@@ -79,9 +61,7 @@ export async function runFrontend(opts: FrontendRoleOptions): Promise<RunningRol
     metricsPort: operations.metricsPort,
     adminPort: operations.adminPort,
     async stop() {
-      await operations.stop();
-      await door.close();
-      await core.close();
+      await stopDoor(operations, door, core);
     },
   };
 }

@@ -14,11 +14,10 @@ import { RESTART_BACKOFF_MAX_MS, RESTART_BACKOFF_MIN_MS, RESTART_BACKOFF_RESET_M
 
 export type ProcessRole = 'etcd' | 'coordinator' | 'backend' | 'frontend';
 
-export interface ProcessSpec {
+/** Where a cluster process can be reached: what `cluster.json` lists and the supervisor starts it with. */
+export interface ProcessAddress {
   role: ProcessRole;
   id: string;
-  command: string;
-  args: string[];
   host: string;
   /** Client-facing ports (front ends), the etcd client port (etcd). */
   clientPorts?: number[];
@@ -28,19 +27,16 @@ export interface ProcessSpec {
   metricsPort?: number;
   /** Admin API and console (front ends). */
   adminPort?: number;
+}
+
+export interface ProcessSpec extends ProcessAddress {
+  command: string;
+  args: string[];
   env?: Record<string, string>;
 }
 
-export interface ProcessEntry {
-  role: ProcessRole;
-  id: string;
+export interface ProcessEntry extends ProcessAddress {
   pid: number | null;
-  host: string;
-  clientPorts?: number[];
-  internalPort?: number;
-  peerPort?: number;
-  metricsPort?: number;
-  adminPort?: number;
   /** Back ends: the partitions the current map gives them. */
   partitions?: number[];
   restarts: number;
@@ -180,16 +176,11 @@ export class Supervisor {
   entries(): ProcessEntry[] {
     return [...this.procs.values()].map((m) => {
       const partitions = m.spec.role === 'backend' ? this.opts.partitionsOf?.(m.spec.id) : undefined;
+      // The address fields as given: cluster.json lists exactly what the process was started with.
+      const { command: _command, args: _args, env: _env, ...address } = m.spec;
       return {
-        role: m.spec.role,
-        id: m.spec.id,
+        ...address,
         pid: m.child?.pid ?? null,
-        host: m.spec.host,
-        ...(m.spec.clientPorts ? { clientPorts: m.spec.clientPorts } : {}),
-        ...(m.spec.internalPort !== undefined ? { internalPort: m.spec.internalPort } : {}),
-        ...(m.spec.peerPort !== undefined ? { peerPort: m.spec.peerPort } : {}),
-        ...(m.spec.metricsPort !== undefined ? { metricsPort: m.spec.metricsPort } : {}),
-        ...(m.spec.adminPort !== undefined ? { adminPort: m.spec.adminPort } : {}),
         ...(partitions ? { partitions } : {}),
         restarts: m.restarts,
         startedAt: m.child ? new Date(m.startedAt).toISOString() : null,
