@@ -3,37 +3,17 @@
  * front end must be able to rely on (a partition that is not here, a partition moved here in a
  * newer epoch than the sender knows, garbage in a frame) and that the node keeps serving others.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
 import { BackendNode } from '../../src/cluster/backend/backend-node.js';
 import { NodeLink, type ReplyHandler } from '../../src/cluster/client/node-link.js';
-import { evenSlots, type ClusterMap, type MapSource } from '../../src/cluster/map.js';
+import { evenSlots, type ClusterMap } from '../../src/cluster/map.js';
 import { FrameType } from '../../src/cluster/transport/protocol.js';
 import { freePort } from '../helpers/broker.js';
+import { SettableMap, memoryBackend, stopAfterEach } from './fixtures/in-process.js';
 
 const TOKEN = 'backend-node-test-token-0123456789';
-const log = pino({ level: 'silent' });
 
-class SettableMap implements MapSource {
-  private readonly listeners = new Set<(m: ClusterMap) => void>();
-  constructor(private map: ClusterMap) {}
-  current(): ClusterMap {
-    return this.map;
-  }
-  onChange(l: (m: ClusterMap) => void): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
-  set(map: ClusterMap): void {
-    this.map = map;
-    for (const l of this.listeners) l(map);
-  }
-}
-
-const stops: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const s of stops.splice(0).reverse()) await s();
-});
+const stop = stopAfterEach();
 
 async function setup(): Promise<{ source: SettableMap; port: number; node: BackendNode; map: ClusterMap }> {
   const port = await freePort();
@@ -47,20 +27,8 @@ async function setup(): Promise<{ source: SettableMap; port: number; node: Backe
     nodes: { 'backend-0': { id: 'backend-0', role: 'backend', host: '127.0.0.1', internalPort: port } },
   };
   const source = new SettableMap(map);
-  const node = new BackendNode({
-    id: 'backend-0',
-    host: '127.0.0.1',
-    internalPort: port,
-    dataDir: '/nonexistent', // memory durability: never touched
-    token: TOKEN,
-    mapSource: source,
-    log,
-    limits: { queueLength: 100, queueStrategy: 'DropOldest', sharedStrategy: 'round-robin' },
-    durability: 'memory',
-    frontendGraceMs: 100,
-  });
-  await node.start();
-  stops.push(() => node.stop());
+  const node = await memoryBackend('backend-0', port, source, TOKEN);
+  stop(() => node.stop());
   return { source, port, node, map };
 }
 
@@ -75,7 +43,7 @@ function client(port: number, epoch: () => number, keyedWaitMs?: number): Promis
       ...(keyedWaitMs !== undefined ? { keyedWaitMs: () => keyedWaitMs } : {}),
       events: { up: (n) => resolve(n), down: () => {}, frame: () => {} },
     });
-    stops.push(() => l.stop());
+    stop(() => l.stop());
     l.start();
   });
 }

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientIdIn, startFixedCluster, type FixedCluster } from './fixtures/fixed-cluster.js';
 import { DssClient, hlc } from '../statestore/dss-client.js';
 import { rawConnect } from '../conformance/helpers/raw.js';
+import { until } from '../helpers/cluster.js';
 
 let cluster: FixedCluster;
 const clients: MqttClient[] = [];
@@ -33,13 +34,6 @@ function collect(c: MqttClient): Array<{ topic: string; payload: string; retain:
   return got;
 }
 
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A PUBACK/PUBREC reason code for a publish (mqtt.js resolves with the ack packet). */
 async function publishCode(c: MqttClient, topic: string, payload: string, qos: 1 | 2, retain = false): Promise<number> {
@@ -68,7 +62,7 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
       pub.publish(`cross/${subFe}/q0`, 'zero', { qos: 0 });
       expect(await publishCode(pub, `cross/${subFe}/q1`, 'one', 1)).toBe(0);
       expect(await publishCode(pub, `cross/${subFe}/q2`, 'two', 2)).toBe(0);
-      await until(() => got.length === 3, 'three messages');
+      await until('three messages', () => got.length === 3);
       expect(got.map((m) => m.payload).sort()).toEqual(['one', 'two', 'zero']);
       // No subscriber anywhere: a success code (0x10 in v5), not an error.
       expect(await publishCode(pub, 'nobody/listens', 'x', 1)).toBeLessThan(0x80);
@@ -90,7 +84,7 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
     let present = false;
     again.on('connect', (ack) => (present = ack.sessionPresent));
     again.connect();
-    await until(() => got.length === 10, 'ten queued messages');
+    await until('ten queued messages', () => got.length === 10);
     expect(present).toBe(true);
     expect(got.map((m) => m.payload)).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
     await again.endAsync();
@@ -107,7 +101,7 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
       const sub = await connect(fe, clientIdIn(cluster.map, p, `retain-sub-${fe}`));
       const got = collect(sub);
       await sub.subscribeAsync('retained/#', { qos: 1 });
-      await until(() => got.length === 1, 'retained message');
+      await until('retained message', () => got.length === 1);
       expect(got[0]).toEqual({ topic: 'retained/a', payload: 'kept', retain: true });
       await sub.endAsync();
     }
@@ -116,7 +110,7 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
     const got = collect(late);
     await late.subscribeAsync('retained/#', { qos: 1 });
     await late.publishAsync('retained/marker', 'm', { qos: 1 });
-    await until(() => got.length === 1, 'marker');
+    await until('marker', () => got.length === 1);
     expect(got[0].topic).toBe('retained/marker');
     await late.endAsync();
     await pub.endAsync();
@@ -132,7 +126,7 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
     const pub = await connect(1, 'share-pub');
     const N = 40;
     for (let i = 0; i < N; i++) expect(await publishCode(pub, `jobs/${i}`, `${i}`, 1)).toBe(0);
-    await until(() => gotA.length + gotB.length >= N, 'every job');
+    await until('every job', () => gotA.length + gotB.length >= N);
     await new Promise((r) => setTimeout(r, 200)); // a duplicate would arrive now
     const all = [...gotA, ...gotB].map((m) => Number(m.payload)).sort((x, y) => x - y);
     expect(all).toEqual(Array.from({ length: N }, (_, i) => i));
@@ -158,7 +152,7 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
     await fresh.subscribeAsync('takeover/t', { qos: 1 });
     const pub = await connect(0, 'takeover-pub');
     await pub.publishAsync('takeover/t', 'after', { qos: 1 });
-    await until(() => got.length === 1, 'message after takeover');
+    await until('message after takeover', () => got.length === 1);
     await fresh.endAsync();
     await pub.endAsync();
   });
@@ -191,12 +185,12 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
     doomed.on('error', () => {});
     clients.push(doomed);
     await cluster.kill(cluster.frontends[1]);
-    await until(() => got.length === 1, 'the will', 15_000);
+    await until('the will', () => got.length === 1, 15_000);
     expect(got[0]).toMatchObject({ topic: 'wills/owner', payload: 'gone' });
     // Front end 0 still routes between its clients.
     const pub = await connect(0, 'after-fe-kill');
     expect(await publishCode(pub, 'wills/other', 'still here', 1)).toBe(0);
-    await until(() => got.length === 2, 'a message after the kill');
+    await until('a message after the kill', () => got.length === 2);
     await cluster.restart(cluster.frontends[1]);
     await watcher.endAsync();
     await pub.endAsync();
@@ -221,7 +215,7 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
     const localGot = collect(local);
     await local.subscribeAsync('p0only/#', { qos: 1 });
     expect(await publishCode(pub, 'p0only/x', 'alive', 1)).toBe(0);
-    await until(() => localGot.length === 1, 'partition 0 traffic');
+    await until('partition 0 traffic', () => localGot.length === 1);
     // A session in the dead partition cannot connect: CONNACK 0x88 Server unavailable.
     await expect(mqtt.connectAsync(cluster.url(1), { clientId: subId, protocolVersion: 5, clean: false, reconnectPeriod: 0 })).rejects.toMatchObject({ code: 0x88 });
     // A publish that involves the dead partition is refused, never acknowledged as delivered.
@@ -257,13 +251,13 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
       if (!connected) await new Promise((r) => setTimeout(r, 200));
     }
     expect(connected).toBe(true);
-    await until(() => acked.every((p) => got.some((m) => m.payload === p)), 'every acknowledged message', 15_000);
+    await until('every acknowledged message', () => acked.every((p) => got.some((m) => m.payload === p)), 15_000);
     raw.publish('durable/t', 'q2-after', { qos: 2, messageId: 77 });
     const accepted = await raw.expectPacket<{ cmd: 'pubrec'; reasonCode?: number }>('pubrec', 10_000);
     expect(accepted.reasonCode ?? 0).toBe(0);
     raw.send({ cmd: 'pubrel', messageId: 77 });
     await raw.expectPacket('pubcomp');
-    await until(() => got.some((m) => m.payload === 'q2-after'), 'the QoS 2 message sent again with the same id');
+    await until('the QoS 2 message sent again with the same id', () => got.some((m) => m.payload === 'q2-after'));
     expect(got.some((m) => m.payload === 'q2-down')).toBe(false);
     raw.destroy();
     await back.endAsync();

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOf } from '../../src/cluster/map.js';
 import { DssClient, hexUpper, hlc } from '../statestore/dss-client.js';
 import { clientIdIn, startFixedCluster, type FixedCluster } from './fixtures/fixed-cluster.js';
+import { until } from '../helpers/cluster.js';
 
 const NOTIFY = 'clients/statestore/v1/FA9AE35F-2F64-47CD-9BFF-08E2B32A0FE8';
 let cluster: FixedCluster;
@@ -34,13 +35,6 @@ function keyIn(partition: number, prefix: string): string {
   for (let i = 0; ; i++) if (partitionOf(cluster.map, `${prefix}${i}`) === partition) return `${prefix}${i}||k`;
 }
 
-async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A DSS client that also subscribes to its own notifications. */
 async function watcher(frontend: number, clientId: string, opts: mqtt.IClientOptions = {}): Promise<DssClient> {
@@ -57,7 +51,7 @@ async function expectNoNotification(again: DssClient, writer: DssClient, key: st
   expect((await again.request(['KEYNOTIFY', marker])).raw.toString()).toBe('+OK\r\n');
   expect((await writer.request(['SET', key, 'after'], { __ts: hlc() })).raw.toString()).toBe('+OK\r\n');
   expect((await writer.request(['SET', marker, 'm'], { __ts: hlc() })).raw.toString()).toBe('+OK\r\n');
-  await until(() => notified(again, marker).length === 1, 'the marker notification');
+  await until('the marker notification', () => notified(again, marker).length === 1);
   expect(notified(again, key)).toEqual([]);
 }
 
@@ -70,7 +64,7 @@ describe('KEYNOTIFY of a client whose session is in another partition than the k
     const w = await watcher(0, id, { clean: false, properties: { sessionExpiryInterval: 600 } });
     expect((await w.request(['KEYNOTIFY', key])).raw.toString()).toBe('+OK\r\n');
     await writer.request(['SET', key, 'before'], { __ts: hlc() });
-    await until(() => notified(w, key).length === 1, 'the notification while registered');
+    await until('the notification while registered', () => notified(w, key).length === 1);
     await w.end();
 
     const again = await watcher(1, id, { clean: false, properties: { sessionExpiryInterval: 600 } });
@@ -119,7 +113,7 @@ describe('KEYNOTIFY of a client whose session is in another partition than the k
     probe.on('error', () => {});
     open.push(probe);
     await cluster.kill(cluster.frontends[1]);
-    await until(() => willsSeen.length === 1, "the probe's will (the dead front end's connections ended)");
+    await until("the probe's will (the dead front end's connections ended)", () => willsSeen.length === 1);
 
     const again = await watcher(0, id, { clean: false, properties: { sessionExpiryInterval: 600 } });
     await expectNoNotification(again, writer, key, marker);

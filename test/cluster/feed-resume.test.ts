@@ -3,8 +3,7 @@
  * link comes back and the feed resumes after the last change applied (no snapshot); the back end
  * restarts and the feed, a new one, is taken as a snapshot.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
 import { BackendNode } from '../../src/cluster/backend/backend-node.js';
 import { ClusterClient } from '../../src/cluster/client/cluster-client.js';
 import type { NodeLink } from '../../src/cluster/client/node-link.js';
@@ -12,35 +11,22 @@ import { FixedMapSource, evenSlots, type ClusterMap } from '../../src/cluster/ma
 import type { Command } from '../../src/partition/commands.js';
 import { freePort } from '../helpers/broker.js';
 import { until } from '../helpers/cluster.js';
+import { memoryBackend, silentLog as log, stopAfterEach } from './fixtures/in-process.js';
 
 const TOKEN = 'feed-resume-test-token-0123456789';
-const log = pino({ level: 'silent' });
 const sub = { qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const, subscriptionId: 0 };
 
-const stops: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const s of stops.splice(0).reverse()) await s();
-});
+const stop = stopAfterEach();
 
-function backend(map: ClusterMap, port: number): Promise<BackendNode> {
-  const node = new BackendNode({
-    id: 'backend-0',
-    host: '127.0.0.1',
-    internalPort: port,
-    dataDir: '/nonexistent', // memory durability: never touched
-    token: TOKEN,
-    mapSource: new FixedMapSource(map),
-    log,
-    limits: { queueLength: 100, queueStrategy: 'DropOldest', sharedStrategy: 'round-robin' },
-    durability: 'memory',
-  });
-  stops.push(() => node.stop());
-  return node.start().then(() => node);
+async function backend(map: ClusterMap, port: number): Promise<BackendNode> {
+  const node = await memoryBackend('backend-0', port, new FixedMapSource(map), TOKEN, { frontendGraceMs: 2000 });
+  stop(() => node.stop());
+  return node;
 }
 
 async function frontEnd(map: ClusterMap, instance: number): Promise<ClusterClient> {
   const c = new ClusterClient({ nodeId: `frontend-${instance}`, role: 'frontend', token: TOKEN, instance, mapSource: new FixedMapSource(map), log });
-  stops.push(() => c.stop());
+  stop(() => c.stop());
   c.start();
   await c.whenReady();
   return c;

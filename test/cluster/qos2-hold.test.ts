@@ -8,58 +8,29 @@
  * partition, and two ClusterClients as the front ends. Front end A "dies" (its client stops) at the
  * instant its publish would go to the subscriber's partition.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { BackendNode } from '../../src/cluster/backend/backend-node.js';
+import { describe, expect, it } from 'vitest';
 import { ClusterClient } from '../../src/cluster/client/cluster-client.js';
 import type { ReplyHandler } from '../../src/cluster/client/node-link.js';
-import { evenSlots, FixedMapSource, type ClusterMap } from '../../src/cluster/map.js';
+import { FixedMapSource } from '../../src/cluster/map.js';
 import type { Delivery, Message, PublishResult } from '../../src/core/types.js';
 import type { Command } from '../../src/partition/commands.js';
-import { freePort } from '../helpers/broker.js';
 import { clientIdIn } from './fixtures/fixed-cluster.js';
+import { memoryBackend, onePartitionPerBackend, silentLog as log, stopAfterEach } from './fixtures/in-process.js';
+import { until } from '../helpers/cluster.js';
 
 const TOKEN = 'qos2-hold-test-token-0123456789abc';
-const log = pino({ level: 'silent' });
 const SPAN = 2 ** 32;
 
-const stops: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const s of stops.splice(0).reverse()) await s();
-});
+const stop = stopAfterEach();
 
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function setup() {
-  const map: ClusterMap = { epoch: 1, slots: evenSlots(2), partitions: [], nodes: {} };
-  for (let i = 0; i < 2; i++) {
-    const id = `backend-${i}`;
-    map.partitions.push({ id: i, chain: [id] });
-    map.nodes[id] = { id, role: 'backend', host: '127.0.0.1', internalPort: await freePort() };
-  }
+  const map = await onePartitionPerBackend(2);
   const source = new FixedMapSource(map);
   for (let i = 0; i < 2; i++) {
     const id = `backend-${i}`;
-    const node = new BackendNode({
-      id,
-      host: '127.0.0.1',
-      internalPort: map.nodes[id]!.internalPort,
-      dataDir: '/nonexistent', // memory durability: never touched
-      token: TOKEN,
-      mapSource: source,
-      log,
-      limits: { queueLength: 100, queueStrategy: 'DropOldest', sharedStrategy: 'round-robin' },
-      durability: 'memory',
-      frontendGraceMs: 100,
-    });
-    await node.start();
-    stops.push(() => node.stop());
+    const node = await memoryBackend(id, map.nodes[id]!.internalPort, source, TOKEN);
+    stop(() => node.stop());
   }
   const delivered: Array<{ connectionId: number; d: Delivery }> = [];
   const frontEnd = async (name: string, instance: number): Promise<ClusterClient> => {
@@ -73,7 +44,7 @@ async function setup() {
       deliveries: { deliver: (connectionId, d) => delivered.push({ connectionId, d }), release() {}, kick() {} },
     });
     c.start();
-    stops.push(() => c.stop());
+    stop(() => c.stop());
     await c.whenReady();
     return c;
   };
@@ -109,14 +80,14 @@ describe('QoS 2 across partitions when a front end dies mid-publish', () => {
     await call((h) => b.command(1, connect(sub, 2 * SPAN + 1), h));
     await call((h) => b.command(1, { type: 'subscribe', now: 0, clientId: sub, connectionId: 2 * SPAN + 1, subs: [{ filter: 'hold/#', qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: 0 }] }, h));
     const a = await frontEnd('frontend-a', 1);
-    await until(() => a.index.entry('hold/#') !== undefined && b.index.entry('hold/#') !== undefined, 'both front ends know the subscription');
+    await until('both front ends know the subscription', () => a.index.entry('hold/#') !== undefined && b.index.entry('hold/#') !== undefined);
     await call((h) => a.command(0, connect(pub, 1 * SPAN + 1), h));
     const got = (payload: string) => delivered.filter((x) => x.d.message.payload.toString() === payload).length;
     /** Publishes a marker behind everything else and waits for it: what was going to arrive has arrived. */
     const settle = async (packetId: number, connectionId: number) => {
       const marker = `marker-${packetId}`;
       await call((h) => b.publish(pub, message(pub, marker), packetId, h, undefined, 0, connectionId));
-      await until(() => got(marker) === 1, marker);
+      await until(marker, () => got(marker) === 1);
     };
     return { a, b, pub, got, settle };
   }
@@ -135,7 +106,7 @@ describe('QoS 2 across partitions when a front end dies mid-publish', () => {
       real(partition, cmd, h, ctx, tag);
     };
     const first = call<PublishResult>((h) => a.publish(pub, message(pub, 'm7'), 7, h, undefined, 0, 1 * SPAN + 1)).catch(() => undefined);
-    await until(() => died, 'front end A at the fan-out');
+    await until('front end A at the fan-out', () => died);
     void first;
     // The client reconnects through front end B and sends packet 7 again (DUP), with its PUBREC lost once more.
     await call((h) => b.command(0, connect(pub, 2 * SPAN + 2), h));

@@ -10,6 +10,7 @@ import { FRAME_VERSION, HEADER_BYTES, frameHeader } from '../../src/cluster/tran
 import { dialTransport, listenTransport, tokenMatches, type ListeningTransport } from '../../src/cluster/transport/handshake.js';
 import type { Link } from '../../src/cluster/transport/link.js';
 import { FrameType, decodeReplies, encodeReplies } from '../../src/cluster/transport/protocol.js';
+import { until } from '../helpers/cluster.js';
 
 const TOKEN = 'cluster-secret-token';
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -52,13 +53,6 @@ async function server(maxFrameBytes?: number): Promise<Server> {
   return s;
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function rawConnect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -107,7 +101,7 @@ describe('cluster transport', () => {
     expect(link.peer).toBe('backend-0');
     // 2000 frames written in one turn go out corked; bodies of every size including empty.
     for (let i = 0; i < 2000; i++) link.send(FrameType.Request, 42, Buffer.alloc(i % 300, i & 0xff));
-    await until(() => replies.length === 2000, 'echoes');
+    await until('echoes', () => replies.length === 2000);
     expect(s.frames[0].peer).toBe('frontend-0');
     expect(s.links[0].peerInstance).toBe(7);
     for (let i = 0; i < 2000; i++) {
@@ -116,7 +110,7 @@ describe('cluster transport', () => {
       if (i % 300) expect(replies[i].body[0]).toBe(i & 0xff);
     }
     link.close();
-    await until(() => s.closed.length === 1, 'server to see the close');
+    await until('server to see the close', () => s.closed.length === 1);
   });
 
   it('refuses a wrong token with a reason, and keeps serving others', async () => {
@@ -149,10 +143,10 @@ describe('cluster transport', () => {
     // After the handshake the configured limit applies.
     const post = await rawConnect(s.t.port);
     post.write(helloFrame(TOKEN));
-    await until(() => s.links.length === 1, 'handshake');
+    await until('handshake', () => s.links.length === 1);
     post.write(Buffer.concat([frameHeader(FrameType.Request, 0, 65 * 1024), Buffer.alloc(16)]));
     await new Promise((r) => post.once('close', r));
-    await until(() => s.closed.length === 1, 'close');
+    await until('close', () => s.closed.length === 1);
     expect(s.closed[0].reason).toMatch(/exceeds the limit of 65536/);
     // A frame of another protocol version is refused too.
     const other = await rawConnect(s.t.port);
@@ -167,12 +161,12 @@ describe('cluster transport', () => {
     const s = await server();
     const raw = await rawConnect(s.t.port);
     raw.write(helloFrame(TOKEN));
-    await until(() => s.links.length === 1, 'handshake');
+    await until('handshake', () => s.links.length === 1);
     const body = Buffer.alloc(1000, 1);
     raw.write(Buffer.concat([frameHeader(FrameType.Request, 3, body.length), body.subarray(0, 400)]));
     await new Promise((r) => setTimeout(r, 50));
     raw.destroy();
-    await until(() => s.closed.length === 1, 'close');
+    await until('close', () => s.closed.length === 1);
     expect(s.closed[0].reason).toMatch(/closed inside a frame \(\d+ bytes of it received\)/);
     expect(s.frames).toHaveLength(0);
 
@@ -182,9 +176,9 @@ describe('cluster transport', () => {
       { host: '127.0.0.1', port: s.t.port, token: TOKEN, hello: { node: 'frontend-2', role: 'frontend', instance: 3 } },
       { frame: () => {}, closed: (_l, r) => (reason = r) },
     );
-    await until(() => s.links.length === 2, 'second link');
+    await until('second link', () => s.links.length === 2);
     s.links[1].socket.destroy();
-    await until(() => reason !== 'not yet', 'client to notice');
+    await until('client to notice', () => reason !== 'not yet');
     expect(reason).toMatch(/closed by peer|ECONNRESET/);
     expect(link.closed).toBe(true);
     // Dialing a port nobody listens on fails with the address in the message.
