@@ -38,8 +38,9 @@ export interface RemoteCoreOptions {
 const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
 /**
  * Bytes waiting on the link to a back end at which the publisher being routed waits for the link
- * to drain (pushback.ts, as for a subscriber's socket): the back end is not keeping up, and a
- * publisher that is not slowed would fill the link until QoS 0 is shed (ClusterClient).
+ * to drain (pushback.ts, as for a subscriber's socket): the back end is not keeping up. The link's
+ * backlog counts the commands queued in this turn (NodeLink.backlog), so the hold comes within the
+ * turn; QoS 0 is never shed for a link that drains (only past its hard limit: qos0-shed-guard.ts).
  */
 const LINK_BEHIND_BYTES = 1024 * 1024;
 
@@ -422,7 +423,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
       s.queued += c.queued;
       s.inflight += c.inflight;
     }
-    // QoS 0 this front end shed for back ends whose links were too far behind.
+    // QoS 0 this front end shed for back ends whose links were past their hard limit.
     s.messagesDropped += this.client.droppedQos0;
     return s;
   }

@@ -392,11 +392,6 @@ export class ClusterClient {
     return this.nodes.values();
   }
 
-  /** Bytes waiting on the link to a partition's node. */
-  backlogOf(partition: number): number {
-    return this.nodeOf(partition)?.backlog ?? 0;
-  }
-
   /**
    * Route a message to every partition whose sessions want it. `h` hears the summed outcome
    * (`PublishResult`, or `[reasonCode, message]` when any involved partition refused); without `h`
