@@ -47,6 +47,12 @@ export interface BackendNodeOptions {
   durability: 'memory' | 'os' | 'fsync';
   /** How long a front end's connections outlive the loss of its link before they end like lost sockets. */
   frontendGraceMs?: number;
+  /**
+   * How long a front end that is behind may take no bytes before it no longer holds the others back
+   * (default FRONTEND_STALL_MS). Longer than stalledSubscriberSeconds: a front end stops reading
+   * while a subscriber of its own is behind, until that one drains or is judged stalled.
+   */
+  frontendStallMs?: number;
 }
 
 interface Hosted {
@@ -612,13 +618,13 @@ export class BackendNode {
   }
 
   private stallTimer(link: Link): NodeJS.Timeout {
-    const t = setTimeout(() => this.giveUpOn(link), FRONTEND_STALL_MS);
+    const t = setTimeout(() => this.giveUpOn(link), this.opts.frontendStallMs ?? FRONTEND_STALL_MS);
     t.unref();
     return t;
   }
 
   /**
-   * A front end that took no bytes for FRONTEND_STALL_MS (hung, or not reading) must not hold every
+   * A front end that took no bytes for `frontendStallMs` (hung, or not reading) must not hold every
    * other front end back: as for a stalled subscriber, it stops counting until it has drained, and
    * its QoS 0 deliveries are shed meanwhile. One that took bytes is still draining: it goes on
    * holding the others back, as a slow but draining subscriber holds its publishers on one node.

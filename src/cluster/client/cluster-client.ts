@@ -160,6 +160,8 @@ export class ClusterClient {
   private readonly groupScratch = new Map<number, string[]>();
   private readonly directScratch = new Set<number>();
   private readonly readyWaiters: Array<() => void> = [];
+  /** The link whose DELIVERIES frame is being handed out (undefined outside one): pushback's publisher when the message's own is elsewhere. */
+  deliveringFrom: NodeLink | undefined;
   /** Live re-partitioning: what this process holds while a slot range moves (handover-hold.ts). */
   readonly hold = new HandoverHold({
     sendBarrier: (move, done) =>
@@ -258,7 +260,7 @@ export class ClusterClient {
               this.opts.partitionDown?.(p, reason);
             }
           },
-          frame: (_l, type, _epoch, body) => this.frame(type, body),
+          frame: (l, type, _epoch, body) => this.frame(l, type, body),
         },
       });
       this.nodes.set(id, link);
@@ -321,9 +323,16 @@ export class ClusterClient {
     }, 200).unref();
   }
 
-  private frame(type: number, body: Buffer): void {
+  private frame(l: NodeLink, type: number, body: Buffer): void {
     if (type === FrameType.Feed) this.index.apply(decodeFeed(body));
-    else if (type === FrameType.Deliveries && this.opts.deliveries) decodeDeliveries(body, this.opts.deliveries);
+    else if (type === FrameType.Deliveries && this.opts.deliveries) {
+      this.deliveringFrom = l;
+      try {
+        decodeDeliveries(body, this.opts.deliveries);
+      } finally {
+        this.deliveringFrom = undefined;
+      }
+    }
   }
 
   /** Every partition of the map is followed: the index is complete. */

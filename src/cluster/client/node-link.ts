@@ -104,6 +104,8 @@ export class NodeLink {
   private drainWaiters: Array<() => void> = [];
   /** `whenDrained` callers that asked while commands waited for the flush: judged once they are written. */
   private flushWaiters: Array<() => void> = [];
+  /** The node's frames are not read (pushback: a subscriber they feed is behind); kept across a re-dial. */
+  private inputHeld = false;
 
   constructor(
     readonly nodeId: string,
@@ -148,6 +150,17 @@ export class NodeLink {
     }
   }
 
+  /** Stop reading the node's frames (deliveries, replies) until `resumeInput`: TCP carries it to the node. */
+  pauseInput(): void {
+    this.inputHeld = true;
+    this.link?.pauseInput();
+  }
+
+  resumeInput(): void {
+    this.inputHeld = false;
+    this.link?.resumeInput();
+  }
+
   private drained(): void {
     if (this.flushWaiters.length > 0 && !this.up) {
       const list = this.flushWaiters;
@@ -187,6 +200,7 @@ export class NodeLink {
         if (this.stopped) return link.close();
         if (link.closed) return this.again('closed right after the handshake');
         this.link = link;
+        if (this.inputHeld) link.pauseInput();
         this.backoff = BACKOFF_MIN_MS;
         this.lastError = '';
         this.opts.log?.info({ node: this.nodeId, at: `${addr.host}:${addr.port}` }, 'connected to back end');
