@@ -158,7 +158,8 @@ export class BackendNode {
     deliver: (c, d) => {
       const l = this.linkOf(c);
       if (!l) return; // the connection is gone; the session keeps QoS 1/2 in flight for its next connection
-      if (d.qos === 0 && this.shedGuard.shed(l.peer, l.backlog, this.stalledFrontEnds.has(l))) return;
+      // A front end below its pushback mark is never shed: one test on the common path.
+      if (d.qos === 0 && l.backlog > FRONTEND_BEHIND_BYTES && this.shedGuard.shed(l.peer, l.backlog, this.stalledFrontEnds.has(l))) return;
       this.batchOf(l).deliver(c, d);
     },
     release: (c, packetId, reasonCode) => {
