@@ -30,6 +30,8 @@ export async function runBackend(opts: BackendRoleOptions): Promise<RunningRole>
     log: opts.log,
     limits: { queueLength: b.clients.subscriberQueueLimit.length, queueStrategy: b.clients.subscriberQueueLimit.strategy, sharedStrategy: b.sharedSubscriptionStrategy },
     durability: b.durability,
+    // A front end holds its links while a subscriber of its own is behind, at most this long (plus slack).
+    frontendStallMs: (b.clients.stalledSubscriberSeconds + 2) * 1000,
   });
   // Up before recovery, so /readyz answers "not ready" during a long one instead of refusing.
   const readiness = new Readiness();

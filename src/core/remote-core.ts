@@ -38,17 +38,29 @@ export interface RemoteCoreOptions {
 const QOS0_DONE: Promise<PublishResult> = Promise.resolve({ matched: -1 });
 /**
  * Bytes waiting on the link to a back end at which the publisher being routed waits for the link
- * to drain (pushback.ts, as for a subscriber's socket): the back end is not keeping up, and a
- * publisher that is not slowed would fill the link until QoS 0 is shed (ClusterClient).
+ * to drain (pushback.ts, as for a subscriber's socket): the back end is not keeping up. The link's
+ * backlog counts the commands queued in this turn (NodeLink.backlog), so the hold comes within the
+ * turn; QoS 0 is never shed for a link that drains (only past its hard limit: qos0-shed-guard.ts).
  */
 const LINK_BEHIND_BYTES = 1024 * 1024;
 
-/** A link to a back end, as pushback sees a subscriber: publishers wait for its drain. */
+/**
+ * A link to a back end, as pushback sees it. As a subscriber: publishers wait for its drain. As a
+ * publisher: the messages it delivers come from publishers on other front ends, which only the
+ * back end can hold back; so while a subscriber here that they go to is behind, the link is not
+ * read (the back end sees this front end fall behind and stops reading front ends, whose links
+ * then hold their publishers). A stalled subscriber holds nobody (pushback.ts), so this lasts at
+ * most stalledSubscriberSeconds, as a publisher on one node is held.
+ */
 class LinkParty implements FlowParty {
   readonly flow = new FlowState();
   constructor(readonly link: NodeLink) {}
-  pauseInput(): void {}
-  resumeInput(): void {}
+  pauseInput(): void {
+    this.link.pauseInput();
+  }
+  resumeInput(): void {
+    this.link.resumeInput();
+  }
   watchDrain(): void {
     this.link.whenDrained(() => pushback.drained(this));
   }
@@ -173,8 +185,8 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
           this.traffic.messagesSent++;
           this.traffic.bytesSent += d.message.payload.length;
           // As in one process, where deliveries happen inside the publish call: a subscriber that is
-          // behind holds back the publisher of the message, when that publisher is connected here.
-          pushback.routing(this.publisherOf(d.message.origin));
+          // behind holds back the publisher of the message when it is connected here, else the link.
+          pushback.routing(this.publisherOf(d.message.origin) ?? this.partyOf(this.client.deliveringFrom));
           try {
             s.sink.deliver(d);
           } finally {
@@ -215,13 +227,17 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     return sink !== undefined && 'flow' in sink ? (sink as SessionSink & FlowParty) : undefined;
   }
 
+  private partyOf(link: NodeLink | undefined): LinkParty | undefined {
+    if (link === undefined) return undefined;
+    let party = this.linkParties.get(link);
+    if (!party) this.linkParties.set(link, (party = new LinkParty(link)));
+    return party;
+  }
+
   /** After a publish was queued: the publisher being routed waits for every link that is far behind. */
   private holdIfBehind(): void {
     for (const link of this.client.links()) {
-      if (link.backlog <= LINK_BEHIND_BYTES) continue;
-      let party = this.linkParties.get(link);
-      if (!party) this.linkParties.set(link, (party = new LinkParty(link)));
-      pushback.socketBehind(party);
+      if (link.backlog > LINK_BEHIND_BYTES) pushback.socketBehind(this.partyOf(link)!);
     }
   }
 
@@ -422,7 +438,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
       s.queued += c.queued;
       s.inflight += c.inflight;
     }
-    // QoS 0 this front end shed for back ends whose links were too far behind.
+    // QoS 0 this front end shed for back ends whose links were past their hard limit.
     s.messagesDropped += this.client.droppedQos0;
     return s;
   }

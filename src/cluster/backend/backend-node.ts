@@ -28,6 +28,12 @@ import { listenTransport, type ListeningTransport } from '../transport/handshake
 import type { Link, LinkHandlers } from '../transport/link.js';
 import { DeliveryBatch, FrameType, ReplyStatus, decodeCommandsBody, encodeReplies, packr } from '../transport/protocol.js';
 import { FilterFeed } from './filter-feed.js';
+import { Qos0ShedGuard } from '../qos0-shed-guard.js';
+
+/** Bytes a link's peer has taken from its socket so far (progress, for the stall verdict). */
+function takenBytes(link: Link): number {
+  return link.socket.bytesWritten - link.socket.writableLength;
+}
 
 export interface BackendNodeOptions {
   id: string;
@@ -41,6 +47,12 @@ export interface BackendNodeOptions {
   durability: 'memory' | 'os' | 'fsync';
   /** How long a front end's connections outlive the loss of its link before they end like lost sockets. */
   frontendGraceMs?: number;
+  /**
+   * How long a front end that is behind may take no bytes before it no longer holds the others back
+   * (default FRONTEND_STALL_MS). Longer than stalledSubscriberSeconds: a front end stops reading
+   * while a subscriber of its own is behind, until that one drains or is judged stalled.
+   */
+  frontendStallMs?: number;
 }
 
 interface Hosted {
@@ -74,8 +86,6 @@ interface LiveConnection {
 }
 
 const TICK_MS = 1000;
-/** QoS 0 deliveries are shed for a front end whose link is this far behind (as the front end sheds for slow clients). */
-const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
 const FORWARD_QUEUE_MAX = 100_000;
 /**
  * Unsent bytes on a link to a front end at which this node stops reading the front ends' commands
@@ -83,7 +93,10 @@ const FORWARD_QUEUE_MAX = 100_000;
  * publishers back (remote-core.ts), instead of deliveries piling up here until QoS 0 is shed.
  */
 const FRONTEND_BEHIND_BYTES = 1024 * 1024;
-/** How long a front end that is behind may hold the others back before it stops counting (as stalledSubscriberSeconds' default). */
+/**
+ * How long a front end that is behind may take no bytes at all before it stops holding the others
+ * back (as stalledSubscriberSeconds' default): one that drains, however slowly, holds them back.
+ */
 const FRONTEND_STALL_MS = 3000;
 
 /**
@@ -123,8 +136,11 @@ export class BackendNode {
   private readonly replies = new Map<Link, unknown[]>();
   private readonly following = new Map<Link, Set<FilterFeed>>();
   private flushQueued = false;
-  /** Front-end links whose unsent deliveries are above FRONTEND_BEHIND_BYTES: input from front ends is paused meanwhile. */
-  private readonly behind = new Map<Link, NodeJS.Timeout>();
+  /**
+   * Front-end links whose unsent deliveries are above FRONTEND_BEHIND_BYTES: input from front ends
+   * is paused meanwhile. With the stall timer and the bytes the front end had taken when it was armed.
+   */
+  private readonly behind = new Map<Link, { timer: NodeJS.Timeout; taken: number }>();
   /** Front ends that stayed behind for FRONTEND_STALL_MS: they hold nobody back until they have drained. */
   private readonly stalledFrontEnds = new WeakSet<Link>();
   private readonly recovering = new Set<number>();
@@ -132,7 +148,8 @@ export class BackendNode {
   private applying = -1;
   private forwardQueue: Array<[Message, string | undefined]> | undefined = [];
   private stopped = false;
-  droppedQos0 = 0;
+  /** QoS 0 deliveries are shed only for a stalled front end or past the link's hard limit; otherwise front ends are held back. */
+  private readonly shedGuard: Qos0ShedGuard;
   /** Handovers (live re-partitioning): barriers received per move, and exports waiting for them (src/cluster/handover.ts). */
   private readonly barriers = new Map<number, Set<string>>();
   private pendingExports: Array<{ link: Link; id: number; partition: number; move: number; from: number; to: number }> = [];
@@ -141,10 +158,8 @@ export class BackendNode {
     deliver: (c, d) => {
       const l = this.linkOf(c);
       if (!l) return; // the connection is gone; the session keeps QoS 1/2 in flight for its next connection
-      if (d.qos === 0 && l.backlog > QOS0_LINK_BACKLOG) {
-        this.droppedQos0++;
-        return;
-      }
+      // A front end below its pushback mark is never shed: one test on the common path.
+      if (d.qos === 0 && l.backlog > FRONTEND_BEHIND_BYTES && this.shedGuard.shed(l.peer, l.backlog, this.stalledFrontEnds.has(l))) return;
       this.batchOf(l).deliver(c, d);
     },
     release: (c, packetId, reasonCode) => {
@@ -161,6 +176,12 @@ export class BackendNode {
 
   constructor(private readonly opts: BackendNodeOptions) {
     this.map = opts.mapSource.current();
+    this.shedGuard = new Qos0ShedGuard(opts.log, 'QoS 0 deliveries to a front end');
+  }
+
+  /** QoS 0 deliveries shed for stalled front ends or past a link's hard limit (qos0-shed-guard.ts). */
+  get droppedQos0(): number {
+    return this.shedGuard.dropped;
   }
 
   get port(): number {
@@ -592,20 +613,32 @@ export class BackendNode {
   /** A front end is not taking its deliveries fast enough: no front end's commands are read until it has. */
   private fallBehind(link: Link): void {
     if (this.behind.has(link) || this.stalledFrontEnds.has(link)) return;
-    const t = setTimeout(() => this.giveUpOn(link), FRONTEND_STALL_MS);
-    t.unref();
-    this.behind.set(link, t);
+    this.behind.set(link, { timer: this.stallTimer(link), taken: takenBytes(link) });
     if (this.behind.size > 1) return;
     for (const set of this.frontEnds.values()) for (const l of set) l.pauseInput();
   }
 
+  private stallTimer(link: Link): NodeJS.Timeout {
+    const t = setTimeout(() => this.giveUpOn(link), this.opts.frontendStallMs ?? FRONTEND_STALL_MS);
+    t.unref();
+    return t;
+  }
+
   /**
-   * A front end that has not caught up within FRONTEND_STALL_MS (hung, or far too slow) must not
-   * hold every other front end back: as for a stalled subscriber, it stops counting until it has
-   * drained, and the QoS 0 shedding limit applies to it meanwhile.
+   * A front end that took no bytes for `frontendStallMs` (hung, or not reading) must not hold every
+   * other front end back: as for a stalled subscriber, it stops counting until it has drained, and
+   * its QoS 0 deliveries are shed meanwhile. One that took bytes is still draining: it goes on
+   * holding the others back, as a slow but draining subscriber holds its publishers on one node.
    */
   private giveUpOn(link: Link): void {
-    if (!this.behind.has(link)) return;
+    const b = this.behind.get(link);
+    if (b === undefined) return;
+    const taken = takenBytes(link);
+    if (taken !== b.taken && !link.closed) {
+      b.taken = taken;
+      b.timer = this.stallTimer(link);
+      return;
+    }
     this.stalledFrontEnds.add(link);
     this.opts.log.warn({ peer: link.peer, backlogBytes: link.backlog }, 'front end has not caught up with its deliveries: it no longer holds back the other front ends');
     this.release(link);
@@ -614,13 +647,14 @@ export class BackendNode {
   /** Drained or gone. */
   private caughtUp(link: Link): void {
     this.stalledFrontEnds.delete(link);
+    this.shedGuard.end(link.peer);
     this.release(link);
   }
 
   private release(link: Link): void {
-    const t = this.behind.get(link);
-    if (t === undefined) return;
-    clearTimeout(t);
+    const b = this.behind.get(link);
+    if (b === undefined) return;
+    clearTimeout(b.timer);
     this.behind.delete(link);
     if (this.behind.size > 0) return;
     for (const set of this.frontEnds.values()) for (const l of set) l.resumeInput();

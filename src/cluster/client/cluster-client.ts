@@ -21,6 +21,7 @@ import { partitionOf, type ClusterMap, type MapSource } from '../map.js';
 import { KEYED_RETRY_WAIT_MS } from '../timeouts.js';
 import { ClusterIndex, type IndexEntry } from './cluster-index.js';
 import { HandoverHold } from './handover-hold.js';
+import { Qos0ShedGuard } from '../qos0-shed-guard.js';
 import { partitionKeyOf } from '../../statestore/protocol.js';
 import { NodeLink, type MovedCommand, type Pending, type ReplyHandler } from './node-link.js';
 import { FrameType, decodeDeliveries, decodeFeed, type DeliveryTarget } from '../transport/protocol.js';
@@ -137,13 +138,10 @@ const trackedHandler: ReplyHandler = {
     t.h.reply(t.ctx, t.tag, ok, value, feedSeq);
   },
 };
-/** Unsent bytes on a link to a back end above which QoS 0 publishes to its partitions are dropped. */
-const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
-
 export class ClusterClient {
   readonly index = new ClusterIndex();
-  /** QoS 0 publishes dropped because a back end's link was too far behind. */
-  droppedQos0 = 0;
+  /** QoS 0 publishes are shed only past a link's hard limit: the publishers are held back long before (remote-core.ts). */
+  private readonly shedGuard: Qos0ShedGuard;
   /** Follows of a partition's feed answered with the changes since the last one applied, or with a snapshot. */
   feedResumes = 0;
   feedSnapshots = 0;
@@ -162,6 +160,8 @@ export class ClusterClient {
   private readonly groupScratch = new Map<number, string[]>();
   private readonly directScratch = new Set<number>();
   private readonly readyWaiters: Array<() => void> = [];
+  /** The link whose DELIVERIES frame is being handed out (undefined outside one): pushback's publisher when the message's own is elsewhere. */
+  deliveringFrom: NodeLink | undefined;
   /** Live re-partitioning: what this process holds while a slot range moves (handover-hold.ts). */
   readonly hold = new HandoverHold({
     sendBarrier: (move, done) =>
@@ -186,6 +186,12 @@ export class ClusterClient {
   constructor(private readonly opts: ClusterClientOptions) {
     this.map = opts.mapSource.current();
     this.keyPrefix = `${opts.nodeId}/${opts.instance}/`;
+    this.shedGuard = new Qos0ShedGuard(opts.log, 'QoS 0 publishes to a back end');
+  }
+
+  /** QoS 0 publishes dropped because a back end's link was past its hard limit. */
+  get droppedQos0(): number {
+    return this.shedGuard.dropped;
   }
 
   get currentMap(): ClusterMap {
@@ -254,7 +260,7 @@ export class ClusterClient {
               this.opts.partitionDown?.(p, reason);
             }
           },
-          frame: (_l, type, _epoch, body) => this.frame(type, body),
+          frame: (l, type, _epoch, body) => this.frame(l, type, body),
         },
       });
       this.nodes.set(id, link);
@@ -317,9 +323,16 @@ export class ClusterClient {
     }, 200).unref();
   }
 
-  private frame(type: number, body: Buffer): void {
+  private frame(l: NodeLink, type: number, body: Buffer): void {
     if (type === FrameType.Feed) this.index.apply(decodeFeed(body));
-    else if (type === FrameType.Deliveries && this.opts.deliveries) decodeDeliveries(body, this.opts.deliveries);
+    else if (type === FrameType.Deliveries && this.opts.deliveries) {
+      this.deliveringFrom = l;
+      try {
+        decodeDeliveries(body, this.opts.deliveries);
+      } finally {
+        this.deliveringFrom = undefined;
+      }
+    }
   }
 
   /** Every partition of the map is followed: the index is complete. */
@@ -386,11 +399,6 @@ export class ClusterClient {
   /** The links to the back-end nodes heading partitions now. */
   links(): IterableIterator<NodeLink> {
     return this.nodes.values();
-  }
-
-  /** Bytes waiting on the link to a partition's node. */
-  backlogOf(partition: number): number {
-    return this.nodeOf(partition)?.backlog ?? 0;
   }
 
   /**
@@ -461,10 +469,11 @@ export class ClusterClient {
 
   /** One publish command nobody else's outcome depends on. */
   private send(p: number, cmd: PublishCommand, h: ReplyHandler | undefined, ctx: unknown, tag: number): void {
-    // QoS 0 is shed for a partition whose link is far behind, as the front end sheds it for a stalled client.
-    if (cmd.message.qos === 0 && this.backlogOf(p) > QOS0_LINK_BACKLOG) {
-      this.droppedQos0++;
-      return;
+    // QoS 0 waits in the link like any command: its publisher is held back while the link is
+    // behind (remote-core.ts). Dropped only past the last-resort limit (qos0-shed-guard.ts).
+    if (cmd.message.qos === 0) {
+      const n = this.nodeOf(p);
+      if (n !== undefined && this.shedGuard.shed(n.nodeId, n.backlog, false)) return;
     }
     this.command(p, cmd, h ?? (cmd.message.qos > 0 ? noop : undefined), ctx, tag);
   }

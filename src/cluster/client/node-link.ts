@@ -76,6 +76,8 @@ export interface NodeLinkOptions {
   log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
 
+/** Estimated encoded bytes of a queued command beyond its payload and topic (for `backlog`). */
+const COMMAND_OVERHEAD = 32;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1000;
 const SWEEP_MS = 100;
@@ -90,10 +92,20 @@ export class NodeLink {
   private nextId = 1;
   private readonly inFlight = new Map<number, Pending>();
   private batches = new Map<number, PartitionBatch>();
+  /**
+   * Estimated bytes of the commands queued for the next flush: part of `backlog`, so a publisher is
+   * held back within the turn its messages fill the link, not one turn later (a turn may read
+   * megabytes from many publishers' sockets).
+   */
+  private queuedBytes = 0;
   private flushQueued = false;
   private lastError = '';
   /** Called once when the socket's backlog is written out or the link is lost (`whenDrained`). */
   private drainWaiters: Array<() => void> = [];
+  /** `whenDrained` callers that asked while commands waited for the flush: judged once they are written. */
+  private flushWaiters: Array<() => void> = [];
+  /** The node's frames are not read (pushback: a subscriber they feed is behind); kept across a re-dial. */
+  private inputHeld = false;
 
   constructor(
     readonly nodeId: string,
@@ -104,9 +116,10 @@ export class NodeLink {
     return this.link !== undefined && !this.link.closed;
   }
 
-  /** Bytes waiting for the node's socket: the front end sheds QoS 0 above a limit. */
+  /** Bytes waiting for the node: queued for this turn's flush (estimated) plus the socket's. */
   get backlog(): number {
-    return this.link?.backlog ?? 0;
+    const l = this.link;
+    return l === undefined ? 0 : l.backlog + this.queuedBytes;
   }
 
   /**
@@ -114,12 +127,46 @@ export class NodeLink {
    * a publisher back meanwhile, as it does for a subscriber's socket (frontend/pushback.ts).
    */
   whenDrained(fn: () => void): void {
+    if (!this.up) return fn();
+    // Commands still to be flushed: whether a 'drain' will follow is known once they are written.
+    if (this.queuedBytes > 0) {
+      this.flushWaiters.push(fn);
+      return;
+    }
     // Only a refused write is followed by a 'drain': below the high-water mark none comes, so the waiter runs now.
-    if (this.backlog === 0 || this.link?.needsDrain !== true) return fn();
+    if (this.link!.backlog === 0 || !this.link!.needsDrain) return fn();
     this.drainWaiters.push(fn);
   }
 
+  /** After a flush: the waiters that asked before it wait for the socket's 'drain' if one will come. */
+  private flushed(): void {
+    if (this.flushWaiters.length === 0) return;
+    const list = this.flushWaiters;
+    this.flushWaiters = [];
+    if (this.up && this.link!.needsDrain && this.link!.backlog > 0) {
+      for (const fn of list) this.drainWaiters.push(fn);
+    } else {
+      for (const fn of list) fn();
+    }
+  }
+
+  /** Stop reading the node's frames (deliveries, replies) until `resumeInput`: TCP carries it to the node. */
+  pauseInput(): void {
+    this.inputHeld = true;
+    this.link?.pauseInput();
+  }
+
+  resumeInput(): void {
+    this.inputHeld = false;
+    this.link?.resumeInput();
+  }
+
   private drained(): void {
+    if (this.flushWaiters.length > 0 && !this.up) {
+      const list = this.flushWaiters;
+      this.flushWaiters = [];
+      for (const fn of list) fn();
+    }
     if (this.drainWaiters.length === 0) return;
     const list = this.drainWaiters;
     this.drainWaiters = [];
@@ -153,6 +200,7 @@ export class NodeLink {
         if (this.stopped) return link.close();
         if (link.closed) return this.again('closed right after the handshake');
         this.link = link;
+        if (this.inputHeld) link.pauseInput();
         this.backoff = BACKOFF_MIN_MS;
         this.lastError = '';
         this.opts.log?.info({ node: this.nodeId, at: `${addr.host}:${addr.port}` }, 'connected to back end');
@@ -219,6 +267,7 @@ export class NodeLink {
     b.commands.push(cmd);
     b.pending.push(pending);
     if (!this.up) return this.sweepSoon();
+    this.queuedBytes += cmd.type === 'publish' ? cmd.message.payload.length + cmd.message.topic.length + COMMAND_OVERHEAD : COMMAND_OVERHEAD;
     if (!this.flushQueued) {
       this.flushQueued = true;
       setImmediate(this.flushNow);
@@ -249,7 +298,9 @@ export class NodeLink {
 
   private flush(): void {
     const link = this.link;
-    if (!link || link.closed || this.batches.size === 0) return;
+    if (!link || link.closed) return;
+    this.queuedBytes = 0;
+    if (this.batches.size === 0) return this.flushed();
     const batches = this.batches;
     this.batches = new Map();
     const epoch = this.opts.epoch();
@@ -268,6 +319,7 @@ export class NodeLink {
       }
       link.sendFramed(FrameType.Commands, epoch, frame);
     }
+    this.flushed();
   }
 
   /** Refuses commands that waited too long for an unreachable node. */
