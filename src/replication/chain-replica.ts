@@ -171,6 +171,7 @@ export class ChainReplica {
     const oldI = before.indexOf(this.opts.nodeId);
     const oldPred = oldI > 0 ? before[oldI - 1] : undefined;
     const oldSucc = oldI >= 0 ? before[oldI + 1] : undefined;
+    if (i > 0 && this.executor.head) this.demote(chain[0]!);
     if (i === 0 && !this.syncing && !this.executor.head) {
       this.executor.head = true;
       this.opts.promoted(this.partition);
@@ -186,6 +187,24 @@ export class ChainReplica {
       this.upstream = undefined;
       if (pred !== undefined) this.dial();
     }
+  }
+
+  /**
+   * A head the map put back at another position: the coordinator took it for lost (cut off the
+   * network past its lease; a restarted process comes back as a new replica instead) and its
+   * successor heads the chain now. What it accepted meanwhile and never committed is refused
+   * (ChainExecutor.demote), and its history is not the chain's any more: it may hold commands the
+   * new head never received, under sequence numbers the new head gave to others. So it drops its
+   * lineage and takes a state transfer, as a new replica does. Before, it kept `head` (it acked
+   * nothing upstream, so a new head that waited for it never committed again) and linked with its
+   * own sequence number (the new head re-sent "the rest" on top of a diverged state).
+   */
+  private demote(newHead: string): void {
+    const pending = this.executor.seq - this.executor.committed;
+    this.executor.demote(`${this.opts.nodeId} is no longer the head of partition ${this.opts.partition} (${newHead} is)`);
+    this.syncing = true;
+    this.lineage = '';
+    this.opts.log.warn({ partition: this.opts.partition, head: newHead, seq: this.executor.seq, uncommitted: pending }, 'no longer head of the chain: uncommitted commands refused; taking a state transfer');
   }
 
   // ---- successor side: dial the predecessor ---------------------------------------------------------
@@ -400,6 +419,8 @@ export class ChainReplica {
 
   async close(): Promise<void> {
     this.closed = true;
+    // Commands accepted and not committed are refused, not forgotten (the partition left this node).
+    this.executor.demote(`partition ${this.opts.partition} is no longer served by ${this.opts.nodeId}`);
     clearTimeout(this.redial);
     this.upstream?.close();
     this.downstream?.close();
