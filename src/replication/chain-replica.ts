@@ -273,7 +273,10 @@ export class ChainReplica {
       return;
     }
     if (type === FrameType.ChainState) {
-      const [, lineage, seq, snapshot] = packr.unpack(body) as [number, string, number, Buffer];
+      const [, lineage, seq, body0] = packr.unpack(body) as [number, string, number, Buffer];
+      // A view into the frame's memory (a pooled buffer when small): the install is asynchronous and
+      // the state restored from it keeps views into it (message payloads), so it gets memory of its own.
+      const snapshot = ownCopy(body0);
       this.held = [];
       const gen = ++this.installGen;
       this.installs = this.installs.then(() =>
@@ -320,7 +323,11 @@ export class ChainReplica {
       const store = openPartitionStore(this.dir, { sync });
       const r = await store.open();
       for await (const _ of r.records) break; // a fresh directory: nothing to read
-      await store.writeSnapshot(0, snapshot, sync);
+      // The store takes the memory it is given (moved to its writer thread: detached here), and the
+      // restored partition's payloads are views into `snapshot`: the store gets a copy. Before, the
+      // payloads of every transferred state read as empty afterwards, and the next snapshot of this
+      // replica threw (a detached ArrayBuffer), so no successor could take a state transfer from it.
+      await store.writeSnapshot(0, ownCopy(snapshot), sync);
       inner = new DurableExecutor(partition, store, 0, { ...DEFAULT_DURABLE_OPTIONS, sync });
     }
     // A newer state arrived meanwhile: it is installed next, over this one.
@@ -426,4 +433,11 @@ export class ChainReplica {
     this.downstream?.close();
     await this.executor.close();
   }
+}
+
+/** A copy in memory nobody else shares (never the pool of small Buffers), so it may be moved to another thread. */
+function ownCopy(b: Buffer): Buffer {
+  const c = Buffer.allocUnsafeSlow(b.length);
+  b.copy(c);
+  return c;
 }

@@ -404,7 +404,13 @@ export class BackendNode {
         if (type === FrameType.ChainHello) link.send(FrameType.ChainRefused, this.map.epoch, packr.pack([partition, `partition ${partition} is not hosted by ${this.opts.id}`]));
         return;
       }
-      return h.replica.fromSuccessor(link, type, epoch, body);
+      try {
+        return h.replica.fromSuccessor(link, type, epoch, body);
+      } catch (err) {
+        // Logged: the link fails and the successor dials again every 100 ms, so a fault that repeats would otherwise stall the chain unseen.
+        this.opts.log.error({ partition, successor: link.peer, err: (err as Error).stack ?? String(err) }, 'serving a successor failed');
+        return link.fail(`serving the successor failed: ${(err as Error).message}`);
+      }
     }
     throw new Error(`unexpected frame type ${type} from ${link.peer}`);
   }

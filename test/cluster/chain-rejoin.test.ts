@@ -1,19 +1,23 @@
 /**
- * A head cut off the network comes back as the tail of its own chain (issue 15). While it was cut,
- * it accepted commands it could never commit (its successor did not hear them), and its successor
+ * Replicas that leave a chain and come back (issue 15), in-process: two back ends over real TCP,
+ * each with a map the test sets, and ClusterClients as front ends.
+ *
+ * 1. A head cut off the network comes back as the tail of its own chain. While it was cut, it
+ * accepted commands it could never commit (its successor did not hear them), and its successor
  * became head and went on under its own sequence numbers. When the map reaches the old head again,
  * every command it accepted must be answered (refused: the front end retries keyed ones on the new
  * head) and it must rejoin like a new replica (state transfer), acknowledging what it stores.
- *
  * Before the fix the old head kept `head`: it committed the cut-off commands on its own store and
  * answered them as successes (the chain never had them), linked with its own sequence number (the
  * new head re-sent "the rest" onto a diverged state), and never acknowledged anything upstream, so
  * the new head, which waited for its new tail, never answered another command: the checker's
- * stuck handover barrier and publish stalls.
+ * stuck handover barrier and publish stalls. The old head here misses the map that dropped it (as
+ * a cut-off process does) and sees only the one that puts it back at the tail.
  *
- * In-process: two back ends (memory durability) over real TCP, each with a map the test sets, so
- * the old head can miss the map that dropped it (as a cut-off process does) and see only the one
- * that puts it back at the tail; two ClusterClients as front ends, one on each map.
+ * 2. A state transfer into a durable store: the store takes the memory of the snapshot it writes
+ * (moves it to its writer thread), and the restored state's message payloads were views into that
+ * memory. They read as empty afterwards, and the next snapshot of that replica threw, so when it
+ * headed the chain no successor could ever take a state transfer from it (the chain stalled).
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,7 +74,7 @@ class Answers implements ReplyHandler {
 
 const publish = (n: number): PublishCommand => ({ type: 'publish', now: 0, clientId: 'publisher', message: { topic: `t/${n}`, payload: Buffer.from(String(n)), qos: 1, retain: false, origin: 'publisher' } });
 
-describe('chain: an old head that comes back as tail', () => {
+describe('chain: replicas that leave and come back', () => {
   it('refuses what it never committed, takes a state transfer and acknowledges; the new head commits again', async () => {
     const ids = ['backend-0', 'backend-1'];
     const nodes: ClusterMap['nodes'] = {};
@@ -142,5 +146,48 @@ describe('chain: an old head that comes back as tail', () => {
     expect(more.got[0]!.ok).toBe(true);
     // The tail applied exactly the new head's history: its sequence number is the head's.
     await until(() => view(oldHead).applied === view(newHead).committed, 'the tail caught up with the head');
+  });
+
+  it('a replica that took a state transfer into its durable store keeps the payloads and passes its state on', async () => {
+    const ids = ['backend-0', 'backend-1'];
+    const nodes: ClusterMap['nodes'] = {};
+    for (const id of ids) nodes[id] = { id, role: 'backend', host: '127.0.0.1', internalPort: await freePort() };
+    const at = (epoch: number, chain: string[]): ClusterMap => ({ epoch, slots: evenSlots(1), partitions: [{ id: 0, chain }], nodes });
+    const source = new SettableMap(at(1, ['backend-0']));
+    const dir = mkdtempSync(path.join(tmpdir(), 'edgemq-chain-transfer-'));
+    stops.push(() => rmSync(dir, { recursive: true, force: true }));
+    for (const id of ids) mkdirSync(path.join(dir, id));
+    const backends = ids.map((id) => new BackendNode({ id, host: '127.0.0.1', internalPort: nodes[id]!.internalPort, dataDir: path.join(dir, id), token: TOKEN, mapSource: source, log, limits: { queueLength: 100, queueStrategy: 'DropOldest', sharedStrategy: 'round-robin' }, durability: 'os', frontendGraceMs: 100 }));
+    for (const b of backends) {
+      await b.start();
+      stops.push(() => b.stop());
+    }
+    const [first, second] = backends as [BackendNode, BackendNode];
+    const fe = new ClusterClient({ nodeId: 'frontend-0', role: 'frontend', token: TOKEN, instance: 1, mapSource: source, log });
+    fe.start();
+    stops.push(() => fe.stop());
+    await fe.whenReady();
+    const kept = new Answers();
+    fe.command(0, { ...publish(0), message: { topic: 'kept', payload: Buffer.from('a retained payload'), qos: 1, retain: true, origin: 'publisher' } }, kept);
+    await until(() => kept.got.length === 1, 'the retained message stored');
+    expect(kept.got[0]!.ok).toBe(true);
+
+    // backend-1 joins and takes the state into its own store; then it heads the chain alone.
+    source.set(at(2, ['backend-0', 'backend-1']));
+    await until(() => second.ready() && second.views().some((v) => v.id === 0), 'backend-1 took its state transfer');
+    source.set(at(3, ['backend-1']));
+    await until(() => fe.ready(), 'the partition followed on backend-1');
+    const retained = new Answers();
+    fe.request(0, 'retained', 0, retained);
+    await until(() => retained.got.length === 1, 'the retained messages listed');
+    expect(retained.got[0]!.value).toEqual([{ topic: 'kept', qos: 1, bytes: Buffer.byteLength('a retained payload') }]);
+
+    // backend-0 comes back at the tail: backend-1 must send it a snapshot of the state it installed.
+    source.set(at(4, ['backend-1', 'backend-0']));
+    const after = new Answers();
+    fe.command(0, publish(1), after);
+    await until(() => after.got.length === 1, 'a command committed through the new chain');
+    expect(after.got[0]!.ok).toBe(true);
+    await until(() => first.ready() && first.views().find((v) => v.id === 0)?.position === 1, 'backend-0 took its state transfer');
   });
 });
