@@ -417,7 +417,8 @@ export class ChainReplica {
     if (this.ackDue) {
       this.ackDue = false;
       const up = this.upstream;
-      if (up && !up.closed) {
+      // A replica waiting for its state transfer vouches for nothing: a demoted head's stored prefix is not the chain's.
+      if (up && !up.closed && !this.syncing) {
         up.send(FrameType.ChainAck, epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
         up.flush();
       }
