@@ -172,6 +172,10 @@ export class ChainReplica {
     const oldPred = oldI > 0 ? before[oldI - 1] : undefined;
     const oldSucc = oldI >= 0 ? before[oldI + 1] : undefined;
     if (i > 0 && this.executor.head) this.demote(chain[0]!);
+    if (i === 0 && this.syncing && before.join() !== chain.join()) {
+      // The map's chain does not know who holds the state: the replica that had it left while this one was still in transfer.
+      this.opts.log.error({ partition: this.opts.partition, chain, epoch: map.epoch }, 'named head while taking a state transfer: not serving (the partition is unavailable until a replica that holds its state heads it)');
+    }
     if (i === 0 && !this.syncing && !this.executor.head) {
       this.executor.head = true;
       this.opts.promoted(this.partition);
