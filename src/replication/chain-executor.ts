@@ -116,18 +116,44 @@ export class ChainExecutor implements CommandExecutor {
     return this.entries.filter((e) => e.seq > after).map((e) => e.cmd);
   }
 
+  /**
+   * This replica stops being the head (the map put it elsewhere in its chain, or took the partition
+   * away) with commands it accepted and never committed: every one of them is refused now, with
+   * `NotHeadError` (0x88 to the front end), never forgotten. A keyed append is then sent to the new
+   * head under its idempotency key, which answers it from its applied keys if the chain had it; an
+   * unkeyed command is refused to its client, as when the link to a dead head breaks. Their held
+   * effects are dropped: an uncommitted command's deliveries must never reach anybody.
+   */
+  demote(reason: string): void {
+    this.head = false;
+    this.refusePending(reason);
+  }
+
+  private refusePending(reason: string): void {
+    const entries = this.entries;
+    this.entries = [];
+    this.storedCount = 0;
+    this.effects = [];
+    this.effectsAt = 0;
+    for (const e of entries) {
+      if (!e.waiter) continue;
+      try {
+        e.waiter.durable(e.ctx, e.tag, undefined, new NotHeadError(reason));
+      } catch {
+        /* DurableWaiter contract: must not throw; the other callers still hear */
+      }
+    }
+  }
+
   /** Start over from a transferred state: nothing pending, the next command is `seq + 1`. */
   reset(inner: CommandExecutor, seq: number): void {
+    this.refusePending('the replica took a state transfer');
     this.inner = inner;
     this.seq = seq;
     this.committed = seq;
     this.storedSeq = seq;
     this.successorAck = seq;
     this.ackSent = 0;
-    this.entries = [];
-    this.storedCount = 0;
-    this.effects = [];
-    this.effectsAt = 0;
     this.broken = undefined;
   }
 

@@ -171,6 +171,11 @@ export class ChainReplica {
     const oldI = before.indexOf(this.opts.nodeId);
     const oldPred = oldI > 0 ? before[oldI - 1] : undefined;
     const oldSucc = oldI >= 0 ? before[oldI + 1] : undefined;
+    if (i > 0 && this.executor.head) this.demote(chain[0]!);
+    if (i === 0 && this.syncing && before.join() !== chain.join()) {
+      // The map's chain does not know who holds the state: the replica that had it left while this one was still in transfer.
+      this.opts.log.error({ partition: this.opts.partition, chain, epoch: map.epoch }, 'named head while taking a state transfer: not serving (the partition is unavailable until a replica that holds its state heads it)');
+    }
     if (i === 0 && !this.syncing && !this.executor.head) {
       this.executor.head = true;
       this.opts.promoted(this.partition);
@@ -186,6 +191,24 @@ export class ChainReplica {
       this.upstream = undefined;
       if (pred !== undefined) this.dial();
     }
+  }
+
+  /**
+   * A head the map put back at another position: the coordinator took it for lost (cut off the
+   * network past its lease; a restarted process comes back as a new replica instead) and its
+   * successor heads the chain now. What it accepted meanwhile and never committed is refused
+   * (ChainExecutor.demote), and its history is not the chain's any more: it may hold commands the
+   * new head never received, under sequence numbers the new head gave to others. So it drops its
+   * lineage and takes a state transfer, as a new replica does. Before, it kept `head` (it acked
+   * nothing upstream, so a new head that waited for it never committed again) and linked with its
+   * own sequence number (the new head re-sent "the rest" on top of a diverged state).
+   */
+  private demote(newHead: string): void {
+    const pending = this.executor.seq - this.executor.committed;
+    this.executor.demote(`${this.opts.nodeId} is no longer the head of partition ${this.opts.partition} (${newHead} is)`);
+    this.syncing = true;
+    this.lineage = '';
+    this.opts.log.warn({ partition: this.opts.partition, head: newHead, seq: this.executor.seq, uncommitted: pending }, 'no longer head of the chain: uncommitted commands refused; taking a state transfer');
   }
 
   // ---- successor side: dial the predecessor ---------------------------------------------------------
@@ -254,7 +277,10 @@ export class ChainReplica {
       return;
     }
     if (type === FrameType.ChainState) {
-      const [, lineage, seq, snapshot] = packr.unpack(body) as [number, string, number, Buffer];
+      const [, lineage, seq, body0] = packr.unpack(body) as [number, string, number, Buffer];
+      // A view into the frame's memory (a pooled buffer when small): the install is asynchronous and
+      // the state restored from it keeps views into it (message payloads), so it gets memory of its own.
+      const snapshot = ownCopy(body0);
       this.held = [];
       const gen = ++this.installGen;
       this.installs = this.installs.then(() =>
@@ -301,7 +327,11 @@ export class ChainReplica {
       const store = openPartitionStore(this.dir, { sync });
       const r = await store.open();
       for await (const _ of r.records) break; // a fresh directory: nothing to read
-      await store.writeSnapshot(0, snapshot, sync);
+      // The store takes the memory it is given (moved to its writer thread: detached here), and the
+      // restored partition's payloads are views into `snapshot`: the store gets a copy. Before, the
+      // payloads of every transferred state read as empty afterwards, and the next snapshot of this
+      // replica threw (a detached ArrayBuffer), so no successor could take a state transfer from it.
+      await store.writeSnapshot(0, ownCopy(snapshot), sync);
       inner = new DurableExecutor(partition, store, 0, { ...DEFAULT_DURABLE_OPTIONS, sync });
     }
     // A newer state arrived meanwhile: it is installed next, over this one.
@@ -391,7 +421,8 @@ export class ChainReplica {
     if (this.ackDue) {
       this.ackDue = false;
       const up = this.upstream;
-      if (up && !up.closed) {
+      // A replica waiting for its state transfer vouches for nothing: a demoted head's stored prefix is not the chain's.
+      if (up && !up.closed && !this.syncing) {
         up.send(FrameType.ChainAck, epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
         up.flush();
       }
@@ -400,9 +431,18 @@ export class ChainReplica {
 
   async close(): Promise<void> {
     this.closed = true;
+    // Commands accepted and not committed are refused, not forgotten (the partition left this node).
+    this.executor.demote(`partition ${this.opts.partition} is no longer served by ${this.opts.nodeId}`);
     clearTimeout(this.redial);
     this.upstream?.close();
     this.downstream?.close();
     await this.executor.close();
   }
+}
+
+/** A copy in memory nobody else shares (never the pool of small Buffers), so it may be moved to another thread. */
+function ownCopy(b: Buffer): Buffer {
+  const c = Buffer.allocUnsafeSlow(b.length);
+  b.copy(c);
+  return c;
 }

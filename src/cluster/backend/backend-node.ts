@@ -21,6 +21,7 @@ import type { HandoverState } from '../../partition/handover.js';
 import type { PartitionOutput } from '../../partition/output.js';
 import type { CommandResult, PartitionLimits } from '../../partition/partition.js';
 import type { PartitionView } from '../../observability/partition-metrics.js';
+import { NotHeadError } from '../../replication/chain-executor.js';
 import { ChainReplica } from '../../replication/chain-replica.js';
 import { ClusterClient } from '../client/cluster-client.js';
 import type { ClusterMap, MapSource } from '../map.js';
@@ -286,7 +287,8 @@ export class BackendNode {
       }
     }
     for (const [p, h] of this.hosted) {
-      if (this.mine(map).includes(p)) continue;
+      // The newest map decides: one that came while this one's awaits ran may give the partition back.
+      if (this.mine(this.map).includes(p)) continue;
       this.hosted.delete(p);
       clearInterval(h.ticker);
       await h.replica.close();
@@ -423,7 +425,13 @@ export class BackendNode {
         if (type === FrameType.ChainHello) link.send(FrameType.ChainRefused, this.map.epoch, packr.pack([partition, `partition ${partition} is not hosted by ${this.opts.id}`]));
         return;
       }
-      return h.replica.fromSuccessor(link, type, epoch, body);
+      try {
+        return h.replica.fromSuccessor(link, type, epoch, body);
+      } catch (err) {
+        // Logged: the link fails and the successor dials again every 100 ms, so a fault that repeats would otherwise stall the chain unseen.
+        this.opts.log.error({ partition, successor: link.peer, err: (err as Error).stack ?? String(err) }, 'serving a successor failed');
+        return link.fail(`serving the successor failed: ${(err as Error).message}`);
+      }
     }
     throw new Error(`unexpected frame type ${type} from ${link.peer}`);
   }
@@ -573,7 +581,10 @@ export class BackendNode {
     if (link.closed) return;
     let list = this.replies.get(link);
     if (!list) this.replies.set(link, (list = []));
-    if (error) {
+    if (error instanceof NotHeadError) {
+      // Accepted as head, refused uncommitted when it stopped being the head: the sender may retry on the new one.
+      list.push(id, ReplyStatus.Refused, [RC.ServerUnavailable, error.message], seq);
+    } else if (error) {
       const e = undurable(error);
       list.push(id, ReplyStatus.Refused, [e.reasonCode, e.message], seq);
     } else {
