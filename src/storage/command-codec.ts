@@ -14,6 +14,8 @@
  * message was promoted to the old generation (4-6 ms scavenges that set the p99 latency).
  *
  *   record  = 0x02 entry*                       (0x01: the same without string references, still read)
+ *           | 0x03 (u32:length record)*         records joined: a cluster back end logs a front end's
+ *                                               COMMANDS frame as it came (its own string numbers), see joinRecords
  *   entry   = 0x01 publish | 0x02 ack | 0x03 u32:length msgpack(command) | 0x04 publish extension
  *   publish = f64:now u8:flags [u16:packetId] [f64:expiresAt] str:clientId str:topic [str:origin]
  *             u32:length payload [u32:length msgpack(properties)]
@@ -47,6 +49,7 @@ const packr = new Packr({ useRecords: true, copyBuffers: true, mapsAsObjects: tr
 const V8_SERIALIZED = 0xff; // first byte of every v8.serialize output
 const FRAMED_PLAIN = 0x01;
 const FRAMED = 0x02;
+const JOINED = 0x03;
 const STR_NEW = 0x00;
 const STR_REF = 0x01;
 const PUBLISH = 0x01;
@@ -158,8 +161,13 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
   return out.subarray(0, at);
 }
 
-export function decodeCommands(record: Buffer): Command[] {
+/**
+ * `nowAt`, when given, gets for each command the offset in `record` of its `now` (an f64 the
+ * caller may overwrite to stamp the command), or -1 where it has none there (a MessagePack entry).
+ */
+export function decodeCommands(record: Buffer, nowAt?: number[]): Command[] {
   if (record[0] === V8_SERIALIZED) return v8.deserialize(record) as Command[];
+  if (record[0] === JOINED) return decodeJoined(record);
   if (record[0] !== FRAMED && record[0] !== FRAMED_PLAIN) {
     throw new Error(`log record starts with 0x${record[0]?.toString(16) ?? '(nothing)'}, not a command frame`);
   }
@@ -168,6 +176,7 @@ export function decodeCommands(record: Buffer): Command[] {
   while (r.at < record.length) {
     const tag = r.u8();
     if (tag === PUBLISH || tag === PUBLISH_EXT) {
+      nowAt?.push(r.at);
       const now = r.f64();
       const flags = r.u8();
       const packetId = flags & F_PACKET_ID ? r.u16() : undefined;
@@ -185,6 +194,7 @@ export function decodeCommands(record: Buffer): Command[] {
       if (tag === PUBLISH_EXT) readExtension(r, cmd);
       commands.push(cmd);
     } else if (tag === ACK) {
+      nowAt?.push(r.at);
       const now = r.f64();
       const connectionId = r.f64();
       const packetId = r.u16();
@@ -193,6 +203,7 @@ export function decodeCommands(record: Buffer): Command[] {
       const reasonCode = r.u8();
       commands.push({ type: 'ack', now, clientId: r.str(), connectionId, packetId, kind, reasonCode });
     } else if (tag === PACKED) {
+      nowAt?.push(-1);
       const cmd = packr.unpack(r.bytesView()) as Command;
       if (typeof cmd !== 'object' || cmd === null || typeof cmd.type !== 'string') throw new Error('packed entry is not a command');
       commands.push(cmd);
@@ -201,6 +212,44 @@ export function decodeCommands(record: Buffer): Command[] {
     }
   }
   return commands;
+}
+
+function decodeJoined(record: Buffer): Command[] {
+  const commands: Command[] = [];
+  let at = 1;
+  while (at < record.length) {
+    if (at + 4 > record.length) throw new Error(`log record truncated at offset ${at} (needs 4 more bytes)`);
+    const n = record.readUInt32LE(at);
+    if (at + 4 + n > record.length) throw new Error(`log record truncated at offset ${at + 4} (needs ${n} more bytes)`);
+    const part = record.subarray(at + 4, at + 4 + n);
+    if (part[0] === JOINED) throw new Error(`joined record nested at offset ${at + 4}`);
+    for (const c of decodeCommands(part)) commands.push(c);
+    at += 4 + n;
+  }
+  return commands;
+}
+
+/**
+ * One log record of several encoded ones, in order, in memory from `alloc` (see encodeCommands).
+ * A single record is copied as it is. Records keep their own string numbers, so a back end can log
+ * a frame's record without encoding its commands again.
+ */
+export function joinRecords(parts: Buffer[], alloc: (bound: number) => Buffer = Buffer.allocUnsafeSlow): Buffer {
+  if (parts.length === 1) {
+    const out = alloc(parts[0].length);
+    parts[0].copy(out, 0);
+    return out.subarray(0, parts[0].length);
+  }
+  let bound = 1;
+  for (const p of parts) bound += 4 + p.length;
+  const out = alloc(bound);
+  out[0] = JOINED;
+  let at = 1;
+  for (const p of parts) {
+    at = out.writeUInt32LE(p.length, at);
+    at += p.copy(out, at);
+  }
+  return out.subarray(0, at);
 }
 
 function writeExtension(out: Buffer, at: number, c: PublishCommand, strings: Map<string, number>): number {

@@ -72,6 +72,10 @@ export interface CommandsBody {
   partition: number;
   requestIds: number[];
   commands: Command[];
+  /** The commands as encoded (a view of the frame), for a log that takes them as they are. */
+  record: Buffer;
+  /** Where each command's `now` is in `record` (-1: not there), so the receiver can stamp it. */
+  nowAt: number[];
 }
 
 export function decodeCommandsBody(body: Buffer): CommandsBody {
@@ -82,9 +86,11 @@ export function decodeCommandsBody(body: Buffer): CommandsBody {
   const requestIds = new Array<number>(n);
   for (let i = 0; i < n; i++) requestIds[i] = body.readUInt32BE(8 + 4 * i);
   // The record's buffers are copied out (command-codec), so a queued message does not pin the frame.
-  const commands = decodeCommands(body.subarray(8 + 4 * n));
+  const record = body.subarray(8 + 4 * n);
+  const nowAt: number[] = [];
+  const commands = decodeCommands(record, nowAt);
   if (commands.length !== n) throw new Error(`COMMANDS frame holds ${commands.length} commands for ${n} request ids`);
-  return { partition, requestIds, commands };
+  return { partition, requestIds, commands, record, nowAt };
 }
 
 // ---- REPLIES ---------------------------------------------------------------------------------------
