@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import type { Message, PublishResult } from '../../core/types.js';
 import type { Command, PublishCommand } from '../../partition/commands.js';
 import { RC } from '../../mqtt/reason-codes.js';
-import { partitionOf, type ClusterMap, type MapSource } from '../map.js';
+import { partitionOfSlot, slotOf, type ClusterMap, type MapSource } from '../map.js';
 import { KEYED_RETRY_WAIT_MS } from '../timeouts.js';
 import { ClusterIndex, type IndexEntry } from './cluster-index.js';
 import { HandoverHold } from './handover-hold.js';
@@ -139,6 +139,8 @@ const trackedHandler: ReplyHandler = {
 };
 /** Unsent bytes on a link to a back end above which QoS 0 publishes to its partitions are dropped. */
 const QOS0_LINK_BACKLOG = 16 * 1024 * 1024;
+/** Keys whose slot is remembered (partitionOf); the cache starts over when full. */
+const SLOT_CACHE_MAX = 16_384;
 
 export class ClusterClient {
   readonly index = new ClusterIndex();
@@ -161,6 +163,7 @@ export class ClusterClient {
   private readonly followRetries = new Set<NodeLink>();
   private readonly groupScratch = new Map<number, string[]>();
   private readonly directScratch = new Set<number>();
+  private readonly slots = new Map<string, number>();
   private readonly readyWaiters: Array<() => void> = [];
   /** Live re-partitioning: what this process holds while a slot range moves (handover-hold.ts). */
   readonly hold = new HandoverHold({
@@ -343,7 +346,13 @@ export class ClusterClient {
   }
 
   partitionOf(key: string): number {
-    return partitionOf(this.map, key);
+    // Client ids repeat (every PUBACK of a subscriber names it): their slot (a CRC-32) is kept.
+    let slot = this.slots.get(key);
+    if (slot === undefined) {
+      if (this.slots.size >= SLOT_CACHE_MAX) this.slots.clear();
+      this.slots.set(key, (slot = slotOf(key)));
+    }
+    return partitionOfSlot(this.map, slot);
   }
 
   partitionCount(): number {
