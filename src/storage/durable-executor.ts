@@ -128,6 +128,7 @@ export class DurableExecutor implements CommandExecutor {
   /** The batch and its length at `mark()`. */
   private marked: Batch | undefined;
   private markedAt = 0;
+  private holdSeal = false;
   /** Group-commit latency (store call to durable), one observation per write, read by the metrics room. */
   readonly writeLatency = new LatencyHistogram();
   /** Captures effects into the batch being formed instead of sending them now. */
@@ -178,10 +179,14 @@ export class DurableExecutor implements CommandExecutor {
     this.sealIfFull(b);
   }
 
-  /** Before executing commands whose log encoding the caller has: see `adopt`. */
+  /**
+   * Before executing commands whose log encoding the caller has: see `adopt`. Until then the
+   * batch is not sealed for its size (it would split the run, which is then encoded again).
+   */
   mark(): void {
     this.marked = this.current;
     this.markedAt = this.current?.commands.length ?? 0;
+    this.holdSeal = true;
   }
 
   /**
@@ -195,8 +200,10 @@ export class DurableExecutor implements CommandExecutor {
     const b = this.current;
     const from = b === undefined ? -1 : this.marked === undefined ? 0 : b === this.marked ? this.markedAt : -1;
     this.marked = undefined;
-    if (b === undefined || from < 0 || b.commands.length - from !== count || count === 0) return;
-    (b.encoded ??= []).push(from, count, record);
+    this.holdSeal = false;
+    if (b === undefined) return;
+    if (from >= 0 && b.commands.length - from === count && count > 0) (b.encoded ??= []).push(from, count, record);
+    this.sealIfFull(b);
   }
 
   private applyTo(b: Batch, cmd: Command, out: PartitionOutput): CommandResult {
@@ -213,7 +220,7 @@ export class DurableExecutor implements CommandExecutor {
    * the rest are still being applied, instead of the event loop idling through one big write.
    */
   private sealIfFull(b: Batch): void {
-    if (b.bytes >= SEAL_BYTES) this.seal(b);
+    if (b.bytes >= SEAL_BYTES && !this.holdSeal) this.seal(b);
   }
 
   private batch(): Batch {

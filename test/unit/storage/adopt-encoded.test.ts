@@ -63,17 +63,26 @@ describe('DurableExecutor.adopt: a received record logged as it came', () => {
     expect(decodeCommands(store.records[1])).toEqual([pub(200, 'b', 1), pub(201, 'c', 2), pub(201, 'd', 1), ack(202, 2), ack(203, 3)]);
   });
 
-  it('is ignored when a command of the frame is not logged (QoS 0) or the batch was sealed in between', async () => {
+  it('is ignored when a command of the frame is not logged (QoS 0)', async () => {
     const store = new Store();
     const ex = new DurableExecutor(new Partition(LIMITS), store, 0);
     frame(ex, [pub(0, 'a', 1), pub(0, 'volatile', 0), pub(0, 'b', 1)], 100);
     await settle(ex);
+    expect(store.records[0][0]).toBe(0x02);
     expect(decodeCommands(store.records[0])).toEqual([pub(100, 'a', 1), pub(100, 'b', 1)]);
-    // 130 KiB of payloads seal the batch early (SEAL_BYTES): the frame spans two batches.
+  });
+
+  it('a frame larger than a batch is not split (its record would be encoded again): the batch is sealed after it', async () => {
+    const store = new Store();
+    const ex = new DurableExecutor(new Partition(LIMITS), store, 0);
+    // 140 KiB of payloads would seal the batch early (SEAL_BYTES) after the second publish.
     const big = 'x'.repeat(70 * 1024);
     frame(ex, [pub(0, big, 1), pub(0, big, 1), pub(0, 'c', 1)], 300);
+    ex.executeThen(pub(301, 'd', 1), out, { durable() {} }, undefined, 0);
     await settle(ex);
-    expect(store.records.slice(1).flatMap((r) => decodeCommands(r))).toEqual([pub(300, big, 1), pub(300, big, 1), pub(300, 'c', 1)]);
+    expect(store.records).toHaveLength(2);
+    expect(decodeCommands(store.records[0])).toEqual([pub(300, big, 1), pub(300, big, 1), pub(300, 'c', 1)]);
+    expect(decodeCommands(store.records[1])).toEqual([pub(301, 'd', 1)]);
   });
 
   it('a joined record refuses nesting and truncation', () => {
