@@ -60,12 +60,10 @@ export class AppliedKeys {
   }
 
   remember(key: string, result: PublishResult): void {
-    const stored = store(result);
-    if (this.results.has(key)) {
-      this.results.set(key, stored); // keeps its place in the order, as a Map does
-      return;
-    }
-    this.results.set(key, stored);
+    // One lookup, not has() then set(): the map is large (a cache miss each) and the key is new nearly always.
+    const before = this.results.size;
+    this.results.set(key, store(result));
+    if (this.results.size === before) return; // a known key: new result, same place in the order (as a Map does)
     if (this.ring.length < this.capacity) {
       this.ring.push(key);
       return;
