@@ -8,12 +8,15 @@
  * order, so insertion order and eviction (oldest first, past `capacity`) are the same on all of
  * them. It travels in snapshots as the partition extension `appliedKeys`.
  *
- * Held compactly because it is large and written into every snapshot: a plain result (`matched`
- * only, nearly all of them) is kept as its number, not an object (100k long-lived objects were
- * promoted to the old generation one per QoS 1 message), and the snapshot is two flat arrays,
- * keys and results, not 100k `[key, result]` pairs: v8.serialize of the pairs took ~150 ms per
- * snapshot, an event-loop stall every 100k logged commands, the flat arrays ~30 ms.
+ * Held compactly because it is large and written into every snapshot (every 100k logged
+ * commands: about every second under a QoS 1 stream): a plain result (`matched` only, nearly all
+ * of them) is kept as its number, not an object (100k long-lived objects were promoted to the old
+ * generation, one per QoS 1 message), and the keys are also appended, as UTF-8, to blocks of
+ * bytes, so a snapshot is a few buffers and one array of numbers. v8.serialize of 100k
+ * `[key, result]` pairs took ~150 ms per snapshot (an event-loop stall, 6-10 % of a back end's
+ * busy time), of 100k strings ~20-30 ms.
  */
+import { writeUtf8 } from '../util/write-utf8.js';
 import type { PublishResult } from '../core/types.js';
 
 /** Keys remembered per partition: a retry comes within seconds, and 100k appends cover far longer under load. */
@@ -22,10 +25,25 @@ export const APPLIED_KEYS_CAPACITY = 100_000;
 /** A result as stored: its `matched` count when that is all it holds, else the result itself. */
 type Stored = number | PublishResult;
 
-/** The snapshot form (the earlier form, an array of [key, result] pairs, is still restored). */
+/**
+ * The snapshot form: the keys in order as (u16 length, UTF-8)* in `blocks`, the first `skip` of
+ * them evicted already, and their results. Earlier forms ([key, result] pairs; {keys, results}
+ * with `keys` a string array) are still restored.
+ */
 interface AppliedKeysState {
-  keys: string[];
-  results: Stored[];
+  blocks: Buffer[];
+  skip: number;
+  /** Each key's `matched`; NaN where the result is in `others` (a Float64Array serializes as one copy, an array element by element). */
+  counts: Float64Array;
+  others: Array<[index: number, result: PublishResult]>;
+}
+
+const BLOCK_BYTES = 64 * 1024;
+
+interface Block {
+  bytes: Buffer;
+  used: number;
+  count: number;
 }
 
 function store(result: PublishResult): Stored {
@@ -47,6 +65,9 @@ export class AppliedKeys {
    */
   private ring: string[] = [];
   private head = 0;
+  /** The keys as bytes, oldest first; the first `skip` keys of blocks[0] are evicted. */
+  private blocks: Block[] = [];
+  private skip = 0;
 
   constructor(private readonly capacity = APPLIED_KEYS_CAPACITY) {}
 
@@ -64,6 +85,7 @@ export class AppliedKeys {
     const before = this.results.size;
     this.results.set(key, store(result));
     if (this.results.size === before) return; // a known key: new result, same place in the order (as a Map does)
+    this.append(key);
     if (this.ring.length < this.capacity) {
       this.ring.push(key);
       return;
@@ -72,6 +94,24 @@ export class AppliedKeys {
     this.ring[this.head] = key;
     this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
     this.results.delete(oldest);
+    if (++this.skip === this.blocks[0].count) {
+      this.blocks.shift();
+      this.skip = 0;
+    }
+  }
+
+  private append(key: string): void {
+    let b = this.blocks[this.blocks.length - 1];
+    const need = 2 + 3 * key.length;
+    if (b === undefined || b.used + need > b.bytes.length) {
+      b = { bytes: Buffer.allocUnsafeSlow(Math.max(BLOCK_BYTES, need)), used: 0, count: 0 };
+      this.blocks.push(b);
+    }
+    const n = writeUtf8(b.bytes, b.used + 2, key);
+    b.bytes[b.used] = n;
+    b.bytes[b.used + 1] = n >>> 8;
+    b.used += 2 + n;
+    b.count++;
   }
 
   /** Oldest first, for inspection and tests. */
@@ -80,26 +120,55 @@ export class AppliedKeys {
   }
 
   snapshot(): AppliedKeysState {
-    const keys = new Array<string>(this.results.size);
-    const results = new Array<Stored>(this.results.size);
+    const counts = new Float64Array(this.results.size);
+    const others: Array<[number, PublishResult]> = [];
     let i = 0;
-    for (const [k, s] of this.results) {
-      keys[i] = k;
-      results[i++] = s;
+    for (const s of this.results.values()) {
+      if (typeof s === 'number') counts[i] = s;
+      else {
+        counts[i] = NaN;
+        others.push([i, s]);
+      }
+      i++;
     }
-    return { keys, results };
+    // Views of the bytes written so far: appends go after them, evictions do not touch bytes.
+    return { blocks: this.blocks.map((b) => b.bytes.subarray(0, b.used)), skip: this.skip, counts, others };
   }
 
   restore(state: unknown): void {
     this.results.clear();
     this.ring = [];
     this.head = 0;
+    this.blocks = [];
+    this.skip = 0;
     if (Array.isArray(state)) {
       for (const [key, result] of state as Array<[string, PublishResult]>) this.remember(key, result);
       return;
     }
-    const s = state as Partial<AppliedKeysState> | null | undefined;
-    if (!s || !Array.isArray(s.keys) || !Array.isArray(s.results)) return;
-    for (let i = 0; i < s.keys.length; i++) this.remember(s.keys[i], load(s.results[i]));
+    const s = state as { blocks?: unknown; skip?: unknown; counts?: unknown; others?: unknown; keys?: unknown; results?: unknown } | null | undefined;
+    if (!s) return;
+    if (Array.isArray(s.keys) && Array.isArray(s.results)) {
+      for (let i = 0; i < s.keys.length; i++) this.remember(s.keys[i] as string, load(s.results[i] as Stored));
+      return;
+    }
+    if (!Array.isArray(s.blocks) || !(s.counts instanceof Float64Array)) return;
+    const counts = s.counts;
+    const others = new Map(Array.isArray(s.others) ? (s.others as Array<[number, PublishResult]>) : []);
+    const results = { length: counts.length, at: (i: number): Stored => (Number.isNaN(counts[i]) ? others.get(i) ?? { matched: 0 } : counts[i]) };
+    let skip = typeof s.skip === 'number' ? s.skip : 0;
+    let i = 0;
+    for (const block of s.blocks as Uint8Array[]) {
+      const bytes = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
+      for (let at = 0; at + 2 <= bytes.length; ) {
+        const n = bytes[at] | (bytes[at + 1] << 8);
+        const key = bytes.toString('utf8', at + 2, at + 2 + n);
+        at += 2 + n;
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
+        if (i < results.length) this.remember(key, load(results.at(i++)));
+      }
+    }
   }
 }
