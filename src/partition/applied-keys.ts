@@ -12,9 +12,9 @@
  * commands: about every second under a QoS 1 stream): a plain result (`matched` only, nearly all
  * of them) is kept as its number, not an object (100k long-lived objects were promoted to the old
  * generation, one per QoS 1 message), and the keys are also appended, as UTF-8, to blocks of
- * bytes, so a snapshot is a few buffers and one array of numbers. v8.serialize of 100k
- * `[key, result]` pairs took ~150 ms per snapshot (an event-loop stall, 6-10 % of a back end's
- * busy time), of 100k strings ~20-30 ms.
+ * bytes, so a snapshot is a few buffers and a Float64Array: ~4 ms for 100k keys. v8.serialize
+ * of 100k `[key, result]` pairs took ~150 ms (an event-loop stall every snapshot, 6-10 % of a back
+ * end's busy time), of flat arrays 20-40 ms (their elements are written one by one).
  */
 import { writeUtf8 } from '../util/write-utf8.js';
 import type { PublishResult } from '../core/types.js';
