@@ -35,6 +35,12 @@ export interface CommandExecutor {
    * allocated per command.
    */
   executeThen(cmd: Command, out: PartitionOutput, waiter: DurableWaiter, context: unknown, tag: number): void;
+  /**
+   * Optional, for a log that can take commands already encoded (storage/durable-executor.ts):
+   * `mark()`, execute commands, `adopt(record, count)` with their command-codec encoding.
+   */
+  mark?(): void;
+  adopt?(record: Buffer, count: number): void;
   close(): Promise<void>;
   /** Latency of durable writes, where there are any (metrics). */
   readonly writeLatency?: LatencyHistogram;

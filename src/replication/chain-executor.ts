@@ -240,6 +240,15 @@ export class ChainExecutor implements CommandExecutor {
     this.append(++this.seq, cmd, out, waiter, context, tag);
   }
 
+  /** The local log may take a front end's encoding of the commands as it is (durable-executor.ts). */
+  mark(): void {
+    this.inner.mark?.();
+  }
+
+  adopt(record: Buffer, count: number): void {
+    this.inner.adopt?.(record, count);
+  }
+
   /** A command from the predecessor; duplicates of a re-send are skipped, a gap is the caller's error. */
   replicate(seq: number, cmd: Command, out: PartitionOutput): void {
     if (seq <= this.seq) return;

@@ -14,6 +14,8 @@
  * message was promoted to the old generation (4-6 ms scavenges that set the p99 latency).
  *
  *   record  = 0x02 entry*                       (0x01: the same without string references, still read)
+ *           | 0x03 (u32:length record)*         records joined: a cluster back end logs a front end's
+ *                                               COMMANDS frame as it came (its own string numbers), see joinRecords
  *   entry   = 0x01 publish | 0x02 ack | 0x03 u32:length msgpack(command) | 0x04 publish extension
  *   publish = f64:now u8:flags [u16:packetId] [f64:expiresAt] str:clientId str:topic [str:origin]
  *             u32:length payload [u32:length msgpack(properties)]
@@ -47,6 +49,7 @@ const packr = new Packr({ useRecords: true, copyBuffers: true, mapsAsObjects: tr
 const V8_SERIALIZED = 0xff; // first byte of every v8.serialize output
 const FRAMED_PLAIN = 0x01;
 const FRAMED = 0x02;
+const JOINED = 0x03;
 const STR_NEW = 0x00;
 const STR_REF = 0x01;
 const PUBLISH = 0x01;
@@ -158,8 +161,13 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
   return out.subarray(0, at);
 }
 
-export function decodeCommands(record: Buffer): Command[] {
+/**
+ * `nowAt`, when given, gets for each command the offset in `record` of its `now` (an f64 the
+ * caller may overwrite to stamp the command), or -1 where it has none there (a MessagePack entry).
+ */
+export function decodeCommands(record: Buffer, nowAt?: number[]): Command[] {
   if (record[0] === V8_SERIALIZED) return v8.deserialize(record) as Command[];
+  if (record[0] === JOINED) return decodeJoined(record);
   if (record[0] !== FRAMED && record[0] !== FRAMED_PLAIN) {
     throw new Error(`log record starts with 0x${record[0]?.toString(16) ?? '(nothing)'}, not a command frame`);
   }
@@ -168,6 +176,7 @@ export function decodeCommands(record: Buffer): Command[] {
   while (r.at < record.length) {
     const tag = r.u8();
     if (tag === PUBLISH || tag === PUBLISH_EXT) {
+      nowAt?.push(r.at);
       const now = r.f64();
       const flags = r.u8();
       const packetId = flags & F_PACKET_ID ? r.u16() : undefined;
@@ -175,8 +184,8 @@ export function decodeCommands(record: Buffer): Command[] {
       const clientId = r.str();
       const topic = r.str();
       const origin = flags & F_ORIGIN_IS_CLIENT ? clientId : r.str();
-      const message: Message = { topic, payload: Buffer.alloc(0), qos: (flags & 3) as QoS, retain: (flags & F_RETAIN) !== 0, origin };
-      message.payload = r.bytesCopy();
+      const payload = r.bytesCopy();
+      const message: Message = { topic, payload, qos: (flags & 3) as QoS, retain: (flags & F_RETAIN) !== 0, origin };
       if (expiresAt !== undefined) message.expiresAt = expiresAt;
       if (flags & F_EXPIRY_HIDDEN) message.expiryHidden = true;
       if (flags & F_PROPERTIES) message.properties = packr.unpack(r.bytesView()) as Message['properties'];
@@ -185,6 +194,7 @@ export function decodeCommands(record: Buffer): Command[] {
       if (tag === PUBLISH_EXT) readExtension(r, cmd);
       commands.push(cmd);
     } else if (tag === ACK) {
+      nowAt?.push(r.at);
       const now = r.f64();
       const connectionId = r.f64();
       const packetId = r.u16();
@@ -193,6 +203,7 @@ export function decodeCommands(record: Buffer): Command[] {
       const reasonCode = r.u8();
       commands.push({ type: 'ack', now, clientId: r.str(), connectionId, packetId, kind, reasonCode });
     } else if (tag === PACKED) {
+      nowAt?.push(-1);
       const cmd = packr.unpack(r.bytesView()) as Command;
       if (typeof cmd !== 'object' || cmd === null || typeof cmd.type !== 'string') throw new Error('packed entry is not a command');
       commands.push(cmd);
@@ -201,6 +212,44 @@ export function decodeCommands(record: Buffer): Command[] {
     }
   }
   return commands;
+}
+
+function decodeJoined(record: Buffer): Command[] {
+  const commands: Command[] = [];
+  let at = 1;
+  while (at < record.length) {
+    if (at + 4 > record.length) throw new Error(`log record truncated at offset ${at} (needs 4 more bytes)`);
+    const n = record.readUInt32LE(at);
+    if (at + 4 + n > record.length) throw new Error(`log record truncated at offset ${at + 4} (needs ${n} more bytes)`);
+    const part = record.subarray(at + 4, at + 4 + n);
+    if (part[0] === JOINED) throw new Error(`joined record nested at offset ${at + 4}`);
+    for (const c of decodeCommands(part)) commands.push(c);
+    at += 4 + n;
+  }
+  return commands;
+}
+
+/**
+ * One log record of several encoded ones, in order, in memory from `alloc` (see encodeCommands).
+ * A single record is copied as it is. Records keep their own string numbers, so a back end can log
+ * a frame's record without encoding its commands again.
+ */
+export function joinRecords(parts: Buffer[], alloc: (bound: number) => Buffer = Buffer.allocUnsafeSlow): Buffer {
+  if (parts.length === 1) {
+    const out = alloc(parts[0].length);
+    parts[0].copy(out, 0);
+    return out.subarray(0, parts[0].length);
+  }
+  let bound = 1;
+  for (const p of parts) bound += 4 + p.length;
+  const out = alloc(bound);
+  out[0] = JOINED;
+  let at = 1;
+  for (const p of parts) {
+    at = out.writeUInt32LE(p.length, at);
+    at += p.copy(out, at);
+  }
+  return out.subarray(0, at);
 }
 
 function writeExtension(out: Buffer, at: number, c: PublishCommand, strings: Map<string, number>): number {
@@ -263,6 +312,7 @@ function writeBytes(out: Buffer, at: number, bytes: Uint8Array): number {
 class Reader {
   /** Strings of this record so far, for references (records without them: undefined). */
   private readonly strings: string[] | undefined;
+  private view: DataView | undefined;
 
   constructor(
     private readonly buf: Buffer,
@@ -282,11 +332,16 @@ class Reader {
   u8(): number {
     return this.buf[this.take(1)];
   }
+  // Plain byte and DataView reads: Buffer's readUInt16LE/readDoubleLE validate their offset again
+  // (take() already did), 3-4x the cost; decoding runs for every command a back end receives and
+  // every delivery a front end receives.
   u16(): number {
-    return this.buf.readUInt16LE(this.take(2));
+    const at = this.take(2);
+    return this.buf[at] | (this.buf[at + 1] << 8);
   }
   f64(): number {
-    return this.buf.readDoubleLE(this.take(8));
+    const at = this.take(8);
+    return (this.view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length)).getFloat64(at, true);
   }
   str(): string {
     if (this.strings === undefined) return this.utf8();
@@ -311,12 +366,17 @@ class Reader {
     return this.buf.toString('utf8', from, from + n);
   }
   bytesView(): Buffer {
-    const n = this.buf.readUInt32LE(this.take(4));
+    const at = this.take(4);
+    const b = this.buf;
+    const n = (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 0x1000000;
     const from = this.take(n);
     return this.buf.subarray(from, from + n);
   }
   bytesCopy(): Buffer {
-    return Buffer.from(this.bytesView());
+    const view = this.bytesView();
+    const copy = Buffer.allocUnsafe(view.length); // Buffer.from(view) takes its generic array-like path
+    copy.set(view);
+    return copy;
   }
 }
 

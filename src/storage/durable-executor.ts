@@ -12,7 +12,7 @@
  */
 import v8 from 'node:v8';
 import { LatencyHistogram } from '../observability/histogram.js';
-import { encodeCommands } from './command-codec.js';
+import { encodeCommands, joinRecords } from './command-codec.js';
 import type { Command } from '../partition/commands.js';
 import type { CommandResult, Partition } from '../partition/partition.js';
 import type { PartitionOutput } from '../partition/output.js';
@@ -33,6 +33,8 @@ interface Write {
 interface Batch {
   /** Commands of this group commit, serialized together when the batch is sealed. */
   commands: Command[];
+  /** Runs of `commands` whose encoding the caller gave (adopt), flat: from, count, record. */
+  encoded: unknown[] | undefined;
   record?: Buffer;
   /** Set when the batch closes the log up to here with a snapshot (taken at seal time, on a batch boundary). */
   snapshot?: Buffer;
@@ -123,6 +125,10 @@ export class DurableExecutor implements CommandExecutor {
   };
   private lastWriteError: Error | undefined;
   private closed = false;
+  /** The batch and its length at `mark()`. */
+  private marked: Batch | undefined;
+  private markedAt = 0;
+  private holdSeal = false;
   /** Group-commit latency (store call to durable), one observation per write, read by the metrics room. */
   readonly writeLatency = new LatencyHistogram();
   /** Captures effects into the batch being formed instead of sending them now. */
@@ -173,6 +179,33 @@ export class DurableExecutor implements CommandExecutor {
     this.sealIfFull(b);
   }
 
+  /**
+   * Before executing commands whose log encoding the caller has: see `adopt`. Until then the
+   * batch is not sealed for its size (it would split the run, which is then encoded again).
+   */
+  mark(): void {
+    this.marked = this.current;
+    this.markedAt = this.current?.commands.length ?? 0;
+    this.holdSeal = true;
+  }
+
+  /**
+   * The `count` commands executed since `mark()` are `record` (command-codec encoding, `now` as
+   * executed): the log takes those bytes instead of encoding the commands again (a cluster back end
+   * logs a front end's COMMANDS frame as it came). Ignored unless exactly those commands went into
+   * the batch being formed, in one piece: a batch sealed in between, or a command that is not
+   * logged (volatile), makes the batch encode them itself as usual.
+   */
+  adopt(record: Buffer, count: number): void {
+    const b = this.current;
+    const from = b === undefined ? -1 : this.marked === undefined ? 0 : b === this.marked ? this.markedAt : -1;
+    this.marked = undefined;
+    this.holdSeal = false;
+    if (b === undefined) return;
+    if (from >= 0 && b.commands.length - from === count && count > 0) (b.encoded ??= []).push(from, count, record);
+    this.sealIfFull(b);
+  }
+
   private applyTo(b: Batch, cmd: Command, out: PartitionOutput): CommandResult {
     b.out = out;
     this.applyingOut = out;
@@ -187,7 +220,7 @@ export class DurableExecutor implements CommandExecutor {
    * the rest are still being applied, instead of the event loop idling through one big write.
    */
   private sealIfFull(b: Batch): void {
-    if (b.bytes >= SEAL_BYTES) this.seal(b);
+    if (b.bytes >= SEAL_BYTES && !this.holdSeal) this.seal(b);
   }
 
   private batch(): Batch {
@@ -199,7 +232,7 @@ export class DurableExecutor implements CommandExecutor {
       reject = rej;
     });
     done.catch(() => {}); // callers observe the failure through their own promise chains
-    const b: Batch = { commands: [], effects: [], waiters: [], out: undefined, bytes: 0, sealed: false, done, resolve, reject };
+    const b: Batch = { commands: [], encoded: undefined, effects: [], waiters: [], out: undefined, bytes: 0, sealed: false, done, resolve, reject };
     this.current = b;
     // Sealed in the check phase, after the event-loop iteration's I/O; queued from a microtask so
     // that the front end's flush of this iteration's writes (also a setImmediate, queued by the
@@ -213,7 +246,9 @@ export class DurableExecutor implements CommandExecutor {
     b.sealed = true;
     if (this.current === b) this.current = undefined;
     if (b.commands.length > 0) {
-      b.record = encodeCommands(b.commands, this.store.mergesAppends ? this.scratchAlloc : undefined);
+      const alloc = this.store.mergesAppends ? this.scratchAlloc : undefined;
+      b.record = b.encoded === undefined ? encodeCommands(b.commands, alloc) : this.joinEncoded(b, alloc);
+      b.encoded = undefined;
       this.bytesSinceSnapshot += b.record.length;
       this.recordsSinceSnapshot += b.commands.length;
     }
@@ -228,6 +263,21 @@ export class DurableExecutor implements CommandExecutor {
     this.queued.push(b);
     this.queuedBytes += b.bytes;
     this.dispatch();
+  }
+
+  /** The batch's record from the runs the caller encoded and the commands in between, in order. */
+  private joinEncoded(b: Batch, alloc: ((bound: number) => Buffer) | undefined): Buffer {
+    const runs = b.encoded!;
+    const parts: Buffer[] = [];
+    let at = 0;
+    for (let i = 0; i < runs.length; i += 3) {
+      const from = runs[i] as number;
+      if (from > at) parts.push(encodeCommands(b.commands.slice(at, from)));
+      parts.push(runs[i + 2] as Buffer);
+      at = from + (runs[i + 1] as number);
+    }
+    if (at < b.commands.length) parts.push(encodeCommands(b.commands.slice(at)));
+    return joinRecords(parts, alloc);
   }
 
   /**

@@ -437,7 +437,7 @@ export class BackendNode {
   }
 
   private commands(link: Link, epoch: number, body: Buffer): void {
-    const { partition, requestIds, commands } = decodeCommandsBody(body);
+    const { partition, requestIds, commands, record, nowAt } = decodeCommandsBody(body);
     const h = this.hosted.get(partition);
     const refusal = !h
       ? `partition ${partition} is not served by ${this.opts.id}`
@@ -455,6 +455,13 @@ export class BackendNode {
     let ctx = h.contexts.get(link);
     if (!ctx) h.contexts.set(link, (ctx = { node: this, link, feed: h.feed }));
     const now = Date.now();
+    // The log takes the frame's record as it came, `now` stamped into it too, instead of encoding
+    // the commands again (the back end's largest encoding cost); not with an entry it cannot stamp.
+    const adoptable = nowAt.length === commands.length && !nowAt.includes(-1);
+    if (adoptable) {
+      for (let i = 0; i < nowAt.length; i++) record.writeDoubleLE(now, nowAt[i]);
+      h.replica.executor.mark();
+    }
     this.applying = partition;
     for (let i = 0; i < commands.length; i++) {
       const cmd = commands[i] as Command & { now: number };
@@ -469,6 +476,7 @@ export class BackendNode {
         if (c && c.clientId === cmd.clientId) this.connections.delete(cmd.connectionId);
       }
     }
+    if (adoptable) h.replica.executor.adopt(record, commands.length);
     this.applying = -1;
   }
 

@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import type { Message, PublishResult } from '../../core/types.js';
 import type { Command, PublishCommand } from '../../partition/commands.js';
 import { RC } from '../../mqtt/reason-codes.js';
-import { partitionOf, type ClusterMap, type MapSource } from '../map.js';
+import { partitionOfSlot, slotOf, type ClusterMap, type MapSource } from '../map.js';
 import { KEYED_RETRY_WAIT_MS } from '../timeouts.js';
 import { ClusterIndex, type IndexEntry } from './cluster-index.js';
 import { HandoverHold } from './handover-hold.js';
@@ -138,6 +138,9 @@ const trackedHandler: ReplyHandler = {
     t.h.reply(t.ctx, t.tag, ok, value, feedSeq);
   },
 };
+/** Keys whose slot is remembered (partitionOf); the cache starts over when full. */
+const SLOT_CACHE_MAX = 16_384;
+
 export class ClusterClient {
   readonly index = new ClusterIndex();
   /** QoS 0 publishes are shed only past a link's hard limit: the publishers are held back long before (remote-core.ts). */
@@ -159,6 +162,7 @@ export class ClusterClient {
   private readonly followRetries = new Set<NodeLink>();
   private readonly groupScratch = new Map<number, string[]>();
   private readonly directScratch = new Set<number>();
+  private readonly slots = new Map<string, number>();
   private readonly readyWaiters: Array<() => void> = [];
   /** The link whose DELIVERIES frame is being handed out (undefined outside one): pushback's publisher when the message's own is elsewhere. */
   deliveringFrom: NodeLink | undefined;
@@ -356,7 +360,13 @@ export class ClusterClient {
   }
 
   partitionOf(key: string): number {
-    return partitionOf(this.map, key);
+    // Client ids repeat (every PUBACK of a subscriber names it): their slot (a CRC-32) is kept.
+    let slot = this.slots.get(key);
+    if (slot === undefined) {
+      if (this.slots.size >= SLOT_CACHE_MAX) this.slots.clear();
+      this.slots.set(key, (slot = slotOf(key)));
+    }
+    return partitionOfSlot(this.map, slot);
   }
 
   partitionCount(): number {

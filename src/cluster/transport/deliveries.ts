@@ -65,12 +65,17 @@ export class DeliveryBatch {
 
   /** The frame body; the batch is empty again afterwards. */
   take(): Buffer {
-    const record = this.messages.length > 0 ? encodeCommands(this.messages) : Buffer.alloc(0);
     const n = this.deliveries.length;
-    const size = 4 + record.length + 4 + n * 16 + this.subIdBytes + 4 + (this.releases.length / 3) * 11 + 4 + (this.kicks.length / 2) * 9;
-    const out = Buffer.allocUnsafe(size);
-    let at = out.writeUInt32BE(record.length, 0);
-    at += record.copy(out, at);
+    const rest = 4 + n * 16 + this.subIdBytes + 4 + (this.releases.length / 3) * 11 + 4 + (this.kicks.length / 2) * 9;
+    // The record is encoded in place (no second buffer and copy); one that is not (v8 form) is copied.
+    let out: Buffer | undefined;
+    const record = this.messages.length > 0 ? encodeCommands(this.messages, (bound) => (out = Buffer.allocUnsafe(4 + bound + rest)).subarray(4)) : Buffer.alloc(0);
+    if (out === undefined || record.buffer !== out.buffer || record.byteOffset !== out.byteOffset + 4) {
+      out = Buffer.allocUnsafe(4 + record.length + rest);
+      record.copy(out, 4);
+    }
+    out.writeUInt32BE(record.length, 0);
+    let at = 4 + record.length;
     at = out.writeUInt32BE(n, at);
     for (let i = 0; i < n; i++) {
       const d = this.deliveries[i];

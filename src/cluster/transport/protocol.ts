@@ -58,20 +58,29 @@ export const ReplyStatus = { Ok: 0, Refused: 1 } as const;
 
 /** One buffer: room for the frame header, then the body, so the link writes it in one piece. */
 export function encodeCommandsFrame(partition: number, requestIds: number[], commands: Command[]): Buffer {
-  const record = encodeCommands(commands);
   const head = HEADER_BYTES + 8 + 4 * requestIds.length;
-  const frame = Buffer.allocUnsafe(head + record.length);
+  // The record is encoded in place after the head (no second buffer and copy); the rare record
+  // that is not (v8 form, see command-codec) is copied.
+  let frame: Buffer | undefined;
+  const record = encodeCommands(commands, (bound) => (frame = Buffer.allocUnsafe(head + bound)).subarray(head));
+  if (frame === undefined || record.buffer !== frame.buffer || record.byteOffset !== frame.byteOffset + head) {
+    frame = Buffer.allocUnsafe(head + record.length);
+    record.copy(frame, head);
+  }
   frame.writeUInt32BE(partition, HEADER_BYTES);
   frame.writeUInt32BE(requestIds.length, HEADER_BYTES + 4);
   for (let i = 0; i < requestIds.length; i++) frame.writeUInt32BE(requestIds[i] >>> 0, HEADER_BYTES + 8 + 4 * i);
-  record.copy(frame, head);
-  return frame;
+  return frame.subarray(0, head + record.length);
 }
 
 export interface CommandsBody {
   partition: number;
   requestIds: number[];
   commands: Command[];
+  /** The commands as encoded (a view of the frame), for a log that takes them as they are. */
+  record: Buffer;
+  /** Where each command's `now` is in `record` (-1: not there), so the receiver can stamp it. */
+  nowAt: number[];
 }
 
 export function decodeCommandsBody(body: Buffer): CommandsBody {
@@ -82,9 +91,11 @@ export function decodeCommandsBody(body: Buffer): CommandsBody {
   const requestIds = new Array<number>(n);
   for (let i = 0; i < n; i++) requestIds[i] = body.readUInt32BE(8 + 4 * i);
   // The record's buffers are copied out (command-codec), so a queued message does not pin the frame.
-  const commands = decodeCommands(body.subarray(8 + 4 * n));
+  const record = body.subarray(8 + 4 * n);
+  const nowAt: number[] = [];
+  const commands = decodeCommands(record, nowAt);
   if (commands.length !== n) throw new Error(`COMMANDS frame holds ${commands.length} commands for ${n} request ids`);
-  return { partition, requestIds, commands };
+  return { partition, requestIds, commands, record, nowAt };
 }
 
 // ---- REPLIES ---------------------------------------------------------------------------------------

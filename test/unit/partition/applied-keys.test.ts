@@ -113,21 +113,51 @@ describe('partition: idempotency keys of cluster appends', () => {
     expect(k.get('d')).toEqual({ matched: 1 });
     const r = new AppliedKeys(3);
     r.restore(k.snapshot());
-    expect(r.snapshot()).toEqual(k.snapshot());
+    expect(r.entries()).toEqual(k.entries());
   });
 
   it('evicts in insertion order across many wraps of its ring, after a restore and for a key remembered again', () => {
     const k = new AppliedKeys(4);
     for (let i = 0; i < 11; i++) k.remember(`k${i}`, { matched: i });
-    expect(k.snapshot().map(([key]) => key)).toEqual(['k7', 'k8', 'k9', 'k10']);
+    expect(k.entries().map(([key]) => key)).toEqual(['k7', 'k8', 'k9', 'k10']);
     k.remember('k8', { matched: 80 }); // known key: new result, same place in the order
     k.remember('k11', { matched: 11 });
-    expect(k.snapshot()).toEqual([['k8', { matched: 80 }], ['k9', { matched: 9 }], ['k10', { matched: 10 }], ['k11', { matched: 11 }]]);
+    expect(k.entries()).toEqual([['k8', { matched: 80 }], ['k9', { matched: 9 }], ['k10', { matched: 10 }], ['k11', { matched: 11 }]]);
     const r = new AppliedKeys(4);
     r.restore(k.snapshot());
     r.remember('k12', { matched: 12 });
     r.remember('k13', { matched: 13 });
-    expect(r.snapshot().map(([key]) => key)).toEqual(['k10', 'k11', 'k12', 'k13']);
+    expect(r.entries().map(([key]) => key)).toEqual(['k10', 'k11', 'k12', 'k13']);
     expect(r.size).toBe(4);
+  });
+
+  it('a snapshot after many evictions (its key bytes span blocks, the oldest partly evicted) restores the same keys in the same order', () => {
+    const k = new AppliedKeys(5000);
+    for (let i = 0; i < 12_345; i++) k.remember(`frontend-0/3735928559/${i}-ü`, { matched: i % 7 });
+    const r = new AppliedKeys(5000);
+    r.restore(v8.deserialize(v8.serialize(k.snapshot())));
+    expect(r.size).toBe(5000);
+    expect(r.entries()).toEqual(k.entries());
+    expect(r.entries()[0]).toEqual([`frontend-0/3735928559/${12_345 - 5000}-ü`, { matched: (12_345 - 5000) % 7 }]);
+    // Both go on evicting alike.
+    for (const x of [k, r]) x.remember('next', { matched: 1 });
+    expect(r.entries()).toEqual(k.entries());
+  });
+
+  it('keeps results that hold more than a count, and restores the earlier snapshot form ([key, result] pairs)', () => {
+    const k = new AppliedKeys(4);
+    k.remember('a', { matched: 2 });
+    k.remember('b', { matched: 0, reasonCode: 0x97 });
+    k.remember('c', { matched: 0, duplicate: true, hold: 'x/1/1' });
+    const r = new AppliedKeys(4);
+    r.restore(v8.deserialize(v8.serialize(k.snapshot())));
+    expect(r.entries()).toEqual([['a', { matched: 2 }], ['b', { matched: 0, reasonCode: 0x97 }], ['c', { matched: 0, duplicate: true, hold: 'x/1/1' }]]);
+    const old = new AppliedKeys(4);
+    old.restore([['a', { matched: 2 }], ['b', { matched: 1 }]]);
+    expect(old.entries()).toEqual([['a', { matched: 2 }], ['b', { matched: 1 }]]);
+    old.restore({ keys: ['c', 'd'], results: [3, { matched: 0, reasonCode: 0x97 }] });
+    expect(old.entries()).toEqual([['c', { matched: 3 }], ['d', { matched: 0, reasonCode: 0x97 }]]);
+    old.restore(null);
+    expect(old.size).toBe(0);
   });
 });
