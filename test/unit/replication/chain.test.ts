@@ -181,6 +181,26 @@ describe('ChainExecutor', () => {
     expect(() => tail.replicate(3, connect('b', 2), silent)).toThrow(/chain gap/);
   });
 
+  it('commits thousands of commands acknowledged in pieces, in order, and keeps exactly the unacknowledged ones', () => {
+    const { execs, queue } = wire(2);
+    const head = execs[0]!;
+    const replies: number[] = [];
+    const waiter: DurableWaiter = { durable: (_c, tag) => replies.push(tag) };
+    for (let i = 1; i <= 3000; i++) head.executeThen(connect(`c${i}`, i), silent, waiter, undefined, i);
+    queue.length = 0; // frames to the successor are not needed here: its acknowledgements are given by hand
+    head.successorAcked(1000);
+    head.successorAcked(2500);
+    expect(replies).toHaveLength(2500);
+    expect(replies.every((tag, i) => tag === i + 1)).toBe(true);
+    expect(head.unacknowledgedAfter(100)).toBeUndefined(); // dropped: the successor would need the state
+    expect(head.unacknowledgedAfter(2500)?.map((c) => (c as { clientId: string }).clientId)).toEqual(Array.from({ length: 500 }, (_, i) => `c${2501 + i}`));
+    head.executeThen(connect('last', 3001), silent, waiter, undefined, 3001);
+    head.successorAcked(3001);
+    expect(replies).toHaveLength(3001);
+    expect(replies[3000]).toBe(3001);
+    expect(head.unacknowledgedAfter(3001)).toEqual([]);
+  });
+
   it('a replica that is not head refuses front-end commands', () => {
     const { execs } = wire(2);
     let err: Error | undefined;
