@@ -36,6 +36,18 @@ export interface CommandExecutor {
    */
   executeThen(cmd: Command, out: PartitionOutput, waiter: DurableWaiter, context: unknown, tag: number): void;
   close(): Promise<void>;
+  /**
+   * Where a log is written: the next `count` commands executed are the ones `record` encodes
+   * (command-codec.ts), so it may be logged as these bytes instead of encoding them again (a chain
+   * replica's predecessor encoded them). Executors without a log ignore it.
+   */
+  expectRecord?(record: Buffer, count: number): void;
+  /**
+   * Where a log is written: `record` encodes `commands`, the latest commands executed (a chain
+   * head encoded them for its successor). Logged as these bytes if they are exactly the group
+   * commit being formed; otherwise ignored. The caller must not change the record's bytes.
+   */
+  offerRecord?(commands: readonly Command[], record: Buffer): void;
   /** Latency of durable writes, where there are any (metrics). */
   readonly writeLatency?: LatencyHistogram;
 }

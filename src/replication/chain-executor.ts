@@ -223,6 +223,20 @@ export class ChainExecutor implements CommandExecutor {
     this.append(++this.seq, cmd, out, waiter, context, tag);
   }
 
+  /**
+   * Commands from the predecessor, numbered from `firstSeq`, with the record they came in: when
+   * none is a duplicate, the local log stores the record as it is instead of encoding them again.
+   */
+  replicateRecord(firstSeq: number, commands: readonly Command[], record: Buffer, out: PartitionOutput): void {
+    if (firstSeq === this.seq + 1 && commands.length > 0) this.inner.expectRecord?.(record, commands.length);
+    for (let k = 0; k < commands.length; k++) this.replicate(firstSeq + k, commands[k], out);
+  }
+
+  /** The head encoded commands it forwards (the latest it executed) as `record`: its log may store the same bytes. */
+  forwarded(commands: readonly Command[], record: Buffer): void {
+    if (this.head) this.inner.offerRecord?.(commands, record);
+  }
+
   /** A command from the predecessor; duplicates of a re-send are skipped, a gap is the caller's error. */
   replicate(seq: number, cmd: Command, out: PartitionOutput): void {
     if (seq <= this.seq) return;

@@ -280,8 +280,8 @@ export class ChainReplica {
   }
 
   private applyAppend(body: Buffer): void {
-    const { firstSeq, commands } = decodeAppend(body);
-    for (let k = 0; k < commands.length; k++) this.executor.replicate(firstSeq + k, commands[k], this.opts.out);
+    const { firstSeq, commands, record } = decodeAppend(body);
+    this.executor.replicateRecord(firstSeq, commands, record, this.opts.out);
   }
 
   /** Replace the state machine with the predecessor's, stored as durably as the broker promises before it is acknowledged. */
@@ -324,10 +324,27 @@ export class ChainReplica {
     if (this.chain[0] === this.opts.nodeId) this.onMap(this.opts.map());
   }
 
+  /**
+   * The acknowledgement leaves as soon as the storage answers of this moment are taken in (a
+   * microtask), not at the next check phase: answers are mostly found by the store's poll, which
+   * runs in the check phase itself, where a setImmediate waited a whole event-loop iteration more
+   * (one of each commit's hops). Cumulative, so one per storage answer at most.
+   */
   private queueAck(): void {
+    if (this.ackDue) return;
     this.ackDue = true;
-    this.flushSoon();
+    queueMicrotask(this.sendAck);
   }
+
+  private readonly sendAck = (): void => {
+    if (!this.ackDue) return;
+    this.ackDue = false;
+    const up = this.upstream;
+    if (up && !up.closed) {
+      up.send(FrameType.ChainAck, this.opts.map().epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
+      up.flush();
+    }
+  };
 
   // ---- predecessor side: serve the successor -------------------------------------------------------
 
@@ -351,7 +368,7 @@ export class ChainReplica {
     const missing = lastSeq >= 0 && lineage === this.lineage && lastSeq <= this.executor.seq ? this.executor.unacknowledgedAfter(lastSeq) : undefined;
     const epochNow = this.opts.map().epoch;
     if (missing) {
-      if (missing.length > 0) link.sendFramed(FrameType.ChainAppend, epochNow, encodeAppend(this.opts.partition, lastSeq + 1, missing));
+      if (missing.length > 0) link.sendFramed(FrameType.ChainAppend, epochNow, encodeAppend(this.opts.partition, lastSeq + 1, missing).frame);
       this.opts.log.info({ partition: this.opts.partition, successor: link.peer, from: lastSeq + 1, resent: missing.length }, 'successor linked');
     } else {
       const snapshot = v8.serialize(snapshotPartition(this.partition));
@@ -383,18 +400,12 @@ export class ChainReplica {
     if (this.pending.length > 0) {
       const down = this.downstream;
       if (down && !down.closed) {
-        down.sendFramed(FrameType.ChainAppend, epoch, encodeAppend(this.opts.partition, this.pendingFirst, this.pending));
+        const { frame, record } = encodeAppend(this.opts.partition, this.pendingFirst, this.pending);
+        down.sendFramed(FrameType.ChainAppend, epoch, frame);
         down.flush();
+        this.executor.forwarded(this.pending, record); // the head's log stores the same bytes
       }
       this.pending = [];
-    }
-    if (this.ackDue) {
-      this.ackDue = false;
-      const up = this.upstream;
-      if (up && !up.closed) {
-        up.send(FrameType.ChainAck, epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
-        up.flush();
-      }
     }
   }
 

@@ -83,6 +83,36 @@ describe('DurableExecutor', () => {
     expect(cmds.map((c) => (c.type === 'publish' ? c.message.payload.toString() : '?'))).toEqual(Array.from({ length: 50 }, (_, i) => String(i)));
   });
 
+  it('logs a chain predecessor\'s record as given (own memory), in a group commit of its own; a record that does not match is not used', async () => {
+    const store = new FakeStore();
+    const ex = new DurableExecutor(new Partition(LIMITS), store, 0);
+    const { out } = recordingOutput();
+    const first = ex.execute(pub(1, 't', 'before', 1), out).ready!;
+    const cmds = [pub(2, 't', 'a', 1), pub(3, 't', 'b', 1), pub(4, 't', 'c', 1)];
+    // v8-serialized (read by decodeCommands, never what the executor writes itself): shows which bytes were logged.
+    const given = v8.serialize(cmds);
+    ex.expectRecord(given, cmds.length);
+    const readies = cmds.map((c) => ex.execute(c, out).ready!);
+    // A head's offer that is not exactly the batch being formed is ignored.
+    const later = [pub(5, 't', 'd', 1), pub(6, 't', 'e', 1)];
+    readies.push(...later.map((c) => ex.execute(c, out).ready!));
+    ex.offerRecord(later.slice(1), v8.serialize(later.slice(1)));
+    await Promise.all([first, ...readies]);
+    const records = store.appends.flat();
+    expect(records.map((r) => [r.seq, r.count])).toEqual([[1, 1], [2, 3], [5, 2]]);
+    expect(records[1]!.record.equals(given)).toBe(true);
+    expect(records[1]!.record.buffer).not.toBe(given.buffer); // this store takes the memory: a copy
+    expect(records[2]!.record[0]).not.toBe(0xff); // encoded here
+    expect(decodeCommands(records[2]!.record).map((c) => (c.type === 'publish' ? c.message.payload.toString() : '?'))).toEqual(['d', 'e']);
+    // An offer that is exactly this turn's batch is logged as given.
+    const last = [pub(7, 't', 'f', 1), pub(8, 't', 'g', 1)];
+    const lastReadies = last.map((c) => ex.execute(c, out).ready!);
+    const offered = v8.serialize(last);
+    ex.offerRecord(last, offered);
+    await Promise.all(lastReadies);
+    expect(store.appends.flat()[3]!.record.equals(offered)).toBe(true);
+  });
+
   it('does not log QoS 0 non-retained publishes, but logs retained QoS 0', async () => {
     const store = new FakeStore();
     const ex = new DurableExecutor(new Partition(LIMITS), store, 0);
