@@ -50,15 +50,45 @@ export class AppliedKeys {
     this.results.delete(oldest);
   }
 
-  snapshot(): Array<[string, PublishResult]> {
-    return [...this.results];
+  /**
+   * In columns: the keys in order, every result's `matched`, and the rare results that carry more
+   * (reasonCode, duplicate, hold) by position. v8.serialize of 100k [key, {matched}] pairs took
+   * ~290 ms here, ~10 % of each replica's CPU under fan-in QoS 1 (a snapshot every 100k commands),
+   * and restoring them a second; the columns serialize in ~40 ms.
+   */
+  snapshot(): AppliedKeysSnapshot {
+    const keys = new Array<string>(this.results.size);
+    const matched = new Int32Array(this.results.size);
+    const more: Array<[number, PublishResult]> = [];
+    let i = 0;
+    for (const [key, result] of this.results) {
+      keys[i] = key;
+      matched[i] = result.matched;
+      if (result.reasonCode !== undefined || result.duplicate !== undefined || result.hold !== undefined || Object.keys(result).length !== 1) more.push([i, result]);
+      i++;
+    }
+    return { keys, matched, more };
   }
 
+  /** Columns (`snapshot`), or the [key, result] pairs of snapshots written before them. */
   restore(state: unknown): void {
     this.results.clear();
     this.ring = [];
     this.head = 0;
-    if (!Array.isArray(state)) return;
-    for (const [key, result] of state as Array<[string, PublishResult]>) this.remember(key, result);
+    if (Array.isArray(state)) {
+      for (const [key, result] of state as Array<[string, PublishResult]>) this.remember(key, result);
+      return;
+    }
+    const cols = state as Partial<AppliedKeysSnapshot> | undefined;
+    if (!cols || !Array.isArray(cols.keys) || !(cols.matched instanceof Int32Array) || cols.matched.length !== cols.keys.length) return;
+    const more = new Map<number, PublishResult>(Array.isArray(cols.more) ? cols.more : []);
+    for (let i = 0; i < cols.keys.length; i++) this.remember(cols.keys[i], more.get(i) ?? { matched: cols.matched[i] });
   }
+}
+
+export interface AppliedKeysSnapshot {
+  keys: string[];
+  matched: Int32Array;
+  /** Results with more than `matched`, by position in `keys`. */
+  more: Array<[number, PublishResult]>;
 }

@@ -116,18 +116,31 @@ describe('partition: idempotency keys of cluster appends', () => {
     expect(r.snapshot()).toEqual(k.snapshot());
   });
 
+  it('snapshots in columns keep every result exactly (extra fields too), and snapshots of pairs (before the columns) still restore', () => {
+    const k = new AppliedKeys(10);
+    const results: PublishResult[] = [{ matched: 2 }, { matched: 0, duplicate: true, hold: 'fe/1/7' }, { matched: 0, reasonCode: 0x97 }, { matched: -1 }];
+    results.forEach((r, i) => k.remember(`k${i}`, r));
+    const snap = v8.deserialize(v8.serialize(k.snapshot()));
+    const r = new AppliedKeys(10);
+    r.restore(snap);
+    results.forEach((res, i) => expect(r.get(`k${i}`)).toEqual(res));
+    const old = new AppliedKeys(10);
+    old.restore(results.map((res, i) => [`k${i}`, res]));
+    expect(old.snapshot()).toEqual(k.snapshot());
+  });
+
   it('evicts in insertion order across many wraps of its ring, after a restore and for a key remembered again', () => {
     const k = new AppliedKeys(4);
     for (let i = 0; i < 11; i++) k.remember(`k${i}`, { matched: i });
-    expect(k.snapshot().map(([key]) => key)).toEqual(['k7', 'k8', 'k9', 'k10']);
+    expect(k.snapshot().keys).toEqual(['k7', 'k8', 'k9', 'k10']);
     k.remember('k8', { matched: 80 }); // known key: new result, same place in the order
     k.remember('k11', { matched: 11 });
-    expect(k.snapshot()).toEqual([['k8', { matched: 80 }], ['k9', { matched: 9 }], ['k10', { matched: 10 }], ['k11', { matched: 11 }]]);
+    expect(k.snapshot()).toEqual({ keys: ['k8', 'k9', 'k10', 'k11'], matched: Int32Array.from([80, 9, 10, 11]), more: [] });
     const r = new AppliedKeys(4);
     r.restore(k.snapshot());
     r.remember('k12', { matched: 12 });
     r.remember('k13', { matched: 13 });
-    expect(r.snapshot().map(([key]) => key)).toEqual(['k10', 'k11', 'k12', 'k13']);
+    expect(r.snapshot().keys).toEqual(['k10', 'k11', 'k12', 'k13']);
     expect(r.size).toBe(4);
   });
 });
