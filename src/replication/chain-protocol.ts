@@ -7,7 +7,7 @@
  *                  lastSeq -1: "I hold nothing, send state"; lineage: the history my state belongs to
  *   CHAIN_APPEND   u32:partition f64:firstSeq record            predecessor -> successor
  *                  record = the commands, `now` stamped by the head, in the command log's encoding
- *   CHAIN_ACK      msgpack [partition, seq]                     successor -> predecessor
+ *   CHAIN_ACK      msgpack [partition, seq]                     successor -> predecessor (encodeAck)
  *   CHAIN_STATE    msgpack [partition, lineage, seq, snapshot]  predecessor -> successor
  *   CHAIN_REFUSED  msgpack [partition, reason]                  predecessor -> successor
  *
@@ -31,6 +31,21 @@ export function encodeAppend(partition: number, firstSeq: number, commands: Comm
   frame.writeUInt32BE(partition, HEADER_BYTES);
   frame.writeDoubleBE(firstSeq, HEADER_BYTES + 4);
   return { frame: frame.subarray(0, HEADER_BYTES + 12 + record.length), record };
+}
+
+/**
+ * CHAIN_ACK as one frame buffer, its body the MessagePack array [partition, seq] written by hand
+ * (uint32, float64): a tail sends one per storage answer, and msgpackr's generic pack was ~2 % of
+ * its CPU at 5,000 commands/s. Any MessagePack reader reads it as before.
+ */
+export function encodeAck(partition: number, seq: number): Buffer {
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + 15);
+  frame[HEADER_BYTES] = 0x92;
+  frame[HEADER_BYTES + 1] = 0xce;
+  frame.writeUInt32BE(partition, HEADER_BYTES + 2);
+  frame[HEADER_BYTES + 6] = 0xcb;
+  frame.writeDoubleBE(seq, HEADER_BYTES + 7);
+  return frame;
 }
 
 export function appendPartition(body: Buffer): number {

@@ -38,7 +38,7 @@ import { dialTransport } from '../cluster/transport/handshake.js';
 import type { Link } from '../cluster/transport/link.js';
 import { FrameType, packr } from '../cluster/transport/protocol.js';
 import { ChainExecutor } from './chain-executor.js';
-import { decodeAppend, encodeAppend } from './chain-protocol.js';
+import { decodeAppend, encodeAck, encodeAppend } from './chain-protocol.js';
 import { CHAIN_REDIAL_MS } from './timeouts.js';
 import { oncePerTurn } from '../util/once-per-turn.js';
 
@@ -341,7 +341,7 @@ export class ChainReplica {
     this.ackDue = false;
     const up = this.upstream;
     if (up && !up.closed) {
-      up.send(FrameType.ChainAck, this.opts.map().epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
+      up.sendFramed(FrameType.ChainAck, this.opts.map().epoch, encodeAck(this.opts.partition, this.executor.acknowledged));
       up.flush();
     }
   };

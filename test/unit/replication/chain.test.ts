@@ -13,6 +13,10 @@ import type { PartitionOutput } from '../../../src/partition/output.js';
 import { Partition } from '../../../src/partition/partition.js';
 import { ChainExecutor } from '../../../src/replication/chain-executor.js';
 import { initialChains, replanChains } from '../../../src/replication/placement.js';
+import { decodeAppend, encodeAck, encodeAppend } from '../../../src/replication/chain-protocol.js';
+import { HEADER_BYTES } from '../../../src/cluster/transport/frame.js';
+import { packr } from '../../../src/cluster/transport/protocol.js';
+import { encodeCommands } from '../../../src/storage/command-codec.js';
 
 const be = (id: string, pid = 1): ClusterNode => ({ id, role: 'backend', host: '127.0.0.1', internalPort: 1, pid });
 const nodes = (...n: ClusterNode[]) => Object.fromEntries(n.map((x) => [x.id, x]));
@@ -206,5 +210,23 @@ describe('ChainExecutor', () => {
     let err: Error | undefined;
     execs[1]!.executeThen(connect('a', 1), silent, { durable: (_c, _t, _r, e) => (err = e) }, undefined, 1);
     expect(err?.message).toMatch(/not the head/);
+  });
+});
+
+describe('chain frames', () => {
+  it('an append carries the command log\'s record of its commands (the log may store it as is); an ack reads as [partition, seq]', () => {
+    const cmds: Command[] = [
+      { type: 'publish', now: 5, clientId: 'p', packetId: 3, key: 'fe/1/9', message: { topic: 't/1', payload: Buffer.from('hello'), qos: 1, retain: false, origin: 'p' } },
+      { type: 'ack', now: 6, clientId: 's', connectionId: 12, packetId: 7, kind: 'puback', reasonCode: 0 },
+      { type: 'subscribe', now: 7, clientId: 's', connectionId: 12, subs: [{ filter: 't/#', qos: 1 }] } as never,
+    ];
+    const { frame, record } = encodeAppend(4, 2 ** 33 + 1, cmds);
+    expect(record.equals(encodeCommands(cmds))).toBe(true);
+    expect(record.buffer).toBe(frame.buffer); // encoded in place, not copied
+    const back = decodeAppend(frame.subarray(HEADER_BYTES));
+    expect([back.partition, back.firstSeq]).toEqual([4, 2 ** 33 + 1]);
+    expect(back.record.equals(record)).toBe(true);
+    expect(back.commands).toEqual(cmds);
+    for (const [p, seq] of [[0, 1], [70_000, 2 ** 40 + 5]]) expect(packr.unpack(encodeAck(p!, seq!).subarray(HEADER_BYTES))).toEqual([p, seq]);
   });
 });
