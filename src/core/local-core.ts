@@ -48,6 +48,12 @@ export interface CommandExecutor {
    * commit being formed; otherwise ignored. The caller must not change the record's bytes.
    */
   offerRecord?(commands: readonly Command[], record: Buffer): void;
+  /**
+   * Where a log is written: whether a busy turn is cut into several group commits by size here
+   * (default), or only where `offerRecord` is called (a chain head forwards in slices of its own,
+   * and the log takes the same slices, so each is encoded once).
+   */
+  sealsEarly?: boolean;
   /** Latency of durable writes, where there are any (metrics). */
   readonly writeLatency?: LatencyHistogram;
 }

@@ -127,6 +127,7 @@ export class ChainExecutor implements CommandExecutor {
   /** Start over from a transferred state: nothing pending, the next command is `seq + 1`. */
   reset(inner: CommandExecutor, seq: number): void {
     this.inner = inner;
+    this.cutWhereForwarded();
     this.seq = seq;
     this.committed = seq;
     this.storedSeq = seq;
@@ -148,7 +149,13 @@ export class ChainExecutor implements CommandExecutor {
     }
     this.hasSuccessor = present;
     if (!present) this.awaitSuccessor = false;
+    this.cutWhereForwarded();
     this.advance();
+  }
+
+  /** A head with a successor cuts its busy turns where it forwards them, and its log takes the same records. */
+  private cutWhereForwarded(): void {
+    if (this.inner.sealsEarly !== undefined) this.inner.sealsEarly = !(this.head && this.hasSuccessor);
   }
 
   /** The successor was sent a state transfer: commit goes on without it until it catches up. */

@@ -30,7 +30,7 @@ import type { Command } from '../partition/commands.js';
 import type { PartitionOutput } from '../partition/output.js';
 import { Partition, type PartitionLimits } from '../partition/partition.js';
 import { restorePartition, snapshotPartition, type PartitionSnapshot } from '../partition/snapshot.js';
-import { DEFAULT_DURABLE_OPTIONS, DurableExecutor } from '../storage/durable-executor.js';
+import { DEFAULT_DURABLE_OPTIONS, DurableExecutor, SEAL_BYTES, estimatedBytes } from '../storage/durable-executor.js';
 import { openPartitionStore } from '../storage/open-store.js';
 import { recoverPartition } from '../storage/recover.js';
 import type { ClusterMap } from '../cluster/map.js';
@@ -75,6 +75,7 @@ export class ChainReplica {
   private downstream: Link | undefined;
   private pending: Command[] = [];
   private pendingFirst = 0;
+  private pendingBytes = 0;
   private ackDue = false;
   /** APPEND bodies that arrive while a transferred state is being installed. */
   private held: Buffer[] | undefined;
@@ -378,6 +379,7 @@ export class ChainReplica {
     }
     // What was queued for the old link went nowhere; the re-send above covers it up to now.
     this.pending = [];
+    this.pendingBytes = 0;
   }
 
   downstreamClosed(link: Link): void {
@@ -388,7 +390,11 @@ export class ChainReplica {
     if (!this.downstream) return; // kept by the executor until acknowledged; re-sent when the successor says HELLO
     if (this.pending.length === 0) this.pendingFirst = seq;
     this.pending.push(cmd);
-    this.flushSoon();
+    this.pendingBytes += estimatedBytes(cmd);
+    // A busy turn goes out in slices: the successor applies the first while this one is still
+    // applying the rest (before, a turn of thousands of commands reached it in one piece at the end).
+    if (this.pendingBytes >= SEAL_BYTES) this.flush();
+    else this.flushSoon();
   }
 
   private readonly flushSoon = oncePerTurn(() => this.flush());
@@ -406,6 +412,7 @@ export class ChainReplica {
         this.executor.forwarded(this.pending, record); // the head's log stores the same bytes
       }
       this.pending = [];
+      this.pendingBytes = 0;
     }
   }
 

@@ -71,11 +71,16 @@ const SNAPSHOT_RETRY_MS = 1000;
 /** Group commits a store that does not merge appends itself may be writing at once (it makes them durable in order). */
 const MAX_WRITES_IN_FLIGHT = 4;
 /** A batch is sealed early once its commands reach about this many bytes... */
-const SEAL_BYTES = 128 * 1024;
+export const SEAL_BYTES = 128 * 1024;
 /** ...counting payloads plus this much for everything else of a command. */
 const COMMAND_OVERHEAD = 64;
 /** Records up to this size are encoded into memory reused from one group commit to the next, when the store copies them. */
 const SCRATCH_MAX = 1024 * 1024;
+
+/** A command's share of a group commit, for cutting busy turns at SEAL_BYTES. */
+export function estimatedBytes(cmd: Command): number {
+  return cmd.type === 'publish' ? cmd.message.payload.length + COMMAND_OVERHEAD : COMMAND_OVERHEAD;
+}
 
 export function isVolatile(cmd: Command): boolean {
   return cmd.type === 'publish' && cmd.message.qos === 0 && !cmd.message.retain;
@@ -188,7 +193,7 @@ export class DurableExecutor implements CommandExecutor {
     this.applyingOut = out;
     const result = this.partition.apply(cmd, this.capture);
     b.commands.push(cmd); // commands are immutable once submitted: serialized at seal time, in one pass
-    b.bytes += cmd.type === 'publish' ? cmd.message.payload.length + COMMAND_OVERHEAD : COMMAND_OVERHEAD;
+    b.bytes += estimatedBytes(cmd);
     return result;
   }
 
@@ -200,8 +205,11 @@ export class DurableExecutor implements CommandExecutor {
     if (b.given !== undefined) {
       // The expected commands are all here: written now, without waiting for the check phase.
       if (b.commands.length >= b.givenCount) this.seal(b);
-    } else if (b.bytes >= SEAL_BYTES) this.seal(b);
+    } else if (this.sealsEarly && b.bytes >= SEAL_BYTES) this.seal(b);
   }
+
+  /** Cut busy turns at SEAL_BYTES here; a chain head turns it off and cuts them where it forwards (`offerRecord`). */
+  sealsEarly = true;
 
   /**
    * A chain replica's predecessor sent these commands as one record: they become one group commit,
@@ -216,7 +224,7 @@ export class DurableExecutor implements CommandExecutor {
     b.givenCount = count;
   }
 
-  /** A chain head's record of the commands it forwards this turn: the log takes it when it is this turn's group commit. */
+  /** A chain head's record of the commands it forwards: when they are exactly the group commit being formed, it is logged as these bytes, now. */
   offerRecord(commands: readonly Command[], record: Buffer): void {
     const b = this.current;
     const n = commands.length;
@@ -224,6 +232,7 @@ export class DurableExecutor implements CommandExecutor {
     if (b.commands[0] !== commands[0] || b.commands[n - 1] !== commands[n - 1]) return;
     b.given = record;
     b.givenCount = n;
+    this.seal(b); // the successor has these commands now; the log need not wait for the check phase
   }
 
   private batch(): Batch {
