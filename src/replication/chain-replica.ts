@@ -401,8 +401,9 @@ export class ChainReplica {
 
   private flush(): void {
     const epoch = this.opts.map().epoch;
-    // This runs in the check phase: the links are flushed here, not at an uncork that would wait
-    // for the next event-loop iteration (and its I/O) — one hop of every commit's round trip.
+    // This runs in the check phase (or mid-turn, for a full slice): the link is flushed here, not at
+    // an uncork that would wait for the next event-loop iteration (and its I/O) — one hop of every
+    // commit's round trip.
     if (this.pending.length > 0) {
       const down = this.downstream;
       if (down && !down.closed) {
