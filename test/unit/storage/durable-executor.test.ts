@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
-import { decodeCommands } from '../../../src/storage/command-codec.js';
+import { decodeCommands, encodeCommands } from '../../../src/storage/command-codec.js';
 import type { Command } from '../../../src/partition/commands.js';
 import { Partition, type PartitionLimits } from '../../../src/partition/partition.js';
 import type { PartitionOutput } from '../../../src/partition/output.js';
@@ -253,6 +253,23 @@ describe('DurableExecutor: several writes in flight', () => {
     await turn();
     await turn();
     expect(answered).toEqual(Array.from({ length: 12 }, (_, i) => i));
+  });
+
+  it('a chain head (sealsEarly off) writes a busy turn where its offers cut it, not by size', async () => {
+    const store = new ManualStore();
+    const ex = new DurableExecutor(new Partition(LIMITS), store, 0);
+    ex.sealsEarly = false;
+    const { out } = recordingOutput();
+    const first = Array.from({ length: 6 }, (_, i) => big(i, i));
+    for (const c of first) void ex.execute(c, out);
+    expect(store.writes).toHaveLength(0); // 240 KiB, not cut at 128 KiB
+    ex.offerRecord(first, encodeCommands(first));
+    expect(store.writes.map((w) => w.seq)).toEqual([1]); // written at once, as one record
+    for (let i = 6; i < 12; i++) void ex.execute(big(i, i), out);
+    expect(store.writes).toHaveLength(1);
+    await turn();
+    await turn();
+    expect(store.writes.map((w) => w.seq)).toEqual([1, 7]); // no offer: the whole rest of the turn at the check phase
   });
 
   it('when an earlier write fails, the later ones in flight are refused with its cause (0x97 for a full disk), not acknowledged', async () => {
