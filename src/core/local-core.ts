@@ -42,6 +42,24 @@ export interface CommandExecutor {
   mark?(): void;
   adopt?(record: Buffer, count: number): void;
   close(): Promise<void>;
+  /**
+   * Where a log is written: the next `count` commands executed are the ones `record` encodes
+   * (command-codec.ts), so it may be logged as these bytes instead of encoding them again (a chain
+   * replica's predecessor encoded them). Executors without a log ignore it.
+   */
+  expectRecord?(record: Buffer, count: number): void;
+  /**
+   * Where a log is written: `record` encodes `commands`, the latest commands executed (a chain
+   * head encoded them for its successor). Logged as these bytes if they are exactly the group
+   * commit being formed; otherwise ignored. The caller must not change the record's bytes.
+   */
+  offerRecord?(commands: readonly Command[], record: Buffer): void;
+  /**
+   * Where a log is written: whether a busy turn is cut into several group commits by size here
+   * (default), or only where `offerRecord` is called (a chain head forwards in slices of its own,
+   * and the log takes the same slices, so each is encoded once).
+   */
+  sealsEarly?: boolean;
   /** Latency of durable writes, where there are any (metrics). */
   readonly writeLatency?: LatencyHistogram;
 }

@@ -84,10 +84,16 @@ export class ChainExecutor implements CommandExecutor {
   /** Highest contiguous sequence number stored by this replica's own executor. */
   private storedSeq = 0;
   private ackSent = 0;
-  /** Commands not yet committed, oldest first. */
+  /**
+   * Commands not yet committed, oldest first, from `entriesAt` on (committed ones before it are
+   * dropped in bulk, see `compact`). Every stored command moves the commit point: removing it from
+   * the front of the array one by one (splice) made a tail's big append cost O(n²), a quarter of
+   * the tail's CPU under fan-in QoS 1, and the slower tail got bigger appends.
+   */
   private entries: Entry[] = [];
-  /** How many of `entries` (from the front) are stored locally. */
-  private storedCount = 0;
+  private entriesAt = 0;
+  /** Index in `entries` of the first command not yet stored locally (stored in order up to there). */
+  private storedAt = 0;
   /** Held effects, flat: seq, kind, connectionId, argument. */
   private effects: unknown[] = [];
   private effectsAt = 0;
@@ -111,9 +117,11 @@ export class ChainExecutor implements CommandExecutor {
 
   /** Commands the successor has not acknowledged, from `after` on (for a re-sent tail or a new successor). */
   unacknowledgedAfter(after: number): Command[] | undefined {
-    const first = this.entries[0]?.seq ?? this.seq + 1;
+    const first = this.entries[this.entriesAt]?.seq ?? this.seq + 1;
     if (after + 1 < first) return undefined; // already dropped: the successor needs the whole state
-    return this.entries.filter((e) => e.seq > after).map((e) => e.cmd);
+    const cmds: Command[] = [];
+    for (let i = this.entriesAt; i < this.entries.length; i++) if (this.entries[i].seq > after) cmds.push(this.entries[i].cmd);
+    return cmds;
   }
 
   /**
@@ -131,11 +139,14 @@ export class ChainExecutor implements CommandExecutor {
 
   private refusePending(reason: string): void {
     const entries = this.entries;
+    const from = this.entriesAt; // entries before it are committed and were answered
     this.entries = [];
-    this.storedCount = 0;
+    this.entriesAt = 0;
+    this.storedAt = 0;
     this.effects = [];
     this.effectsAt = 0;
-    for (const e of entries) {
+    for (let i = from; i < entries.length; i++) {
+      const e = entries[i];
       if (!e.waiter) continue;
       try {
         e.waiter.durable(e.ctx, e.tag, undefined, new NotHeadError(reason));
@@ -149,6 +160,7 @@ export class ChainExecutor implements CommandExecutor {
   reset(inner: CommandExecutor, seq: number): void {
     this.refusePending('the replica took a state transfer');
     this.inner = inner;
+    this.cutWhereForwarded();
     this.seq = seq;
     this.committed = seq;
     this.storedSeq = seq;
@@ -165,7 +177,13 @@ export class ChainExecutor implements CommandExecutor {
     }
     this.hasSuccessor = present;
     if (!present) this.awaitSuccessor = false;
+    this.cutWhereForwarded();
     this.advance();
+  }
+
+  /** A head with a successor cuts its busy turns where it forwards them, and its log takes the same records. */
+  private cutWhereForwarded(): void {
+    if (this.inner.sealsEarly !== undefined) this.inner.sealsEarly = !(this.head && this.hasSuccessor);
   }
 
   /** The successor was sent a state transfer: commit goes on without it until it catches up. */
@@ -198,7 +216,7 @@ export class ChainExecutor implements CommandExecutor {
    * number inside this stretch gets a state transfer (`unacknowledgedAfter` has no entries for it).
    */
   private get alone(): boolean {
-    return !this.hasSuccessor && this.entries.length === 0 && this.effectsAt === this.effects.length;
+    return !this.hasSuccessor && this.entriesAt === this.entries.length && this.effectsAt === this.effects.length;
   }
 
   /**
@@ -249,6 +267,20 @@ export class ChainExecutor implements CommandExecutor {
     this.inner.adopt?.(record, count);
   }
 
+  /**
+   * Commands from the predecessor, numbered from `firstSeq`, with the record they came in: when
+   * none is a duplicate, the local log stores the record as it is instead of encoding them again.
+   */
+  replicateRecord(firstSeq: number, commands: readonly Command[], record: Buffer, out: PartitionOutput): void {
+    if (firstSeq === this.seq + 1 && commands.length > 0) this.inner.expectRecord?.(record, commands.length);
+    for (let k = 0; k < commands.length; k++) this.replicate(firstSeq + k, commands[k], out);
+  }
+
+  /** The head encoded commands it forwards (the latest it executed) as `record`: its log may store the same bytes. */
+  forwarded(commands: readonly Command[], record: Buffer): void {
+    if (this.head) this.inner.offerRecord?.(commands, record);
+  }
+
   /** A command from the predecessor; duplicates of a re-send are skipped, a gap is the caller's error. */
   replicate(seq: number, cmd: Command, out: PartitionOutput): void {
     if (seq <= this.seq) return;
@@ -279,9 +311,9 @@ export class ChainExecutor implements CommandExecutor {
       this.broken = error;
       this.onBroken(error);
     }
-    while (this.storedCount < this.entries.length && this.entries[this.storedCount].stored) {
-      this.storedSeq = this.entries[this.storedCount].seq;
-      this.storedCount++;
+    while (this.storedAt < this.entries.length && this.entries[this.storedAt].stored) {
+      this.storedSeq = this.entries[this.storedAt].seq;
+      this.storedAt++;
     }
     this.advance();
   }
@@ -297,10 +329,10 @@ export class ChainExecutor implements CommandExecutor {
     this.committed = limit;
     // Effects before replies: a resumed session's messages reach the front end before its CONNACK.
     this.releaseEffects();
-    let k = 0;
     const head = this.head;
-    while (k < this.entries.length && this.entries[k].seq <= limit) {
-      const e = this.entries[k++];
+    // Fields re-read every step: a waiter may (in principle) execute and commit more.
+    while (this.entriesAt < this.entries.length && this.entries[this.entriesAt].seq <= limit) {
+      const e = this.entries[this.entriesAt++];
       if (head && e.waiter) {
         try {
           e.waiter.durable(e.ctx, e.tag, e.result, e.error);
@@ -309,8 +341,20 @@ export class ChainExecutor implements CommandExecutor {
         }
       }
     }
-    this.entries.splice(0, k);
-    this.storedCount -= k;
+    this.compact();
+  }
+
+  /** Drops committed entries: all at once when none is left, else once they are most of the array. */
+  private compact(): void {
+    const n = this.entriesAt;
+    if (n === 0) return;
+    if (n === this.entries.length) {
+      this.entries = [];
+    } else if (n >= 1024 && 2 * n >= this.entries.length) {
+      this.entries = this.entries.slice(n);
+    } else return;
+    this.entriesAt = 0;
+    this.storedAt -= n;
   }
 
   /** `connectionId` holds the share group for a forward. */
@@ -341,7 +385,9 @@ export class ChainExecutor implements CommandExecutor {
     if (i >= fx.length) {
       this.effects = [];
       this.effectsAt = 0;
-    } else if (i > 4096) {
+    } else if (i > 4096 && 2 * i >= fx.length) {
+      // Not whenever the released part passes 4096: a tail releasing one command at a time
+      // copied the whole rest of a big append's effects at every step.
       this.effects = fx.slice(i);
       this.effectsAt = 0;
     } else this.effectsAt = i;

@@ -30,7 +30,7 @@ import type { Command } from '../partition/commands.js';
 import type { PartitionOutput } from '../partition/output.js';
 import { Partition, type PartitionLimits } from '../partition/partition.js';
 import { restorePartition, snapshotPartition, type PartitionSnapshot } from '../partition/snapshot.js';
-import { DEFAULT_DURABLE_OPTIONS, DurableExecutor } from '../storage/durable-executor.js';
+import { DEFAULT_DURABLE_OPTIONS, DurableExecutor, SEAL_BYTES, estimatedBytes } from '../storage/durable-executor.js';
 import { openPartitionStore } from '../storage/open-store.js';
 import { recoverPartition } from '../storage/recover.js';
 import type { ClusterMap } from '../cluster/map.js';
@@ -38,7 +38,7 @@ import { dialTransport } from '../cluster/transport/handshake.js';
 import type { Link } from '../cluster/transport/link.js';
 import { FrameType, packr } from '../cluster/transport/protocol.js';
 import { ChainExecutor } from './chain-executor.js';
-import { decodeAppend, encodeAppend } from './chain-protocol.js';
+import { decodeAppend, encodeAck, encodeAppend } from './chain-protocol.js';
 import { CHAIN_REDIAL_MS } from './timeouts.js';
 import { oncePerTurn } from '../util/once-per-turn.js';
 
@@ -75,6 +75,7 @@ export class ChainReplica {
   private downstream: Link | undefined;
   private pending: Command[] = [];
   private pendingFirst = 0;
+  private pendingBytes = 0;
   private ackDue = false;
   /** APPEND bodies that arrive while a transferred state is being installed. */
   private held: Buffer[] | undefined;
@@ -306,8 +307,8 @@ export class ChainReplica {
   }
 
   private applyAppend(body: Buffer): void {
-    const { firstSeq, commands } = decodeAppend(body);
-    for (let k = 0; k < commands.length; k++) this.executor.replicate(firstSeq + k, commands[k], this.opts.out);
+    const { firstSeq, commands, record } = decodeAppend(body);
+    this.executor.replicateRecord(firstSeq, commands, record, this.opts.out);
   }
 
   /** Replace the state machine with the predecessor's, stored as durably as the broker promises before it is acknowledged. */
@@ -354,10 +355,28 @@ export class ChainReplica {
     if (this.chain[0] === this.opts.nodeId) this.onMap(this.opts.map());
   }
 
+  /**
+   * The acknowledgement leaves as soon as the storage answers of this moment are taken in (a
+   * microtask), not at the next check phase: answers are mostly found by the store's poll, which
+   * runs in the check phase itself, where a setImmediate waited a whole event-loop iteration more
+   * (one of each commit's hops). Cumulative, so one per storage answer at most.
+   */
   private queueAck(): void {
+    if (this.ackDue) return;
     this.ackDue = true;
-    this.flushSoon();
+    queueMicrotask(this.sendAck);
   }
+
+  private readonly sendAck = (): void => {
+    if (!this.ackDue) return;
+    this.ackDue = false;
+    const up = this.upstream;
+    // A replica waiting for its state transfer vouches for nothing: a demoted head's stored prefix is not the chain's.
+    if (up && !up.closed && !this.syncing) {
+      up.sendFramed(FrameType.ChainAck, this.opts.map().epoch, encodeAck(this.opts.partition, this.executor.acknowledged));
+      up.flush();
+    }
+  };
 
   // ---- predecessor side: serve the successor -------------------------------------------------------
 
@@ -381,7 +400,7 @@ export class ChainReplica {
     const missing = lastSeq >= 0 && lineage === this.lineage && lastSeq <= this.executor.seq ? this.executor.unacknowledgedAfter(lastSeq) : undefined;
     const epochNow = this.opts.map().epoch;
     if (missing) {
-      if (missing.length > 0) link.sendFramed(FrameType.ChainAppend, epochNow, encodeAppend(this.opts.partition, lastSeq + 1, missing));
+      if (missing.length > 0) link.sendFramed(FrameType.ChainAppend, epochNow, encodeAppend(this.opts.partition, lastSeq + 1, missing).frame);
       this.opts.log.info({ partition: this.opts.partition, successor: link.peer, from: lastSeq + 1, resent: missing.length }, 'successor linked');
     } else {
       const snapshot = v8.serialize(snapshotPartition(this.partition));
@@ -391,6 +410,7 @@ export class ChainReplica {
     }
     // What was queued for the old link went nowhere; the re-send above covers it up to now.
     this.pending = [];
+    this.pendingBytes = 0;
   }
 
   downstreamClosed(link: Link): void {
@@ -401,31 +421,30 @@ export class ChainReplica {
     if (!this.downstream) return; // kept by the executor until acknowledged; re-sent when the successor says HELLO
     if (this.pending.length === 0) this.pendingFirst = seq;
     this.pending.push(cmd);
-    this.flushSoon();
+    this.pendingBytes += estimatedBytes(cmd);
+    // A busy turn goes out in slices: the successor applies the first while this one is still
+    // applying the rest (before, a turn of thousands of commands reached it in one piece at the end).
+    if (this.pendingBytes >= SEAL_BYTES) this.flush();
+    else this.flushSoon();
   }
 
   private readonly flushSoon = oncePerTurn(() => this.flush());
 
   private flush(): void {
     const epoch = this.opts.map().epoch;
-    // This runs in the check phase: the links are flushed here, not at an uncork that would wait
-    // for the next event-loop iteration (and its I/O) — one hop of every commit's round trip.
+    // This runs in the check phase (or mid-turn, for a full slice): the link is flushed here, not at
+    // an uncork that would wait for the next event-loop iteration (and its I/O) — one hop of every
+    // commit's round trip.
     if (this.pending.length > 0) {
       const down = this.downstream;
       if (down && !down.closed) {
-        down.sendFramed(FrameType.ChainAppend, epoch, encodeAppend(this.opts.partition, this.pendingFirst, this.pending));
+        const { frame, record } = encodeAppend(this.opts.partition, this.pendingFirst, this.pending);
+        down.sendFramed(FrameType.ChainAppend, epoch, frame);
         down.flush();
+        this.executor.forwarded(this.pending, record); // the head's log stores the same bytes
       }
       this.pending = [];
-    }
-    if (this.ackDue) {
-      this.ackDue = false;
-      const up = this.upstream;
-      // A replica waiting for its state transfer vouches for nothing: a demoted head's stored prefix is not the chain's.
-      if (up && !up.closed && !this.syncing) {
-        up.send(FrameType.ChainAck, epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
-        up.flush();
-      }
+      this.pendingBytes = 0;
     }
   }
 

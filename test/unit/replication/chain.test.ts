@@ -13,6 +13,10 @@ import type { PartitionOutput } from '../../../src/partition/output.js';
 import { Partition } from '../../../src/partition/partition.js';
 import { ChainExecutor } from '../../../src/replication/chain-executor.js';
 import { initialChains, replanChains } from '../../../src/replication/placement.js';
+import { decodeAppend, encodeAck, encodeAppend } from '../../../src/replication/chain-protocol.js';
+import { HEADER_BYTES } from '../../../src/cluster/transport/frame.js';
+import { packr } from '../../../src/cluster/transport/protocol.js';
+import { encodeCommands } from '../../../src/storage/command-codec.js';
 
 const be = (id: string, pid = 1): ClusterNode => ({ id, role: 'backend', host: '127.0.0.1', internalPort: 1, pid });
 const nodes = (...n: ClusterNode[]) => Object.fromEntries(n.map((x) => [x.id, x]));
@@ -181,10 +185,48 @@ describe('ChainExecutor', () => {
     expect(() => tail.replicate(3, connect('b', 2), silent)).toThrow(/chain gap/);
   });
 
+  it('commits thousands of commands acknowledged in pieces, in order, and keeps exactly the unacknowledged ones', () => {
+    const { execs, queue } = wire(2);
+    const head = execs[0]!;
+    const replies: number[] = [];
+    const waiter: DurableWaiter = { durable: (_c, tag) => replies.push(tag) };
+    for (let i = 1; i <= 3000; i++) head.executeThen(connect(`c${i}`, i), silent, waiter, undefined, i);
+    queue.length = 0; // frames to the successor are not needed here: its acknowledgements are given by hand
+    head.successorAcked(1000);
+    head.successorAcked(2500);
+    expect(replies).toHaveLength(2500);
+    expect(replies.every((tag, i) => tag === i + 1)).toBe(true);
+    expect(head.unacknowledgedAfter(100)).toBeUndefined(); // dropped: the successor would need the state
+    expect(head.unacknowledgedAfter(2500)?.map((c) => (c as { clientId: string }).clientId)).toEqual(Array.from({ length: 500 }, (_, i) => `c${2501 + i}`));
+    head.executeThen(connect('last', 3001), silent, waiter, undefined, 3001);
+    head.successorAcked(3001);
+    expect(replies).toHaveLength(3001);
+    expect(replies[3000]).toBe(3001);
+    expect(head.unacknowledgedAfter(3001)).toEqual([]);
+  });
+
   it('a replica that is not head refuses front-end commands', () => {
     const { execs } = wire(2);
     let err: Error | undefined;
     execs[1]!.executeThen(connect('a', 1), silent, { durable: (_c, _t, _r, e) => (err = e) }, undefined, 1);
     expect(err?.message).toMatch(/not the head/);
+  });
+});
+
+describe('chain frames', () => {
+  it('an append carries the command log\'s record of its commands (the log may store it as is); an ack reads as [partition, seq]', () => {
+    const cmds: Command[] = [
+      { type: 'publish', now: 5, clientId: 'p', packetId: 3, key: 'fe/1/9', message: { topic: 't/1', payload: Buffer.from('hello'), qos: 1, retain: false, origin: 'p' } },
+      { type: 'ack', now: 6, clientId: 's', connectionId: 12, packetId: 7, kind: 'puback', reasonCode: 0 },
+      { type: 'subscribe', now: 7, clientId: 's', connectionId: 12, subs: [{ filter: 't/#', qos: 1 }] } as never,
+    ];
+    const { frame, record } = encodeAppend(4, 2 ** 33 + 1, cmds);
+    expect(record.equals(encodeCommands(cmds))).toBe(true);
+    expect(record.buffer).toBe(frame.buffer); // encoded in place, not copied
+    const back = decodeAppend(frame.subarray(HEADER_BYTES));
+    expect([back.partition, back.firstSeq]).toEqual([4, 2 ** 33 + 1]);
+    expect(back.record.equals(record)).toBe(true);
+    expect(back.commands).toEqual(cmds);
+    for (const [p, seq] of [[0, 1], [70_000, 2 ** 40 + 5]]) expect(packr.unpack(encodeAck(p!, seq!).subarray(HEADER_BYTES))).toEqual([p, seq]);
   });
 });

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
-import { decodeCommands } from '../../../src/storage/command-codec.js';
+import { decodeCommands, encodeCommands } from '../../../src/storage/command-codec.js';
 import type { Command } from '../../../src/partition/commands.js';
 import { Partition, type PartitionLimits } from '../../../src/partition/partition.js';
 import type { PartitionOutput } from '../../../src/partition/output.js';
@@ -81,6 +81,36 @@ describe('DurableExecutor', () => {
     expect(store.appends.map((a) => a.map((r) => [r.seq, r.count]))).toEqual([[[1, 50]], [[51, 16]]]);
     const cmds = decodeCommands(store.appends[0]![0]!.record);
     expect(cmds.map((c) => (c.type === 'publish' ? c.message.payload.toString() : '?'))).toEqual(Array.from({ length: 50 }, (_, i) => String(i)));
+  });
+
+  it('logs a chain predecessor\'s record as given (own memory), in a group commit of its own; a record that does not match is not used', async () => {
+    const store = new FakeStore();
+    const ex = new DurableExecutor(new Partition(LIMITS), store, 0);
+    const { out } = recordingOutput();
+    const first = ex.execute(pub(1, 't', 'before', 1), out).ready!;
+    const cmds = [pub(2, 't', 'a', 1), pub(3, 't', 'b', 1), pub(4, 't', 'c', 1)];
+    // v8-serialized (read by decodeCommands, never what the executor writes itself): shows which bytes were logged.
+    const given = v8.serialize(cmds);
+    ex.expectRecord(given, cmds.length);
+    const readies = cmds.map((c) => ex.execute(c, out).ready!);
+    // A head's offer that is not exactly the batch being formed is ignored.
+    const later = [pub(5, 't', 'd', 1), pub(6, 't', 'e', 1)];
+    readies.push(...later.map((c) => ex.execute(c, out).ready!));
+    ex.offerRecord(later.slice(1), v8.serialize(later.slice(1)));
+    await Promise.all([first, ...readies]);
+    const records = store.appends.flat();
+    expect(records.map((r) => [r.seq, r.count])).toEqual([[1, 1], [2, 3], [5, 2]]);
+    expect(records[1]!.record.equals(given)).toBe(true);
+    expect(records[1]!.record.buffer).not.toBe(given.buffer); // this store takes the memory: a copy
+    expect(records[2]!.record[0]).not.toBe(0xff); // encoded here
+    expect(decodeCommands(records[2]!.record).map((c) => (c.type === 'publish' ? c.message.payload.toString() : '?'))).toEqual(['d', 'e']);
+    // An offer that is exactly this turn's batch is logged as given.
+    const last = [pub(7, 't', 'f', 1), pub(8, 't', 'g', 1)];
+    const lastReadies = last.map((c) => ex.execute(c, out).ready!);
+    const offered = v8.serialize(last);
+    ex.offerRecord(last, offered);
+    await Promise.all(lastReadies);
+    expect(store.appends.flat()[3]!.record.equals(offered)).toBe(true);
   });
 
   it('does not log QoS 0 non-retained publishes, but logs retained QoS 0', async () => {
@@ -223,6 +253,23 @@ describe('DurableExecutor: several writes in flight', () => {
     await turn();
     await turn();
     expect(answered).toEqual(Array.from({ length: 12 }, (_, i) => i));
+  });
+
+  it('a chain head (sealsEarly off) writes a busy turn where its offers cut it, not by size', async () => {
+    const store = new ManualStore();
+    const ex = new DurableExecutor(new Partition(LIMITS), store, 0);
+    ex.sealsEarly = false;
+    const { out } = recordingOutput();
+    const first = Array.from({ length: 6 }, (_, i) => big(i, i));
+    for (const c of first) void ex.execute(c, out);
+    expect(store.writes).toHaveLength(0); // 240 KiB, not cut at 128 KiB
+    ex.offerRecord(first, encodeCommands(first));
+    expect(store.writes.map((w) => w.seq)).toEqual([1]); // written at once, as one record
+    for (let i = 6; i < 12; i++) void ex.execute(big(i, i), out);
+    expect(store.writes).toHaveLength(1);
+    await turn();
+    await turn();
+    expect(store.writes.map((w) => w.seq)).toEqual([1, 7]); // no offer: the whole rest of the turn at the check phase
   });
 
   it('when an earlier write fails, the later ones in flight are refused with its cause (0x97 for a full disk), not acknowledged', async () => {
