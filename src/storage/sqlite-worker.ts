@@ -22,7 +22,7 @@ import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { LOG_GAP_CODE, decodeSnapshotSeq, encodeSnapshotSeq } from './partition-store.js';
 import { RingReader } from './shared-ring.js';
-import { ANSWERED, ENTRY_APPEND, POLLING, readAppendEntry, type PortRequest, type ReplyMessage, type StoreReply, type WorkerData } from './sqlite-protocol.js';
+import { ANSWERED, ENTRY_APPEND, POLLING, RESTING, readAppendEntry, type PortRequest, type ReplyMessage, type StoreReply, type WorkerData } from './sqlite-protocol.js';
 
 /** Bigger pages: a group commit is one row of up to a few hundred KiB, stored as a chain of overflow pages. */
 const PAGE_SIZE = 16384;
@@ -230,14 +230,18 @@ for (;;) {
       // The ring's SLEEPING flag stays clear: appends published meanwhile cost the event loop no
       // wake-up call (a futex wake of a sleeping thread, ~25 µs of its time on this VM). At a
       // steady rate the thread then wakes once per spacing, by its own timeout, and never by a call.
+      Atomics.store(signal, RESTING, 1);
       Atomics.wait(pause, 0, 0, left);
+      Atomics.store(signal, RESTING, 0);
       continue;
     }
     if (gatheredEntries > 0) {
       writeGathered();
       continue;
     }
+    Atomics.store(signal, RESTING, 1);
     ring.wait(IDLE_WAIT_MS);
+    Atomics.store(signal, RESTING, 0);
     continue;
   }
   if (entry[0] === ENTRY_APPEND) {
