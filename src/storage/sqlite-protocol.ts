@@ -37,6 +37,12 @@ export interface ReplyMessage {
 export const ANSWERED = 0;
 /** Set by the event loop while it looks at ANSWERED on its own; clear: post a message to wake it. */
 export const POLLING = 1;
+/**
+ * Set by the worker while it sleeps or waits out the commit spacing: no answer comes before it
+ * wakes, so the event loop does not poll for one (it is sent a message instead).
+ */
+export const RESTING = 2;
+export const SIGNAL_SLOTS = 3;
 
 export interface WorkerData {
   control: SharedArrayBuffer;
@@ -45,7 +51,7 @@ export interface WorkerData {
   port: MessagePort;
   /** Replies, worker to main thread. */
   replies: MessagePort;
-  /** ANSWERED and POLLING. */
+  /** ANSWERED, POLLING and RESTING. */
   signals: SharedArrayBuffer;
 }
 

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { LOG_GAP_CODE, LogGapError, STORE_FORMAT, StorageError, type PartitionStore, type Recovered } from './partition-store.js';
 import { RingWriter, createRingMemory } from './shared-ring.js';
-import { ANSWERED, ENTRY_PORT, POLLING, appendEntryLength, writeAppendEntry, type PortRequest, type ReplyMessage, type StoreReply, type WorkerData } from './sqlite-protocol.js';
+import { ANSWERED, ENTRY_PORT, POLLING, RESTING, SIGNAL_SLOTS, appendEntryLength, writeAppendEntry, type PortRequest, type ReplyMessage, type StoreReply, type WorkerData } from './sqlite-protocol.js';
 
 const SQLITE_FILE = 'partition.sqlite';
 /** Log rows handed over per round trip while recovering. */
@@ -77,7 +77,7 @@ export class SqliteStore implements PartitionStore {
   private port: MessagePort | undefined;
   /** Replies other than "append done", from the worker. */
   private replies: MessagePort | undefined;
-  /** ANSWERED and POLLING (sqlite-protocol.ts). */
+  /** ANSWERED, POLLING and RESTING (sqlite-protocol.ts). */
   private signal: Int32Array | undefined;
   /** Requests not yet answered, oldest first; they are answered in this order. */
   private readonly waiting: Array<{ resolve: (r: StoreReply) => void; reject: (e: Error) => void }> = [];
@@ -196,13 +196,15 @@ export class SqliteStore implements PartitionStore {
    * about a millisecond; an answer's message event would come in the next one, after this
    * iteration's writes were flushed, and its PUBACKs would wait a whole iteration more. Queued in
    * the previous check phase, this runs before the front end's flush of this iteration (queued by
-   * its first write), so the PUBACKs go out with it. It re-arms only while appends keep coming: an
-   * idle loop is woken by a message instead (POLLING cleared).
+   * its first write), so the PUBACKs go out with it. It re-arms only while appends keep coming and
+   * the thread is at work: an idle loop, or one whose thread waits out the commit spacing (a
+   * moderate rate), is woken by a message instead (POLLING cleared). Polling then would cost an
+   * event-loop iteration or two per message for an answer up to a millisecond away.
    */
   private readonly poll = (): void => {
     this.pollArmed = false;
     this.takeReplies();
-    if (this.waiting.length > 0 && this.appendedSincePoll) {
+    if (this.waiting.length > 0 && this.appendedSincePoll && !this.threadResting()) {
       this.armPoll();
     } else {
       Atomics.store(this.signal!, POLLING, 0);
@@ -210,6 +212,10 @@ export class SqliteStore implements PartitionStore {
     }
     this.appendedSincePoll = false;
   };
+
+  private threadResting(): boolean {
+    return Atomics.load(this.signal!, RESTING) !== 0;
+  }
 
   private armPoll(): void {
     if (this.pollArmed) return;
@@ -225,7 +231,7 @@ export class SqliteStore implements PartitionStore {
     this.ring = new RingWriter(memory);
     this.port = requests.port1;
     this.replies = replies.port1;
-    const signals = new SharedArrayBuffer(8);
+    const signals = new SharedArrayBuffer(4 * SIGNAL_SLOTS);
     this.signal = new Int32Array(signals);
     const worker = startWorkerThread({ ...memory, port: requests.port2, replies: replies.port2, signals });
     this.replies.on('message', (m: ReplyMessage) => {
@@ -298,7 +304,7 @@ export class SqliteStore implements PartitionStore {
     const refused = this.refusal();
     if (refused) throw refused;
     this.appendedSincePoll = true;
-    this.armPoll();
+    if (!this.threadResting()) this.armPoll();
     this.takeReplies(); // answers that came in since the last look: PUBACKs of this iteration
     const ring = this.ring!;
     const length = appendEntryLength(records);

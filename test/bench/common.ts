@@ -1,6 +1,7 @@
 /** Types and helpers shared by the orchestrator (run.ts) and the load generator (loadgen.ts). */
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 
 export type Kind = 'fanin' | 'fanout' | 'p2p' | 'shared' | 'latency' | 'connrate' | 'memory';
 
@@ -61,6 +62,16 @@ export interface RunResult {
   latency?: { n: number; p50: number; p90: number; p99: number; p999: number; max: number };
   /** latency: how late the open-loop scheduler was at worst (ms) */
   schedLagMaxMs?: number;
+  /**
+   * latency: how late the publisher thread woke for its send slots (ms). A generator thread woken
+   * by its socket waits for a CPU as long, so a p99 near this is the machine's, not the broker's.
+   */
+  genWake?: { p50: number; p99: number; max: number };
+  /** latency: GC pauses in the generator's publisher and subscriber threads during the window */
+  genGcMs?: number;
+  genGcCount?: number;
+  /** latency: send slots skipped because the publisher woke more than one interval late */
+  skippedSlots?: number;
   brokerCpuPct: number; // % of one core during the measured window
   brokerRssMb: number; // at end of measured window
   brokerHwmMb: number;
@@ -166,5 +177,36 @@ export function machineBusyMs(): number {
     return (busy * 1000) / clockTicks();
   } catch {
     return NaN;
+  }
+}
+
+/** CPU of the generator (all threads), the broker and the machine over a measured window. */
+export class Measure {
+  cpu0 = process.cpuUsage();
+  elu0 = performance.eventLoopUtilization();
+  t0 = performance.now();
+  b0: ProcSample | null;
+  busy0 = machineBusyMs();
+  constructor(readonly pid: number) {
+    this.b0 = procSample(pid);
+  }
+  finish(r: RunResult): number {
+    const ms = performance.now() - this.t0;
+    const cpu = process.cpuUsage(this.cpu0);
+    const b1 = procSample(this.pid);
+    const busy = ((machineBusyMs() - this.busy0) / ms) * 100;
+    r.measuredMs = ms;
+    // process.cpuUsage covers every thread of the generator; the busiest thread's event-loop
+    // utilization tells whether one of them was the limit.
+    r.genCpuPct = ((cpu.user + cpu.system) / 1000 / ms) * 100;
+    r.genBusiestThread = performance.eventLoopUtilization(this.elu0).utilization;
+    r.genSysPct = (cpu.system / 1000 / ms) * 100;
+    if (this.b0 && b1) {
+      r.brokerCpuPct = ((b1.cpuMs - this.b0.cpuMs) / ms) * 100;
+      r.brokerRssMb = b1.rssKb / 1024;
+      r.brokerHwmMb = b1.hwmKb / 1024;
+      r.otherCpuPct = Math.max(0, busy - r.brokerCpuPct - r.genCpuPct);
+    }
+    return ms;
   }
 }

@@ -15,6 +15,8 @@
  *   "pump"), not per message;
  * - timestamps: one performance.now() per batch (send side) / per received
  *   chunk (receive side).
+ * The latency workload (open loop, one publisher, one subscriber) runs in
+ * latency.ts, each side on a thread of its own (latworker.ts says why).
  *
  * Closed-loop flow control (so runs measure sustained throughput, not queue
  * growth inside the broker):
@@ -33,10 +35,9 @@ import { Worker } from 'node:worker_threads';
 import { PublisherSet, openConn, type PublisherPlan } from './publishers.js';
 import { createInterface } from 'node:readline';
 import { Conn, PublishTemplate, connectPacket, disconnectPacket, subscribePacket, type WireHandler } from './wire.js';
-import { machineBusyMs, percentile, procSample, type ProcSample, type RunResult, type RunSpec } from './common.js';
+import { Measure, percentile, procSample, type RunResult, type RunSpec } from './common.js';
+import { runLatency } from './latency.js';
 
-const MAX_SOCK_BUFFER = 256 * 1024;
-const STALL_MS = 500;
 /** Drain: missing messages count as lost after this long without any delivery (--drain-patience). */
 const DRAIN_PATIENCE_MS = 10_000;
 
@@ -156,48 +157,6 @@ class SeqTracker {
   }
 }
 
-interface Pub {
-  conn: Conn;
-  tpl: PublishTemplate;
-  seq: number;
-  nextId: number;
-  inflight: number;
-  groups: number[];
-  creditBase: number;
-  lastRecv: number;
-  lastProgressAt: number;
-}
-
-class Measure {
-  cpu0 = process.cpuUsage();
-  elu0 = performance.eventLoopUtilization();
-  t0 = performance.now();
-  b0: ProcSample | null;
-  busy0 = machineBusyMs();
-  constructor(readonly pid: number) {
-    this.b0 = procSample(pid);
-  }
-  finish(r: RunResult): number {
-    const ms = performance.now() - this.t0;
-    const cpu = process.cpuUsage(this.cpu0);
-    const b1 = procSample(this.pid);
-    const busy = ((machineBusyMs() - this.busy0) / ms) * 100;
-    r.measuredMs = ms;
-    // process.cpuUsage covers every thread of the generator; the busiest thread's event-loop
-    // utilization tells whether one of them was the limit.
-    r.genCpuPct = ((cpu.user + cpu.system) / 1000 / ms) * 100;
-    r.genBusiestThread = performance.eventLoopUtilization(this.elu0).utilization;
-    r.genSysPct = (cpu.system / 1000 / ms) * 100;
-    if (this.b0 && b1) {
-      r.brokerCpuPct = ((b1.cpuMs - this.b0.cpuMs) / ms) * 100;
-      r.brokerRssMb = b1.rssKb / 1024;
-      r.brokerHwmMb = b1.hwmKb / 1024;
-      r.otherCpuPct = Math.max(0, busy - r.brokerCpuPct - r.genCpuPct);
-    }
-    return ms;
-  }
-}
-
 class FloatList {
   a = new Float64Array(1 << 16);
   n = 0;
@@ -227,9 +186,8 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
   const pubGroups: number[][] = [];
   let G = 0;
   switch (spec.kind) {
-    case 'fanin':
-    case 'latency': {
-      const base = spec.kind === 'fanin' ? 'bench/fanin' : 'bench/lat';
+    case 'fanin': {
+      const base = 'bench/fanin';
       for (let p = 0; p < P; p++) pubTopic.push(`${base}/${p}`), pubGroups.push([0]);
       for (let s = 0; s < S; s++) subFilter.push(`${base}/#`), subGroup.push(s);
       G = S;
@@ -269,16 +227,7 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
   let stray = 0;
   const lat = new FloatList();
   const recordLatency = true;
-  const pubs: Pub[] = [];
   const all: Conn[] = [];
-
-  let pumpScheduled = false;
-  const schedulePump = (): void => {
-    if (!pumpScheduled && publishing && spec.kind !== 'latency') {
-      pumpScheduled = true;
-      setImmediate(pump);
-    }
-  };
 
   const recvShared = new Int32Array(new SharedArrayBuffer(4 * P));
   const sentShared = new Int32Array(new SharedArrayBuffer(4 * P));
@@ -291,50 +240,8 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
     return m;
   };
 
-  const minRecv = (pb: Pub): number => {
-    let m = Infinity;
-    for (const g of pb.groups) {
-      const t = trackers[g * P + pb.conn.tag]!;
-      if (t.maxSeq + 1 < m) m = t.maxSeq + 1;
-    }
-    return m;
-  };
-
-  function sendBatch(pb: Pub, n: number, now: number): void {
-    const buf = pb.tpl.batch(n, pb.seq, pb.nextId, now);
-    pb.seq += n;
-    if (spec.qos > 0) {
-      pb.inflight += n;
-      pb.nextId = ((pb.nextId - 1 + n) % 65535) + 1;
-    }
-    pb.conn.write(buf);
-  }
-
-  function pump(): void {
-    pumpScheduled = false;
-    if (!publishing) return;
-    const now = performance.now();
-    for (const pb of pubs) {
-      if (pb.conn.closed) continue;
-      if (pb.conn.sock.writableLength > MAX_SOCK_BUFFER) continue; // 'drain' re-pumps
-      const recv = minRecv(pb);
-      if (recv !== pb.lastRecv) {
-        pb.lastRecv = recv;
-        pb.lastProgressAt = now;
-      }
-      let allowed = spec.e2eWindow - (pb.seq - Math.max(recv, pb.creditBase));
-      if (spec.qos > 0) allowed = Math.min(allowed, spec.window - pb.inflight);
-      if (allowed <= 0) continue;
-      sendBatch(pb, allowed, now);
-    }
-  }
-
   const handler: WireHandler = {
-    onPuback(conn, count) {
-      const pb = pubs[conn.tag];
-      if (pb) pb.inflight = Math.max(0, pb.inflight - count);
-      schedulePump();
-    },
+    onPuback() {},
     onPublish(conn, pubIdx, seq, sentAt, now) {
       const t = pubIdx < P ? trackers[subGroup[conn.tag]! * P + pubIdx] : undefined;
       if (!t) {
@@ -351,13 +258,10 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
     onPublishBatchEnd() {
       // Receiver progress for the closed-loop window of every publisher (publishers.ts reads it).
       for (let p = 0; p < P; p++) recvShared[p] = minRecvOf(p);
-      schedulePump();
     },
     onClose() {},
   };
 
-  let stallTimer: NodeJS.Timeout | null = null;
-  let openLoopTimer: NodeJS.Timeout | null = null;
   let inThread: PublisherSet | undefined;
   const workers: Worker[] = [];
   try {
@@ -368,8 +272,7 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
       all.push(c);
       await subscribe(c, subFilter[s]!, spec.qos);
     }
-    const openLoop = spec.kind === 'latency';
-    if (!openLoop) {
+    {
       const plan = (indices: number[]): PublisherPlan => ({ spec, indices, topics: pubTopic, tag });
       const W = Math.min(spec.genWorkers ?? 0, P);
       if (W === 0) {
@@ -388,71 +291,15 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
         }
       }
     }
-    for (let p = 0; openLoop && p < P; p++) {
-      const c = await openConn(spec, `bp-${tag}-${p}`, handler, false);
-      c.tag = p;
-      all.push(c);
-      c.sock.on('drain', schedulePump);
-      pubs.push({
-        conn: c,
-        tpl: new PublishTemplate(pubTopic[p]!, spec.qos, spec.payload, p, spec.protocol),
-        seq: 0,
-        nextId: 1,
-        inflight: 0,
-        groups: pubGroups[p]!,
-        creditBase: 0,
-        lastRecv: 0,
-        lastProgressAt: performance.now(),
-      });
-    }
     await sleep(100);
 
     // --- run
     publishing = true;
-    const tStart = performance.now();
-    let schedLagMax = 0;
-    if (spec.kind === 'latency') {
-      // open loop: fixed aggregate rate, split evenly over publishers; timestamp = actual send time
-      const perPub = spec.rate / P;
-      const tick = (): void => {
-        if (!publishing) return;
-        const now = performance.now();
-        const el = now - tStart;
-        for (const pb of pubs) {
-          const due = Math.floor((el * perPub) / 1000) - pb.seq;
-          if (due <= 0) continue;
-          const lag = el - (pb.seq / perPub) * 1000;
-          if (lag > schedLagMax) schedLagMax = lag;
-          if (spec.qos > 0 && pb.inflight + due > 60000) continue; // packet-id space exhausted; broker not keeping up
-          sendBatch(pb, due, now);
-        }
-        openLoopTimer = setTimeout(tick, 1);
-      };
-      tick();
-    } else if (!openLoop) {
-      if (inThread) inThread.start();
-      for (const w of workers) w.postMessage({ cmd: 'start' });
-    } else {
-      pump();
-      stallTimer = setInterval(() => {
-        const now = performance.now();
-        for (const pb of pubs) {
-          const recv = minRecv(pb);
-          if (recv !== pb.lastRecv) {
-            pb.lastRecv = recv;
-            pb.lastProgressAt = now;
-          } else if (pb.seq - Math.max(recv, pb.creditBase) >= spec.e2eWindow && now - pb.lastProgressAt > STALL_MS) {
-            pb.creditBase = pb.seq;
-            pb.lastProgressAt = now;
-            r.stalls++;
-            schedulePump();
-          }
-        }
-      }, 100);
-    }
+    if (inThread) inThread.start();
+    for (const w of workers) w.postMessage({ cmd: 'start' });
 
     await sleep(spec.warmupMs);
-    const sentNow = (): number => (openLoop ? pubs.reduce((a, p) => a + p.seq, 0) : sentShared.reduce((a, n) => a + n, 0));
+    const sentNow = (): number => sentShared.reduce((a, n) => a + n, 0);
     const sent0 = sentNow();
     measuring = true;
     for (const w of workers) w.postMessage({ cmd: 'measure' });
@@ -471,21 +318,17 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
     }
     if (inThread) r.stalls += inThread.stalls;
     r.genThreads = 1 + workers.length;
-    if (stallTimer) clearInterval(stallTimer);
-    if (openLoopTimer) clearTimeout(openLoopTimer);
 
     r.sent = sent1 - sent0;
     r.delivered = deliveredMeasured;
     r.pubRate = (r.sent / ms) * 1000;
     r.deliveredRate = (deliveredMeasured / ms) * 1000;
-    if (spec.kind === 'latency') r.schedLagMaxMs = schedLagMax;
 
     // --- drain: wait until everything expected arrived or no progress for 2 s (max 60 s). Without
     // an end-to-end window a broker that pushes back leaves the backlog in the publishers' TCP
     // buffers, and a broker that does not holds it in its own queues: either drains steadily.
     let expected = 0;
-    if (openLoop) for (const pb of pubs) expected += pb.seq * pb.groups.length;
-    else for (let p = 0; p < P; p++) expected += sentShared[p]! * pubGroups[p]!.length;
+    for (let p = 0; p < P; p++) expected += sentShared[p]! * pubGroups[p]!.length;
     const uniqueNow = (): number => trackers.reduce((a, t) => a + t.unique, 0);
     // A late message is not a lost one: the longest pause in deliveries is reported on its own
     // (drainGapMs), and only what is still missing after `drainPatienceMs` without progress is lost.
@@ -529,8 +372,6 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
     }
   } finally {
     publishing = false;
-    if (stallTimer) clearInterval(stallTimer);
-    if (openLoopTimer) clearTimeout(openLoopTimer);
     inThread?.stop();
     for (const w of workers) {
       w.postMessage({ cmd: 'close' });
@@ -649,6 +490,7 @@ async function runSpec(spec: RunSpec): Promise<RunResult> {
   try {
     if (spec.kind === 'connrate') return await runConnRate(spec);
     if (spec.kind === 'memory') return await runMemory(spec);
+    if (spec.kind === 'latency') return await runLatency(spec, emptyResult(spec));
     return await runMessaging(spec);
   } catch (e) {
     const r = emptyResult(spec);

@@ -319,6 +319,8 @@ interface Summary {
   genSysPct: number;
   genBusiest: number;
   otherCpuPct: number;
+  /** latency: how late the generator's publisher thread woke for its slots, p99 (ms) */
+  genWakeP99: number;
   errors: string[];
   notes: string[];
 }
@@ -363,10 +365,12 @@ function summarize(v: Variant, broker: BrokerName, rs: RunResult[]): Summary {
     genSysPct: med((r) => r.genSysPct),
     genBusiest: med((r) => r.genBusiestThread),
     otherCpuPct: med((r) => r.otherCpuPct),
+    genWakeP99: med((r) => r.genWake?.p99),
     errors: [...new Set(rs.filter((r) => !r.ok).map((r) => r.error ?? 'failed'))],
     notes: [
       ...(v.kind === 'memory' ? [`${fmtN(med((r) => r.kbPerConnBurst), 2)} KB/conn right after the connect burst`] : []),
       ...new Set(rs.map((r) => r.note).filter((n): n is string => !!n)),
+      ...(v.kind === 'latency' ? [`generator wake-up p99 ${fmtN(med((r) => r.genWake?.p99), 3)} ms, GC in window ${fmtN(med((r) => r.genGcMs), 1)} ms, skipped slots ${fmtN(med((r) => r.skippedSlots))}`] : []),
       ...(maxDrainGap(rs) >= LATE_GAP_MS ? [`deliveries paused up to ${fmtN(maxDrainGap(rs) / 1000, 1)} s in the drain (late, not lost)`] : []),
     ],
   };
@@ -499,7 +503,8 @@ async function main(): Promise<void> {
             `${tagLine} ${fmtN(r.deliveredRate).padStart(9)} deliv/s  pub ${fmtN(r.pubRate)}/s  lost ${r.lost} dup ${r.dups}` +
               `${r.stalls ? ` stalls ${r.stalls}` : ''}  p50 ${fmtN(r.latency?.p50, 2)} p99 ${fmtN(r.latency?.p99, 2)} ms` +
               `  brokerCPU ${fmtN(r.brokerCpuPct)}% RSS ${fmtN(r.brokerRssMb)} MB  genCPU ${fmtN(r.genCpuPct)}% (${r.genThreads ?? 1} threads, busiest ${fmtN((r.genBusiestThread ?? NaN) * 100)}%)` +
-              ` other ${fmtN(r.otherCpuPct)}%${(r.genBusiestThread ?? 0) >= 0.9 ? '  GEN-BOUND' : ''}${drainGapText(r)}${r.note ? '  ' + r.note : ''}`,
+              ` other ${fmtN(r.otherCpuPct)}%${(r.genBusiestThread ?? 0) >= 0.9 ? '  GEN-BOUND' : ''}` +
+              `${r.genWake ? `  genWake p50/p99 ${fmtN(r.genWake.p50, 3)}/${fmtN(r.genWake.p99, 3)} ms gc ${fmtN(r.genGcMs, 1)} ms skipped ${r.skippedSlots ?? 0}${r.genWake.p99 >= (r.latency?.p99 ?? Infinity) / 2 ? ' GEN-JITTER' : ''}` : ''}${drainGapText(r)}${r.note ? '  ' + r.note : ''}`,
           );
         if (perRun) await h.stop();
         await new Promise((res) => setTimeout(res, 150));
@@ -520,6 +525,8 @@ async function main(): Promise<void> {
     const flags: string[] = [];
     if (s.genBusiest >= 0.9 || (!Number.isFinite(s.genBusiest) && s.genCpuPct >= 90)) flags.push('GEN-BOUND');
     if (s.otherCpuPct >= 25) flags.push('NOISY');
+    // The generator's threads wait for a CPU as long as this when woken: a p99 near it is the machine's.
+    if (s.kind === 'latency' && s.genWakeP99 >= s.p99 / 2) flags.push('GEN-JITTER');
     if (s.okRuns < s.runs) flags.push(`${s.runs - s.okRuns} failed: ${s.errors.join('; ')}`);
     if (s.stalls) flags.push(`${s.stalls} stalls`);
     flags.push(...s.notes);

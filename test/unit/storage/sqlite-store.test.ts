@@ -87,6 +87,30 @@ describe('SqliteStore hand-off', () => {
     expect(readdirSync(loc).filter((f) => f.endsWith('-wal'))).toEqual([]);
   });
 
+  it('answers appends that come one per event-loop turn while the thread waits out the commit spacing', async () => {
+    // A moderate rate: every append is its own group commit, and most arrive while the thread
+    // waits between transactions, resting (the event loop does not poll then and must be sent a
+    // message). Each answer is awaited before the next append in the first half, so a lost
+    // wake-up would hang here; the second half is not awaited one by one.
+    const loc = location();
+    const store = new SqliteStore(loc);
+    await store.open();
+    let seq = 1;
+    for (let i = 0; i < 50; i++, seq++) await store.append([{ seq, count: 1, record: record(100 + i) }], false);
+    const answered: number[] = [];
+    const pending: Array<Promise<void>> = [];
+    for (let i = 0; i < 50; i++, seq++) {
+      const s = seq;
+      pending.push(store.append([{ seq: s, count: 1, record: record(200 + i) }], false).then(() => void answered.push(s)));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(pending);
+    expect(answered).toEqual(Array.from({ length: 50 }, (_, i) => 51 + i));
+    await store.close();
+    const back = await readBack(loc, 'rollback');
+    expect(back.records.map(([s]) => s)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+  });
+
   it('a closed store refuses appends with an error naming its directory', async () => {
     const loc = location();
     const store = new SqliteStore(loc);
