@@ -326,8 +326,14 @@ export class SqliteStore implements PartitionStore {
     await this.call(reply);
   }
 
+  /**
+   * Moves the snapshot's memory to the thread (the caller must not read it afterwards). A buffer
+   * that shares its memory (a slice of a frame, Node's pool) is copied first: moving it would
+   * empty every other view of that memory.
+   */
   async writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void> {
-    await this.call(this.request({ op: 'snapshot', seq, data: snapshot, sync }, [snapshot.buffer as ArrayBuffer]));
+    const own = snapshot.byteOffset === 0 && snapshot.byteLength === snapshot.buffer.byteLength ? snapshot : ownCopy(snapshot);
+    await this.call(this.request({ op: 'snapshot', seq, data: own, sync }, [own.buffer as ArrayBuffer]));
   }
 
   async close(): Promise<void> {
