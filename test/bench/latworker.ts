@@ -22,7 +22,7 @@
 import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
-import { PublishTemplate, connectPacket, subscribePacket, HEADER_BYTES, type ProtocolVersion } from './wire.js';
+import { PublishTemplate, connectPacket, packetBody, packetEnd, subscribePacket, HEADER_BYTES, type ProtocolVersion } from './wire.js';
 
 export interface LatWorkerData {
   role: 'pub' | 'sub';
@@ -106,22 +106,9 @@ function parse(buf: Buffer, length: number, now: number): number {
   let acks = 0;
   while (off + 2 <= length) {
     const b0 = buf[off]!;
-    let rl = 0;
-    let mul = 1;
-    let p = off + 1;
-    let done = false;
-    for (let i = 0; i < 4 && p < length; i++) {
-      const b = buf[p++]!;
-      rl += (b & 0x7f) * mul;
-      mul *= 128;
-      if ((b & 0x80) === 0) {
-        done = true;
-        break;
-      }
-    }
-    if (!done) break;
-    const end = p + rl;
-    if (end > length) break;
+    const end = packetEnd(buf, off, length);
+    if (end < 0) break;
+    const p = packetBody.at;
     const type = b0 >> 4;
     if (type === 3) {
       let q = p + 2 + buf.readUInt16BE(p);

@@ -18,6 +18,32 @@
 import mqttPacket from 'mqtt-packet';
 import type { Socket } from 'node:net';
 
+/** Where packetEnd found the packet's variable header (one shared slot: the parsers are synchronous). */
+export const packetBody = { at: 0 };
+
+/**
+ * End of the MQTT packet starting at `off`, or -1 when buf[off, length) holds only part of it. Its
+ * variable header starts at `packetBody.at`.
+ */
+export function packetEnd(buf: Buffer, off: number, length: number): number {
+  let rl = 0;
+  let mul = 1;
+  let p = off + 1;
+  for (let i = 0; i < 4 && p < length; i++) {
+    const b = buf[p++]!;
+    rl += (b & 0x7f) * mul;
+    mul *= 128;
+    if ((b & 0x80) === 0) {
+      const end = p + rl;
+      if (end > length) return -1;
+      packetBody.at = p;
+      return end;
+    }
+  }
+  return -1;
+}
+
+
 export const HEADER_BYTES = 16;
 export type ProtocolVersion = 4 | 5;
 
@@ -153,23 +179,9 @@ export class Conn {
     const now = performance.now();
     while (off + 2 <= len) {
       const b0 = buf[off]!;
-      // remaining length varint
-      let rl = 0;
-      let mul = 1;
-      let p = off + 1;
-      let done = false;
-      for (let i = 0; i < 4 && p < len; i++) {
-        const b = buf[p++]!;
-        rl += (b & 0x7f) * mul;
-        mul *= 128;
-        if ((b & 0x80) === 0) {
-          done = true;
-          break;
-        }
-      }
-      if (!done) break;
-      const end = p + rl;
-      if (end > len) break;
+      const end = packetEnd(buf, off, len);
+      if (end < 0) break;
+      const p = packetBody.at;
       const type = b0 >> 4;
       if (type === 3) {
         const qos = (b0 >> 1) & 3;
