@@ -9,7 +9,7 @@ import { NodeLink, type ReplyHandler } from '../../src/cluster/client/node-link.
 import { evenSlots, type ClusterMap } from '../../src/cluster/map.js';
 import { FrameType } from '../../src/cluster/transport/protocol.js';
 import { freePort } from '../helpers/broker.js';
-import { SettableMap, memoryBackend, stopAfterEach } from './fixtures/in-process.js';
+import { SettableMap, startBackend, stopAfterEach } from './fixtures/in-process.js';
 
 const TOKEN = 'backend-node-test-token-0123456789';
 
@@ -27,7 +27,7 @@ async function setup(): Promise<{ source: SettableMap; port: number; node: Backe
     nodes: { 'backend-0': { id: 'backend-0', role: 'backend', host: '127.0.0.1', internalPort: port } },
   };
   const source = new SettableMap(map);
-  const node = await memoryBackend('backend-0', port, source, TOKEN);
+  const node = await startBackend('backend-0', port, source, TOKEN);
   stop(() => node.stop());
   return { source, port, node, map };
 }

@@ -22,47 +22,21 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { BackendNode } from '../../src/cluster/backend/backend-node.js';
+import { describe, expect, it } from 'vitest';
+import type { BackendNode } from '../../src/cluster/backend/backend-node.js';
 import { ClusterClient } from '../../src/cluster/client/cluster-client.js';
 import type { ReplyHandler } from '../../src/cluster/client/node-link.js';
-import { evenSlots, type ClusterMap, type MapSource } from '../../src/cluster/map.js';
+import { evenSlots, type ClusterMap } from '../../src/cluster/map.js';
 import { RC } from '../../src/mqtt/reason-codes.js';
 import type { PublishCommand } from '../../src/partition/commands.js';
 import { freePort } from '../helpers/broker.js';
+import { until } from '../helpers/cluster.js';
+import { SettableMap, silentLog as log, startBackend, stopAfterEach } from './fixtures/in-process.js';
 
 const TOKEN = 'demoted-head-test-token-0123456789';
-const log = pino({ level: 'silent' });
 
-class SettableMap implements MapSource {
-  private readonly listeners = new Set<(m: ClusterMap) => void>();
-  constructor(private map: ClusterMap) {}
-  current(): ClusterMap {
-    return this.map;
-  }
-  onChange(l: (m: ClusterMap) => void): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
-  set(map: ClusterMap): void {
-    this.map = map;
-    for (const l of this.listeners) l(map);
-  }
-}
+const stop = stopAfterEach();
 
-const stops: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const s of stops.splice(0).reverse()) await s();
-});
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Answers to unkeyed QoS 1 publishes (refused ones are final: no retry against another head). */
 class Answers implements ReplyHandler {
@@ -83,38 +57,39 @@ describe('chain: replicas that leave and come back', () => {
     const first = at(1, ['backend-0', 'backend-1']);
     const sources = [new SettableMap(first), new SettableMap(first)];
     const dir = mkdtempSync(path.join(tmpdir(), 'edgemq-demoted-head-'));
-    stops.push(() => rmSync(dir, { recursive: true, force: true }));
-    const backends = ids.map((id, i) => new BackendNode({ id, host: '127.0.0.1', internalPort: nodes[id]!.internalPort, dataDir: path.join(dir, id), token: TOKEN, mapSource: sources[i]!, log, limits: { queueLength: 100, queueStrategy: 'DropOldest', sharedStrategy: 'round-robin' }, durability: 'memory', frontendGraceMs: 100 }));
+    stop(() => rmSync(dir, { recursive: true, force: true }));
     for (const id of ids) mkdirSync(path.join(dir, id));
-    for (const b of backends) {
-      await b.start();
-      stops.push(() => b.stop());
+    const backends: BackendNode[] = [];
+    for (const [i, id] of ids.entries()) {
+      const b = await startBackend(id, nodes[id]!.internalPort, sources[i]!, TOKEN, { dataDir: path.join(dir, id) });
+      stop(() => b.stop());
+      backends.push(b);
     }
     const [oldHead, newHead] = backends as [BackendNode, BackendNode];
     const view = (b: BackendNode) => b.views().find((v) => v.id === 0)!;
-    await until(() => newHead.ready(), 'the tail took its state transfer');
+    await until('the tail took its state transfer', () => newHead.ready());
 
     // A front end on the first map: its commands go to backend-0 and commit through the chain.
     const oldSide = new SettableMap(first);
     const fe0 = new ClusterClient({ nodeId: 'frontend-0', role: 'frontend', token: TOKEN, instance: 1, mapSource: oldSide, log });
     fe0.start();
-    stops.push(() => fe0.stop());
+    stop(() => fe0.stop());
     await fe0.whenReady();
     const before = new Answers();
     fe0.command(0, publish(0), before);
-    await until(() => before.got.length === 1, 'a command committed through the chain');
+    await until('a command committed through the chain', () => before.got.length === 1);
     expect(before.got[0]!.ok).toBe(true);
 
     // backend-0 is "cut off": the map drops it, but only backend-1 hears (backend-0 misses it, as a
     // process off the network does). backend-1 heads alone; backend-0 still takes commands as head
     // from a front end whose link to it stayed up, and can commit none of them.
     sources[1]!.set(at(2, ['backend-1']));
-    await until(() => view(newHead).position === 0, 'backend-1 heads the chain');
+    await until('backend-1 heads the chain', () => view(newHead).position === 0);
     const cutOff = new Answers();
     const k = 10;
     const appliedBefore = view(oldHead).applied;
     for (let n = 1; n <= k; n++) fe0.command(0, publish(n), cutOff);
-    await until(() => view(oldHead).applied >= appliedBefore + k, 'the old head applied the cut-off commands');
+    await until('the old head applied the cut-off commands', () => view(oldHead).applied >= appliedBefore + k);
     await new Promise((r) => setTimeout(r, 100));
     expect(cutOff.got).toEqual([]); // not committed: nobody acknowledged them
 
@@ -123,29 +98,29 @@ describe('chain: replicas that leave and come back', () => {
     sources[1]!.set(last);
     const fe1 = new ClusterClient({ nodeId: 'frontend-1', role: 'frontend', token: TOKEN, instance: 2, mapSource: new SettableMap(last), log });
     fe1.start();
-    stops.push(() => fe1.stop());
+    stop(() => fe1.stop());
     await fe1.whenReady();
     const after = new Answers();
     // More commands than the old head applied while cut off: its sequence number falls inside the new head's.
     for (let n = 0; n < k + 20; n++) fe1.command(0, publish(100 + n), after);
-    await until(() => view(newHead).applied >= view(oldHead).applied, 'the new head got past the old head');
+    await until('the new head got past the old head', () => view(newHead).applied >= view(oldHead).applied);
 
     // Now backend-0 hears the map that puts it at the tail (it never saw the one that dropped it).
     sources[0]!.set(last);
-    await until(() => cutOff.got.length === k, 'the old head answered every command it accepted');
+    await until('the old head answered every command it accepted', () => cutOff.got.length === k);
     for (const a of cutOff.got) {
       expect(a.ok).toBe(false);
       expect((a.value as [number, string])[0]).toBe(RC.ServerUnavailable);
     }
-    await until(() => after.got.length === k + 20, 'the new head committed with its new tail');
+    await until('the new head committed with its new tail', () => after.got.length === k + 20);
     expect(after.got.every((a) => a.ok)).toBe(true);
-    await until(() => oldHead.ready() && view(oldHead).position === 1, 'the old head rejoined as tail after a state transfer');
+    await until('the old head rejoined as tail after a state transfer', () => oldHead.ready() && view(oldHead).position === 1);
     const more = new Answers();
     fe1.command(0, publish(999), more);
-    await until(() => more.got.length === 1, 'a command committed through the new chain');
+    await until('a command committed through the new chain', () => more.got.length === 1);
     expect(more.got[0]!.ok).toBe(true);
     // The tail applied exactly the new head's history: its sequence number is the head's.
-    await until(() => view(oldHead).applied === view(newHead).committed, 'the tail caught up with the head');
+    await until('the tail caught up with the head', () => view(oldHead).applied === view(newHead).committed);
   });
 
   it('a replica that took a state transfer into its durable store keeps the payloads and passes its state on', async () => {
@@ -155,39 +130,40 @@ describe('chain: replicas that leave and come back', () => {
     const at = (epoch: number, chain: string[]): ClusterMap => ({ epoch, slots: evenSlots(1), partitions: [{ id: 0, chain }], nodes });
     const source = new SettableMap(at(1, ['backend-0']));
     const dir = mkdtempSync(path.join(tmpdir(), 'edgemq-chain-transfer-'));
-    stops.push(() => rmSync(dir, { recursive: true, force: true }));
+    stop(() => rmSync(dir, { recursive: true, force: true }));
     for (const id of ids) mkdirSync(path.join(dir, id));
-    const backends = ids.map((id) => new BackendNode({ id, host: '127.0.0.1', internalPort: nodes[id]!.internalPort, dataDir: path.join(dir, id), token: TOKEN, mapSource: source, log, limits: { queueLength: 100, queueStrategy: 'DropOldest', sharedStrategy: 'round-robin' }, durability: 'os', frontendGraceMs: 100 }));
-    for (const b of backends) {
-      await b.start();
-      stops.push(() => b.stop());
+    const backends: BackendNode[] = [];
+    for (const id of ids) {
+      const b = await startBackend(id, nodes[id]!.internalPort, source, TOKEN, { dataDir: path.join(dir, id), durability: 'os' });
+      stop(() => b.stop());
+      backends.push(b);
     }
     const [first, second] = backends as [BackendNode, BackendNode];
     const fe = new ClusterClient({ nodeId: 'frontend-0', role: 'frontend', token: TOKEN, instance: 1, mapSource: source, log });
     fe.start();
-    stops.push(() => fe.stop());
+    stop(() => fe.stop());
     await fe.whenReady();
     const kept = new Answers();
     fe.command(0, { ...publish(0), message: { topic: 'kept', payload: Buffer.from('a retained payload'), qos: 1, retain: true, origin: 'publisher' } }, kept);
-    await until(() => kept.got.length === 1, 'the retained message stored');
+    await until('the retained message stored', () => kept.got.length === 1);
     expect(kept.got[0]!.ok).toBe(true);
 
     // backend-1 joins and takes the state into its own store; then it heads the chain alone.
     source.set(at(2, ['backend-0', 'backend-1']));
-    await until(() => second.ready() && second.views().some((v) => v.id === 0), 'backend-1 took its state transfer');
+    await until('backend-1 took its state transfer', () => second.ready() && second.views().some((v) => v.id === 0));
     source.set(at(3, ['backend-1']));
-    await until(() => fe.ready(), 'the partition followed on backend-1');
+    await until('the partition followed on backend-1', () => fe.ready());
     const retained = new Answers();
     fe.request(0, 'retained', 0, retained);
-    await until(() => retained.got.length === 1, 'the retained messages listed');
+    await until('the retained messages listed', () => retained.got.length === 1);
     expect(retained.got[0]!.value).toEqual([{ topic: 'kept', qos: 1, bytes: Buffer.byteLength('a retained payload') }]);
 
     // backend-0 comes back at the tail: backend-1 must send it a snapshot of the state it installed.
     source.set(at(4, ['backend-1', 'backend-0']));
     const after = new Answers();
     fe.command(0, publish(1), after);
-    await until(() => after.got.length === 1, 'a command committed through the new chain');
+    await until('a command committed through the new chain', () => after.got.length === 1);
     expect(after.got[0]!.ok).toBe(true);
-    await until(() => first.ready() && first.views().find((v) => v.id === 0)?.position === 1, 'backend-0 took its state transfer');
+    await until('backend-0 took its state transfer', () => first.ready() && first.views().find((v) => v.id === 0)?.position === 1);
   });
 });

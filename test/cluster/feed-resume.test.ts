@@ -11,7 +11,7 @@ import { FixedMapSource, evenSlots, type ClusterMap } from '../../src/cluster/ma
 import type { Command } from '../../src/partition/commands.js';
 import { freePort } from '../helpers/broker.js';
 import { until } from '../helpers/cluster.js';
-import { memoryBackend, silentLog as log, stopAfterEach } from './fixtures/in-process.js';
+import { startBackend, silentLog as log, stopAfterEach } from './fixtures/in-process.js';
 
 const TOKEN = 'feed-resume-test-token-0123456789';
 const sub = { qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const, subscriptionId: 0 };
@@ -19,7 +19,7 @@ const sub = { qos: 1 as const, noLocal: false, retainAsPublished: false, retainH
 const stop = stopAfterEach();
 
 async function backend(map: ClusterMap, port: number): Promise<BackendNode> {
-  const node = await memoryBackend('backend-0', port, new FixedMapSource(map), TOKEN, { frontendGraceMs: 2000 });
+  const node = await startBackend('backend-0', port, new FixedMapSource(map), TOKEN, { frontendGraceMs: 2000 });
   stop(() => node.stop());
   return node;
 }

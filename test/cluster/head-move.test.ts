@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ClusterClient } from '../../src/cluster/client/cluster-client.js';
-import { SettableMap, memoryBackend, onePartitionPerBackend, silentLog as log, stopAfterEach } from './fixtures/in-process.js';
+import { SettableMap, startBackend, onePartitionPerBackend, silentLog as log, stopAfterEach } from './fixtures/in-process.js';
 import { until } from '../helpers/cluster.js';
 
 const TOKEN = 'head-move-test-token-0123456789abc';
@@ -24,7 +24,7 @@ describe('front end: a partition head that moves without a broken link', () => {
     const source = new SettableMap(map);
     for (let i = 0; i < 2; i++) {
       const id = `backend-${i}`;
-      const node = await memoryBackend(id, map.nodes[id]!.internalPort, source, TOKEN);
+      const node = await startBackend(id, map.nodes[id]!.internalPort, source, TOKEN);
       stop(() => node.stop());
     }
     const down: Array<[number, string]> = [];

@@ -15,7 +15,7 @@ import { FixedMapSource } from '../../src/cluster/map.js';
 import type { Delivery, Message, PublishResult } from '../../src/core/types.js';
 import type { Command } from '../../src/partition/commands.js';
 import { clientIdIn } from './fixtures/fixed-cluster.js';
-import { memoryBackend, onePartitionPerBackend, silentLog as log, stopAfterEach } from './fixtures/in-process.js';
+import { startBackend, onePartitionPerBackend, silentLog as log, stopAfterEach } from './fixtures/in-process.js';
 import { until } from '../helpers/cluster.js';
 
 const TOKEN = 'qos2-hold-test-token-0123456789abc';
@@ -29,7 +29,7 @@ async function setup() {
   const source = new FixedMapSource(map);
   for (let i = 0; i < 2; i++) {
     const id = `backend-${i}`;
-    const node = await memoryBackend(id, map.nodes[id]!.internalPort, source, TOKEN);
+    const node = await startBackend(id, map.nodes[id]!.internalPort, source, TOKEN);
     stop(() => node.stop());
   }
   const delivered: Array<{ connectionId: number; d: Delivery }> = [];
