@@ -22,7 +22,7 @@
 import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
-import { PublishTemplate, connectPacket, packetBody, packetEnd, subscribePacket, HEADER_BYTES, type ProtocolVersion } from './wire.js';
+import { PublishTemplate, afterProperties, connectPacket, packetBody, packetEnd, subscribePacket, HEADER_BYTES, type ProtocolVersion } from './wire.js';
 
 export interface LatWorkerData {
   role: 'pub' | 'sub';
@@ -122,17 +122,7 @@ function parse(buf: Buffer, length: number, now: number): number {
         acks++;
         q += 2;
       }
-      if (v5) {
-        let pl = 0;
-        let m = 1;
-        for (let i = 0; i < 4; i++) {
-          const b = buf[q++]!;
-          pl += (b & 0x7f) * m;
-          m *= 128;
-          if ((b & 0x80) === 0) break;
-        }
-        q += pl;
-      }
+      if (v5) q = afterProperties(buf, q);
       if (end - q >= HEADER_BYTES) onPublish(buf.readUInt32LE(q + 4), buf.readDoubleLE(q + 8), now);
     } else if (type === 4) {
       pubacks++;

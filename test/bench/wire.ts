@@ -43,6 +43,19 @@ export function packetEnd(buf: Buffer, off: number, length: number): number {
   return -1;
 }
 
+/** Where an MQTT 5 property block starting at `q` (its length varint) ends. */
+export function afterProperties(buf: Buffer, q: number): number {
+  let pl = 0;
+  let m = 1;
+  for (let i = 0; i < 4; i++) {
+    const b = buf[q++]!;
+    pl += (b & 0x7f) * m;
+    m *= 128;
+    if ((b & 0x80) === 0) break;
+  }
+  return q + pl;
+}
+
 
 export const HEADER_BYTES = 16;
 export type ProtocolVersion = 4 | 5;
@@ -203,18 +216,7 @@ export class Conn {
           }
           q += 2;
         }
-        if (v5) {
-          // property length varint
-          let pl = 0;
-          let m = 1;
-          for (let i = 0; i < 4; i++) {
-            const b = buf[q++]!;
-            pl += (b & 0x7f) * m;
-            m *= 128;
-            if ((b & 0x80) === 0) break;
-          }
-          q += pl;
-        }
+        if (v5) q = afterProperties(buf, q);
         if (end - q >= HEADER_BYTES) {
           h.onPublish(this, buf.readUInt32LE(q), buf.readUInt32LE(q + 4), buf.readDoubleLE(q + 8), now);
           pubs++;
