@@ -16,8 +16,10 @@
  *     successor lacks (it keeps every command its successor has not acknowledged);
  *   - a new replica (a restarted process) is placed at the tail and takes a state transfer.
  *
- * A replica that is still taking its state transfer never becomes a head: `partition-<id>.joining`
- * marks its directory until the transferred snapshot is stored, and a marked replica named head
+ * A replica that is still taking its state transfer never becomes a head: the map marks it joining
+ * until it reports the transfer installed (`installed`, then the host's membership record), and
+ * the coordinator names no joining replica head (placement.ts); `partition-<id>.joining` marks its
+ * directory until the transferred snapshot is stored, and a marked replica named head anyway
  * refuses to serve (the partition stays unavailable instead of serving an incomplete state).
  */
 import { randomUUID } from 'node:crypto';
@@ -57,6 +59,12 @@ export interface ReplicaOptions {
   replaced(partition: Partition): void;
   /** This replica became head: the host learns the live connections of its sessions (kept by the old head). */
   promoted(partition: Partition): void;
+  /**
+   * A transferred state is installed, under the map of `epoch`: the host reports it in its
+   * membership record (`ClusterNode.installed`), and the coordinator stops marking this replica
+   * joining (it may then head the chain, or be the chain's last replica holding the state).
+   */
+  installed?(epoch: number): void;
 }
 
 export class ChainReplica {
@@ -174,7 +182,8 @@ export class ChainReplica {
     const oldSucc = oldI >= 0 ? before[oldI + 1] : undefined;
     if (i > 0 && this.executor.head) this.demote(chain[0]!);
     if (i === 0 && this.syncing && before.join() !== chain.join()) {
-      // The map's chain does not know who holds the state: the replica that had it left while this one was still in transfer.
+      // The coordinator never names a replica it marks joining head (placement.ts); this one is in
+      // transfer without the map knowing it (a demoted head, or a map from before `joining`).
       this.opts.log.error({ partition: this.opts.partition, chain, epoch: map.epoch }, 'named head while taking a state transfer: not serving (the partition is unavailable until a replica that holds its state heads it)');
     }
     if (i === 0 && !this.syncing && !this.executor.head) {
@@ -344,6 +353,7 @@ export class ChainReplica {
     this.syncing = false;
     this.opts.replaced(partition);
     this.opts.log.info({ partition: this.opts.partition, seq, bytes: snapshot.length, ms: Date.now() - started }, 'state transfer installed');
+    this.opts.installed?.(this.opts.map().epoch);
     const held = this.held ?? [];
     this.held = undefined;
     try {
