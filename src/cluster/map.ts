@@ -25,9 +25,10 @@ export interface ClusterNode {
   clientPorts?: number[];
   pid?: number;
   /**
-   * Back ends: partition id → epoch of the map this process saw when it installed a state transfer
-   * of that partition (its report that it holds the chain's state: the coordinator then clears it
-   * from the partition's `joining`). Only this process's installs: a restart registers without them.
+   * Back ends: partition id → epoch of the map this process saw when its replica of that partition
+   * came to hold the chain's state (a state transfer installed, or linked on its own history): its
+   * report, on which the coordinator clears it from the partition's `joining`. Only this process's
+   * reports: a restart registers without them.
    */
   installed?: Record<string, number>;
 }
