@@ -158,6 +158,16 @@ export async function runRoleCommand(role: NodeRole, args: string[]): Promise<vo
   let registration: Registration | undefined;
   // Registered in the background: a restart during an etcd outage serves on the cached map meanwhile.
   if (control.store) registration = keepRegistered(control.store, node, MEMBER_LEASE_TTL_SECONDS, log);
+  // The advertised record changes after start (ports) and with every installed state transfer; the
+  // updates go one after another, so the store never ends with an older record than the last one.
+  let record = node;
+  let updates = Promise.resolve();
+  const advertise = (next: ClusterNode) => {
+    record = next;
+    updates = updates.then(() => registration?.update(record)).catch((err: Error) => log.warn({ err: err.message }, 'membership record not updated'));
+    return updates;
+  };
+  const installed = (partition: number, epoch: number) => void advertise({ ...record, installed: { ...record.installed, [String(partition)]: epoch } });
   if (role === 'backend') await awaitPlacement(control.source, node, log);
   else if (control.source instanceof StoreMapSource) await control.source.waitFor();
 
@@ -187,10 +197,10 @@ export async function runRoleCommand(role: NodeRole, args: string[]): Promise<vo
     });
   } else {
     const { runBackend } = await import('../cluster/backend-role.js');
-    running = await runBackend(base);
+    running = await runBackend({ ...base, installed });
   }
-  const advertised: ClusterNode = { ...node, internalPort: running.internalPort, ...(running.clientPorts.length ? { clientPorts: running.clientPorts } : {}) };
-  if (registration && JSON.stringify(advertised) !== JSON.stringify(node)) await registration.update(advertised);
+  const advertised: ClusterNode = { ...record, internalPort: running.internalPort, ...(running.clientPorts.length ? { clientPorts: running.clientPorts } : {}) };
+  if (registration && JSON.stringify(advertised) !== JSON.stringify(record)) await advertise(advertised);
   log.info({ role, internalPort: running.internalPort, clientPorts: running.clientPorts, metricsPort: running.metricsPort, adminPort: running.adminPort, partitions: running.partitions() }, `${role} started`);
   onStop(log, async () => {
     await registration?.close();

@@ -32,6 +32,7 @@ export async function runBackend(opts: BackendRoleOptions): Promise<RunningRole>
     durability: b.durability,
     // A front end holds its links while a subscriber of its own is behind, at most this long (plus slack).
     frontendStallMs: (b.clients.stalledSubscriberSeconds + 2) * 1000,
+    ...(opts.installed ? { installed: opts.installed } : {}),
   });
   // Up before recovery, so /readyz answers "not ready" during a long one instead of refusing.
   const readiness = new Readiness();

@@ -45,7 +45,7 @@ export function planMap(prev: ClusterMap | null, members: ClusterNode[], opts: P
   }
   if (sameNodes(prev.nodes, nodes)) return null;
   // R = 1 keeps part 1's rule: a partition stays with its back end for good (its data is there).
-  const partitions = (opts.redundancy ?? 1) > 1 ? replanChains(prev.partitions, prev.nodes, nodes, opts.redundancy!) : prev.partitions;
+  const partitions = (opts.redundancy ?? 1) > 1 ? replanChains(prev.partitions, prev.nodes, nodes, opts.redundancy!, prev.epoch + 1) : prev.partitions;
   return { ...prev, epoch: prev.epoch + 1, partitions, nodes };
 }
 

@@ -53,7 +53,10 @@ export function scaleStep(map: ClusterMap, target: number, redundancy: number): 
     const id = map.nextPartitionId ?? ids[ids.length - 1]! + 1;
     const chain = leastLoaded(map, redundancy);
     if (chain.length === 0) return null;
-    return { kind: 'map', map: { ...map, epoch: map.epoch + 1, partitions: [...map.partitions, { id, chain }], nextPartitionId: id + 1 } };
+    // Replicas after the head take a state transfer from it (an empty state): marked joining until they report it (placement.ts).
+    const joining = Object.fromEntries(chain.slice(1).map((r) => [r, map.epoch + 1]));
+    const placed = chain.length > 1 ? { id, chain, joining } : { id, chain };
+    return { kind: 'map', map: { ...map, epoch: map.epoch + 1, partitions: [...map.partitions, placed], nextPartitionId: id + 1 } };
   }
   const keep = ids.slice(0, target);
   const want = evenSlots(keep.length).map((r) => ({ ...r, partition: keep[r.partition]! }));

@@ -24,12 +24,27 @@ export interface ClusterNode {
   /** Client-facing listener ports (front ends only). */
   clientPorts?: number[];
   pid?: number;
+  /**
+   * Back ends: partition id → epoch of the map this process saw when its replica of that partition
+   * came to hold the chain's state (a state transfer installed, or linked on its own history): its
+   * report, on which the coordinator clears it from the partition's `joining`. Only this process's
+   * reports: a restart registers without them.
+   */
+  installed?: Record<string, number>;
 }
 
 export interface PartitionPlacement {
   id: number;
   /** Back-end node ids, head first. Part 1 runs chains of one (R = 1). */
   chain: string[];
+  /**
+   * Replicas of `chain` taking a state transfer (they hold no complete state yet), with the epoch
+   * of the map that placed them: the coordinator never makes one head, and never drops a chain's
+   * last replica that is not listed here (src/replication/placement.ts). An entry goes when the
+   * replica reports the transfer installed (`ClusterNode.installed`) under that epoch or a later one.
+   * Absent: every replica holds the state (maps written before this field existed, too).
+   */
+  joining?: Record<string, number>;
 }
 
 /** A half-open range of slots [from, to) owned by one partition. */

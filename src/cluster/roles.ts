@@ -39,7 +39,10 @@ export interface FrontendRoleOptions extends RoleOptions {
   adminPort?: number;
 }
 
-export type BackendRoleOptions = RoleOptions;
+export interface BackendRoleOptions extends RoleOptions {
+  /** A replica installed a state transfer under the map of `epoch`: reported in this process's membership record (ClusterNode.installed). */
+  installed?(partition: number, epoch: number): void;
+}
 
 export interface RunningRole {
   /** The internal port actually bound. */

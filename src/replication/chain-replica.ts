@@ -16,8 +16,10 @@
  *     successor lacks (it keeps every command its successor has not acknowledged);
  *   - a new replica (a restarted process) is placed at the tail and takes a state transfer.
  *
- * A replica that is still taking its state transfer never becomes a head: `partition-<id>.joining`
- * marks its directory until the transferred snapshot is stored, and a marked replica named head
+ * A replica that is still taking its state transfer never becomes a head: the map marks it joining
+ * until it reports the transfer installed (`installed`, then the host's membership record), and
+ * the coordinator names no joining replica head (placement.ts); `partition-<id>.joining` marks its
+ * directory until the transferred snapshot is stored, and a marked replica named head anyway
  * refuses to serve (the partition stays unavailable instead of serving an incomplete state).
  */
 import { randomUUID } from 'node:crypto';
@@ -57,6 +59,14 @@ export interface ReplicaOptions {
   replaced(partition: Partition): void;
   /** This replica became head: the host learns the live connections of its sessions (kept by the old head). */
   promoted(partition: Partition): void;
+  /**
+   * This replica holds the chain's state under the map of `epoch`: a transferred state is
+   * installed, or (a replica the map marks joining that kept its history, e.g. a tail cut off past
+   * its lease) its predecessor linked it with appends. The host reports it in its membership record
+   * (`ClusterNode.installed`), and the coordinator stops marking this replica joining (it may then
+   * head the chain, or be the chain's last replica holding the state).
+   */
+  installed?(epoch: number): void;
 }
 
 export class ChainReplica {
@@ -88,6 +98,16 @@ export class ChainReplica {
   private installs: Promise<void> = Promise.resolve();
   private installGen = 0;
   private closed = false;
+  /** The current link to the predecessor brought a state or appends on top of this replica's own history. */
+  private linked = false;
+  /**
+   * Epoch of the HELLO of the current link to the predecessor: what it sends answers a chain at
+   * least that new. A report names it, not the newest map: a state or appends sent on a link from
+   * before the map marked this replica joining may lack what the chain committed without it.
+   */
+  private helloEpoch = 0;
+  /** Epoch of the map under which this replica last reported that it holds the state (`installed`). */
+  private reportedAt = 0;
 
   private constructor(
     private readonly opts: ReplicaOptions,
@@ -173,8 +193,10 @@ export class ChainReplica {
     const oldPred = oldI > 0 ? before[oldI - 1] : undefined;
     const oldSucc = oldI >= 0 ? before[oldI + 1] : undefined;
     if (i > 0 && this.executor.head) this.demote(chain[0]!);
+    this.reportHolding();
     if (i === 0 && this.syncing && before.join() !== chain.join()) {
-      // The map's chain does not know who holds the state: the replica that had it left while this one was still in transfer.
+      // The coordinator never names a replica it marks joining head (placement.ts); this one is in
+      // transfer without the map knowing it (a demoted head, or a map from before `joining`).
       this.opts.log.error({ partition: this.opts.partition, chain, epoch: map.epoch }, 'named head while taking a state transfer: not serving (the partition is unavailable until a replica that holds its state heads it)');
     }
     if (i === 0 && !this.syncing && !this.executor.head) {
@@ -212,6 +234,19 @@ export class ChainReplica {
     this.opts.log.warn({ partition: this.opts.partition, head: newHead, seq: this.executor.seq, uncommitted: pending }, 'no longer head of the chain: uncommitted commands refused; taking a state transfer');
   }
 
+  /**
+   * The map marks this replica joining (placement.ts) but it holds the chain's state: its
+   * predecessor linked it on its own history. Without the report it stayed marked (it took no
+   * transfer to report), so the chain would wait for its head's return instead of failing over.
+   */
+  private reportHolding(): void {
+    const map = this.opts.map();
+    const since = map.partitions.find((p) => p.id === this.opts.partition)?.joining?.[this.opts.nodeId];
+    if (since === undefined || this.syncing || this.held || !this.linked || this.helloEpoch < since || this.reportedAt >= since) return;
+    this.reportedAt = this.helloEpoch;
+    this.opts.installed?.(this.helloEpoch);
+  }
+
   // ---- successor side: dial the predecessor ---------------------------------------------------------
 
   private predecessor(): { id: string; host: string; port: number } | undefined {
@@ -246,8 +281,10 @@ export class ChainReplica {
         this.dialing = false;
         if (this.closed || this.predecessor()?.id !== pred.id) return link.close();
         this.upstream = link;
+        this.linked = false;
+        this.helloEpoch = this.opts.map().epoch;
         const lastSeq = this.syncing ? -1 : this.executor.seq;
-        link.send(FrameType.ChainHello, this.opts.map().epoch, packr.pack([this.opts.partition, this.lineage, lastSeq]));
+        link.send(FrameType.ChainHello, this.helloEpoch, packr.pack([this.opts.partition, this.lineage, lastSeq]));
         // Acknowledgements sent while the link was down are repeated: the predecessor may wait for them.
         if (!this.syncing && this.executor.acknowledged > 0) link.send(FrameType.ChainAck, this.opts.map().epoch, packr.pack([this.opts.partition, this.executor.acknowledged]));
       },
@@ -275,6 +312,10 @@ export class ChainReplica {
       }
       if (this.syncing) return; // a state is on its way or must be asked for; appends before it are useless
       this.applyAppend(body);
+      if (!this.linked) {
+        this.linked = true;
+        this.reportHolding();
+      }
       return;
     }
     if (type === FrameType.ChainState) {
@@ -284,10 +325,11 @@ export class ChainReplica {
       const snapshot = ownCopy(body0);
       this.held = [];
       const gen = ++this.installGen;
+      const sentFor = this.helloEpoch;
       this.installs = this.installs.then(() =>
         gen !== this.installGen
           ? undefined
-          : this.install(lineage, seq, snapshot, gen).catch((err: Error) => {
+          : this.install(lineage, seq, snapshot, gen, sentFor).catch((err: Error) => {
               if (gen !== this.installGen) return;
               this.opts.log.error({ partition: this.opts.partition, err: err.message }, 'state transfer failed; asking again');
               this.held = undefined;
@@ -312,7 +354,7 @@ export class ChainReplica {
   }
 
   /** Replace the state machine with the predecessor's, stored as durably as the broker promises before it is acknowledged. */
-  private async install(lineage: string, seq: number, snapshot: Buffer, gen: number): Promise<void> {
+  private async install(lineage: string, seq: number, snapshot: Buffer, gen: number, sentFor: number): Promise<void> {
     const started = Date.now();
     const old = this.executor.inner;
     this.syncing = true;
@@ -344,6 +386,9 @@ export class ChainReplica {
     this.syncing = false;
     this.opts.replaced(partition);
     this.opts.log.info({ partition: this.opts.partition, seq, bytes: snapshot.length, ms: Date.now() - started }, 'state transfer installed');
+    if (this.upstream && this.helloEpoch === sentFor) this.linked = true;
+    this.reportedAt = Math.max(this.reportedAt, sentFor);
+    this.opts.installed?.(sentFor);
     const held = this.held ?? [];
     this.held = undefined;
     try {

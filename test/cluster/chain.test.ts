@@ -63,6 +63,12 @@ describe('chain replication, R = 2', () => {
         const x = await cluster.map();
         return x && x.epoch > m.epoch && x.nodes[tail]?.pid === back.pid && full(x);
       }, 30_000);
+      // Each restarted replica reports its installed transfers in its membership record; the map then stops marking it joining.
+      const marked = await until('no replica marked joining', async () => {
+        const x = await cluster.map();
+        return x && full(x) && x.partitions.every((p) => p.joining === undefined) && x;
+      }, 30_000);
+      expect(marked.nodes[tail]?.installed).toBeDefined();
       await new Promise((r) => setTimeout(r, 1500));
       await stream.drain(20_000);
       const c = stream.counts();

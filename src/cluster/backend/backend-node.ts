@@ -54,6 +54,8 @@ export interface BackendNodeOptions {
    * while a subscriber of its own is behind, until that one drains or is judged stalled.
    */
   frontendStallMs?: number;
+  /** A replica here installed a state transfer under the map of `epoch` (reported in the membership record, see ClusterNode.installed). */
+  installed?(partition: number, epoch: number): void;
 }
 
 interface Hosted {
@@ -328,6 +330,7 @@ export class BackendNode {
             if (s.online) this.connections.set(s.connectionId, { instance: instanceOf(s.connectionId), clientId: s.clientId, partition: id });
           }
         },
+        installed: (epoch) => this.opts.installed?.(id, epoch),
         replaced: (partition) => {
           const h = this.hosted.get(id);
           if (h) h.feed = new FilterFeed(id, partition.routes, () => this.map.epoch);

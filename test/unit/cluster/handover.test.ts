@@ -43,6 +43,8 @@ describe('scaling plan', () => {
     const up = scaleTo(map2, 3);
     expect(up.map.partitions.map((p) => p.id)).toEqual([0, 1, 2]);
     expect(up.map.partitions[2]!.chain).toHaveLength(2);
+    // The new partition's second replica takes a transfer from its head: marked joining until it reports it.
+    expect(Object.keys(up.map.partitions[2]!.joining ?? {})).toEqual([up.map.partitions[2]!.chain[1]]);
     expect(up.moves).toEqual([
       { from: 341, to: 512, source: 0, target: 1 },
       { from: 682, to: 1024, source: 1, target: 2 },

@@ -62,7 +62,37 @@ describe('chain placement', () => {
   it('keeps the last replica when all are gone, and adds nobody until it is back', () => {
     const one = [{ id: 0, chain: ['b0'] }];
     expect(replanChains(one, nodes(be('b0')), nodes(be('b1')), 2)).toEqual([{ id: 0, chain: ['b0'] }]);
-    expect(replanChains(one, nodes(be('b1')), nodes(be('b0'), be('b1')), 2)).toEqual([{ id: 0, chain: ['b0', 'b1'] }]);
+    expect(replanChains(one, nodes(be('b1')), nodes(be('b0'), be('b1')), 2, 7)).toEqual([{ id: 0, chain: ['b0', 'b1'], joining: { b1: 7 } }]);
+  });
+
+  // Issue 15's known limit: a tail restarted and still in transfer when the head's lease expired was named the chain alone.
+  it('marks a newcomer joining until its process reports the transfer installed under that epoch', () => {
+    const joined = replanChains([{ id: 0, chain: ['b0'] }], nodes(be('b0')), nodes(be('b0'), be('b1')), 2, 5);
+    expect(joined).toEqual([{ id: 0, chain: ['b0', 'b1'], joining: { b1: 5 } }]);
+    // A report from an earlier stay in the chain (epoch 4) does not count.
+    const stale = nodes(be('b0'), { ...be('b1'), installed: { '0': 4 } });
+    expect(replanChains(joined, nodes(be('b0'), be('b1')), stale, 2, 6)).toEqual(joined);
+    const done = nodes(be('b0'), { ...be('b1'), installed: { '0': 5 } });
+    const after = replanChains(joined, nodes(be('b0'), be('b1')), done, 2, 6);
+    expect(after).toEqual([{ id: 0, chain: ['b0', 'b1'] }]);
+    // Now b1 holds the state: b0's loss makes it head as before.
+    expect(replanChains(after, done, nodes({ ...be('b1'), installed: { '0': 5 } }), 2, 7)).toEqual([{ id: 0, chain: ['b1'] }]);
+  });
+
+  it('never heads a chain with a replica in transfer, nor drops its last replica holding the state', () => {
+    const joined = [{ id: 0, chain: ['b0', 'b1'], joining: { b1: 5 } }];
+    // The head's lease expires while b1 is in transfer: b0 keeps its place, the chain waits for it.
+    const headGone = replanChains(joined, nodes(be('b0'), be('b1')), nodes(be('b1'), be('b2')), 2, 6);
+    expect(headGone).toEqual(joined);
+    // It comes back (a restart under another pid, or the same process): it heads again.
+    expect(replanChains(headGone, nodes(be('b1'), be('b2')), nodes(be('b0', 9), be('b1'), be('b2')), 2, 7)).toEqual(joined);
+    // A restart that beat the lease (same id, another pid) keeps its place too: it recovers its own log there.
+    expect(replanChains(joined, nodes(be('b0'), be('b1')), nodes(be('b0', 9), be('b1')), 2, 6)).toEqual(joined);
+    // With R = 3, a replica holding the state goes ahead of one in transfer.
+    const three = [{ id: 0, chain: ['b0', 'b1', 'b2'], joining: { b1: 5 } }];
+    expect(replanChains(three, nodes(be('b0'), be('b1'), be('b2')), nodes(be('b1'), be('b2')), 3, 6)).toEqual([{ id: 0, chain: ['b2', 'b1'], joining: { b1: 5 } }]);
+    // The joiner itself gone: the head stays alone.
+    expect(replanChains(joined, nodes(be('b0'), be('b1')), nodes(be('b0')), 2, 6)).toEqual([{ id: 0, chain: ['b0'] }]);
   });
 });
 
