@@ -13,8 +13,8 @@
  *   the other front end loses nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFixedCluster, type FixedCluster } from './fixtures/fixed-cluster.js';
-import { blast, settled, subscriber } from './fixtures/raw-qos0.js';
+import type { FixedCluster } from './fixtures/fixed-cluster.js';
+import { blast, settled, startStallCluster, subscriber } from './fixtures/raw-qos0.js';
 
 let cluster: FixedCluster;
 let port0: number;
@@ -22,18 +22,7 @@ let port1: number;
 const RUN = process.pid;
 
 beforeAll(async () => {
-  cluster = await startFixedCluster({
-    frontends: 2,
-    partitions: 1,
-    config: `apiVersion: mq.edgemq.io/v1beta1
-kind: Broker
-metadata: {name: default}
-spec:
-  advanced:
-    clients:
-      stalledSubscriberSeconds: 2
-`,
-  });
+  cluster = await startStallCluster(2);
   port0 = Number(new URL(cluster.url(0)).port);
   port1 = Number(new URL(cluster.url(1)).port);
 }, 60_000);

@@ -9,26 +9,15 @@
  * sides so nothing in a client library paces the traffic: publishers write everything at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFixedCluster, type FixedCluster } from './fixtures/fixed-cluster.js';
-import { blast, settled, subscriber } from './fixtures/raw-qos0.js';
+import type { FixedCluster } from './fixtures/fixed-cluster.js';
+import { blast, settled, startStallCluster, subscriber } from './fixtures/raw-qos0.js';
 
 let cluster: FixedCluster;
 let port: number;
 const RUN = process.pid;
 
 beforeAll(async () => {
-  cluster = await startFixedCluster({
-    frontends: 1,
-    partitions: 1,
-    config: `apiVersion: mq.edgemq.io/v1beta1
-kind: Broker
-metadata: {name: default}
-spec:
-  advanced:
-    clients:
-      stalledSubscriberSeconds: 2
-`,
-  });
+  cluster = await startStallCluster(1);
   port = Number(new URL(cluster.url(0)).port);
 }, 60_000);
 
