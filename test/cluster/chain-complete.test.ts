@@ -15,48 +15,23 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
 import { BackendNode } from '../../src/cluster/backend/backend-node.js';
 import { ClusterClient } from '../../src/cluster/client/cluster-client.js';
 import type { ReplyHandler } from '../../src/cluster/client/node-link.js';
 import { planMap } from '../../src/cluster/coordinator.js';
-import type { ClusterMap, ClusterNode, MapSource } from '../../src/cluster/map.js';
+import type { ClusterNode } from '../../src/cluster/map.js';
 import type { PublishCommand } from '../../src/partition/commands.js';
 import { freePort } from '../helpers/broker.js';
+import { until } from '../helpers/cluster.js';
+import { SettableMap, silentLog as log, stopAfterEach } from './fixtures/in-process.js';
 
 const TOKEN = 'complete-replica-test-token-0123456';
-const log = pino({ level: 'silent' });
 const N = 20;
 
-class SettableMap implements MapSource {
-  private readonly listeners = new Set<(m: ClusterMap) => void>();
-  constructor(private map: ClusterMap) {}
-  current(): ClusterMap {
-    return this.map;
-  }
-  onChange(l: (m: ClusterMap) => void): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
-  set(map: ClusterMap): void {
-    this.map = map;
-    for (const l of this.listeners) l(map);
-  }
-}
 
-const stops: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const s of stops.splice(0).reverse()) await s();
-});
+const stop = stopAfterEach();
 
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 class Answers implements ReplyHandler {
   readonly got: Array<{ ok: boolean; value: unknown }> = [];
@@ -73,7 +48,7 @@ describe('chain: the last replica holding the state', () => {
     const records: Record<string, ClusterNode> = {};
     for (const id of ids) records[id] = { id, role: 'backend', host: '127.0.0.1', internalPort: await freePort() };
     const dir = mkdtempSync(path.join(tmpdir(), 'edgemq-complete-'));
-    stops.push(() => rmSync(dir, { recursive: true, force: true }));
+    stop(() => rmSync(dir, { recursive: true, force: true }));
     for (const id of ids) mkdirSync(path.join(dir, id));
 
     // The coordinator: the live membership turned into the next map, seen by everybody running.
@@ -123,19 +98,19 @@ describe('chain: the last replica holding the state', () => {
 
     let head = await start('backend-0');
     let tail = await start('backend-1');
-    stops.push(() => tail.stop());
-    stops.push(() => head.stop());
-    await until(() => tail.b.ready(), 'the first tail took its state transfer');
+    stop(() => tail.stop());
+    stop(() => head.stop());
+    await until('the first tail took its state transfer', () => tail.b.ready());
 
     const feSource = new SettableMap(map);
     sources.add(feSource);
     const fe = new ClusterClient({ nodeId: 'frontend-0', role: 'frontend', token: TOKEN, instance: 1, mapSource: feSource, log });
     fe.start();
-    stops.push(() => fe.stop());
+    stop(() => fe.stop());
     await fe.whenReady();
     const acked = new Answers();
     for (let n = 0; n < N; n++) fe.command(0, retain(n), acked);
-    await until(() => acked.got.length === N, 'the retained messages acknowledged');
+    await until('the retained messages acknowledged', () => acked.got.length === N);
     expect(acked.got.every((a) => a.ok)).toBe(true);
 
     // The tail is killed and restarts; the map puts it back at the tail, in transfer. Its
@@ -173,16 +148,16 @@ describe('chain: the last replica holding the state', () => {
       return got?.ok ? (got.value as Array<{ topic: string }>).map((m) => m.topic).sort() : undefined;
     };
     const all = Array.from({ length: N }, (_, n) => `kept/${n}`).sort();
-    await until(async () => (await retained())?.length === N, 'the partition served again with every acknowledged message');
+    await until('the partition served again with every acknowledged message', async () => (await retained())?.length === N);
     expect(await retained()).toEqual(all);
 
     // The joiner takes its transfer and reports it: the map stops marking it, and now it may head.
-    await until(() => tail.b.ready() && map.partitions[0]!.joining === undefined, 'the joiner installed its transfer and the map knows it');
+    await until('the joiner installed its transfer and the map knows it', () => tail.b.ready() && map.partitions[0]!.joining === undefined);
     await head.stop();
     members.delete('backend-0');
     replan();
     expect(chain()).toEqual(['backend-1']);
-    await until(async () => (await retained())?.length === N, 'the former joiner serves every acknowledged message as head');
+    await until('the former joiner serves every acknowledged message as head', async () => (await retained())?.length === N);
     expect(await retained()).toEqual(all);
   });
 });
