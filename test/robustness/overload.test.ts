@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, isEdgemq, startBroker, type RunningBroker } from '../helpers/broker.js';
 import * as K from './helpers/packets.js';
 import { RawConn } from './helpers/raw-conn.js';
+import { settled } from '../helpers/settled.js';
 
 let broker: RunningBroker;
 const RUN = process.pid;
@@ -126,18 +127,8 @@ async function slowerSubscriber(name: string, topic: string, qos: 0 | 1, pauseEv
   return { socket, seen, bytes: () => bytes };
 }
 
-async function settled(count: () => number, target: number, quietMs = 2000, timeoutMs = 40_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = -1;
-  let lastChange = Date.now();
-  while (count() < target && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    if (count() !== last) {
-      last = count();
-      lastChange = Date.now();
-    } else if (Date.now() - lastChange > quietMs) return;
-  }
-}
+/** A subscriber that made no progress for 2 s is done: what it has is what it gets. */
+const settle = (count: () => number, target: number) => settled(count, target, 2000, 40_000);
 
 describe.skipIf(!isEdgemq)('overload', () => {
   it('fan-in QoS 1: a subscriber that keeps reading loses no acknowledged message (4 publishers x 1000 unacked)', async () => {
@@ -148,7 +139,7 @@ describe.skipIf(!isEdgemq)('overload', () => {
     const acked = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => windowedPublisher(i, topic, EACH, 1000)));
     const total = acked.reduce((a, b) => a + b, 0);
     expect(total).toBe(PUBLISHERS * EACH);
-    await settled(() => sub.seen.size, total);
+    await settle(() => sub.seen.size, total);
     sub.socket.destroy();
     expect(total - sub.seen.size, 'acknowledged but never delivered').toBe(0);
   }, 60_000);
@@ -177,7 +168,7 @@ describe.skipIf(!isEdgemq)('overload', () => {
     const done = new Promise<void>((r) => pub.on('data', (d) => d.includes(0xd0) && r()));
     pub.write(Buffer.from([0xc0, 0x00]));
     await done;
-    await settled(() => healthy.seen.size, N);
+    await settle(() => healthy.seen.size, N);
     pub.destroy();
     healthy.socket.destroy();
     stalled.socket.destroy();
