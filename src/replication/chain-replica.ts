@@ -43,6 +43,7 @@ import { ChainExecutor } from './chain-executor.js';
 import { decodeAppend, encodeAck, encodeAppend } from './chain-protocol.js';
 import { CHAIN_REDIAL_MS } from './timeouts.js';
 import { oncePerTurn } from '../util/once-per-turn.js';
+import { ownCopy } from '../util/own-copy.js';
 
 export interface ReplicaOptions {
   partition: number;
@@ -504,9 +505,3 @@ export class ChainReplica {
   }
 }
 
-/** A copy in memory nobody else shares (never the pool of small Buffers), so it may be moved to another thread. */
-function ownCopy(b: Buffer): Buffer {
-  const c = Buffer.allocUnsafeSlow(b.length);
-  b.copy(c);
-  return c;
-}

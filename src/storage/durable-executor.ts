@@ -19,6 +19,7 @@ import type { PartitionOutput } from '../partition/output.js';
 import { snapshotPartition } from '../partition/snapshot.js';
 import type { CommandExecutor, DurableWaiter } from '../core/local-core.js';
 import { LogGapError, type PartitionStore } from './partition-store.js';
+import { ownCopy } from '../util/own-copy.js';
 
 type Effect = [kind: 0 | 1 | 2, connectionId: number, arg: unknown, reasonCode?: number];
 
@@ -99,12 +100,6 @@ function notify(waiters: unknown[], error: Error | undefined): void {
   }
 }
 
-/** A copy in memory of its own (never Buffer's shared pool): a store may move it to another thread. */
-function ownCopy(b: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(b.length);
-  b.copy(copy);
-  return copy;
-}
 
 export class WriteFailedError extends Error {
   readonly code = 'EDGEMQ_WRITE_FAILED';

@@ -18,6 +18,7 @@ import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from '
 import { LOG_GAP_CODE, LogGapError, STORE_FORMAT, StorageError, type PartitionStore, type Recovered } from './partition-store.js';
 import { RingWriter, createRingMemory } from './shared-ring.js';
 import { ANSWERED, ENTRY_PORT, POLLING, RESTING, SIGNAL_SLOTS, appendEntryLength, writeAppendEntry, type PortRequest, type ReplyMessage, type StoreReply, type WorkerData } from './sqlite-protocol.js';
+import { ownCopy } from '../util/own-copy.js';
 
 const SQLITE_FILE = 'partition.sqlite';
 /** Log rows handed over per round trip while recovering. */
@@ -35,12 +36,6 @@ type Records = Array<{ seq: number; count: number; record: Buffer }>;
 /** A request that did not fit in the ring yet: an append entry's bytes, or a port request's marker. */
 type Backlogged = { entry: Buffer } | { port: true };
 
-/** A copy in memory of its own (never Buffer's shared pool), so it can be moved to another thread. */
-function ownCopy(b: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(b.length);
-  b.copy(copy);
-  return copy;
-}
 
 function asBuffer(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);

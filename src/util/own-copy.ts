@@ -1,0 +1,9 @@
+/**
+ * A copy in memory nobody else shares (never the pool of small Buffers): it may be moved to another
+ * thread (a store's `transferList`) without emptying any other view.
+ */
+export function ownCopy(b: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(b.length);
+  b.copy(copy);
+  return copy;
+}
