@@ -11,12 +11,13 @@ export interface Recovered {
 }
 
 /**
- * The format marker a store writes and the ones it reads. /4: records may refer back to a string
- * (command-codec.ts); /3 records (plain frames) and /2 (v8-serialized) are still read, and an opened
- * directory is re-marked /4 so that an older edgemq refuses it instead of misreading new records.
+ * The format marker a store writes and the ones it reads. /5: a SQLite directory keeps its log in
+ * segment files (segment-log.ts); /4: records may refer back to a string (command-codec.ts); /3
+ * records (plain frames) and /2 (v8-serialized) are still read. An opened directory is re-marked /5
+ * so that an older edgemq refuses it instead of missing or misreading records.
  */
-export const STORE_FORMAT = 'edgemq.partition-store/4';
-export const READABLE_STORE_FORMATS: readonly string[] = [STORE_FORMAT, 'edgemq.partition-store/3', 'edgemq.partition-store/2'];
+export const STORE_FORMAT = 'edgemq.partition-store/5';
+export const READABLE_STORE_FORMATS: readonly string[] = [STORE_FORMAT, 'edgemq.partition-store/4', 'edgemq.partition-store/3', 'edgemq.partition-store/2'];
 
 /**
  * Several writes may be outstanding: the store makes them durable in call order, so the log on disk

@@ -1,41 +1,25 @@
 /**
- * PartitionStore on SQLite (better-sqlite3), run on a worker thread (sqlite-worker.ts). Why SQLite
- * for new data directories: in `os` mode the log is written once, where LevelDB writes it to its
- * own log, again at memtable flush and again at compaction, although the records are deleted
- * minutes later. test/bench/storage.ts has the numbers.
+ * PartitionStore of new data directories: the command log in append-only segment files written by
+ * the event loop (segment-log.ts), everything else in one SQLite file `partition.sqlite` on a worker
+ * thread (sqlite-worker.ts): the exclusive lock on the directory, the format marker, the snapshot,
+ * and the log rows of directories written by an edgemq from before the segment files.
  *
- * Layout, one file `partition.sqlite`: table `log` (seq of the first command -> command count and
- * one group commit's commands serialized together) and table `meta` (format, snapshot, snapshotSeq).
- *
- * Hand-off: appends are copied into a ring of shared memory (shared-ring.ts) and answered by a
- * count in shared memory, which the event loop reads while it is busy. Posting every group commit
- * as a message cost the main thread about 30 µs per commit, and its answer arrived an event-loop
- * iteration late, so its PUBACKs waited for the iteration after.
+ * Order on disk is order of calls: appends called while a snapshot is being stored wait in memory
+ * and go into the segment that starts after it. The log on disk is therefore always a snapshot plus
+ * a gap-free run of records after it, whatever moment a crash picks.
  */
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { LOG_GAP_CODE, LogGapError, STORE_FORMAT, StorageError, type PartitionStore, type Recovered } from './partition-store.js';
-import { RingWriter, createRingMemory } from './shared-ring.js';
-import { ANSWERED, ENTRY_PORT, POLLING, RESTING, SIGNAL_SLOTS, appendEntryLength, writeAppendEntry, type PortRequest, type ReplyMessage, type StoreReply, type WorkerData } from './sqlite-protocol.js';
+import { Worker } from 'node:worker_threads';
+import { LogGapError, READABLE_STORE_FORMATS, STORE_FORMAT, StorageError, type PartitionStore, type Recovered } from './partition-store.js';
+import { SegmentLog, type LogRecord } from './segment-log.js';
+import type { PortRequest, ReplyMessage, StoreReply } from './sqlite-protocol.js';
 import { ownCopy } from '../util/own-copy.js';
 
 const SQLITE_FILE = 'partition.sqlite';
-/** Log rows handed over per round trip while recovering. */
+/** Log rows of an older directory handed over per round trip while recovering. */
 const READ_PAGE = 256;
-/**
- * Shared memory between the event loop and the SQLite thread: about 20 ms of 1 KiB QoS 1 traffic at
- * full speed. Appends that find it full wait in the event loop's memory, in order.
- */
-const DEFAULT_RING_BYTES = 4 * 1024 * 1024;
-
-const DONE: StoreReply = { kind: 'done' };
-
-type Records = Array<{ seq: number; count: number; record: Buffer }>;
-
-/** A request that did not fit in the ring yet: an append entry's bytes, or a port request's marker. */
-type Backlogged = { entry: Buffer } | { port: true };
-
+const WRITTEN = Promise.resolve();
 
 function asBuffer(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -45,55 +29,45 @@ function asBuffer(u: Uint8Array): Buffer {
  * The worker is a sibling module: .js when built. From source (tests run the broker through tsx),
  * it is .ts, and a worker does not inherit tsx's loader: the worker registers it, then imports.
  */
-function startWorkerThread(workerData: WorkerData): Worker {
-  const options = { workerData, transferList: [workerData.port, workerData.replies] };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./sqlite-worker.js', import.meta.url), options);
+function startWorkerThread(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./sqlite-worker.js', import.meta.url));
   const tsx = import.meta.resolve('tsx/esm/api');
   const entry = new URL('./sqlite-worker.ts', import.meta.url).href;
   const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(boot, { ...options, eval: true });
+  return new Worker(boot, { eval: true });
 }
 
 export interface SqliteStoreOptions {
   /** fsync mode. */
   sync?: boolean;
-  /** Default: WAL in fsync mode (one fsync per commit), a rollback journal otherwise (the log is written once). */
+  /** SQLite's journal. Default: WAL in fsync mode (one fsync per commit), a rollback journal otherwise. */
   journal?: 'wal' | 'rollback';
-  /** Bytes of shared memory for appends on their way to the SQLite thread. */
-  ringBytes?: number;
 }
 
+/** What arrived while a snapshot was being stored, in call order. */
+type Queued =
+  | { kind: 'append'; records: LogRecord[]; sync: boolean; resolve: () => void; reject: (err: Error) => void }
+  | { kind: 'snapshot'; seq: number; data: Buffer; sync: boolean; resolve: () => void; reject: (err: Error) => void };
+
 export class SqliteStore implements PartitionStore {
-  /** Records are copied into the ring during append(); whatever arrives while the thread writes goes into its next transaction. */
+  /** Records are written (copied into the OS) during append(), or copied while they wait behind a snapshot. */
   readonly mergesAppends = true;
   private worker: Worker | undefined;
-  private ring: RingWriter | undefined;
-  /** Requests other than appends, to the worker. */
-  private port: MessagePort | undefined;
-  /** Replies other than "append done", from the worker. */
-  private replies: MessagePort | undefined;
-  /** ANSWERED, POLLING and RESTING (sqlite-protocol.ts). */
-  private signal: Int32Array | undefined;
-  /** Requests not yet answered, oldest first; they are answered in this order. */
-  private readonly waiting: Array<{ resolve: (r: StoreReply) => void; reject: (e: Error) => void }> = [];
-  /** Requests answered so far (wraps at 2^32, as the worker's count does). */
-  private resolved = 0;
-  /** Replies taken off the port and not yet matched to their requests, in order. */
-  private posted: ReplyMessage[] = [];
-  /** Requests that found the ring full, oldest first: they go in as answers free space. */
-  private backlog: Backlogged[] = [];
+  private log: SegmentLog | undefined;
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (r: StoreReply) => void; reject: (e: Error) => void }>();
   private failure: Error | undefined;
-  private pollArmed = false;
-  private appendedSincePoll = false;
+  /** A write failed: appends are refused until a snapshot covers the hole. */
+  private gap = false;
+  private snapshotting = false;
+  private queue: Queued[] = [];
   private readonly journal: 'wal' | 'rollback';
-  private readonly ringBytes: number;
 
   constructor(
     readonly location: string,
     options: SqliteStoreOptions = {},
   ) {
     this.journal = options.journal ?? (options.sync ? 'wal' : 'rollback');
-    this.ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES;
   }
 
   /** Why no request can be made now (the thread stopped, or the store is closed), if so. */
@@ -101,53 +75,14 @@ export class SqliteStore implements PartitionStore {
     return this.failure ?? (this.worker ? undefined : new StorageError(`${this.location} is closed`, this.location));
   }
 
-  /** The answer to the request about to be placed (requests are answered in the order they are placed). */
-  private nextAnswer(): Promise<StoreReply> {
-    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
-  }
-
-  /** A request other than an append: the message goes on the port, its place in the order into the ring. */
-  private request(req: PortRequest, transfer?: ArrayBuffer[]): Promise<StoreReply> {
+  private async call(req: PortRequest, transfer?: ArrayBuffer[]): Promise<StoreReply> {
     const refused = this.refusal();
-    if (refused) return Promise.reject(refused);
-    const reply = this.nextAnswer();
-    this.port!.postMessage(req, transfer);
-    this.put({ port: true });
-    return reply;
-  }
-
-  private put(item: Backlogged): void {
-    if (this.backlog.length > 0 || !this.place(item)) this.backlog.push(item);
-    else this.ring!.publish();
-  }
-
-  /** Writes one request into the ring; false when it has no room yet. */
-  private place(item: Backlogged): boolean {
-    const ring = this.ring!;
-    if ('port' in item) {
-      const at = ring.reserve(1);
-      if (at < 0) return false;
-      ring.buf[at] = ENTRY_PORT;
-      return true;
-    }
-    const at = ring.reserve(item.entry.length);
-    if (at < 0) return false;
-    item.entry.copy(ring.buf, at);
-    return true;
-  }
-
-  private drainBacklog(): void {
-    let placed = 0;
-    while (placed < this.backlog.length && this.place(this.backlog[placed])) placed++;
-    if (placed === 0) return;
-    this.backlog = this.backlog.slice(placed);
-    this.ring!.publish();
-  }
-
-  private async call(req: Promise<StoreReply>): Promise<StoreReply> {
-    const reply = await req;
+    if (refused) throw refused;
+    const id = this.nextId++;
+    const answer = new Promise<StoreReply>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    this.worker!.postMessage({ id, req }, transfer);
+    const reply = await answer;
     if (reply.kind === 'error') {
-      if (reply.code === LOG_GAP_CODE) throw new LogGapError();
       const err = new Error(`${this.location}: ${reply.message}`) as Error & { code?: string };
       err.code = reply.code;
       throw err;
@@ -155,88 +90,17 @@ export class SqliteStore implements PartitionStore {
     return reply;
   }
 
-  /**
-   * Answers every request the worker has answered: those with a posted reply get it, the others
-   * (appends that succeeded) DONE. The waiters' promises resolve now; their callbacks run after the
-   * current one, as ever.
-   */
-  private takeReplies(): void {
-    for (let m = receiveMessageOnPort(this.replies!); m !== undefined; m = receiveMessageOnPort(this.replies!)) this.posted.push(m.message as ReplyMessage);
-    const answered = Atomics.load(this.signal!, ANSWERED);
-    const before = this.resolved;
-    while (((answered - this.resolved) | 0) > 0) {
-      const head = this.posted[0];
-      if (head !== undefined && (head.count === 0 || ((head.first - this.resolved) | 0) < 0)) {
-        this.posted.shift(); // a wake-up (a reply behind the count cannot happen: posted before counted)
-      } else if (head !== undefined && head.first === this.resolved) {
-        this.posted.shift();
-        this.resolveNext(head.count, head.reply);
-      } else {
-        // Successful appends up to the next posted reply, or to the count: answered together.
-        const upTo = head !== undefined && ((head.first - answered) | 0) < 0 ? head.first : answered;
-        this.resolveNext((upTo - this.resolved) | 0, DONE);
-      }
-    }
-    while (this.posted.length > 0 && this.posted[0].count === 0) this.posted.shift();
-    if (before !== this.resolved && this.backlog.length > 0) this.drainBacklog();
-  }
-
-  private resolveNext(count: number, reply: StoreReply): void {
-    for (const w of this.waiting.splice(0, count)) w.resolve(reply);
-    this.resolved = (this.resolved + count) | 0;
-  }
-
-  /**
-   * Looks for answers first thing in the check phase. Under load one event-loop iteration takes
-   * about a millisecond; an answer's message event would come in the next one, after this
-   * iteration's writes were flushed, and its PUBACKs would wait a whole iteration more. Queued in
-   * the previous check phase, this runs before the front end's flush of this iteration (queued by
-   * its first write), so the PUBACKs go out with it. It re-arms only while appends keep coming and
-   * the thread is at work: an idle loop, or one whose thread waits out the commit spacing (a
-   * moderate rate), is woken by a message instead (POLLING cleared). Polling then would cost an
-   * event-loop iteration or two per message for an answer up to a millisecond away.
-   */
-  private readonly poll = (): void => {
-    this.pollArmed = false;
-    this.takeReplies();
-    if (this.waiting.length > 0 && this.appendedSincePoll && !this.threadResting()) {
-      this.armPoll();
-    } else {
-      Atomics.store(this.signal!, POLLING, 0);
-      this.takeReplies(); // what was answered before the worker could see POLLING cleared
-    }
-    this.appendedSincePoll = false;
-  };
-
-  private threadResting(): boolean {
-    return Atomics.load(this.signal!, RESTING) !== 0;
-  }
-
-  private armPoll(): void {
-    if (this.pollArmed) return;
-    this.pollArmed = true;
-    Atomics.store(this.signal!, POLLING, 1);
-    setImmediate(this.poll);
-  }
-
   private startWorker(): Worker {
-    const memory = createRingMemory(this.ringBytes);
-    const requests = new MessageChannel();
-    const replies = new MessageChannel();
-    this.ring = new RingWriter(memory);
-    this.port = requests.port1;
-    this.replies = replies.port1;
-    const signals = new SharedArrayBuffer(4 * SIGNAL_SLOTS);
-    this.signal = new Int32Array(signals);
-    const worker = startWorkerThread({ ...memory, port: requests.port2, replies: replies.port2, signals });
-    this.replies.on('message', (m: ReplyMessage) => {
-      this.posted.push(m);
-      this.takeReplies();
+    const worker = startWorkerThread();
+    worker.on('message', ({ id, reply }: ReplyMessage) => {
+      const w = this.waiting.get(id);
+      this.waiting.delete(id);
+      w?.resolve(reply);
     });
     const fail = (err: Error) => {
       this.failure ??= new StorageError(`storage thread for ${this.location} stopped: ${err.message}`, this.location, { cause: err });
-      for (const w of this.waiting.splice(0)) w.reject(this.failure);
-      this.backlog = [];
+      for (const w of this.waiting.values()) w.reject(this.failure);
+      this.waiting.clear();
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
@@ -257,7 +121,7 @@ export class SqliteStore implements PartitionStore {
     this.worker = this.startWorker();
     let reply: StoreReply;
     try {
-      reply = await this.call(this.request({ op: 'open', file, create, format: STORE_FORMAT, journal: this.journal }));
+      reply = await this.call({ op: 'open', file, create, format: STORE_FORMAT, readable: READABLE_STORE_FORMATS, journal: this.journal });
     } catch (err) {
       await this.close();
       const e = err as Error & { code?: string };
@@ -279,46 +143,67 @@ export class SqliteStore implements PartitionStore {
       throw new StorageError(`${this.location} has format "${reply.format}", expected "${STORE_FORMAT}"`, this.location);
     }
     const snapshotSeq = reply.snapshotSeq;
-    const records = async function* (this: SqliteStore) {
-      let after = snapshotSeq;
-      for (;;) {
-        const page = await this.call(this.request({ op: 'read', after, limit: READ_PAGE }));
-        if (page.kind !== 'rows' || page.rows.length === 0) return;
-        for (const r of page.rows) yield { seq: r.seq, count: r.count, record: asBuffer(r.record) };
-        after = page.rows[page.rows.length - 1].seq;
-      }
-    }.call(this);
-    return { snapshot: reply.snapshot ? asBuffer(reply.snapshot) : undefined, snapshotSeq, records };
+    let records: LogRecord[];
+    try {
+      records = await this.readLog(snapshotSeq);
+    } catch (err) {
+      await this.close();
+      throw new StorageError(`cannot read the command log in ${this.location}: ${(err as Error).message}`, this.location, { cause: err });
+    }
+    return {
+      snapshot: reply.snapshot ? asBuffer(reply.snapshot) : undefined,
+      snapshotSeq,
+      records: (async function* () {
+        yield* records;
+      })(),
+    };
   }
 
   /**
-   * Copies the records into the ring: the caller may reuse their memory once this returns. An
-   * append too big for the ring goes by port (copied into memory of its own, moved to the thread).
+   * The records after the snapshot: log rows an older edgemq wrote into the database, then the
+   * segment files. Records the snapshot covers are skipped (a crash can leave the segments before
+   * it undeleted); recovery checks that what remains has no gap.
    */
-  async append(records: Records, sync: boolean): Promise<void> {
+  private async readLog(snapshotSeq: number): Promise<LogRecord[]> {
+    const out: LogRecord[] = [];
+    for (let after = snapshotSeq; ; ) {
+      const page = await this.call({ op: 'read', after, limit: READ_PAGE });
+      if (page.kind !== 'rows' || page.rows.length === 0) break;
+      for (const r of page.rows) out.push({ seq: r.seq, count: r.count, record: asBuffer(r.record) });
+      after = page.rows[page.rows.length - 1].seq;
+    }
+    const last = out[out.length - 1];
+    this.log = new SegmentLog(this.location);
+    for (const r of this.log.open(last ? last.seq + last.count : snapshotSeq + 1)) if (r.seq > snapshotSeq) out.push(r);
+    return out;
+  }
+
+  /**
+   * Written before this returns (in the OS: `os` mode's promise), so the caller may reuse the
+   * records' memory at once; `sync` resolves after the fdatasync that follows.
+   */
+  append(records: LogRecord[], sync: boolean): Promise<void> {
     const refused = this.refusal();
-    if (refused) throw refused;
-    this.appendedSincePoll = true;
-    if (!this.threadResting()) this.armPoll();
-    this.takeReplies(); // answers that came in since the last look: PUBACKs of this iteration
-    const ring = this.ring!;
-    const length = appendEntryLength(records);
-    if (length > ring.maxBody) {
+    if (refused) return Promise.reject(refused);
+    if (this.snapshotting) {
       const copies = records.map((r) => ({ seq: r.seq, count: r.count, record: ownCopy(r.record) }));
-      await this.call(this.request({ op: 'append', records: copies, sync }, copies.map((r) => r.record.buffer as ArrayBuffer)));
-      return;
+      return new Promise((resolve, reject) => this.queue.push({ kind: 'append', records: copies, sync, resolve, reject }));
     }
-    const reply = this.nextAnswer();
-    const at = this.backlog.length === 0 ? ring.reserve(length) : -1;
-    if (at >= 0) {
-      writeAppendEntry(ring.buf, at, records, sync);
-      ring.publish();
-    } else {
-      const entry = Buffer.allocUnsafe(length);
-      writeAppendEntry(entry, 0, records, sync);
-      this.backlog.push({ entry });
+    return this.write(records, sync);
+  }
+
+  private write(records: LogRecord[], sync: boolean): Promise<void> {
+    if (this.gap) return Promise.reject(new LogGapError());
+    const log = this.log!;
+    try {
+      log.write(records);
+    } catch (err) {
+      this.gap = true;
+      const e = err as Error & { code?: string };
+      return Promise.reject(Object.assign(new Error(`${this.location}: ${e.message}`), { code: e.code }));
     }
-    await this.call(reply);
+    // After an fsync append still waiting, a later one is answered after it too: in call order.
+    return sync || log.syncBusy() ? log.synced() : WRITTEN;
   }
 
   /**
@@ -326,19 +211,67 @@ export class SqliteStore implements PartitionStore {
    * that shares its memory (a slice of a frame, Node's pool) is copied first: moving it would
    * empty every other view of that memory.
    */
-  async writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void> {
+  writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     const own = snapshot.byteOffset === 0 && snapshot.byteLength === snapshot.buffer.byteLength ? snapshot : ownCopy(snapshot);
-    await this.call(this.request({ op: 'snapshot', seq, data: own, sync }, [own.buffer as ArrayBuffer]));
+    return new Promise((resolve, reject) => {
+      const op: Queued = { kind: 'snapshot', seq, data: own, sync, resolve, reject };
+      if (this.snapshotting) this.queue.push(op);
+      else this.startSnapshot(op);
+    });
+  }
+
+  private startSnapshot(op: Extract<Queued, { kind: 'snapshot' }>): void {
+    this.snapshotting = true;
+    this.storeSnapshot(op)
+      .then(op.resolve, op.reject)
+      .finally(() => {
+        this.snapshotting = false;
+        this.drainQueue();
+      });
+  }
+
+  /** The snapshot into the database; then later records start a new segment and the older ones go. */
+  private async storeSnapshot(op: Extract<Queued, { kind: 'snapshot' }>): Promise<void> {
+    const log = this.log!;
+    try {
+      await this.call({ op: 'snapshot', seq: op.seq, data: op.data, sync: op.sync }, [op.data.buffer as ArrayBuffer]);
+      // Appends written before the snapshot and still waiting for their fdatasync get it first.
+      while (log.syncBusy()) await log.synced();
+      log.startSegment(op.seq + 1);
+      if (op.sync) await log.syncDirectory();
+    } catch (err) {
+      // The log does not reach op.seq: what follows the snapshot waits for the next one.
+      this.gap = true;
+      throw err;
+    }
+    this.gap = false;
+    try {
+      log.dropOlder();
+    } catch {
+      /* left for the next snapshot: recovery skips what a snapshot covers */
+    }
+  }
+
+  private drainQueue(): void {
+    while (!this.snapshotting && this.queue.length > 0) {
+      const op = this.queue.shift()!;
+      if (op.kind === 'snapshot') this.startSnapshot(op);
+      else this.write(op.records, op.sync).then(op.resolve, op.reject);
+    }
   }
 
   async close(): Promise<void> {
     const worker = this.worker;
     if (!worker) return;
-    if (!this.failure) await this.request({ op: 'close' }).catch(() => {});
+    while (this.snapshotting) await new Promise((r) => setImmediate(r));
+    const log = this.log;
+    while (log?.syncBusy()) await log.synced().catch(() => {});
+    log?.close();
+    if (!this.failure) await this.call({ op: 'close' }).catch(() => {});
     this.worker = undefined;
     worker.removeAllListeners('exit');
     await worker.terminate();
-    this.port?.close();
-    this.replies?.close();
   }
 }

@@ -1,12 +1,12 @@
 /**
- * SqliteStore's hand-off to its SQLite thread, with a small ring so that every path is taken:
- * appends that find the ring full wait in order, appends bigger than the ring go by port, port
- * requests (snapshots) stay in order with appends around them, and every answer reaches its own
- * request. The log read back after reopening is exactly what was appended, in both journal modes
- * and after switching between them (a broker restarted with another durability mode).
+ * SqliteStore: the log in segment files, the snapshot in SQLite. Appends are answered in order
+ * around snapshots, what is read back after reopening is exactly what was appended after the last
+ * snapshot, and every state a crash can leave behind (a torn last frame, segments a stored snapshot
+ * covers, a directory an older edgemq wrote with its log in the database) reads back without a gap.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import os from 'node:os';
 import path from 'node:path';
 import { SqliteStore } from '../../../src/storage/sqlite-store.js';
@@ -21,6 +21,8 @@ function location(): string {
   dirs.push(dir);
   return path.join(dir, 'partition-0');
 }
+
+const segments = (loc: string): string[] => readdirSync(loc).filter((f) => f.startsWith('log-')).sort();
 
 /** Record n: n bytes of (n & 0xff), so a record read back names itself. */
 const record = (n: number) => Buffer.alloc(n, n & 0xff);
@@ -37,16 +39,16 @@ async function readBack(loc: string, journal: 'wal' | 'rollback'): Promise<{ sna
   return { snapshotSeq: r.snapshotSeq, snapshot: r.snapshot?.toString(), records };
 }
 
-describe('SqliteStore hand-off', () => {
-  it('answers every append in order when the ring is full, when one is bigger than the ring, and around snapshots', async () => {
+describe('SqliteStore', () => {
+  it('answers every append in order, around a snapshot, and reads back what follows the snapshot', async () => {
     const loc = location();
-    const store = new SqliteStore(loc, { ringBytes: 64 * 1024 });
+    const store = new SqliteStore(loc);
     await store.open();
     const answered: number[] = [];
     const pending: Array<Promise<void>> = [];
     const expected: Array<[number, number, number]> = [];
     let seq = 1;
-    // One event-loop turn: far more than 64 KiB, so most wait for space; some exceed the ring.
+    // One event-loop turn, some records far bigger than the rest, a snapshot in the middle.
     for (let i = 0; i < 200; i++) {
       const size = i % 50 === 7 ? 100_000 : 1000 + ((i * 37) % 3000);
       const s = seq;
@@ -64,6 +66,8 @@ describe('SqliteStore hand-off', () => {
     expect(order).toEqual([...order].sort((a, b) => a - b));
     expect(answered.length).toBe(201);
     await store.close();
+    // The appends after the snapshot went into a segment of their own; the one before it is gone.
+    expect(segments(loc)).toEqual(['log-00000000000000000243']);
 
     const back = await readBack(loc, 'rollback');
     expect(back.snapshotSeq).toBe(242);
@@ -87,28 +91,92 @@ describe('SqliteStore hand-off', () => {
     expect(readdirSync(loc).filter((f) => f.endsWith('-wal'))).toEqual([]);
   });
 
-  it('answers appends that come one per event-loop turn while the thread waits out the commit spacing', async () => {
-    // A moderate rate: every append is its own group commit, and most arrive while the thread
-    // waits between transactions, resting (the event loop does not poll then and must be sent a
-    // message). Each answer is awaited before the next append in the first half, so a lost
-    // wake-up would hang here; the second half is not awaited one by one.
+  it('answers fsync appends that come while an fdatasync runs, in call order, with os appends among them', async () => {
+    const loc = location();
+    const store = new SqliteStore(loc, { sync: true });
+    await store.open();
+    const answered: number[] = [];
+    const pending: Array<Promise<void>> = [];
+    for (let s = 1; s <= 60; s++) {
+      pending.push(store.append([{ seq: s, count: 1, record: record(300 + s) }], s % 3 !== 0).then(() => void answered.push(s)));
+      if (s % 7 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(pending);
+    expect(answered).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    await store.close();
+    expect((await readBack(loc, 'wal')).records.map(([s]) => s)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+  });
+
+  it('cuts off a torn last frame (a crash in the middle of a write) and appends after the last whole record', async () => {
     const loc = location();
     const store = new SqliteStore(loc);
     await store.open();
-    let seq = 1;
-    for (let i = 0; i < 50; i++, seq++) await store.append([{ seq, count: 1, record: record(100 + i) }], false);
-    const answered: number[] = [];
-    const pending: Array<Promise<void>> = [];
-    for (let i = 0; i < 50; i++, seq++) {
-      const s = seq;
-      pending.push(store.append([{ seq: s, count: 1, record: record(200 + i) }], false).then(() => void answered.push(s)));
-      await new Promise((r) => setImmediate(r));
-    }
-    await Promise.all(pending);
-    expect(answered).toEqual(Array.from({ length: 50 }, (_, i) => 51 + i));
+    for (let s = 1; s <= 10; s++) await store.append([{ seq: s, count: 1, record: record(100 + s) }], false);
     await store.close();
+    const [seg] = segments(loc);
+    const file = path.join(loc, seg!);
+    const whole = statSync(file).size;
+    truncateSync(file, whole - 50); // record 10 loses its end
+    appendFileSync(file, Buffer.alloc(7, 0xee)); // and something that is not a frame follows
+
+    const again = new SqliteStore(loc);
+    const r = await again.open();
+    const seqs: number[] = [];
+    for await (const rec of r.records) seqs.push(rec.seq);
+    expect(seqs).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    await again.append([{ seq: 10, count: 1, record: record(210) }], false);
+    await again.close();
     const back = await readBack(loc, 'rollback');
-    expect(back.records.map(([s]) => s)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(back.records.map(([s, , n]) => [s, n])).toEqual([...Array.from({ length: 9 }, (_, i) => [i + 1, 101 + i]), [10, 210]]);
+  });
+
+  it('skips records of a segment that a stored snapshot covers (a crash before the segment was deleted)', async () => {
+    const loc = location();
+    const store = new SqliteStore(loc);
+    await store.open();
+    for (let s = 1; s <= 5; s++) await store.append([{ seq: s, count: 1, record: record(100 + s) }], false);
+    const [old] = segments(loc);
+    const kept = path.join(path.dirname(loc), 'kept');
+    copyFileSync(path.join(loc, old!), kept);
+    await store.writeSnapshot(5, Buffer.from('snapshot at 5'), false);
+    for (let s = 6; s <= 8; s++) await store.append([{ seq: s, count: 1, record: record(100 + s) }], false);
+    await store.close();
+    copyFileSync(kept, path.join(loc, old!));
+
+    const back = await readBack(loc, 'rollback');
+    expect(back.snapshotSeq).toBe(5);
+    expect(back.records.map(([s]) => s)).toEqual([6, 7, 8]);
+  });
+
+  it('reads a directory an older edgemq wrote (log rows in partition.sqlite, format /4), re-marks it, and goes on in segment files', async () => {
+    const loc = location();
+    const store = new SqliteStore(loc);
+    await store.open();
+    await store.close();
+    const db = new Database(path.join(loc, 'partition.sqlite'));
+    db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('format', Buffer.from('edgemq.partition-store/4'));
+    const insert = db.prepare('INSERT INTO log (seq, count, record) VALUES (?, ?, ?)');
+    insert.run(1, 2, record(40));
+    insert.run(3, 1, record(41));
+    db.close();
+    for (const f of segments(loc)) rmSync(path.join(loc, f));
+
+    const again = new SqliteStore(loc);
+    const r = await again.open();
+    const seen: number[] = [];
+    for await (const rec of r.records) seen.push(rec.seq);
+    expect(seen).toEqual([1, 3]);
+    await again.append([{ seq: 4, count: 1, record: record(42) }], false);
+    await again.close();
+    expect(segments(loc)).toEqual(['log-00000000000000000004']);
+    const check = new Database(path.join(loc, 'partition.sqlite'), { readonly: true });
+    expect(String((check.prepare('SELECT value FROM meta WHERE key = ?').get('format') as { value: Buffer }).value)).toBe('edgemq.partition-store/5');
+    check.close();
+    expect((await readBack(loc, 'rollback')).records).toEqual([
+      [1, 2, 40],
+      [3, 1, 41],
+      [4, 1, 42],
+    ]);
   });
 
   it('a closed store refuses appends with an error naming its directory', async () => {
