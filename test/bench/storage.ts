@@ -1,13 +1,13 @@
 /**
  * Storage engine benchmark for the durable partition log (issue 3): the two PartitionStore
  * implementations the broker has, driven through the same interface the DurableExecutor uses —
- * SqliteStore (better-sqlite3 on a worker thread, the engine of new data directories) and LevelStore
- * (classic-level, kept for directories written before) — on the broker's workload: group commits of
- * one record of S bytes (random, incompressible), appended with increasing sequence numbers, with
- * W commits in flight (the executor allows LevelDB up to 4, and hands SQLite every commit at once:
- * its worker merges them), in
- *   - os mode:    SQLite rollback journal (PERSIST) + synchronous=OFF | LevelDB sync:false
- *   - fsync mode: SQLite WAL + synchronous=FULL                       | LevelDB sync:true
+ * SqliteStore (the engine of new data directories: the log in segment files written on the event
+ * loop, the snapshot in SQLite on a worker thread) and LevelStore (classic-level, kept for
+ * directories written before) — on the broker's workload: group commits of one record of S bytes
+ * (random, incompressible), appended with increasing sequence numbers, with W commits in flight (the
+ * executor allows LevelDB up to 4, and hands SqliteStore every commit at once), in
+ *   - os mode:    segment file writev                                    | LevelDB sync:false
+ *   - fsync mode: segment file writev + fdatasync shared by what waits   | LevelDB sync:true
  * A snapshot (truncating the log) every 64 MiB of log, as the executor does by default.
  * Each record is a fresh copy made before the clock starts for that commit (the store takes its
  * memory); the copy runs on the same thread, so commits/s includes it and blocked % does not.
