@@ -77,6 +77,7 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
       sync,
       onError: (err) => log.error({ err: err.message }, 'durable write failed; refusing until storage recovers'),
     });
+    for (const note of recovered.repaired) log.warn({ dataDir }, `storage: ${note}`);
     partition = recovered.partition;
     executor = recovered.executor;
     log.info({ replayed: recovered.replayed, sessions: partition.sessions.size, retained: partition.retained.size }, 'state recovered');

@@ -151,6 +151,7 @@ export class ChainReplica {
         const sync = opts.durability === 'fsync';
         const store = openPartitionStore(path.join(opts.dataDir, `partition-${opts.partition}`), { sync });
         const rec = await recoverPartition(store, opts.limits, { sync, onError: (err) => opts.log.error({ partition: opts.partition, err: err.message }, 'durable write failed; refusing until storage recovers') }, undefined, opts.out);
+        for (const note of rec.repaired) opts.log.warn({ partition: opts.partition }, `storage: ${note}`);
         opts.log.info({ partition: opts.partition, replayed: rec.replayed, sessions: rec.partition.sessions.size }, 'partition recovered');
         r = new ChainReplica(opts, rec.partition, rec.executor, false);
       }

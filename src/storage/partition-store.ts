@@ -8,6 +8,8 @@ export interface Recovered {
   snapshotSeq: number;
   /** Log records after the snapshot, in order; a record holds `count` commands starting at `seq`. */
   records: AsyncIterable<{ seq: number; count: number; record: Buffer }>;
+  /** What opening repaired, for the log: e.g. a torn last frame of the log cut off. */
+  repaired?: string[];
 }
 
 /**

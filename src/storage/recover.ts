@@ -14,6 +14,8 @@ export interface RecoveredPartition {
   partition: Partition;
   executor: DurableExecutor;
   replayed: number;
+  /** What opening the store repaired (a torn last frame cut off), to be logged as warnings. */
+  repaired: string[];
 }
 
 export async function recoverPartition(
@@ -66,5 +68,5 @@ export async function recoverPartition(
     const { ready } = executor.execute({ type: 'restart', now, crashedAt: lastNow || now }, restartOutput);
     await ready;
   }
-  return { partition, executor, replayed };
+  return { partition, executor, replayed, repaired: r.repaired ?? [] };
 }

@@ -69,7 +69,7 @@ export class SegmentLog {
    * Every readable record of every segment, oldest first, and the segment appends go on: the last
    * one, cut back to its last good frame, or a new one from `nextSeq` when there is none.
    */
-  open(nextSeq: number): LogRecord[] {
+  open(nextSeq: number, repaired: string[] = []): LogRecord[] {
     const records: LogRecord[] = [];
     const names = this.segments();
     for (const name of names) {
@@ -79,7 +79,10 @@ export class SegmentLog {
       if (name === names[names.length - 1]) {
         this.fd = openSync(path.join(this.dir, name), 'a'); // O_APPEND: after the cut below
         this.segment = name;
-        if (seg.goodBytes < data.length) ftruncateSync(this.fd, seg.goodBytes);
+        if (seg.goodBytes < data.length) {
+          ftruncateSync(this.fd, seg.goodBytes);
+          repaired.push(`cut ${data.length - seg.goodBytes} bytes of an incomplete or damaged last frame off ${name} (after ${seg.records.length} whole frames)`);
+        }
       }
     }
     if (this.fd < 0) this.startSegment(nextSeq);

@@ -144,8 +144,9 @@ export class SqliteStore implements PartitionStore {
     }
     const snapshotSeq = reply.snapshotSeq;
     let records: LogRecord[];
+    const repaired: string[] = [];
     try {
-      records = await this.readLog(snapshotSeq);
+      records = await this.readLog(snapshotSeq, repaired);
     } catch (err) {
       await this.close();
       throw new StorageError(`cannot read the command log in ${this.location}: ${(err as Error).message}`, this.location, { cause: err });
@@ -156,6 +157,7 @@ export class SqliteStore implements PartitionStore {
       records: (async function* () {
         yield* records;
       })(),
+      repaired,
     };
   }
 
@@ -164,7 +166,7 @@ export class SqliteStore implements PartitionStore {
    * segment files. Records the snapshot covers are skipped (a crash can leave the segments before
    * it undeleted); recovery checks that what remains has no gap.
    */
-  private async readLog(snapshotSeq: number): Promise<LogRecord[]> {
+  private async readLog(snapshotSeq: number, repaired: string[]): Promise<LogRecord[]> {
     const out: LogRecord[] = [];
     for (let after = snapshotSeq; ; ) {
       const page = await this.call({ op: 'read', after, limit: READ_PAGE });
@@ -174,7 +176,7 @@ export class SqliteStore implements PartitionStore {
     }
     const last = out[out.length - 1];
     this.log = new SegmentLog(this.location);
-    for (const r of this.log.open(last ? last.seq + last.count : snapshotSeq + 1)) if (r.seq > snapshotSeq) out.push(r);
+    for (const r of this.log.open(last ? last.seq + last.count : snapshotSeq + 1, repaired)) if (r.seq > snapshotSeq) out.push(r);
     return out;
   }
 

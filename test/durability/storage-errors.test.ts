@@ -125,6 +125,34 @@ describe.skipIf(!isEdgemq)('start-up on a bad data directory', () => {
     check.close();
   });
 
+  it('a torn last frame of the log (a crash in the middle of a write): starts, keeps every whole frame, and warns naming the segment', async () => {
+    const dir = await populated();
+    const segments = readdirSync(partitionDir(dir)).filter((f) => f.startsWith('log-')).sort();
+    expect(segments.length).toBeGreaterThan(0);
+    const last = path.join(partitionDir(dir), segments[segments.length - 1]!);
+    const whole = statSync(last).size;
+    const fd = openSync(last, 'a');
+    writeSync(fd, Buffer.from([0x40, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3])); // a frame header promising 64 bytes, then nothing
+    closeSync(fd);
+    const b = await startBroker({ dataDir: dir });
+    running.push(b);
+    const c = await mqtt.connectAsync(b.url, { protocolVersion: 5, clientId: 'keep', clean: false, properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 0 });
+    // The session came back with its subscription (stor/#): a new message reaches it unasked.
+    const live = new Promise<string>((resolve) => c.on('message', (t, m) => resolve(`${t}=${m.toString()}`)));
+    const p = await mqtt.connectAsync(b.url, { protocolVersion: 5, clientId: 'pub', reconnectPeriod: 0 });
+    await p.publishAsync('stor/live', 'after the cut', { qos: 1 });
+    expect(await live).toBe('stor/live=after the cut');
+    const got = new Promise<string>((resolve) => c.on('message', (t, m) => t === 'stor/r' && resolve(`${t}=${m.toString()}`)));
+    await c.subscribeAsync('stor/r', { qos: 1 });
+    expect(await got).toBe('stor/r=retained');
+    await p.endAsync();
+    await c.endAsync();
+    await b.stop();
+    expect(b.output()).toContain(`cut 11 bytes`);
+    expect(b.output()).toContain(segments[segments.length - 1]!);
+    expect(statSync(last).size).toBeGreaterThanOrEqual(whole); // cut back, then written on
+  });
+
   it('a LevelDB directory of an earlier edgemq is served as it is: the persistent session and the retained message come back', async () => {
     const dir = await populatedLevelDb();
     const b = await startBroker({ dataDir: dir });

@@ -124,6 +124,7 @@ describe('SqliteStore', () => {
     const seqs: number[] = [];
     for await (const rec of r.records) seqs.push(rec.seq);
     expect(seqs).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(r.repaired).toEqual([expect.stringMatching(new RegExp(`^cut 87 bytes .* off ${seg} \\(after 9 whole frames\\)$`))]);
     await again.append([{ seq: 10, count: 1, record: record(210) }], false);
     await again.close();
     const back = await readBack(loc, 'rollback');
