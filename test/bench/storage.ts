@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'edgemq-storage-bench-'));
   const results: Result[] = [];
   const engines: Array<[string, (dir: string, mode: 'os' | 'fsync') => PartitionStore]> = [
-    ['SqliteStore (better-sqlite3, worker)', (dir, mode) => new SqliteStore(dir, { sync: mode === 'fsync', journal: JOURNAL })],
+    ['SqliteStore (segment files; snapshot in SQLite)', (dir, mode) => new SqliteStore(dir, { sync: mode === 'fsync', journal: JOURNAL })],
     ['LevelStore (classic-level)', (dir) => new LevelStore(dir)],
   ];
   try {
