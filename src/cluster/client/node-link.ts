@@ -81,6 +81,15 @@ const COMMAND_OVERHEAD = 32;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1000;
 const SWEEP_MS = 100;
+/**
+ * A subscriber's acknowledgement queued with nothing else waits this long for other commands to
+ * ride with it. At a moderate rate every message is alone in its event-loop turn, and sending each
+ * acknowledgement at once woke the back end (and wrote its log) a second time per message; the next
+ * publish, a few hundred microseconds later, carries it instead. Nothing waits on an
+ * acknowledgement but the subscriber's inflight window, and anything queued after it flushes it
+ * along, in order.
+ */
+const ACK_LINGER_MS = 2;
 
 export class NodeLink {
   private link: Link | undefined;
@@ -99,6 +108,8 @@ export class NodeLink {
    */
   private queuedBytes = 0;
   private flushQueued = false;
+  /** Armed by an acknowledgement queued alone: it waits ACK_LINGER_MS for other commands to ride with. */
+  private ackTimer: NodeJS.Timeout | undefined;
   private lastError = '';
   /** Called once when the socket's backlog is written out or the link is lost (`whenDrained`). */
   private drainWaiters: Array<() => void> = [];
@@ -268,10 +279,13 @@ export class NodeLink {
     b.pending.push(pending);
     if (!this.up) return this.sweepSoon();
     this.queuedBytes += cmd.type === 'publish' ? cmd.message.payload.length + cmd.message.topic.length + COMMAND_OVERHEAD : COMMAND_OVERHEAD;
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      setImmediate(this.flushNow);
+    if (this.flushQueued) return;
+    if (!pending && cmd.type === 'ack') {
+      this.ackTimer ??= setTimeout(this.flushNow, ACK_LINGER_MS).unref();
+      return;
     }
+    this.flushQueued = true;
+    setImmediate(this.flushNow);
   }
 
   /** A control request (follow, stats): refused at once while the node is unreachable. */
@@ -299,6 +313,10 @@ export class NodeLink {
   private flush(): void {
     const link = this.link;
     if (!link || link.closed) return;
+    if (this.ackTimer !== undefined) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
+    }
     this.queuedBytes = 0;
     if (this.batches.size === 0) return this.flushed();
     const batches = this.batches;
@@ -416,6 +434,7 @@ export class NodeLink {
     this.stopped = true;
     clearTimeout(this.retry);
     clearTimeout(this.sweeper);
+    clearTimeout(this.ackTimer);
     this.sweeper = undefined;
     const l = this.link;
     this.link = undefined;
