@@ -329,7 +329,8 @@ describe.each([
     const dir = mkdtempSync(path.join(os.tmpdir(), 'edgemq-unit-store-'));
     dirs.push(dir);
     const location = path.join(dir, 'partition-0');
-    const opts = { ...DEFAULT_DURABLE_OPTIONS, snapshotEveryRecords: 500, snapshotEveryBytes: 1 << 30 };
+    // Records alone decide here (snapshotLogRatio 0): the state grows faster than the log.
+    const opts = { ...DEFAULT_DURABLE_OPTIONS, snapshotEveryRecords: 500, snapshotLogRatio: 0, snapshotEveryBytes: 1 << 30 };
     let store = makeStore(location);
     const first = await recoverPartition(store, LIMITS, opts);
     const { out } = recordingOutput();
@@ -395,5 +396,33 @@ describe('LevelStore', () => {
     await check.open();
     expect((await check.get(Buffer.from('M:format')))!.toString()).toBe(STORE_FORMAT);
     await check.close();
+  });
+});
+
+describe('DurableExecutor snapshot pacing', () => {
+  async function snapshotSeqs(ratio: number): Promise<number[]> {
+    const store = new FakeStore();
+    const ex = new DurableExecutor(new Partition(LIMITS), store, 0, { ...DEFAULT_DURABLE_OPTIONS, snapshotEveryRecords: 100, snapshotLogRatio: ratio, snapshotEveryBytes: 1 << 30 });
+    const { out } = recordingOutput();
+    let now = 1_700_000_000_000;
+    await ex.execute(connect(now, 'sub', 1), out).ready;
+    await ex.execute(subscribe(now, 'sub', 1, 'q/#', 1), out).ready;
+    await ex.execute({ type: 'disconnect', now, clientId: 'sub', connectionId: 1, normal: true }, out).ready;
+    // Every message stays queued for the offline session: the state grows as fast as the log.
+    const payload = 'x'.repeat(1000);
+    for (let i = 0; i < 2000; i++) await ex.execute(pub(++now, 'q/a', payload, 1), out).ready;
+    await ex.close();
+    return store.snapshots.map((s) => s.seq);
+  }
+
+  it('snapshots a state that outgrows the log less often: the log since a snapshot reaches twice its size first', async () => {
+    const byRecords = await snapshotSeqs(0);
+    const paced = await snapshotSeqs(2);
+    expect(byRecords.length).toBeGreaterThanOrEqual(19); // one per ~100 records
+    expect(paced.length).toBeGreaterThanOrEqual(2);
+    expect(paced.length).toBeLessThanOrEqual(4);
+    expect(paced[0]).toBe(byRecords[0]); // the first one is not put off
+    const gaps = paced.slice(1).map((s, i) => s - paced[i]!);
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]!).toBeGreaterThan(gaps[i - 1]! * 2);
   });
 });
