@@ -595,7 +595,9 @@ export class Channel implements SessionSink, FlowParty {
 
   kick(reasonCode: number): void {
     if (this.isClosed()) return;
-    if (this.version === 5) this.send({ cmd: 'disconnect', reasonCode });
+    // A connection still waiting for its CONNACK (taken over by a CONNECT applied in the same group
+    // commit) is closed without a word: nothing but CONNACK may come first [MQTT-3.2.0-1].
+    if (this.version === 5 && this.state === 'connected') this.send({ cmd: 'disconnect', reasonCode });
     this.state = 'closed';
     this.transport.close();
   }

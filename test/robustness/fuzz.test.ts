@@ -240,7 +240,7 @@ function confusion(c: FuzzCase, conn: RawConn): string | undefined {
   if (fs.length === 0) return c.validConnect && !conn.closed ? 'a valid CONNECT got no CONNACK' : undefined;
   const bad = fs.find((x) => !SERVER_SENDS.has(x.type));
   if (bad) return `broker sent a packet of type ${bad.type}, which a Server never sends`;
-  if (fs[0].type !== 2) return 'first packet from the broker is not CONNACK';
+  if (fs[0].type !== 2) return `first packet from the broker is not CONNACK but type ${fs[0].type} (${Buffer.from(fs[0].bytes).toString('hex').slice(0, 60)})`;
   if (fs.filter((x) => x.type === 2).length > 1) return 'more than one CONNACK';
   // The CONNACK's form tells the version the broker chose: v3.1.1 CONNACK has remaining length 2.
   const connack = fs[0].bytes;
