@@ -238,8 +238,9 @@ export class DurableExecutor implements CommandExecutor {
   }
 
   /**
-   * A busy turn (hundreds of 1 KiB publishes) goes out in slices: the store writes the first while
-   * the rest are still being applied, instead of the event loop idling through one big write.
+   * A busy turn (hundreds of 1 KiB publishes) goes out in slices: a store writing on a thread of
+   * its own (LevelDB) writes the first while the rest are still being applied, and no write is
+   * bigger than a slice.
    */
   private sealIfFull(b: Batch): void {
     if (b.given !== undefined) {

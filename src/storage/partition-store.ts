@@ -30,9 +30,9 @@ export interface PartitionStore {
   readonly location: string;
   /**
    * Set by a store that copies the records during append() (the caller may reuse their memory as
-   * soon as it returns) and merges appends that arrive while it is writing into its next write.
-   * The executor then hands over every group commit as soon as it is sealed, instead of holding
-   * small ones back to make bigger writes itself.
+   * soon as it returns) and takes every append as it comes, with no limit on appends in flight
+   * (SqliteStore writes each at once). The executor then hands over every group commit as soon as
+   * it is sealed, instead of holding small ones back to make bigger writes itself.
    */
   readonly mergesAppends?: boolean;
   open(): Promise<Recovered>;

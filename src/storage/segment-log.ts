@@ -3,8 +3,8 @@
  * (which keeps the lock, the format marker and the snapshot). Why files and not the SQLite table
  * the log used to be: a group commit is one `writev` on the event loop, in the OS when it returns
  * (`os` durability) with nothing else to wait for; through SQLite it was a transaction on a thread
- * of its own and an answer back, which doubled the broker's CPU per message at moderate rates and
- * tripled its p99 (README, design notes). `fsync` mode adds one `fdatasync` per group of appends,
+ * of its own and an answer back, which at moderate rates doubled the broker's CPU per message and
+ * tripled its p99 against `memory` mode (README, design notes). `fsync` mode adds one `fdatasync` per group of appends,
  * off the event loop, shared by every append that arrives while it runs.
  *
  * A segment `log-<first seq, 20 digits>` holds frames `u32 length, u32 crc32, f64 seq, u32 count,

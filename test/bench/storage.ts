@@ -34,7 +34,8 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '16,128,512' },
     inflight: { type: 'string', default: '1,4' },
     modes: { type: 'string', default: 'os,fsync' },
-    // SQLite's journal in both modes, instead of the broker's choice per mode: to compare them.
+    // The journal of SqliteStore's database (which holds its snapshots; the log is in segment files)
+    // in both modes, instead of the broker's choice per mode: to compare them.
     'sqlite-journal': { type: 'string' },
   },
 });

@@ -311,12 +311,13 @@ export class NodeLink {
   };
 
   private flush(): void {
-    const link = this.link;
-    if (!link || link.closed) return;
+    // Whatever armed it, the timer is spent: a link that is down flushes on reconnecting instead.
     if (this.ackTimer !== undefined) {
       clearTimeout(this.ackTimer);
       this.ackTimer = undefined;
     }
+    const link = this.link;
+    if (!link || link.closed) return;
     this.queuedBytes = 0;
     if (this.batches.size === 0) return this.flushed();
     const batches = this.batches;
