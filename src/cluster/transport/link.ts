@@ -15,10 +15,24 @@ export interface LinkHandlers {
   drained?(link: Link): void;
 }
 
+/**
+ * Bytes read from one link before it lets one event-loop turn pass. libuv reads a ready socket up
+ * to 32 times 64 KiB in one go, and what a turn reads is answered (sealed, routed, flushed) at its
+ * end: two processes with full links then worked in turns of tens of milliseconds, each idle while
+ * the other worked (fan-in QoS 1 with a third of both cores idle). One 64 KiB read per turn lets
+ * them work at once, a pipeline instead of a ping-pong: fan-in QoS 1 went from 95k to 141k msg/s in
+ * one A/B run. Smaller turns were no faster there and cost fan-out its batching (one write per
+ * subscriber socket per turn).
+ */
+const TURN_READ_BYTES = 64 * 1024;
+
 export class Link {
   private readonly reader: FrameReader;
   private corked = false;
   private ended = false;
+  private readThisTurn = 0;
+  private turnPaused = false;
+  private inputHeld = false;
   /** Who is at the other end, once the handshake said so. */
   peer = '';
   /** The peer's incarnation (front ends): lets a back end tell a reconnect from a new process. */
@@ -34,6 +48,12 @@ export class Link {
     this.reader = new FrameReader(maxFrameBytes, { frame: (t, e, b) => this.handlers.frame(this, t, e, b) });
     socket.on('data', (chunk: Buffer) => {
       if (this.ended) return;
+      this.readThisTurn += chunk.length;
+      if (this.readThisTurn >= TURN_READ_BYTES && !this.turnPaused) {
+        this.turnPaused = true;
+        socket.pause();
+        setImmediate(this.nextTurn);
+      }
       try {
         this.reader.push(chunk);
       } catch (err) {
@@ -61,12 +81,20 @@ export class Link {
 
   /** Stop reading the peer's frames (TCP backpressure on the peer), until `resumeInput`. */
   pauseInput(): void {
+    this.inputHeld = true;
     if (!this.ended) this.socket.pause();
   }
 
   resumeInput(): void {
-    if (!this.ended) this.socket.resume();
+    this.inputHeld = false;
+    if (!this.ended && !this.turnPaused) this.socket.resume();
   }
+
+  private readonly nextTurn = (): void => {
+    this.turnPaused = false;
+    this.readThisTurn = 0;
+    if (!this.ended && !this.inputHeld) this.socket.resume();
+  };
 
   /** Bytes accepted for sending but not yet handed to the kernel. */
   get backlog(): number {
