@@ -45,6 +45,10 @@ interface Subscriber {
   client: MqttClient;
   /** publisher -> payload numbers in delivery order (duplicates included). */
   got: Map<string, number[]>;
+  /** `publisher:n` -> when it first arrived (ms), to date a second delivery. */
+  firstAt: Map<string, number>;
+  /** Second deliveries, for diagnosis: what, when (ms since the epoch), and after how long. */
+  repeats: string[];
   lastMessage: number;
 }
 
@@ -61,6 +65,8 @@ export interface Counts {
   longestStallMs: number;
   refusals: number;
   lostSamples: string[];
+  /** Up to 10 second deliveries: subscriber, message, time of both, the second's DUP flag. */
+  duplicateSamples: string[];
 }
 
 const clientOpts = (id: string, servers: Endpoint[], first: number) => ({
@@ -96,8 +102,8 @@ export class Stream {
     for (let i = 0; i < this.spec.subscribers; i++) {
       const id = `${this.run}-q${this.spec.qos}-sub${i}`;
       const client = mqtt.connect(clientOpts(id, servers, i % servers.length));
-      const s: Subscriber = { id, client, got: new Map(), lastMessage: Date.now() };
-      client.on('message', (_t, payload) => {
+      const s: Subscriber = { id, client, got: new Map(), firstAt: new Map(), repeats: [], lastMessage: Date.now() };
+      client.on('message', (_t, payload, packet) => {
         const text = payload.toString();
         const at = text.lastIndexOf(':');
         const pub = text.slice(0, at);
@@ -105,7 +111,11 @@ export class Stream {
         let list = s.got.get(pub);
         if (!list) s.got.set(pub, (list = []));
         list.push(n);
-        s.lastMessage = Date.now();
+        const now = Date.now();
+        const first = s.firstAt.get(text);
+        if (first === undefined) s.firstAt.set(text, now);
+        else if (s.repeats.length < 10) s.repeats.push(`${id} got ${text} at ${first} and again at ${now} (+${now - first} ms, dup flag ${packet.dup ? 1 : 0})`);
+        s.lastMessage = now;
       });
       client.on('error', () => {});
       // A connection closed before its SUBACK (a front end that closes a partition's sessions while
@@ -250,6 +260,7 @@ export class Stream {
       longestStallMs: Math.max(0, ...this.pubs.map((p) => p.longestStall)),
       refusals: this.pubs.reduce((a, p) => a + p.refused, 0),
       lostSamples: lost.slice(0, 5),
+      duplicateSamples: this.subs.flatMap((s) => s.repeats).slice(0, 10),
     };
   }
 
