@@ -22,6 +22,16 @@ import type { PublishResult } from '../core/types.js';
 /** Keys remembered per partition: a retry comes within seconds, and 100k appends cover far longer under load. */
 export const APPLIED_KEYS_CAPACITY = 100_000;
 
+/**
+ * The counts of a snapshot: a Float64Array, or its bytes as MessagePack carries a typed array (an
+ * export travels to the coordinator and back as MessagePack). Same machine byte order at both ends.
+ */
+function asFloat64(v: unknown): Float64Array | undefined {
+  if (v instanceof Float64Array) return v;
+  if (!(v instanceof Uint8Array) || v.byteLength % 8 !== 0) return undefined;
+  return new Float64Array(Uint8Array.from(v).buffer); // a copy: the view may not be 8-byte aligned
+}
+
 /** A result as stored: its `matched` count when that is all it holds, else the result itself. */
 type Stored = number | PublishResult;
 
@@ -114,6 +124,22 @@ export class AppliedKeys {
     b.count++;
   }
 
+  /**
+   * Takes in the keys of another partition's snapshot (a handover's export): its sessions moved
+   * here, and an append it applied to them may be sent again, now to this partition (a QoS 2
+   * resend whose PUBREC was lost goes out under its first key). Keys known here keep their own
+   * result. Only the newest `limit` come, so this partition keeps at least the rest of its own.
+   */
+  adopt(state: unknown, limit = this.capacity >> 1): void {
+    const other = new AppliedKeys(this.capacity);
+    other.restore(state);
+    const entries = other.entries();
+    for (let i = Math.max(0, entries.length - limit); i < entries.length; i++) {
+      const [key, result] = entries[i];
+      if (!this.results.has(key)) this.remember(key, result);
+    }
+  }
+
   /** Oldest first, for inspection and tests. */
   entries(): Array<[string, PublishResult]> {
     return [...this.results].map(([k, s]) => [k, load(s)]);
@@ -151,8 +177,8 @@ export class AppliedKeys {
       for (let i = 0; i < s.keys.length; i++) this.remember(s.keys[i] as string, load(s.results[i] as Stored));
       return;
     }
-    if (!Array.isArray(s.blocks) || !(s.counts instanceof Float64Array)) return;
-    const counts = s.counts;
+    const counts = asFloat64(s.counts);
+    if (!Array.isArray(s.blocks) || counts === undefined) return;
     const others = new Map(Array.isArray(s.others) ? (s.others as Array<[number, PublishResult]>) : []);
     const results = { length: counts.length, at: (i: number): Stored => (Number.isNaN(counts[i]) ? others.get(i) ?? { matched: 0 } : counts[i]) };
     let skip = typeof s.skip === 'number' ? s.skip : 0;

@@ -6,7 +6,9 @@
  * keys, and a new head after a failure answers a repeated export with the same state.
  *
  * What moves, by slot (`slotOf`): sessions by client id (subscriptions, queue, inflight window,
- * inbound QoS 2 packet ids, will, expiry) and state-store keys by partition key. Retained messages
+ * inbound QoS 2 packet ids, will, expiry) and state-store keys by partition key. The source's
+ * idempotency keys of cluster appends go along (the target takes the newest half of its capacity):
+ * an append routed to a moved session and sent again must be recognised there. Retained messages
  * are kept by every partition already; the export carries them so a new, empty partition gets them
  * (the target keeps its own copy of a topic it has). Live connections of moved sessions are ended
  * by the export with DISCONNECT 0x9C Use another server (3.1.1: closed) — the only disconnect a
@@ -39,6 +41,12 @@ export interface HandoverState {
   sessions: SessionState[];
   kv: KvSnapshot;
   retained: Message[];
+  /**
+   * The source's idempotency keys (AppliedKeys snapshot form): an append it applied to a moved
+   * session, sent again after the move, reaches the target, which must not route it a second time.
+   * Absent in exports made before this field existed.
+   */
+  appliedKeys?: unknown;
 }
 
 /** What a partition remembers of its handovers (part of its snapshot as the `handover` extension). */
@@ -102,7 +110,7 @@ export function exportSlots(p: Partition, cmd: ExportCommand, out: PartitionOutp
     p.timed.delete(s);
   }
   const kv = p.kv.take((key) => inRange(partitionKeyOf(key).toString('utf8'), from, to));
-  const state: HandoverState = { move: cmd.move, from, to, sessions, kv, retained: [...p.retained.values()] };
+  const state: HandoverState = { move: cmd.move, from, to, sessions, kv, retained: [...p.retained.values()], appliedKeys: p.appliedKeys.snapshot() };
   ledger.exports.set(cmd.move, state);
   while (ledger.exports.size > KEPT_EXPORTS) ledger.exports.delete(ledger.exports.keys().next().value!);
   ledger.exported.push([from, to]);
@@ -124,6 +132,7 @@ export function importSlots(p: Partition, cmd: ImportCommand): undefined {
     if (s.expiresAt !== undefined) p.timed.add(s);
   }
   p.kv.give(state.kv);
+  if (state.appliedKeys !== undefined) p.appliedKeys.adopt(state.appliedKeys);
   for (const m of state.retained) if (!p.retained.get(m.topic)) p.retained.set(m.topic, m);
   // The range is ours again if we gave it away earlier (3 → 2 after 2 → 3).
   ledger.exported = ledger.exported.flatMap(([a, b]): Array<[number, number]> => {

@@ -12,6 +12,7 @@ import type { HandoverState } from '../../../src/partition/handover.js';
 import type { KvResult } from '../../../src/partition/kv-store.js';
 import { Partition } from '../../../src/partition/partition.js';
 import { RC } from '../../../src/mqtt/reason-codes.js';
+import { packr } from '../../../src/cluster/transport/protocol.js';
 
 const backend = (id: string) => ({ id, role: 'backend' as const, host: '127.0.0.1', internalPort: 1 });
 const map2: ClusterMap = {
@@ -118,5 +119,28 @@ describe('export and import of a slot range', () => {
     // Importing the range back makes it this partition's again.
     run(a, { type: 'import', now: 0, move: 7, state: { ...state, move: 7, sessions: [] } });
     expect(a.handover.gone(moving)).toBe(false);
+  });
+  it('carries the idempotency keys: a keyed append sent again after its subscriber moved is not routed twice (QoS 2 exactly once)', () => {
+    const a = new Partition(limits);
+    const b = new Partition(limits);
+    const moving = name('m', 600, 700);
+    run(a, { type: 'connect', now: 0, clientId: moving, connectionId: 11, protocolVersion: 5, cleanStart: true, sessionExpirySeconds: 600, receiveMaximum: 10 });
+    run(a, { type: 'subscribe', now: 0, clientId: moving, connectionId: 11, subs: [{ ...sub, qos: 2 as const }] });
+    // The rest of a QoS 2 publish, under the key the front end gave it: routed here once.
+    const rest = (n: number): Command => ({ type: 'publish', now: 0, clientId: 'p', message: { ...msg(n), qos: 2 }, key: `frontend-0/42/${n}` });
+    expect(run(a, rest(1))).toMatchObject({ matched: 1 });
+    // b's own history: keys it applied before the move stay known after it.
+    expect(run(b, rest(7))).toMatchObject({ matched: 0 });
+    const state = run(a, { type: 'export', now: 0, move: 5, from: 600, to: 700 }) as HandoverState;
+    // Over the wire the state is MessagePack (the coordinator's reply): typed arrays arrive as bytes.
+    run(b, { type: 'import', now: 0, move: 5, state: packr.unpack(packr.pack(state)) as HandoverState });
+    // The publisher's front end died before PUBREC; its resend finds the packet id held and sends
+    // the rest again under the first key, now to b, which holds the session.
+    expect(run(b, rest(1))).toMatchObject({ matched: 1 });
+    expect(run(b, rest(7))).toMatchObject({ matched: 0 });
+    const s = b.sessions.get(moving)!;
+    expect([...s.inflight.values(), ...s.queue].map((e) => e.message.payload.toString())).toEqual(['1']);
+    // A key nobody applied is routed as usual.
+    expect(run(b, rest(2))).toMatchObject({ matched: 1 });
   });
 });

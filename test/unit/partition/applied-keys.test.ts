@@ -10,6 +10,7 @@ import type { Command, PublishCommand } from '../../../src/partition/commands.js
 import { Partition, type PartitionLimits } from '../../../src/partition/partition.js';
 import { restorePartition, snapshotPartition } from '../../../src/partition/snapshot.js';
 import { AppliedKeys } from '../../../src/partition/applied-keys.js';
+import { packr } from '../../../src/cluster/transport/protocol.js';
 import { decodeCommands, encodeCommands } from '../../../src/storage/command-codec.js';
 import type { Delivery, PublishResult } from '../../../src/core/types.js';
 
@@ -159,5 +160,25 @@ describe('partition: idempotency keys of cluster appends', () => {
     expect(old.entries()).toEqual([['c', { matched: 3 }], ['d', { matched: 0, reasonCode: 0x97 }]]);
     old.restore(null);
     expect(old.size).toBe(0);
+  });
+  it('adopts the newest keys of another partition (a handover), keeping its own results, from the MessagePack form too', () => {
+    const mine = new AppliedKeys(10);
+    mine.remember('fe/1/100', { matched: 9 });
+    mine.remember('fe/1/101', { matched: 1 });
+    const theirs = new AppliedKeys(10);
+    for (let i = 0; i < 8; i++) theirs.remember(`fe/1/${i}`, { matched: 2 });
+    theirs.remember('fe/1/100', { matched: 3, reasonCode: 0x10 });
+    // As the export travels: MessagePack turns the Float64Array of counts into bytes.
+    mine.adopt(packr.unpack(packr.pack(theirs.snapshot())));
+    // Half the capacity at most: the 5 newest of theirs; the key known here keeps its own result.
+    expect(mine.entries()).toEqual([
+      ['fe/1/100', { matched: 9 }],
+      ['fe/1/101', { matched: 1 }],
+      ['fe/1/4', { matched: 2 }],
+      ['fe/1/5', { matched: 2 }],
+      ['fe/1/6', { matched: 2 }],
+      ['fe/1/7', { matched: 2 }],
+    ]);
+    expect(mine.get('fe/1/3')).toBeUndefined();
   });
 });
