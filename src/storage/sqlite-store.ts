@@ -60,6 +60,8 @@ export class SqliteStore implements PartitionStore {
   /** A write failed: appends are refused until a snapshot covers the hole. */
   private gap = false;
   private snapshotting = false;
+  /** Settles when the snapshot in progress has been stored (or failed) and the queue behind it drained. */
+  private snapshotDone: Promise<void> = Promise.resolve();
   private queue: Queued[] = [];
   private readonly journal: 'wal' | 'rollback';
 
@@ -226,7 +228,7 @@ export class SqliteStore implements PartitionStore {
 
   private startSnapshot(op: Extract<Queued, { kind: 'snapshot' }>): void {
     this.snapshotting = true;
-    this.storeSnapshot(op)
+    this.snapshotDone = this.storeSnapshot(op)
       .then(op.resolve, op.reject)
       .finally(() => {
         this.snapshotting = false;
@@ -267,7 +269,8 @@ export class SqliteStore implements PartitionStore {
   async close(): Promise<void> {
     const worker = this.worker;
     if (!worker) return;
-    while (this.snapshotting) await new Promise((r) => setImmediate(r));
+    // A queued snapshot may start when this one ends: wait for each in turn.
+    while (this.snapshotting) await this.snapshotDone;
     const log = this.log;
     while (log?.syncBusy()) await log.synced().catch(() => {});
     log?.close();

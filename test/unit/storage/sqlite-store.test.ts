@@ -180,6 +180,22 @@ describe('SqliteStore', () => {
     ]);
   });
 
+  it('close waits for a snapshot in progress and the one queued behind it, and loses no append between them', async () => {
+    const loc = location();
+    const store = new SqliteStore(loc);
+    await store.open();
+    const settled: string[] = [];
+    const big = Buffer.alloc(8 * 1024 * 1024, 1); // long enough to be in progress when close is called
+    const first = store.writeSnapshot(10, big, false).then(() => void settled.push('snapshot 10'));
+    const append = store.append([{ seq: 11, count: 1, record: record(500) }], false).then(() => void settled.push('append 11'));
+    const second = store.writeSnapshot(11, Buffer.from('snapshot at 11'), false).then(() => void settled.push('snapshot 11'));
+    const last = store.append([{ seq: 12, count: 1, record: record(700) }], false).then(() => void settled.push('append 12'));
+    await store.close();
+    expect(settled).toEqual(['snapshot 10', 'append 11', 'snapshot 11', 'append 12']);
+    await Promise.all([first, append, second, last]);
+    expect(await readBack(loc, 'wal')).toEqual({ snapshotSeq: 11, snapshot: 'snapshot at 11', records: [[12, 1, 700]] });
+  });
+
   it('a closed store refuses appends with an error naming its directory', async () => {
     const loc = location();
     const store = new SqliteStore(loc);
