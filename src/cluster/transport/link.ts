@@ -158,6 +158,9 @@ export class Link {
       this.socket.uncork();
     }
     this.socket.end();
+    // Read on (and drop) what the peer still sends, so its FIN closes the socket: a link paused
+    // for a turn or by pushback would otherwise wait for the timer below.
+    this.socket.resume();
     // A peer that never reads must not keep the socket open forever.
     setTimeout(() => this.socket.destroy(), 2000).unref();
     this.handlers.closed(this, undefined);
