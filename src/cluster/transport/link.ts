@@ -30,8 +30,9 @@ export class Link {
   private readonly reader: FrameReader;
   private corked = false;
   private ended = false;
-  private readThisTurn = 0;
-  private turnPaused = false;
+  /** Bytes read since the link last let a turn pass (not reset by turns that stayed under the budget). */
+  private readSinceYield = 0;
+  private yielding = false;
   private inputHeld = false;
   /** Who is at the other end, once the handshake said so. */
   peer = '';
@@ -48,9 +49,9 @@ export class Link {
     this.reader = new FrameReader(maxFrameBytes, { frame: (t, e, b) => this.handlers.frame(this, t, e, b) });
     socket.on('data', (chunk: Buffer) => {
       if (this.ended) return;
-      this.readThisTurn += chunk.length;
-      if (this.readThisTurn >= TURN_READ_BYTES && !this.turnPaused) {
-        this.turnPaused = true;
+      this.readSinceYield += chunk.length;
+      if (this.readSinceYield >= TURN_READ_BYTES && !this.yielding) {
+        this.yielding = true;
         socket.pause();
         setImmediate(this.nextTurn);
       }
@@ -87,12 +88,12 @@ export class Link {
 
   resumeInput(): void {
     this.inputHeld = false;
-    if (!this.ended && !this.turnPaused) this.socket.resume();
+    if (!this.ended && !this.yielding) this.socket.resume();
   }
 
   private readonly nextTurn = (): void => {
-    this.turnPaused = false;
-    this.readThisTurn = 0;
+    this.yielding = false;
+    this.readSinceYield = 0;
     if (!this.ended && !this.inputHeld) this.socket.resume();
   };
 
