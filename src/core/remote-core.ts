@@ -11,6 +11,7 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ClusterClient } from '../cluster/client/cluster-client.js';
+import { DirectQos0 } from '../cluster/client/direct-qos0.js';
 import type { NodeLink, ReplyHandler } from '../cluster/client/node-link.js';
 import type { MapSource } from '../cluster/map.js';
 import * as pushback from '../frontend/pushback.js';
@@ -156,6 +157,8 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
   readonly client: ClusterClient;
   readonly traffic: FrontEndTraffic = { messagesReceived: 0, bytesReceived: 0, messagesSent: 0, bytesSent: 0 };
   private readonly sinks = new Map<number, { sink: SessionSink; partition: number }>();
+  /** QoS 0 written straight to this front end's own subscribers (direct-qos0.ts). */
+  readonly direct = new DirectQos0();
   /** Client id -> the cluster-wide id of its live connection on this front end (QoS 2 undo, see ClusterClient). */
   private readonly live = new Map<string, number>();
   private readonly counters = new Map<number, BrokerStats & { droppedQos0?: number }>();
@@ -197,6 +200,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
         kick: (c, rc) => {
           const s = this.sinks.get(c);
           this.sinks.delete(c);
+          this.direct.closed(c);
           this.endWatches(c);
           s?.sink.kick(rc);
         },
@@ -255,6 +259,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     for (const [id, s] of this.sinks) {
       if (s.partition !== partition) continue;
       this.sinks.delete(id);
+      this.direct.closed(id);
       n++;
       try {
         s.sink.kick(RC.UnspecifiedError);
@@ -285,16 +290,27 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
       receiveMaximum: req.receiveMaximum,
       will: req.will,
     };
-    return this.run<ConnectResult>(partition, cmd).catch((err: Error) => {
-      this.sinks.delete(connectionId);
-      // CONNACK has its own code for "try later": 0x88 Server unavailable.
-      throw err instanceof MqttError && err.reasonCode !== RC.QuotaExceeded ? new MqttError(RC.ServerUnavailable, err.message, { cause: err }) : err;
-    });
+    this.direct.connecting(connectionId);
+    return this.run<ConnectResult>(partition, cmd).then(
+      (r) => {
+        // Taken over or closed while it waited: its sink is gone and nothing is written to it.
+        if (this.sinks.get(connectionId)?.sink === sink) this.direct.connected(connectionId, req.clientId, sink, r.subscriptions);
+        else this.direct.closed(connectionId);
+        return { sessionPresent: r.sessionPresent };
+      },
+      (err: Error) => {
+        this.sinks.delete(connectionId);
+        this.direct.closed(connectionId);
+        // CONNACK has its own code for "try later": 0x88 Server unavailable.
+        throw err instanceof MqttError && err.reasonCode !== RC.QuotaExceeded ? new MqttError(RC.ServerUnavailable, err.message, { cause: err }) : err;
+      },
+    );
   }
 
   disconnect(req: DisconnectRequest): Promise<void> {
     const connectionId = this.global(req.connectionId);
     this.sinks.delete(connectionId);
+    this.direct.closed(connectionId);
     this.endWatches(connectionId);
     if (this.live.get(req.clientId) === connectionId) this.live.delete(req.clientId);
     return this.run<void>(this.client.partitionOf(req.clientId), { type: 'disconnect', now: 0, ...req, connectionId });
@@ -306,12 +322,16 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
 
   subscribe(clientId: string, connectionId: number, subs: SubscriptionRequest[]): Promise<number[]> {
     const partition = this.client.partitionOf(clientId);
-    return this.feedCall(partition, { type: 'subscribe', now: 0, clientId, connectionId: this.global(connectionId), subs });
+    const global = this.global(connectionId);
+    this.direct.subscribe(global, subs);
+    return this.feedCall(partition, { type: 'subscribe', now: 0, clientId, connectionId: global, subs });
   }
 
   unsubscribe(clientId: string, connectionId: number, filters: string[]): Promise<number[]> {
     const partition = this.client.partitionOf(clientId);
-    return this.feedCall(partition, { type: 'unsubscribe', now: 0, clientId, connectionId: this.global(connectionId), filters });
+    const global = this.global(connectionId);
+    this.direct.unsubscribe(global, filters);
+    return this.feedCall(partition, { type: 'unsubscribe', now: 0, clientId, connectionId: global, filters });
   }
 
   publish(clientId: string, message: Message, packetId?: number): Promise<PublishResult> {
@@ -319,7 +339,9 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     this.traffic.bytesReceived += message.payload.length;
     const tap = this.tapOf(clientId, message);
     if (message.qos === 0) {
-      this.client.publish(clientId, message, undefined);
+      // Written to this front end's own subscribers now; the partitions skip them (direct-qos0.ts).
+      const direct = this.direct.deliver(message) ? this.instance : undefined;
+      this.client.publish(clientId, message, undefined, undefined, undefined, 0, undefined, direct);
       tap?.handler(message, tap.connectionId);
       this.holdIfBehind();
       return QOS0_DONE;
@@ -454,6 +476,8 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
       subscriptions: 0,
       retained: 0,
       ...this.traffic,
+      messagesSent: this.traffic.messagesSent + this.direct.sent,
+      bytesSent: this.traffic.bytesSent + this.direct.bytesSent,
       messagesDropped: this.client.droppedQos0,
       queued: 0,
       inflight: 0,

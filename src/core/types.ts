@@ -100,6 +100,8 @@ export interface ConnectRequest {
 
 export interface ConnectResult {
   sessionPresent: boolean;
+  /** Cluster: the resumed session's subscriptions, for the front end's own QoS 0 routing (cluster/client/direct-qos0.ts). */
+  subscriptions?: SubscriptionRequest[];
 }
 
 export interface PublishResult {

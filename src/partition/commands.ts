@@ -58,6 +58,12 @@ export interface PublishCommand {
    * (partition/applied-keys.ts).
    */
   key?: string;
+  /**
+   * Cluster, QoS 0 only: the front-end instance that already wrote this message to every live
+   * connection of its own whose subscriptions match (cluster/client/direct-qos0.ts). The partition
+   * skips the sessions whose live connection is on that front end.
+   */
+  direct?: number;
 }
 
 export interface ReleaseCommand {

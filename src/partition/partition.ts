@@ -10,7 +10,8 @@
  * bounded subscriber queue, and inbound QoS 2 de-duplication.
  */
 import type { SharedSubscriptionStrategy, QueueOverflowStrategy } from '../config/model.js';
-import type { Delivery, Message, PublishResult, QoS, SubscriptionRequest, Will } from '../core/types.js';
+import type { ConnectResult, Delivery, Message, PublishResult, QoS, SubscriptionRequest, Will } from '../core/types.js';
+import { instanceOf } from '../core/connection-ids.js';
 import { RC } from '../mqtt/reason-codes.js';
 import { RetainedIndex } from '../topics/retained-index.js';
 import { parseSharedFilter } from '../topics/validate.js';
@@ -62,7 +63,7 @@ export interface PartitionCounters {
   droppedExpired: number;
 }
 
-export type CommandResult = { sessionPresent: boolean } | number[] | PublishResult | number | KvResult | HandoverState | undefined;
+export type CommandResult = ConnectResult | number[] | PublishResult | number | KvResult | HandoverState | undefined;
 
 export class Partition {
   readonly sessions = new Map<string, Session>();
@@ -94,6 +95,8 @@ export class Partition {
   private serveGroups: readonly string[] | undefined;
   /** The publish being routed is a share group's redispatch from another partition: no direct subscriber gets it. */
   private groupsOnly = false;
+  /** Cluster, during one QoS 0 route: the front end that already wrote it to its own live sessions (0: none). */
+  private directFrom = 0;
   private readonly touched: Session[] = [];
   private readonly touchedGroups: ShareGroup[] = [];
   private readonly visit = (route: Route) => this.collect(route);
@@ -173,7 +176,7 @@ export class Partition {
 
   // ---- sessions ---------------------------------------------------------------------------------
 
-  private connect(cmd: ConnectCommand, out: PartitionOutput): { sessionPresent: boolean } {
+  private connect(cmd: ConnectCommand, out: PartitionOutput): ConnectResult {
     let s = this.sessions.get(cmd.clientId);
     if (s && !s.online && s.expiresAt !== undefined && s.expiresAt <= cmd.now) {
       this.endSession(s, cmd.now, out); // expired between ticks (or during downtime): it is gone [MQTT-3.1.2-23]
@@ -221,6 +224,9 @@ export class Partition {
       else this.send(s, e, e.packetId, true, out);
     }
     this.pump(s, cmd.now, out);
+    // A cluster's front end writes QoS 0 to its own live subscribers itself (direct-qos0.ts): it
+    // must know what a resumed session subscribes to.
+    if (this.limits.cluster && s.subscriptions.size > 0) return { sessionPresent, subscriptions: [...s.subscriptions.values()] };
     return { sessionPresent };
   }
 
@@ -399,9 +405,11 @@ export class Partition {
     this.backlog = 0;
     this.serveGroups = this.limits.cluster ? cmd.groups ?? NO_GROUPS : undefined;
     this.groupsOnly = cmd.groupsOnly === true && this.limits.cluster === true;
+    this.directFrom = cmd.direct !== undefined && m.qos === 0 && this.limits.cluster === true ? cmd.direct : 0;
     const matched = this.route(m, cmd.now, out);
     this.serveGroups = undefined;
     this.groupsOnly = false;
+    this.directFrom = 0;
     // Strategy None: a session whose queue was full did not get it; the publisher must not be told it did.
     return this.quotaHit && m.qos > 0 ? { matched, reasonCode: RC.QuotaExceeded, backlog: this.backlog } : { matched, backlog: this.backlog };
   }
@@ -436,8 +444,13 @@ export class Partition {
 
     let matched = 0;
     if (this.groupsOnly && touched.length !== 0) touched.length = 0;
+    const direct = this.directFrom;
     for (let i = 0; i < touched.length; i++) {
       const s = touched[i];
+      if (direct !== 0 && s.connectionId !== 0 && instanceOf(s.connectionId) === direct) {
+        matched++; // its front end wrote it to the connection already (PublishCommand.direct)
+        continue;
+      }
       const pending: Pending = { message: m, qos: minQos(m.qos, s.matchQos), retain: s.matchRetain && m.retain };
       if (s.matchSubIds) pending.subscriptionIds = s.matchSubIds;
       this.enqueue(s, pending, out);

@@ -21,8 +21,8 @@
  *             u32:length payload [u32:length msgpack(properties)]
  *             flags: qos (bits 0-1), retain (2), packetId (3), expiresAt (4), expiryHidden (5),
  *             properties (6), origin is the clientId (7: no origin field)
- *   extension = u8:xflags [u16:length utf8 key] [u16:n str*n groups]
- *             xflags: key (0), groups (1), groupsOnly (2). A cluster's publishes carry an
+ *   extension = u8:xflags [u16:length utf8 key] [u16:n str*n groups] [u32:direct]
+ *             xflags: key (0), groups (1), groupsOnly (2), direct (3). A cluster's publishes carry an
  *             idempotency key (every QoS 1/2 append) and share groups; in the generic MessagePack
  *             form they cost the front end, the back end's decoder and its log encoder a generic
  *             object walk per message. The key is unique per message: written without a string number.
@@ -59,6 +59,7 @@ const PUBLISH_EXT = 0x04;
 const X_KEY = 1;
 const X_GROUPS = 2;
 const X_GROUPS_ONLY = 4;
+const X_DIRECT = 8;
 
 const F_RETAIN = 1 << 2;
 const F_PACKET_ID = 1 << 3;
@@ -75,7 +76,7 @@ type Exhaustive<T, Known extends keyof T> = Exclude<keyof T, Known> extends neve
 const MESSAGE_FIELDS: Exhaustive<Message, 'topic' | 'payload' | 'qos' | 'retain' | 'origin' | 'expiresAt' | 'expiryHidden' | 'properties'> = true;
 // `groups` (a cluster's share-group selection) and `key` (a cluster append's idempotency key) are
 // written in the packed form: see encodeCommands.
-const PUBLISH_FIELDS: Exhaustive<PublishCommand, 'type' | 'now' | 'clientId' | 'message' | 'packetId' | 'groups' | 'groupsOnly' | 'key'> = true;
+const PUBLISH_FIELDS: Exhaustive<PublishCommand, 'type' | 'now' | 'clientId' | 'message' | 'packetId' | 'groups' | 'groupsOnly' | 'key' | 'direct'> = true;
 const ACK_FIELDS: Exhaustive<AckCommand, 'type' | 'now' | 'clientId' | 'connectionId' | 'packetId' | 'kind' | 'reasonCode'> = true;
 void [MESSAGE_FIELDS, PUBLISH_FIELDS, ACK_FIELDS];
 
@@ -95,8 +96,8 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
     if (c.type === 'publish') {
       const m = c.message;
       bound += 1 + 8 + 1 + 2 + 8 + 9 + 3 * (c.clientId.length + m.topic.length + m.origin.length) + 4 + m.payload.length;
-      if (c.key !== undefined || c.groups !== undefined || c.groupsOnly) {
-        bound += 1 + (c.key !== undefined ? 2 + 3 * c.key.length : 0);
+      if (c.key !== undefined || c.groups !== undefined || c.groupsOnly || c.direct !== undefined) {
+        bound += 1 + (c.key !== undefined ? 2 + 3 * c.key.length : 0) + (c.direct !== undefined ? 4 : 0);
         if (c.groups !== undefined) {
           bound += 2;
           for (let g = 0; g < c.groups.length; g++) bound += 3 + 3 * c.groups[g].length;
@@ -126,7 +127,7 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
     if (c.type === 'publish') {
       const m = c.message;
       const props = packed?.[i];
-      const ext = c.key !== undefined || c.groups !== undefined || c.groupsOnly === true;
+      const ext = c.key !== undefined || c.groups !== undefined || c.groupsOnly === true || c.direct !== undefined;
       out[at++] = ext ? PUBLISH_EXT : PUBLISH;
       at = out.writeDoubleLE(c.now, at);
       out[at++] =
@@ -253,7 +254,7 @@ export function joinRecords(parts: Buffer[], alloc: (bound: number) => Buffer = 
 }
 
 function writeExtension(out: Buffer, at: number, c: PublishCommand, strings: Map<string, number>): number {
-  out[at++] = (c.key !== undefined ? X_KEY : 0) | (c.groups !== undefined ? X_GROUPS : 0) | (c.groupsOnly ? X_GROUPS_ONLY : 0);
+  out[at++] = (c.key !== undefined ? X_KEY : 0) | (c.groups !== undefined ? X_GROUPS : 0) | (c.groupsOnly ? X_GROUPS_ONLY : 0) | (c.direct !== undefined ? X_DIRECT : 0);
   if (c.key !== undefined) {
     const n = writeUtf8(out, at + 2, c.key);
     out[at] = n;
@@ -267,6 +268,7 @@ function writeExtension(out: Buffer, at: number, c: PublishCommand, strings: Map
     at += 2;
     for (let g = 0; g < n; g++) at = writeString(out, at, c.groups[g], strings);
   }
+  if (c.direct !== undefined) at = out.writeUInt32LE(c.direct, at);
   return at;
 }
 
@@ -280,6 +282,7 @@ function readExtension(r: Reader, cmd: PublishCommand): void {
     cmd.groups = groups;
   }
   if (x & X_GROUPS_ONLY) cmd.groupsOnly = true;
+  if (x & X_DIRECT) cmd.direct = r.u32();
 }
 
 function writeString(out: Buffer, at: number, s: string, strings: Map<string, number>): number {
@@ -338,6 +341,11 @@ class Reader {
   u16(): number {
     const at = this.take(2);
     return this.buf[at] | (this.buf[at + 1] << 8);
+  }
+  u32(): number {
+    const at = this.take(4);
+    const b = this.buf;
+    return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 0x1000000;
   }
   f64(): number {
     const at = this.take(8);

@@ -415,9 +415,10 @@ export class ClusterClient {
    * Route a message to every partition whose sessions want it. `h` hears the summed outcome
    * (`PublishResult`, or `[reasonCode, message]` when any involved partition refused); without `h`
    * nobody waits (QoS 0, wills). `connectionId`: the publisher's live connection (QoS 2, see qos2RestHandler).
+   * `directFrom`: QoS 0 this front end (instance) already wrote to its own live subscribers (PublishCommand.direct).
    */
-  publish(clientId: string, message: Message, packetId: number | undefined, h?: ReplyHandler, ctx?: unknown, tag = 0, connectionId?: number): void {
-    if (this.hold.holding) return this.hold.hold(() => this.publish(clientId, message, packetId, h, ctx, tag, connectionId));
+  publish(clientId: string, message: Message, packetId: number | undefined, h?: ReplyHandler, ctx?: unknown, tag = 0, connectionId?: number, directFrom?: number): void {
+    if (this.hold.holding) return this.hold.hold(() => this.publish(clientId, message, packetId, h, ctx, tag, connectionId, directFrom));
     if (h) {
       this.hold.publishStarted();
       ctx = new Tracked(this.hold, h, ctx, tag);
@@ -440,6 +441,7 @@ export class ClusterClient {
       for (const p of direct) {
         const cmd: PublishCommand = { type: 'publish', now: 0, clientId, message };
         if (key !== undefined) cmd.key = key;
+        if (directFrom !== undefined) cmd.direct = directFrom;
         this.send(p, cmd, h, ctx, tag);
       }
       return;
@@ -452,6 +454,7 @@ export class ClusterClient {
       const g = groups.get(p);
       if (g) cmd.groups = g;
       if (key !== undefined) cmd.key = key;
+      if (directFrom !== undefined) cmd.direct = directFrom;
       targets.push([p, cmd]);
     };
     for (const p of direct) push(p);

@@ -1,0 +1,161 @@
+/**
+ * QoS 0 straight to this front end's own subscribers: "QoS 0 goes straight to the front ends
+ * holding the live subscribers". A QoS 0 message has no queue, no packet id and no acknowledgement;
+ * to a live session it is nothing but a write to its connection. So the front end keeps the
+ * subscriptions of its own live connections (the resumed session's from CONNECT's reply, then the
+ * SUBSCRIBEs and UNSUBSCRIBEs it forwards itself) and writes a QoS 0 publish to them at once, as one
+ * node does, without the two hops through the back end. The partitions still get the message for
+ * everyone else (sessions on other front ends, share groups, the retained store), marked with this
+ * front end's instance (PublishCommand.direct), and skip the sessions whose live connection is here.
+ *
+ * The mark promises "every live connection of mine with a matching subscription got it", and the
+ * partition checks it against its own state at the moment it applies the publish. That holds
+ * because a front end's commands reach a partition in the order it sent them:
+ * - a SUBSCRIBE's filters are used from the moment it is sent: a publish sent after it is applied
+ *   after it, so the partition skips that session, and this front end wrote it;
+ * - an UNSUBSCRIBE's and a closed connection's are dropped at once, for the same reason;
+ * - while a CONNECT is unanswered this front end does not know that session's subscriptions, but
+ *   the partition may already count the session as live here: no message is marked then (the
+ *   partitions deliver to everyone, as before), and none is written here.
+ * Share groups are left to the partitions: a group gets a message once cluster-wide.
+ */
+import type { Delivery, Message, SessionSink, SubscriptionRequest } from '../../core/types.js';
+import { TopicTrie } from '../../topics/trie.js';
+
+const SHARE_PREFIX = '$share/';
+
+/** A live connection of this front end, with the scratch fields of one publish's aggregation. */
+class LiveConnection {
+  readonly routes = new Map<string, LiveRoute>();
+  matchEpoch = 0;
+  matchRetain = false;
+  matchSubIds: number[] | undefined;
+  constructor(
+    readonly clientId: string,
+    readonly sink: SessionSink,
+  ) {}
+}
+
+interface LiveRoute {
+  readonly connection: LiveConnection;
+  options: SubscriptionRequest;
+}
+
+export class DirectQos0 {
+  private readonly trie = new TopicTrie<LiveRoute>();
+  private readonly connections = new Map<number, LiveConnection>();
+  /** Connections whose CONNECT is unanswered: while there are any, nothing is written here (see above). */
+  private readonly unknown = new Set<number>();
+  private epoch = 0;
+  private origin = '';
+  private readonly touched: LiveConnection[] = [];
+  private readonly visit = (r: LiveRoute): void => this.collect(r);
+  /** Deliveries written here (the front end's traffic). */
+  sent = 0;
+  bytesSent = 0;
+
+  /** A CONNECT is on its way to the session's partition. */
+  connecting(connectionId: number): void {
+    this.unknown.add(connectionId);
+  }
+
+  /** Its reply: the connection is live, with the session's subscriptions. */
+  connected(connectionId: number, clientId: string, sink: SessionSink, subscriptions: readonly SubscriptionRequest[] | undefined): void {
+    this.unknown.delete(connectionId);
+    this.drop(connectionId);
+    const c = new LiveConnection(clientId, sink);
+    this.connections.set(connectionId, c);
+    if (subscriptions) this.add(c, subscriptions);
+  }
+
+  /** The connection ended, was kicked, or its CONNECT was refused. */
+  closed(connectionId: number): void {
+    this.unknown.delete(connectionId);
+    this.drop(connectionId);
+  }
+
+  subscribe(connectionId: number, subs: readonly SubscriptionRequest[]): void {
+    const c = this.connections.get(connectionId);
+    if (c) this.add(c, subs);
+  }
+
+  unsubscribe(connectionId: number, filters: readonly string[]): void {
+    const c = this.connections.get(connectionId);
+    if (!c) return;
+    for (const f of filters) {
+      const r = c.routes.get(f);
+      if (!r) continue;
+      c.routes.delete(f);
+      this.trie.remove(f, r);
+    }
+  }
+
+  /** Subscriptions of this front end's live connections (share groups are not kept here). */
+  get size(): number {
+    return this.trie.size;
+  }
+
+  /**
+   * Writes a QoS 0 message to every live connection here whose subscriptions match, one delivery
+   * per connection (overlapping subscriptions aggregated as a partition does). Returns false, having
+   * written nothing, while a CONNECT is unanswered: the message must then go unmarked.
+   */
+  deliver(m: Message): boolean {
+    if (this.unknown.size !== 0) return false;
+    if (this.trie.size === 0) return true;
+    this.epoch++;
+    this.origin = m.origin;
+    const touched = this.touched;
+    this.trie.match(m.topic, this.visit);
+    for (let i = 0; i < touched.length; i++) {
+      const c = touched[i];
+      const d: Delivery = { message: m, qos: 0, packetId: 0, dup: false, retain: c.matchRetain && m.retain };
+      if (c.matchSubIds) d.subscriptionIds = c.matchSubIds;
+      this.sent++;
+      this.bytesSent += m.payload.length;
+      try {
+        c.sink.deliver(d);
+      } catch {
+        /* SessionSink contract: must not throw; one broken sink does not stop the others */
+      }
+    }
+    if (touched.length !== 0) touched.length = 0;
+    return true;
+  }
+
+  private collect(r: LiveRoute): void {
+    const c = r.connection;
+    const o = r.options;
+    if (o.noLocal && c.clientId === this.origin) return; // [MQTT-3.8.3-3]
+    if (c.matchEpoch !== this.epoch) {
+      c.matchEpoch = this.epoch;
+      c.matchRetain = o.retainAsPublished;
+      c.matchSubIds = o.subscriptionId ? [o.subscriptionId] : undefined;
+      this.touched.push(c);
+      return;
+    }
+    if (o.retainAsPublished) c.matchRetain = true;
+    if (o.subscriptionId) (c.matchSubIds ??= []).push(o.subscriptionId);
+  }
+
+  private add(c: LiveConnection, subs: readonly SubscriptionRequest[]): void {
+    for (const sub of subs) {
+      if (sub.filter.startsWith(SHARE_PREFIX)) continue;
+      const existing = c.routes.get(sub.filter);
+      if (existing) {
+        existing.options = sub;
+        continue;
+      }
+      const r: LiveRoute = { connection: c, options: sub };
+      c.routes.set(sub.filter, r);
+      this.trie.add(sub.filter, r);
+    }
+  }
+
+  private drop(connectionId: number): void {
+    const c = this.connections.get(connectionId);
+    if (!c) return;
+    this.connections.delete(connectionId);
+    for (const [f, r] of c.routes) this.trie.remove(f, r);
+  }
+}
