@@ -90,6 +90,18 @@ interface FeedCtx extends PromiseCtx {
   partition: number;
 }
 
+/** A CONNECT's reply with its feed position (the resumed session's subscriptions are counted once the index has reached it). */
+interface ConnectReply {
+  result: ConnectResult;
+  seq: number;
+}
+
+const connectHandler: ReplyHandler = {
+  reply(ctx, _tag, ok, value, seq) {
+    promiseHandler.reply(ctx, 0, ok, ok ? ({ result: value as ConnectResult, seq } satisfies ConnectReply) : value, 0);
+  },
+};
+
 const feedHandler: ReplyHandler = {
   reply(ctx, _tag, ok, value, seq) {
     const c = ctx as FeedCtx;
@@ -207,6 +219,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
       },
       partitionDown: (p, reason) => this.partitionDown(p, reason),
     });
+    this.client.localSubscribers = this.direct;
   }
 
   start(): void {
@@ -291,12 +304,19 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
       will: req.will,
     };
     this.direct.connecting(connectionId);
-    return this.run<ConnectResult>(partition, cmd).then(
-      (r) => {
+    return new Promise<ConnectReply>((resolve, reject) => this.client.command(partition, cmd, connectHandler, { resolve, reject } as PromiseCtx)).then(
+      ({ result, seq }) => {
         // Taken over or closed while it waited: its sink is gone and nothing is written to it.
-        if (this.sinks.get(connectionId)?.sink === sink) this.direct.connected(connectionId, req.clientId, sink, r.subscriptions);
-        else this.direct.closed(connectionId);
-        return { sessionPresent: r.sessionPresent };
+        if (this.sinks.get(connectionId)?.sink !== sink) {
+          this.direct.closed(connectionId);
+          return { sessionPresent: result.sessionPresent };
+        }
+        // The partition that answered (a handover may have moved the command on while it was held).
+        const at = this.client.partitionOf(req.clientId);
+        this.direct.connected(connectionId, req.clientId, sink, at, result.subscriptions);
+        const filters = result.subscriptions?.map((s) => s.filter);
+        if (filters?.length) void this.client.index.reached(at, seq).then(() => this.direct.confirm(connectionId, filters));
+        return { sessionPresent: result.sessionPresent };
       },
       (err: Error) => {
         this.sinks.delete(connectionId);
@@ -324,7 +344,18 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     const partition = this.client.partitionOf(clientId);
     const global = this.global(connectionId);
     this.direct.subscribe(global, subs);
-    return this.feedCall(partition, { type: 'subscribe', now: 0, clientId, connectionId: global, subs });
+    return this.feedCall<number[]>(partition, { type: 'subscribe', now: 0, clientId, connectionId: global, subs }).then(
+      (codes) => {
+        // Refused ones (the connection was taken over meanwhile) are not the partition's: not written to, not counted.
+        this.direct.unsubscribe(global, subs.filter((_, i) => codes[i] >= 0x80).map((s) => s.filter));
+        this.direct.confirm(global, subs.filter((_, i) => codes[i] < 0x80).map((s) => s.filter));
+        return codes;
+      },
+      (err: Error) => {
+        this.direct.unsubscribe(global, subs.map((s) => s.filter));
+        throw err;
+      },
+    );
   }
 
   unsubscribe(clientId: string, connectionId: number, filters: string[]): Promise<number[]> {

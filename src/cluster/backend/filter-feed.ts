@@ -1,10 +1,11 @@
 /**
  * A partition's filter feed: which filters (and share groups) its sessions subscribe to, streamed
  * to every process that follows the partition (front ends and back ends) so each keeps its own
- * subscription index (client/cluster-index.ts). Only transitions are sent: a filter appearing for
- * the first session of this partition, or disappearing with the last. Each transition bumps the
- * partition's feed sequence; a subscribe reply carries it, and the subscriber's front end sends
- * SUBACK only once its copy has reached it.
+ * subscription index (client/cluster-index.ts). Every change of a filter's number of subscribing
+ * sessions is sent: its new count, and the transitions (a filter appearing for the first session of
+ * this partition, or disappearing with the last). Each change bumps the partition's feed sequence;
+ * a subscribe reply carries it, and the subscriber's front end sends SUBACK only once its copy has
+ * reached it.
  *
  * A follower gets a snapshot first (reset) and changes after it, in order, on the same link as the
  * replies, so it never sees a reply before the change it depends on.
@@ -19,6 +20,8 @@ import { randomInt } from 'node:crypto';
 import type { Routes } from '../../partition/routes.js';
 import type { Link } from '../transport/link.js';
 import { FrameType, encodeFeed } from '../transport/protocol.js';
+
+const NONE: never[] = [];
 
 /** Changes kept for resuming followers (each a small encoded frame: one or two filters). */
 export const FEED_RING_SIZE = 4096;
@@ -51,20 +54,23 @@ export class FilterFeed {
   private added(filter: string): void {
     const n = this.counts.get(filter) ?? 0;
     this.counts.set(filter, n + 1);
-    if (n === 0) this.emit([filter], []);
+    this.emit(n === 0 ? [filter] : NONE, NONE, [filter, n + 1]);
   }
 
   private removed(filter: string): void {
     const n = this.counts.get(filter) ?? 0;
     if (n <= 1) {
       this.counts.delete(filter);
-      if (n === 1) this.emit([], [filter]);
-    } else this.counts.set(filter, n - 1);
+      if (n === 1) this.emit(NONE, [filter], NONE);
+    } else {
+      this.counts.set(filter, n - 1);
+      this.emit(NONE, NONE, [filter, n - 1]);
+    }
   }
 
-  private emit(added: string[], removed: string[]): void {
+  private emit(added: string[], removed: string[], counts: Array<string | number>): void {
     this.seq++;
-    const body = encodeFeed({ partition: this.partition, seq: this.seq, reset: false, added, removed });
+    const body = encodeFeed({ partition: this.partition, seq: this.seq, reset: false, added, removed, counts });
     this.ring[this.seq % this.ringSize] = body;
     for (const l of this.followers) l.send(FrameType.Feed, this.epoch(), body);
   }
@@ -82,7 +88,9 @@ export class FilterFeed {
       for (let n = from.seq + 1; n <= this.seq; n++) link.send(FrameType.Feed, epoch, this.ring[n % this.ringSize]);
       return true;
     }
-    link.send(FrameType.Feed, this.epoch(), encodeFeed({ partition: this.partition, seq: this.seq, reset: true, added: [...this.counts.keys()], removed: [] }));
+    const counts: Array<string | number> = [];
+    for (const [f, n] of this.counts) counts.push(f, n);
+    link.send(FrameType.Feed, this.epoch(), encodeFeed({ partition: this.partition, seq: this.seq, reset: true, added: [...this.counts.keys()], removed: [], counts }));
     return false;
   }
 

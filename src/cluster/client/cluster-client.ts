@@ -175,8 +175,16 @@ export class ClusterClient {
     feedReached: (partition, seq) => this.index.reached(partition, seq),
     late: (move, inflight) => this.opts.log.warn({ move: move.id, source: move.source, inflight }, 'handover barrier still waits for publishes in flight'),
   });
+  /**
+   * Set by a front end that writes QoS 0 to its own subscribers itself (direct-qos0.ts): how many
+   * of a partition's subscriptions to a filter it counts as its own live ones.
+   */
+  localSubscribers: { countOf(filter: string, partition: number): number } | undefined;
+  /** During one publish's match: its QoS 0 message was written to this front end's subscribers already. */
+  private covering = false;
   private readonly collect = (e: IndexEntry): void => {
     if (e.shareKey === undefined) {
+      if (this.covering && this.coveredHere(e)) return;
       for (let i = 0; i < e.partitions.length; i++) this.directScratch.add(e.partitions[i]);
       return;
     }
@@ -186,6 +194,13 @@ export class ClusterClient {
       if (!list.includes(e.shareKey)) list.push(e.shareKey);
     } else this.groupScratch.set(p, [e.shareKey]);
   };
+
+  /** Every session of every partition subscribed to this filter is a live one of this front end, which wrote the message to them. */
+  private coveredHere(e: IndexEntry): boolean {
+    const local = this.localSubscribers!;
+    for (let i = 0; i < e.partitions.length; i++) if (local.countOf(e.key, e.partitions[i]) !== e.counts[i]) return false;
+    return true;
+  }
 
   constructor(private readonly opts: ClusterClientOptions) {
     this.map = opts.mapSource.current();
@@ -429,7 +444,10 @@ export class ClusterClient {
     const groups = this.groupScratch;
     direct.clear();
     groups.clear();
+    // A retained message goes to every partition anyway (each keeps the retained copy).
+    this.covering = directFrom !== undefined && !message.retain && this.localSubscribers !== undefined;
     this.index.trie.match(message.topic, this.collect);
+    this.covering = false;
     if (message.retain) for (const p of this.map.partitions) direct.add(p.id);
     const own = packetId !== undefined && message.qos === 2 ? this.partitionOf(clientId) : -1;
     // An append somebody waits for can be retried against a new head (node-link.ts): the key lets

@@ -3,7 +3,8 @@
  * a session subscribed to it, and for every share group, the partitions that hold its members.
  * It is the union of the partitions' filter feeds (back end: filter-feed.ts), so a publish goes to
  * exactly the partitions whose sessions want it; each partition then routes to its own sessions
- * with the single node's code. Sessions are not known here, only partitions.
+ * with the single node's code. Sessions are not known here, only partitions and how many of each
+ * partition's sessions subscribe to a filter.
  */
 import { TopicTrie } from '../../topics/trie.js';
 import type { FeedChange } from '../transport/protocol.js';
@@ -11,10 +12,14 @@ import type { FeedChange } from '../transport/protocol.js';
 const SHARE_PREFIX = '$share/';
 
 export interface IndexEntry {
+  /** The filter as the feed names it (`$share/{group}/{filter}` for a group). */
+  readonly key: string;
   /** `{group}/{filter}` for a share group (as PublishCommand.groups names it), else undefined. */
   readonly shareKey: string | undefined;
   /** Partitions with at least one subscription to this filter (members of this group). */
   readonly partitions: number[];
+  /** Sessions subscribed to it in each of `partitions` (same positions). */
+  readonly counts: number[];
   /** Round-robin position among `partitions` for the group's next message. */
   cursor: number;
 }
@@ -52,6 +57,14 @@ export class ClusterIndex {
       keys.add(k);
       this.add(k, c.partition);
     }
+    const counts = c.counts;
+    if (counts !== undefined) {
+      for (let i = 0; i + 1 < counts.length; i += 2) {
+        const e = this.entries.get(counts[i] as string);
+        const at = e === undefined ? -1 : e.partitions.indexOf(c.partition);
+        if (at >= 0) e!.counts[at] = counts[i + 1] as number;
+      }
+    }
     this.seqs.set(c.partition, c.seq);
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       const w = this.waiters[i];
@@ -67,18 +80,24 @@ export class ClusterIndex {
     if (!e) {
       const shared = key.startsWith(SHARE_PREFIX) ? key.slice(SHARE_PREFIX.length) : undefined;
       const filter = shared === undefined ? key : shared.slice(shared.indexOf('/') + 1);
-      e = { shareKey: shared, partitions: [], cursor: 0 };
+      e = { key, shareKey: shared, partitions: [], counts: [], cursor: 0 };
       this.entries.set(key, e);
       this.trie.add(filter, e);
     }
-    if (!e.partitions.includes(partition)) e.partitions.push(partition);
+    if (!e.partitions.includes(partition)) {
+      e.partitions.push(partition);
+      e.counts.push(1); // the feed's counts follow in the same change
+    }
   }
 
   private drop(key: string, partition: number): void {
     const e = this.entries.get(key);
     if (!e) return;
     const i = e.partitions.indexOf(partition);
-    if (i >= 0) e.partitions.splice(i, 1);
+    if (i >= 0) {
+      e.partitions.splice(i, 1);
+      e.counts.splice(i, 1);
+    }
     if (e.partitions.length === 0) {
       this.entries.delete(key);
       const filter = e.shareKey === undefined ? key : e.shareKey.slice(e.shareKey.indexOf('/') + 1);

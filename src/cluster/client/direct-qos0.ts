@@ -18,6 +18,14 @@
  *   the partition may already count the session as live here: no message is marked then (the
  *   partitions deliver to everyone, as before), and none is written here.
  * Share groups are left to the partitions: a group gets a message once cluster-wide.
+ *
+ * When every session subscribed to the message's filters is live here, the partitions need not be
+ * asked at all: the index's per-partition counts (cluster-index.ts) equal the subscriptions counted
+ * here (`countOf`). A subscription is counted only once this front end's index has applied the
+ * feed change that added it (a SUBSCRIBE's or CONNECT's reply position), and uncounted as soon as
+ * it goes, so a count here never includes one the index does not: equal counts mean nobody else,
+ * as far as the index knows. A connection's partition does not change while it lives: a handover
+ * closes the connections of the sessions it moves.
  */
 import type { Delivery, Message, SessionSink, SubscriptionRequest } from '../../core/types.js';
 import { TopicTrie } from '../../topics/trie.js';
@@ -27,6 +35,8 @@ const SHARE_PREFIX = '$share/';
 /** A live connection of this front end, with the scratch fields of one publish's aggregation. */
 class LiveConnection {
   readonly routes = new Map<string, LiveRoute>();
+  /** The session's partition. */
+  partition = -1;
   matchEpoch = 0;
   matchRetain = false;
   matchSubIds: number[] | undefined;
@@ -39,6 +49,8 @@ class LiveConnection {
 interface LiveRoute {
   readonly connection: LiveConnection;
   options: SubscriptionRequest;
+  /** The index has it (see above). */
+  counted: boolean;
 }
 
 export class DirectQos0 {
@@ -50,6 +62,8 @@ export class DirectQos0 {
   private origin = '';
   private readonly touched: LiveConnection[] = [];
   private readonly visit = (r: LiveRoute): void => this.collect(r);
+  /** Filter -> counted subscriptions here, by partition id. */
+  private readonly counted = new Map<string, number[]>();
   /** Deliveries written here (the front end's traffic). */
   sent = 0;
   bytesSent = 0;
@@ -60,12 +74,32 @@ export class DirectQos0 {
   }
 
   /** Its reply: the connection is live, with the session's subscriptions. */
-  connected(connectionId: number, clientId: string, sink: SessionSink, subscriptions: readonly SubscriptionRequest[] | undefined): void {
+  connected(connectionId: number, clientId: string, sink: SessionSink, partition: number, subscriptions: readonly SubscriptionRequest[] | undefined): void {
     this.unknown.delete(connectionId);
     this.drop(connectionId);
     const c = new LiveConnection(clientId, sink);
+    c.partition = partition;
     this.connections.set(connectionId, c);
     if (subscriptions) this.add(c, subscriptions);
+  }
+
+  /** The index has applied the feed up to the reply of `filters`' SUBSCRIBE (or of the CONNECT that resumed them). */
+  confirm(connectionId: number, filters: readonly string[]): void {
+    const c = this.connections.get(connectionId);
+    if (!c) return;
+    for (const f of filters) {
+      const r = c.routes.get(f);
+      if (r === undefined || r.counted) continue;
+      r.counted = true;
+      let byPartition = this.counted.get(f);
+      if (!byPartition) this.counted.set(f, (byPartition = []));
+      byPartition[c.partition] = (byPartition[c.partition] ?? 0) + 1;
+    }
+  }
+
+  /** Subscriptions to exactly `filter` counted here whose sessions are in `partition`. */
+  countOf(filter: string, partition: number): number {
+    return this.counted.get(filter)?.[partition] ?? 0;
   }
 
   /** The connection ended, was kicked, or its CONNECT was refused. */
@@ -87,6 +121,18 @@ export class DirectQos0 {
       if (!r) continue;
       c.routes.delete(f);
       this.trie.remove(f, r);
+      this.uncount(f, r);
+    }
+  }
+
+  private uncount(filter: string, r: LiveRoute): void {
+    if (!r.counted) return;
+    r.counted = false;
+    const byPartition = this.counted.get(filter)!;
+    const p = r.connection.partition;
+    if (--byPartition[p] === 0) {
+      delete byPartition[p];
+      if (!byPartition.some((n) => n > 0)) this.counted.delete(filter);
     }
   }
 
@@ -146,7 +192,7 @@ export class DirectQos0 {
         existing.options = sub;
         continue;
       }
-      const r: LiveRoute = { connection: c, options: sub };
+      const r: LiveRoute = { connection: c, options: sub, counted: false };
       c.routes.set(sub.filter, r);
       this.trie.add(sub.filter, r);
     }
@@ -156,6 +202,9 @@ export class DirectQos0 {
     const c = this.connections.get(connectionId);
     if (!c) return;
     this.connections.delete(connectionId);
-    for (const [f, r] of c.routes) this.trie.remove(f, r);
+    for (const [f, r] of c.routes) {
+      this.trie.remove(f, r);
+      this.uncount(f, r);
+    }
   }
 }

@@ -18,7 +18,8 @@
  *   REQUEST    msgpack [requestId, op, arg]                              follow / stats / route
  *              follow: arg = partition, or [partition, feedId, seq] to resume (filter-feed.ts);
  *              its reply value = {feed, resumed}
- *   FEED       msgpack [partition, seq, reset, added, removed]          back end -> followers
+ *   FEED       msgpack [partition, seq, reset, added, removed, counts]  back end -> followers
+ *              counts = [filter, sessions]* for the filters whose count changed (all of them in a reset)
  *   CHAIN_*    replication between the replicas of a partition (src/replication/chain-protocol.ts)
  *
  * Frames of one turn leave together (link.ts); every frame carries the sender's map epoch.
@@ -211,13 +212,20 @@ export interface FeedChange {
   reset: boolean;
   added: string[];
   removed: string[];
+  /**
+   * How many of the partition's sessions subscribe to each filter whose count changed (every
+   * filter in a reset), flat: [filter, count]*. A front end compares them with its own live
+   * subscribers to tell when a QoS 0 message has nobody else to go to (direct-qos0.ts). A feed
+   * without them (an older back end) counts 1 per filter.
+   */
+  counts?: Array<string | number>;
 }
 
 export function encodeFeed(c: FeedChange): Buffer {
-  return packr.pack([c.partition, c.seq, c.reset, c.added, c.removed]);
+  return packr.pack([c.partition, c.seq, c.reset, c.added, c.removed, c.counts ?? []]);
 }
 
 export function decodeFeed(body: Buffer): FeedChange {
-  const [partition, seq, reset, added, removed] = packr.unpack(body) as [number, number, boolean, string[], string[]];
-  return { partition, seq, reset, added, removed };
+  const [partition, seq, reset, added, removed, counts] = packr.unpack(body) as [number, number, boolean, string[], string[], Array<string | number> | undefined];
+  return counts === undefined || counts.length === 0 ? { partition, seq, reset, added, removed } : { partition, seq, reset, added, removed, counts };
 }

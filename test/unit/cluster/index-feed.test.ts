@@ -50,10 +50,17 @@ describe('filter feed -> cluster index', () => {
     p1.apply({ type: 'subscribe', now: 2, clientId: 'c', connectionId: 3, subs: [{ ...sub, filter: 'x/+' }] }, silentOutput);
     expect(targets(index, 'x/y')).toEqual({ direct: [0, 1], groups: ['g/x/#@1'] });
     expect(targets(index, 'z')).toEqual({ direct: [], groups: [] });
+    expect(index.entry('x/+')?.counts).toEqual([2]);
+    expect(index.entry('x/#')?.counts).toEqual([1]);
 
     // One of two sessions of partition 1 leaves x/+: the partition still wants x/y.
     p1.apply({ type: 'unsubscribe', now: 3, clientId: 'b', connectionId: 2, filters: ['x/+'] }, silentOutput);
     expect(targets(index, 'x/y').direct).toEqual([0, 1]);
+    expect(index.entry('x/+')?.counts).toEqual([1]);
+    // A second follower from a snapshot sees the same counts.
+    const late = new ClusterIndex();
+    f1.follow(follower(late));
+    expect(late.entry('x/+')?.counts).toEqual([1]);
     // The last one goes (its session ends): only partition 0 is left for x/y; the group too is gone.
     p1.apply({ type: 'disconnect', now: 4, clientId: 'c', connectionId: 3, normal: true }, silentOutput);
     p1.apply({ type: 'unsubscribe', now: 4, clientId: 'b', connectionId: 2, filters: ['$share/g/x/#'] }, silentOutput);
@@ -121,7 +128,7 @@ describe('filter feed -> cluster index', () => {
     for (const f of ['a', 'b', 'c']) p0.apply({ type: 'subscribe', now: 2, clientId: 'a', connectionId: 1, subs: [{ ...sub, filter: f }] }, silentOutput);
     frames.length = 0;
     expect(feed.follow(link, left)).toBe(false); // 3 missed, 2 kept
-    expect(frames).toEqual([{ partition: 0, seq: 3, reset: true, added: ['a', 'b', 'c'], removed: [] }]);
+    expect(frames).toEqual([{ partition: 0, seq: 3, reset: true, added: ['a', 'b', 'c'], removed: [], counts: ['a', 1, 'b', 1, 'c', 1] }]);
     // Exactly as many missed as the ring keeps: resumed.
     feed.unfollow(link);
     const again = { feed: feed.id, seq: index.seqOf(0) };
