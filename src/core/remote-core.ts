@@ -173,7 +173,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
   readonly direct = new DirectQos0();
   /** Client id -> the cluster-wide id of its live connection on this front end (QoS 2 undo, see ClusterClient). */
   private readonly live = new Map<string, number>();
-  private readonly counters = new Map<number, BrokerStats & { droppedQos0?: number }>();
+  private readonly counters = new Map<number, BrokerStats & { droppedQos0?: number; frontEndReceived?: number; frontEndSent?: number }>();
   /** The state store's requests of this front end's clients (tapRequests). */
   private tap: { topic: string; handler: (message: Message, connectionId: number) => void } | undefined;
   /**
@@ -488,6 +488,9 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
       s.messagesReceived += c.messagesReceived;
       s.messagesSent += c.messagesSent;
       s.messagesDropped += c.messagesDropped + (c.droppedQos0 ?? 0);
+      // QoS 0 that front ends wrote to their own subscribers (direct-qos0.ts), reported with one partition.
+      s.messagesReceived += c.frontEndReceived ?? 0;
+      s.messagesSent += c.frontEndSent ?? 0;
       s.queued += c.queued;
       s.inflight += c.inflight;
     }
@@ -558,8 +561,10 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
   }
 
   private poll(): void {
+    const first = this.client.currentMap.partitions[0]?.id;
     for (const p of this.client.currentMap.partitions) {
-      this.client.request(p.id, 'stats', p.id, {
+      const arg = p.id === first ? [p.id, this.instance, this.client.localOnly, this.direct.sent] : p.id;
+      this.client.request(p.id, 'stats', arg, {
         reply: (_c, _t, ok, value) => {
           if (ok) this.counters.set(p.id, value as BrokerStats);
         },

@@ -130,6 +130,34 @@ describe('operations of a cluster', () => {
     expect(status.listeners.map((l) => [l.port, l.open])).toEqual([[fe.clientPorts![0], true]]);
   });
 
+  it('counts QoS 0 the front end wrote to its own subscribers without any partition, on the front end and in the cluster-wide counts', async () => {
+    const fe = cluster.entry('frontend', 0);
+    const feUrl = `${metricsUrl(fe)}/metrics`;
+    const feLabels = { role: 'frontend', node: 'frontend-0' };
+    const admin = `http://127.0.0.1:${fe.adminPort}/api/v1`;
+    const clusterStats = async () => ((await (await fetch(`${admin}/status`)).json()) as StatusDocument).stats;
+    const topic = `ops/${uid('q0')}`;
+    const url = `mqtt://127.0.0.1:${fe.clientPorts![0]}`;
+    const sub = await connect(url, { clientId: idIn(1, 'q0sub'), protocolVersion: 5 });
+    clients.push(sub);
+    const got = collect(sub);
+    await subscribe(sub, topic, { qos: 0 });
+    const pub = await connect(url, { clientId: idIn(0, 'q0pub'), protocolVersion: 5 });
+    clients.push(pub);
+    // Settled: the counts of the traffic before are in (a stats poll a second).
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = { fe: await scrape(feUrl), stats: await clusterStats() };
+    for (let i = 0; i < N; i++) await publish(pub, topic, `z${i}`, { qos: 0 });
+    await until(`${N} deliveries`, () => got.messages.length >= N);
+    const after = await scrape(feUrl);
+    expect(value(after, 'aio_broker_publishes_sent', feLabels) - value(before.fe, 'aio_broker_publishes_sent', feLabels)).toBe(N);
+    // No partition saw them: the front end reports them with its stats request, and every front end's /status sums them in.
+    await until('cluster-wide counts with the front end\'s own QoS 0', async () => {
+      const s = await clusterStats();
+      return s.messagesReceived - before.stats.messagesReceived === N && s.messagesSent - before.stats.messagesSent === N;
+    });
+  });
+
   it("the front end's /readyz names the partition of a killed back end, and is ready again after its restart", async () => {
     const fe = cluster.entry('frontend', 0);
     const victim = backendOf(1);

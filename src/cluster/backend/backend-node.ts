@@ -89,6 +89,8 @@ interface LiveConnection {
 }
 
 const TICK_MS = 1000;
+/** Front-end instances whose traffic totals a partition keeps (each restart of a front end is a new one). */
+const MAX_TRAFFIC_REPORTS = 4096;
 const FORWARD_QUEUE_MAX = 100_000;
 /**
  * Unsent bytes on a link to a front end at which this node stops reading the front ends' commands
@@ -138,6 +140,8 @@ export class BackendNode {
   private readonly deliveries = new Map<Link, DeliveryBatch>();
   private readonly replies = new Map<Link, unknown[]>();
   private readonly following = new Map<Link, Set<FilterFeed>>();
+  /** Partition -> front-end instance -> its reported [received, sent] totals (frontEndTraffic). */
+  private readonly trafficReports = new Map<number, Map<number, [number, number]>>();
   private flushQueued = false;
   /**
    * Front-end links whose unsent deliveries are above FRONTEND_BEHIND_BYTES: input from front ends
@@ -483,6 +487,28 @@ export class BackendNode {
     this.applying = -1;
   }
 
+  /**
+   * QoS 0 traffic no partition saw (front ends write it to their own subscribers: direct-qos0.ts).
+   * Every front end reports its running totals to the first partition of the map with its stats
+   * request ([partition, instance, received, sent]); that partition's answer carries the sums over
+   * every front end that ever reported, so the cluster-wide $SYS counts include them exactly once.
+   */
+  private frontEndTraffic(partition: number, arg: unknown): { frontEndReceived: number; frontEndSent: number } | undefined {
+    let reports = this.trafficReports.get(partition);
+    if (Array.isArray(arg) && arg.length === 4) {
+      if (!reports) this.trafficReports.set(partition, (reports = new Map()));
+      if (reports.size < MAX_TRAFFIC_REPORTS || reports.has(Number(arg[1]))) reports.set(Number(arg[1]), [Number(arg[2]) || 0, Number(arg[3]) || 0]);
+    }
+    if (!reports) return undefined;
+    let frontEndReceived = 0;
+    let frontEndSent = 0;
+    for (const [r, s] of reports.values()) {
+      frontEndReceived += r;
+      frontEndSent += s;
+    }
+    return { frontEndReceived, frontEndSent };
+  }
+
   private request(link: Link, body: Buffer): void {
     const [id, op, arg] = packr.unpack(body) as [number, string, unknown];
     if (op === 'barrier' || op === 'export' || op === 'import') return this.handoverRequest(link, id, op, arg as unknown[]);
@@ -502,7 +528,8 @@ export class BackendNode {
     if (op === 'stats') {
       // The node's QoS 0 shedding is reported once, with its first partition, so sums stay right.
       const droppedQos0 = h.id === this.partitions()[0] ? this.droppedQos0 : 0;
-      return this.reply(link, id, undefined, { ...partitionStats(h.replica.partition), droppedQos0 }, h.feed.seq);
+      const traffic = this.frontEndTraffic(h.id, arg);
+      return this.reply(link, id, undefined, { ...partitionStats(h.replica.partition), droppedQos0, ...traffic }, h.feed.seq);
     }
     // Inspection for the admin API (not a message path: each walks the partition's state).
     const p = h.replica.partition;

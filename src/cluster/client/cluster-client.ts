@@ -182,9 +182,18 @@ export class ClusterClient {
   localSubscribers: { countOf(filter: string, partition: number): number } | undefined;
   /** During one publish's match: its QoS 0 message was written to this front end's subscribers already. */
   private covering = false;
+  private covered = false;
+  /**
+   * QoS 0 messages that reached no partition because this front end's own subscribers were all
+   * there was: counted here, since no partition saw them ($SYS, RemoteBrokerCore.poll).
+   */
+  localOnly = 0;
   private readonly collect = (e: IndexEntry): void => {
     if (e.shareKey === undefined) {
-      if (this.covering && this.coveredHere(e)) return;
+      if (this.covering && this.coveredHere(e)) {
+        this.covered = true;
+        return;
+      }
       for (let i = 0; i < e.partitions.length; i++) this.directScratch.add(e.partitions[i]);
       return;
     }
@@ -446,8 +455,10 @@ export class ClusterClient {
     groups.clear();
     // A retained message goes to every partition anyway (each keeps the retained copy).
     this.covering = directFrom !== undefined && !message.retain && this.localSubscribers !== undefined;
+    this.covered = false;
     this.index.trie.match(message.topic, this.collect);
     this.covering = false;
+    if (this.covered && direct.size === 0 && groups.size === 0) this.localOnly++;
     if (message.retain) for (const p of this.map.partitions) direct.add(p.id);
     const own = packetId !== undefined && message.qos === 2 ? this.partitionOf(clientId) : -1;
     // An append somebody waits for can be retried against a new head (node-link.ts): the key lets
