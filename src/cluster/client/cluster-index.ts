@@ -86,7 +86,9 @@ export class ClusterIndex {
     }
     if (!e.partitions.includes(partition)) {
       e.partitions.push(partition);
-      e.counts.push(1); // the feed's counts follow in the same change
+      // Unknown until the counts of the same change say: an older back end's feed has none, and an
+      // unknown count never lets a front end skip the partition (direct-qos0.ts).
+      e.counts.push(-1);
     }
   }
 

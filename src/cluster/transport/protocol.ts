@@ -216,7 +216,7 @@ export interface FeedChange {
    * How many of the partition's sessions subscribe to each filter whose count changed (every
    * filter in a reset), flat: [filter, count]*. A front end compares them with its own live
    * subscribers to tell when a QoS 0 message has nobody else to go to (direct-qos0.ts). A feed
-   * without them (an older back end) counts 1 per filter.
+   * without them (an older back end) leaves the counts unknown.
    */
   counts?: Array<string | number>;
 }
