@@ -371,8 +371,8 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     const tap = this.tapOf(clientId, message);
     if (message.qos === 0) {
       // Written to this front end's own subscribers now; the partitions skip them (direct-qos0.ts).
-      const direct = this.direct.deliver(message) ? this.instance : undefined;
-      this.client.publish(clientId, message, undefined, undefined, undefined, 0, undefined, direct);
+      const below = this.direct.deliver(message);
+      this.client.publish(clientId, message, undefined, undefined, undefined, 0, undefined, this.instance, below === Infinity ? undefined : below);
       tap?.handler(message, tap.connectionId);
       this.holdIfBehind();
       return QOS0_DONE;

@@ -64,6 +64,12 @@ export interface PublishCommand {
    * skips the sessions whose live connection is on that front end.
    */
   direct?: number;
+  /**
+   * With `direct`: that front end wrote only to its connections below this cluster-wide connection
+   * id (its CONNECTs from this id on were unanswered: it did not know their subscriptions yet). The
+   * partition delivers to the others as usual.
+   */
+  directBelow?: number;
 }
 
 export interface ReleaseCommand {

@@ -97,6 +97,8 @@ export class Partition {
   private groupsOnly = false;
   /** Cluster, during one QoS 0 route: the front end that already wrote it to its own live sessions (0: none). */
   private directFrom = 0;
+  /** With directFrom: only its connections below this id were written to (PublishCommand.directBelow). */
+  private directBelow = Infinity;
   private readonly touched: Session[] = [];
   private readonly touchedGroups: ShareGroup[] = [];
   private readonly visit = (route: Route) => this.collect(route);
@@ -406,6 +408,7 @@ export class Partition {
     this.serveGroups = this.limits.cluster ? cmd.groups ?? NO_GROUPS : undefined;
     this.groupsOnly = cmd.groupsOnly === true && this.limits.cluster === true;
     this.directFrom = cmd.direct !== undefined && m.qos === 0 && this.limits.cluster === true ? cmd.direct : 0;
+    this.directBelow = cmd.directBelow ?? Infinity;
     const matched = this.route(m, cmd.now, out);
     this.serveGroups = undefined;
     this.groupsOnly = false;
@@ -447,7 +450,7 @@ export class Partition {
     const direct = this.directFrom;
     for (let i = 0; i < touched.length; i++) {
       const s = touched[i];
-      if (direct !== 0 && s.connectionId !== 0 && instanceOf(s.connectionId) === direct) {
+      if (direct !== 0 && s.connectionId !== 0 && instanceOf(s.connectionId) === direct && s.connectionId < this.directBelow) {
         matched++; // its front end wrote it to the connection already (PublishCommand.direct)
         continue;
       }

@@ -21,8 +21,8 @@
  *             u32:length payload [u32:length msgpack(properties)]
  *             flags: qos (bits 0-1), retain (2), packetId (3), expiresAt (4), expiryHidden (5),
  *             properties (6), origin is the clientId (7: no origin field)
- *   extension = u8:xflags [u16:length utf8 key] [u16:n str*n groups] [u32:direct]
- *             xflags: key (0), groups (1), groupsOnly (2), direct (3). A cluster's publishes carry an
+ *   extension = u8:xflags [u16:length utf8 key] [u16:n str*n groups] [u32:direct] [f64:directBelow]
+ *             xflags: key (0), groups (1), groupsOnly (2), direct (3), directBelow (4). A cluster's publishes carry an
  *             idempotency key (every QoS 1/2 append) and share groups; in the generic MessagePack
  *             form they cost the front end, the back end's decoder and its log encoder a generic
  *             object walk per message. The key is unique per message: written without a string number.
@@ -60,6 +60,7 @@ const X_KEY = 1;
 const X_GROUPS = 2;
 const X_GROUPS_ONLY = 4;
 const X_DIRECT = 8;
+const X_DIRECT_BELOW = 16;
 
 const F_RETAIN = 1 << 2;
 const F_PACKET_ID = 1 << 3;
@@ -76,7 +77,7 @@ type Exhaustive<T, Known extends keyof T> = Exclude<keyof T, Known> extends neve
 const MESSAGE_FIELDS: Exhaustive<Message, 'topic' | 'payload' | 'qos' | 'retain' | 'origin' | 'expiresAt' | 'expiryHidden' | 'properties'> = true;
 // `groups` (a cluster's share-group selection) and `key` (a cluster append's idempotency key) are
 // written in the packed form: see encodeCommands.
-const PUBLISH_FIELDS: Exhaustive<PublishCommand, 'type' | 'now' | 'clientId' | 'message' | 'packetId' | 'groups' | 'groupsOnly' | 'key' | 'direct'> = true;
+const PUBLISH_FIELDS: Exhaustive<PublishCommand, 'type' | 'now' | 'clientId' | 'message' | 'packetId' | 'groups' | 'groupsOnly' | 'key' | 'direct' | 'directBelow'> = true;
 const ACK_FIELDS: Exhaustive<AckCommand, 'type' | 'now' | 'clientId' | 'connectionId' | 'packetId' | 'kind' | 'reasonCode'> = true;
 void [MESSAGE_FIELDS, PUBLISH_FIELDS, ACK_FIELDS];
 
@@ -97,7 +98,7 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
       const m = c.message;
       bound += 1 + 8 + 1 + 2 + 8 + 9 + 3 * (c.clientId.length + m.topic.length + m.origin.length) + 4 + m.payload.length;
       if (c.key !== undefined || c.groups !== undefined || c.groupsOnly || c.direct !== undefined) {
-        bound += 1 + (c.key !== undefined ? 2 + 3 * c.key.length : 0) + (c.direct !== undefined ? 4 : 0);
+        bound += 1 + (c.key !== undefined ? 2 + 3 * c.key.length : 0) + (c.direct !== undefined ? 4 : 0) + (c.directBelow !== undefined ? 8 : 0);
         if (c.groups !== undefined) {
           bound += 2;
           for (let g = 0; g < c.groups.length; g++) bound += 3 + 3 * c.groups[g].length;
@@ -254,7 +255,7 @@ export function joinRecords(parts: Buffer[], alloc: (bound: number) => Buffer = 
 }
 
 function writeExtension(out: Buffer, at: number, c: PublishCommand, strings: Map<string, number>): number {
-  out[at++] = (c.key !== undefined ? X_KEY : 0) | (c.groups !== undefined ? X_GROUPS : 0) | (c.groupsOnly ? X_GROUPS_ONLY : 0) | (c.direct !== undefined ? X_DIRECT : 0);
+  out[at++] = (c.key !== undefined ? X_KEY : 0) | (c.groups !== undefined ? X_GROUPS : 0) | (c.groupsOnly ? X_GROUPS_ONLY : 0) | (c.direct !== undefined ? X_DIRECT : 0) | (c.directBelow !== undefined ? X_DIRECT_BELOW : 0);
   if (c.key !== undefined) {
     const n = writeUtf8(out, at + 2, c.key);
     out[at] = n;
@@ -269,6 +270,7 @@ function writeExtension(out: Buffer, at: number, c: PublishCommand, strings: Map
     for (let g = 0; g < n; g++) at = writeString(out, at, c.groups[g], strings);
   }
   if (c.direct !== undefined) at = out.writeUInt32LE(c.direct, at);
+  if (c.directBelow !== undefined) at = out.writeDoubleLE(c.directBelow, at);
   return at;
 }
 
@@ -283,6 +285,7 @@ function readExtension(r: Reader, cmd: PublishCommand): void {
   }
   if (x & X_GROUPS_ONLY) cmd.groupsOnly = true;
   if (x & X_DIRECT) cmd.direct = r.u32();
+  if (x & X_DIRECT_BELOW) cmd.directBelow = r.f64();
 }
 
 function writeString(out: Buffer, at: number, s: string, strings: Map<string, number>): number {

@@ -20,6 +20,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  for (const b of cluster?.backends ?? []) if (b.proc.pid !== undefined && b.proc.exitCode === null) process.kill(b.proc.pid, 'SIGCONT');
   for (const c of clients) c.end(true);
   await cluster?.stop();
 });
@@ -103,6 +104,31 @@ describe('cluster QoS 0 straight to the front end holding the subscribers (F2 P2
     const pub = await connect(0, clientIdIn(cluster.map, 0, 'direct-resume-pub'));
     await burst(pub, 'direct/r/x', 'resumed', 100);
     await burstOf(got, 'resumed', 100);
+  });
+
+  it('while a CONNECT is unanswered, connections older than it get QoS 0 from the front end and newer ones from their partition, each once', async () => {
+    const topic = 'direct/pending';
+    const older = await connect(0, clientIdIn(cluster.map, 0, 'direct-older'));
+    const gOlder = collect(older, topic);
+    await older.subscribeAsync(topic, { qos: 1 });
+    // A CONNECT that stays unanswered: its session's partition is on a stopped back end.
+    const stopped = cluster.backends.find((b) => b.id === cluster.map.partitions[1].chain[0])!;
+    process.kill(stopped.proc.pid!, 'SIGSTOP');
+    try {
+      const pending = mqtt.connect(cluster.url(0), { clientId: clientIdIn(cluster.map, 1, 'direct-pending'), protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 10_000 });
+      pending.on('error', () => {});
+      clients.push(pending);
+      await new Promise((r) => setTimeout(r, 300)); // its CONNECT is at the partition's link by now
+      const newer = await connect(0, clientIdIn(cluster.map, 0, 'direct-newer'));
+      const gNewer = collect(newer, topic);
+      await newer.subscribeAsync(topic, { qos: 1 });
+      const pub = await connect(0, clientIdIn(cluster.map, 0, 'direct-pending-pub'));
+      await burst(pub, topic, 'pending', 200);
+      await burstOf(gOlder, 'pending', 200);
+      await burstOf(gNewer, 'pending', 200);
+    } finally {
+      process.kill(stopped.proc.pid!, 'SIGCONT');
+    }
   });
 
   it('overlapping subscriptions give one message with every identifier; No Local holds; a takeover moves delivery to the new front end', async () => {

@@ -439,10 +439,11 @@ export class ClusterClient {
    * Route a message to every partition whose sessions want it. `h` hears the summed outcome
    * (`PublishResult`, or `[reasonCode, message]` when any involved partition refused); without `h`
    * nobody waits (QoS 0, wills). `connectionId`: the publisher's live connection (QoS 2, see qos2RestHandler).
-   * `directFrom`: QoS 0 this front end (instance) already wrote to its own live subscribers (PublishCommand.direct).
+   * `directFrom`: QoS 0 this front end (instance) already wrote to its own live subscribers (PublishCommand.direct),
+   * those below `directBelow` only when given (PublishCommand.directBelow).
    */
-  publish(clientId: string, message: Message, packetId: number | undefined, h?: ReplyHandler, ctx?: unknown, tag = 0, connectionId?: number, directFrom?: number): void {
-    if (this.hold.holding) return this.hold.hold(() => this.publish(clientId, message, packetId, h, ctx, tag, connectionId, directFrom));
+  publish(clientId: string, message: Message, packetId: number | undefined, h?: ReplyHandler, ctx?: unknown, tag = 0, connectionId?: number, directFrom?: number, directBelow?: number): void {
+    if (this.hold.holding) return this.hold.hold(() => this.publish(clientId, message, packetId, h, ctx, tag, connectionId, directFrom, directBelow));
     if (h) {
       this.hold.publishStarted();
       ctx = new Tracked(this.hold, h, ctx, tag);
@@ -453,8 +454,9 @@ export class ClusterClient {
     const groups = this.groupScratch;
     direct.clear();
     groups.clear();
-    // A retained message goes to every partition anyway (each keeps the retained copy).
-    this.covering = directFrom !== undefined && !message.retain && this.localSubscribers !== undefined;
+    // A retained message goes to every partition anyway (each keeps the retained copy); with
+    // CONNECTs unanswered (directBelow) the partitions deliver to the newest connections here.
+    this.covering = directFrom !== undefined && directBelow === undefined && !message.retain && this.localSubscribers !== undefined;
     this.covered = false;
     this.index.trie.match(message.topic, this.collect);
     this.covering = false;
@@ -471,6 +473,7 @@ export class ClusterClient {
         const cmd: PublishCommand = { type: 'publish', now: 0, clientId, message };
         if (key !== undefined) cmd.key = key;
         if (directFrom !== undefined) cmd.direct = directFrom;
+        if (directBelow !== undefined) cmd.directBelow = directBelow;
         this.send(p, cmd, h, ctx, tag);
       }
       return;
@@ -484,6 +487,7 @@ export class ClusterClient {
       if (g) cmd.groups = g;
       if (key !== undefined) cmd.key = key;
       if (directFrom !== undefined) cmd.direct = directFrom;
+      if (directBelow !== undefined) cmd.directBelow = directBelow;
       targets.push([p, cmd]);
     };
     for (const p of direct) push(p);

@@ -15,8 +15,12 @@
  *   after it, so the partition skips that session, and this front end wrote it;
  * - an UNSUBSCRIBE's and a closed connection's are dropped at once, for the same reason;
  * - while a CONNECT is unanswered this front end does not know that session's subscriptions, but
- *   the partition may already count the session as live here: no message is marked then (the
- *   partitions deliver to everyone, as before), and none is written here.
+ *   the partition may already count the session as live here. The mark then says "below the
+ *   lowest unanswered connection id" (PublishCommand.directBelow): only those connections are
+ *   written to here, the partition delivers to the rest. Every connection below that id is known
+ *   here or has not sent its CONNECT yet (and a CONNECT sent later is applied after this publish).
+ *   Connection ids grow with every connection, so a front end with CONNECTs always in flight
+ *   (devices reconnecting all the time) still serves its older connections itself.
  * Share groups are left to the partitions: a group gets a message once cluster-wide.
  *
  * When every session subscribed to the message's filters is live here, the partitions need not be
@@ -35,6 +39,8 @@ const SHARE_PREFIX = '$share/';
 /** A live connection of this front end, with the scratch fields of one publish's aggregation. */
 class LiveConnection {
   readonly routes = new Map<string, LiveRoute>();
+  /** Cluster-wide connection id. */
+  id = 0;
   /** The session's partition. */
   partition = -1;
   matchEpoch = 0;
@@ -56,8 +62,11 @@ interface LiveRoute {
 export class DirectQos0 {
   private readonly trie = new TopicTrie<LiveRoute>();
   private readonly connections = new Map<number, LiveConnection>();
-  /** Connections whose CONNECT is unanswered: while there are any, nothing is written here (see above). */
+  /** Connections whose CONNECT is unanswered, and the lowest of their ids (Infinity: none). */
   private readonly unknown = new Set<number>();
+  private lowestUnknown = Infinity;
+  /** During one publish's match: only connections below this id are written to. */
+  private below = Infinity;
   private epoch = 0;
   private origin = '';
   private readonly touched: LiveConnection[] = [];
@@ -71,13 +80,22 @@ export class DirectQos0 {
   /** A CONNECT is on its way to the session's partition. */
   connecting(connectionId: number): void {
     this.unknown.add(connectionId);
+    if (connectionId < this.lowestUnknown) this.lowestUnknown = connectionId;
+  }
+
+  private known(connectionId: number): void {
+    if (!this.unknown.delete(connectionId) || connectionId !== this.lowestUnknown) return;
+    let lowest = Infinity;
+    for (const id of this.unknown) if (id < lowest) lowest = id;
+    this.lowestUnknown = lowest;
   }
 
   /** Its reply: the connection is live, with the session's subscriptions. */
   connected(connectionId: number, clientId: string, sink: SessionSink, partition: number, subscriptions: readonly SubscriptionRequest[] | undefined): void {
-    this.unknown.delete(connectionId);
+    this.known(connectionId);
     this.drop(connectionId);
     const c = new LiveConnection(clientId, sink);
+    c.id = connectionId;
     c.partition = partition;
     this.connections.set(connectionId, c);
     if (subscriptions) this.add(c, subscriptions);
@@ -104,7 +122,7 @@ export class DirectQos0 {
 
   /** The connection ended, was kicked, or its CONNECT was refused. */
   closed(connectionId: number): void {
-    this.unknown.delete(connectionId);
+    this.known(connectionId);
     this.drop(connectionId);
   }
 
@@ -142,13 +160,15 @@ export class DirectQos0 {
   }
 
   /**
-   * Writes a QoS 0 message to every live connection here whose subscriptions match, one delivery
-   * per connection (overlapping subscriptions aggregated as a partition does). Returns false, having
-   * written nothing, while a CONNECT is unanswered: the message must then go unmarked.
+   * Writes a QoS 0 message to the live connections here whose subscriptions match, one delivery per
+   * connection (overlapping subscriptions aggregated as a partition does): to all of them, or while
+   * CONNECTs are unanswered to those below the lowest of them. Returns that bound (Infinity: all),
+   * for the mark.
    */
-  deliver(m: Message): boolean {
-    if (this.unknown.size !== 0) return false;
-    if (this.trie.size === 0) return true;
+  deliver(m: Message): number {
+    const below = this.lowestUnknown;
+    if (this.trie.size === 0) return below;
+    this.below = below;
     this.epoch++;
     this.origin = m.origin;
     const touched = this.touched;
@@ -166,12 +186,13 @@ export class DirectQos0 {
       }
     }
     if (touched.length !== 0) touched.length = 0;
-    return true;
+    return below;
   }
 
   private collect(r: LiveRoute): void {
     const c = r.connection;
     const o = r.options;
+    if (c.id >= this.below) return; // its partition delivers it (see above)
     if (o.noLocal && c.clientId === this.origin) return; // [MQTT-3.8.3-3]
     if (c.matchEpoch !== this.epoch) {
       c.matchEpoch = this.epoch;

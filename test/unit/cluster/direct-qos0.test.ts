@@ -28,7 +28,7 @@ describe('DirectQos0', () => {
     d.connecting(2);
     d.connected(2, 'b', b, 1, undefined);
     d.subscribe(2, [sub('t/x', { noLocal: true }), sub('$share/g/t/x')]);
-    expect(d.deliver(msg('t/x', 'b', true))).toBe(true);
+    expect(d.deliver(msg('t/x', 'b', true))).toBe(Infinity);
     expect(a.got).toHaveLength(1);
     expect(a.got[0]).toMatchObject({ qos: 0, packetId: 0, retain: true });
     expect([...a.got[0].subscriptionIds!].sort()).toEqual([1, 2]);
@@ -43,17 +43,25 @@ describe('DirectQos0', () => {
     expect(d.size).toBe(0);
   });
 
-  it('writes nothing, and says so, while a CONNECT is unanswered', () => {
+  it('while CONNECTs are unanswered, writes only to the connections below the lowest of them, and says which', () => {
     const d = new DirectQos0();
     const a = sink();
+    const c = sink();
     d.connecting(1);
     d.connected(1, 'a', a, 0, [sub('t')]);
-    d.connecting(2);
-    expect(d.deliver(msg('t'))).toBe(false);
-    expect(a.got).toHaveLength(0);
-    d.closed(2); // refused, or the socket went
-    expect(d.deliver(msg('t'))).toBe(true);
+    d.connecting(5);
+    d.connecting(3);
+    d.connecting(4);
+    d.connected(4, 'c', c, 0, [sub('t')]); // answered, but above an unanswered one
+    expect(d.deliver(msg('t'))).toBe(3);
     expect(a.got).toHaveLength(1);
+    expect(c.got).toHaveLength(0); // its partition delivers it
+    d.closed(3); // refused, or the socket went
+    expect(d.deliver(msg('t'))).toBe(5);
+    expect(c.got).toHaveLength(1);
+    d.closed(5);
+    expect(d.deliver(msg('t'))).toBe(Infinity);
+    expect([a.got.length, c.got.length]).toEqual([3, 2]);
   });
 
   it('counts a subscription once the index has it, by partition, and uncounts it the moment it goes', () => {
@@ -93,6 +101,13 @@ describe('a partition and the direct mark', () => {
     const r = p.apply({ type: 'publish', now: 2, clientId: 'pub', message: msg('t'), direct: 7 }, out);
     expect(delivered).toEqual([there]);
     expect(r).toMatchObject({ matched: 2 });
+    // A front end with CONNECTs unanswered wrote only below the lowest of them.
+    delivered.length = 0;
+    p.apply({ type: 'publish', now: 2, clientId: 'pub', message: msg('t'), direct: 7, directBelow: here }, out);
+    expect(delivered.sort()).toEqual([here, there].sort());
+    delivered.length = 0;
+    p.apply({ type: 'publish', now: 2, clientId: 'pub', message: msg('t'), direct: 7, directBelow: here + 1 }, out);
+    expect(delivered).toEqual([there]);
     // QoS 1 is never written by a front end itself: a mark on it changes nothing.
     delivered.length = 0;
     p.apply({ type: 'publish', now: 3, clientId: 'pub', message: { ...msg('t'), qos: 1 }, direct: 7 }, out);

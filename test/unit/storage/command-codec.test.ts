@@ -51,13 +51,16 @@ describe('command log codec', () => {
     );
   });
 
-  it("a cluster's publish fields (idempotency key, share groups, groupsOnly) come back exactly, in the hand layout", () => {
+  it("a cluster's publish fields (idempotency key, share groups, groupsOnly, direct marks) come back exactly, in the hand layout", () => {
     const message = { topic: 'a/b', payload: Buffer.from('x'), qos: 1 as const, retain: false, origin: 'pub' };
     const cmds: PublishCommand[] = [
       { type: 'publish', now: 1, clientId: 'pub', message, key: 'frontend-0/17/1' },
       { type: 'publish', now: 2, clientId: 'pub', message, key: 'frontend-0/17/2', groups: ['g/a/#', 'h/a/+'] },
       { type: 'publish', now: 3, clientId: '', message: { ...message, qos: 0, origin: 'w' }, groups: ['g/a/#'], groupsOnly: true },
       { type: 'publish', now: 4, clientId: 'pub', message: { ...message, qos: 2 }, packetId: 9, key: 'ключ/é', groups: [] },
+      // QoS 0 a front end wrote to its own subscribers (direct-qos0.ts), all of them or those below an id.
+      { type: 'publish', now: 5, clientId: 'pub', message: { ...message, qos: 0 }, direct: 1_048_575 },
+      { type: 'publish', now: 6, clientId: 'pub', message: { ...message, qos: 0, retain: true }, direct: 7, directBelow: 7 * 2 ** 32 + 4_294_967_295, groups: ['g/a/#'] },
     ];
     const record = encodeCommands(cmds);
     expect(record.includes(Buffer.from('groupsOnly'))).toBe(false); // not the generic MessagePack form
