@@ -5,7 +5,7 @@
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientIdIn, startFixedCluster, type FixedCluster } from './fixtures/fixed-cluster.js';
+import { clientIdIn, connectTo, startFixedCluster, type FixedCluster } from './fixtures/fixed-cluster.js';
 import { DssClient, hlc } from '../statestore/dss-client.js';
 import { rawConnect } from '../conformance/helpers/raw.js';
 import { until } from '../helpers/cluster.js';
@@ -22,11 +22,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-async function connect(frontend: number, clientId: string, opts: IClientOptions = {}): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(cluster.url(frontend), { clientId, protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-  clients.push(c);
-  return c;
-}
+const connect = (frontend: number, clientId: string, opts: IClientOptions = {}): Promise<MqttClient> => connectTo(cluster, clients, frontend, clientId, opts);
 
 function collect(c: MqttClient): Array<{ topic: string; payload: string; retain: boolean }> {
   const got: Array<{ topic: string; payload: string; retain: boolean }> = [];
