@@ -21,7 +21,7 @@ import { isLoopbackHost } from '../frontend/frontend.js';
 import { ConfigError } from '../mqtt/errors.js';
 import { OpsServer, Readiness } from '../observability/health.js';
 import type { LatencyHistogram } from '../observability/histogram.js';
-import type { BrokerMetrics } from '../observability/metrics.js';
+import type { BrokerMetrics, DirectQos0Counts } from '../observability/metrics.js';
 import { SelfCheck } from '../observability/self-check.js';
 import { EDGEMQ_VERSION } from '../observability/sys-topics.js';
 import type { Security } from '../security/security.js';
@@ -62,7 +62,7 @@ export interface AttachOptions {
    * What the metrics count, when not the core's stats (a cluster front end: its own traffic and
    * connections, without the partitions' state, which the back ends report).
    */
-  metricsStats?: { stats(): BrokerStats; partitionState: false };
+  metricsStats?: { stats(): BrokerStats; partitionState: false; directQos0?: () => DirectQos0Counts };
   frontEnd: FrontEnd;
   security: Security;
   brokerName: string;
@@ -123,6 +123,7 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
         metrics = createMetrics({
           stats: a.metricsStats ? () => a.metricsStats!.stats() : () => a.core.stats(),
           ...(a.metricsStats ? { partitionState: false } : {}),
+          ...(a.metricsStats?.directQos0 ? { directQos0: a.metricsStats.directQos0 } : {}),
           frontEnd: a.frontEnd,
           security: a.security.counters,
           ...(a.logWriteLatency ? { logWriteLatency: a.logWriteLatency } : {}),

@@ -46,7 +46,7 @@ export async function runFrontend(opts: FrontendRoleOptions): Promise<RunningRol
   const core = new RemoteBrokerCore({ nodeId: opts.id, token: opts.token, mapSource: opts.mapSource, log: log.child({ component: 'remote-core' }) });
   operations.readiness.set(READY_PARTITIONS, () => partitionsReachable(core));
   core.start();
-  await openDoor(door, core, operations, { metricsStats: { stats: () => core.frontEndStats(), partitionState: false }, brokerName: b.name }, async () => {
+  await openDoor(door, core, operations, { metricsStats: { stats: () => core.frontEndStats(), partitionState: false, directQos0: () => core.directQos0Counts() }, brokerName: b.name }, async () => {
     await waitReady(core, log);
     // Its state is the subscription index of every partition, complete once each is followed.
     operations.stateRecovered();

@@ -518,6 +518,11 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     };
   }
 
+  /** QoS 0 this front end wrote to its own subscribers, and publishes of it no partition was asked for (metrics). */
+  directQos0Counts(): { deliveries: number; localOnly: number } {
+    return { deliveries: this.direct.sent, localOnly: this.client.localOnly };
+  }
+
   /** Partitions this front end cannot reach now, with the node that should serve each (readiness). */
   unreachable(): Array<{ partition: number; node: string | undefined }> {
     return this.client.unreachable();

@@ -21,6 +21,13 @@ export interface FrontEndCounts {
   readonly deliveryLatency?: LatencyHistogram;
 }
 
+export interface DirectQos0Counts {
+  /** Deliveries written to this front end's own subscribers. */
+  deliveries: number;
+  /** Publishes no partition was asked for: this front end's own live subscribers were all there was. */
+  localOnly: number;
+}
+
 export interface SecurityCounts {
   authenticationSuccesses: number;
   authenticationFailures: number;
@@ -39,6 +46,8 @@ export interface MetricSources {
   partitionState?: boolean;
   frontEnd?: FrontEndCounts;
   security?: SecurityCounts;
+  /** A cluster front end's QoS 0 written straight to its own subscribers (cluster/client/direct-qos0.ts). */
+  directQos0?: () => DirectQos0Counts;
   /** Durable log write latency (per group commit); absent with durability `memory`. */
   logWriteLatency?: LatencyHistogram;
   /** Constant labels on every series, e.g. `{role: 'frontend', node: 'frontend-0'}` on a cluster. */
@@ -196,6 +205,11 @@ export function createMetrics(src: MetricSources): BrokerMetrics {
       const throttled = fe.publishersThrottled.bind(fe);
       totalCounter('edgemq_publishers_throttled', 'Times a publisher was read more slowly because its subscribers were behind.', throttled);
     }
+  }
+  if (src.directQos0) {
+    const direct = src.directQos0;
+    totalCounter('edgemq_qos0_direct_deliveries', 'QoS 0 deliveries this front end wrote to its own subscribers itself, without a partition.', () => direct().deliveries);
+    totalCounter('edgemq_qos0_local_only_publishes', "QoS 0 publishes that went to no partition: this front end's own live subscribers were all there was.", () => direct().localOnly);
   }
   // A cluster front end's deliveries are decoded from frames, never its clients' message objects: nothing to sample.
   if (src.frontEnd?.deliveryLatency && withState) {

@@ -151,6 +151,8 @@ describe('operations of a cluster', () => {
     await until(`${N} deliveries`, () => got.messages.length >= N);
     const after = await scrape(feUrl);
     expect(value(after, 'aio_broker_publishes_sent', feLabels) - value(before.fe, 'aio_broker_publishes_sent', feLabels)).toBe(N);
+    expect(value(after, 'edgemq_qos0_direct_deliveries', feLabels) - value(before.fe, 'edgemq_qos0_direct_deliveries', feLabels)).toBe(N);
+    expect(value(after, 'edgemq_qos0_local_only_publishes', feLabels) - value(before.fe, 'edgemq_qos0_local_only_publishes', feLabels)).toBe(N);
     // No partition saw them: the front end reports them with its stats request, and every front end's /status sums them in.
     await until('cluster-wide counts with the front end\'s own QoS 0', async () => {
       const s = await clusterStats();
