@@ -1,5 +1,5 @@
 /**
- * QoS 0 across front ends (F2 P1, real processes): publishers on one front end, subscribers on the
+ * QoS 0 across front ends (F3 P1, real processes): publishers on one front end, subscribers on the
  * other, where the subscriber's front end cannot pause the publishers itself.
  *
  * - A subscriber that keeps draining, slower than the publishers: its front end stops reading the
@@ -10,7 +10,9 @@
  * - The back end's last-resort guard: a front end that stops taking its deliveries (SIGSTOP) holds
  *   the other front ends back only until the back end sees it take no bytes for a while; from then
  *   on its QoS 0 deliveries are shed (logged with the peer) and the others go on: a subscriber on
- *   the other front end loses nothing.
+ *   another front end loses nothing. Publishers, stopped front end and that subscriber are on three
+ *   different front ends: a subscriber beside its publishers gets QoS 0 from its own front end,
+ *   without the back end (direct-qos0.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FixedCluster } from './fixtures/fixed-cluster.js';
@@ -19,12 +21,14 @@ import { blast, settled, startStallCluster, subscriber } from './fixtures/raw-qo
 let cluster: FixedCluster;
 let port0: number;
 let port1: number;
+let port2: number;
 const RUN = process.pid;
 
 beforeAll(async () => {
-  cluster = await startStallCluster(2);
+  cluster = await startStallCluster(3);
   port0 = Number(new URL(cluster.url(0)).port);
   port1 = Number(new URL(cluster.url(1)).port);
+  port2 = Number(new URL(cluster.url(2)).port);
 }, 60_000);
 
 afterAll(async () => {
@@ -43,7 +47,7 @@ function frontEndLogs(): string {
   return cluster.frontends.map((p) => p.out).join('\n');
 }
 
-describe('cluster QoS 0 across front ends (F2 P1)', () => {
+describe('cluster QoS 0 across front ends (F3 P1)', () => {
   it('a subscriber slower than the publishers on the other front end, but draining, gets every message', async () => {
     const topic = `q0/${RUN}/across`;
     const PUBLISHERS = 16;
@@ -83,7 +87,7 @@ describe('cluster QoS 0 across front ends (F2 P1)', () => {
     const PUBLISHERS = 8;
     const EACH = 2500;
     const SIZE = 1024; // 20 MB: past what the kernel buffers of the link to the stopped front end hold
-    await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => blast(port0, `q0-fe0-pub-${i}-${RUN}`, i, topic, EACH, SIZE)));
+    await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => blast(port2, `q0-fe2-pub-${i}-${RUN}`, i, topic, EACH, SIZE)));
     await settled(() => healthy.seen.size, PUBLISHERS * EACH);
     expect(PUBLISHERS * EACH - healthy.seen.size, 'lost by the subscriber on the running front end').toBe(0);
     expect(backend.out).toContain('front end has not caught up with its deliveries');

@@ -1,9 +1,10 @@
 /**
- * QoS 0 fan-in on a cluster (issue #14): the single node's promise holds across the links. A
- * subscriber that keeps draining loses nothing, however fast the publishers go: the front end holds
- * back publishers whose messages go to a link that is behind, the back end stops reading front ends
- * while its deliveries to one are behind. Only a subscriber that stopped draining is shed, at its
- * own front end, without holding the others back.
+ * QoS 0 fan-in on a cluster (issue #14): the single node's promise holds. A subscriber that keeps
+ * draining loses nothing, however fast the publishers go; only a subscriber that stopped draining is
+ * shed, at its own front end, without holding the others back. Here publishers and subscribers share
+ * the one front end, which writes QoS 0 to its own subscribers itself (direct-qos0.ts) and holds the
+ * publishers back as one node does; across front ends, where the links carry it and the back end
+ * stops reading front ends while its deliveries to one are behind, see qos0-across-frontends.test.ts.
  *
  * Real processes (1 front end, 1 back end, as the bench's `edgemq-cluster`), raw sockets on both
  * sides so nothing in a client library paces the traffic: publishers write everything at once.
