@@ -211,8 +211,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
         release: (c, packetId, reasonCode) => this.sinks.get(c)?.sink.release(packetId, reasonCode),
         kick: (c, rc) => {
           const s = this.sinks.get(c);
-          this.sinks.delete(c);
-          this.direct.closed(c);
+          this.forget(c);
           this.endWatches(c);
           s?.sink.kick(rc);
         },
@@ -258,6 +257,12 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     }
   }
 
+  /** A connection of this front end is gone: nothing more is delivered to it, by a back end or by the front end itself. */
+  private forget(connectionId: number): void {
+    this.sinks.delete(connectionId);
+    this.direct.closed(connectionId);
+  }
+
   /** The connection id a back end sees for a connection of this front end. */
   private global(connectionId: number): number {
     return globalConnectionId(this.instance, connectionId);
@@ -271,8 +276,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     let n = 0;
     for (const [id, s] of this.sinks) {
       if (s.partition !== partition) continue;
-      this.sinks.delete(id);
-      this.direct.closed(id);
+      this.forget(id);
       n++;
       try {
         s.sink.kick(RC.UnspecifiedError);
@@ -319,8 +323,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
         return { sessionPresent: result.sessionPresent };
       },
       (err: Error) => {
-        this.sinks.delete(connectionId);
-        this.direct.closed(connectionId);
+        this.forget(connectionId);
         // CONNACK has its own code for "try later": 0x88 Server unavailable.
         throw err instanceof MqttError && err.reasonCode !== RC.QuotaExceeded ? new MqttError(RC.ServerUnavailable, err.message, { cause: err }) : err;
       },
@@ -329,8 +332,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
 
   disconnect(req: DisconnectRequest): Promise<void> {
     const connectionId = this.global(req.connectionId);
-    this.sinks.delete(connectionId);
-    this.direct.closed(connectionId);
+    this.forget(connectionId);
     this.endWatches(connectionId);
     if (this.live.get(req.clientId) === connectionId) this.live.delete(req.clientId);
     return this.run<void>(this.client.partitionOf(req.clientId), { type: 'disconnect', now: 0, ...req, connectionId });

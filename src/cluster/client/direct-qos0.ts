@@ -39,16 +39,16 @@ const SHARE_PREFIX = '$share/';
 /** A live connection of this front end, with the scratch fields of one publish's aggregation. */
 class LiveConnection {
   readonly routes = new Map<string, LiveRoute>();
-  /** Cluster-wide connection id. */
-  id = 0;
-  /** The session's partition. */
-  partition = -1;
   matchEpoch = 0;
   matchRetain = false;
   matchSubIds: number[] | undefined;
   constructor(
+    /** Cluster-wide connection id. */
+    readonly id: number,
     readonly clientId: string,
     readonly sink: SessionSink,
+    /** The session's partition. */
+    readonly partition: number,
   ) {}
 }
 
@@ -94,9 +94,7 @@ export class DirectQos0 {
   connected(connectionId: number, clientId: string, sink: SessionSink, partition: number, subscriptions: readonly SubscriptionRequest[] | undefined): void {
     this.known(connectionId);
     this.drop(connectionId);
-    const c = new LiveConnection(clientId, sink);
-    c.id = connectionId;
-    c.partition = partition;
+    const c = new LiveConnection(connectionId, clientId, sink, partition);
     this.connections.set(connectionId, c);
     if (subscriptions) this.add(c, subscriptions);
   }
