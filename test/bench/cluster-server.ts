@@ -1,14 +1,14 @@
 /**
  * `edgemq-cluster` for the bench: back ends (P partitions on them, each a chain of R replicas on
  * different back ends) and F front ends as separate
- * processes on a fixed map (test/cluster/fixtures/role.ts, no etcd), started with the same V8 flags
+ * processes on a fixed map (`edgemq frontend|backend --map`, no etcd), started with the same V8 flags
  * as `edgemq serve`. The bench measures against front end 0's port (`--port`). This process only
  * supervises: it stops the roles on SIGTERM and exits when one of them dies.
  *
  *   node --import tsx test/bench/cluster-server.ts --port P --data-dir DIR [--frontends F] [--partitions N] [--redundancy R]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -36,16 +36,50 @@ const flags = [...(shebang ? shebang[1].trim().split(/\s+/).filter(Boolean) : []
 const children: ChildProcess[] = [];
 const env = { ...process.env, EDGEMQ_CLUSTER_TOKEN: 'bench-cluster-token-0123456789' };
 
+/**
+ * The roles run as users run them, `edgemq frontend|backend --map FILE` of the build (`npm run bench`
+ * builds dist/ first), ready once their /readyz answers 200. Without a build (or with
+ * EDGEMQ_BENCH_CLUSTER_TSX=1) the test fixture runs the sources through tsx, whose module loader is
+ * a thread of its own in every role (it collects garbage beside the broker's threads).
+ */
+const cli = path.join(root, 'dist/cli/main.js');
+const useBuild = existsSync(cli) && process.env.EDGEMQ_BENCH_CLUSTER_TSX !== '1';
+
 function start(role: string, id: string, port: number): Promise<void> {
   const roleFlags = (process.env[`EDGEMQ_BENCH_NODE_ARGS_${role.toUpperCase()}`] ?? '').split(' ').filter(Boolean);
-  const c = spawn(process.execPath, [...flags, ...roleFlags, '--import', 'tsx', path.join(root, 'test/cluster/fixtures/role.ts'), role, id, mapFile, path.join(dir, id), String(port), ...(process.env.EDGEMQ_BENCH_CLUSTER_CONFIG ? [process.env.EDGEMQ_BENCH_CLUSTER_CONFIG] : [])], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const config = process.env.EDGEMQ_BENCH_CLUSTER_CONFIG;
+  return useBuild ? startBuilt(role, id, port, roleFlags, config) : startFixture(role, id, port, roleFlags, config);
+}
+
+function watch(c: ChildProcess): void {
   children.push(c);
   c.once('exit', () => stop(1));
+  // The bench keeps the tail of a broker's output (EDGEMQ_BENCH_BROKER_LOG: all of it).
+  c.stdout!.on('data', (d: Buffer) => process.stdout.write(d));
+}
+
+async function startBuilt(role: string, id: string, port: number, roleFlags: string[], config: string | undefined): Promise<void> {
+  const metricsPort = await freePort();
+  const args = [...flags, ...roleFlags, cli, role, '--id', id, '--map', mapFile, '--data-dir', path.join(dir, id), '--log-level', 'warn', '--metrics-port', String(metricsPort), ...(config ? ['--config', config] : [])];
+  if (role === 'backend') args.push('--internal-port', String(map.nodes[id].internalPort));
+  else args.push('--port', String(port), '--admin-port', '0');
+  const c = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  watch(c);
+  for (;;) {
+    if (c.exitCode !== null) return;
+    const ok = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function startFixture(role: string, id: string, port: number, roleFlags: string[], config: string | undefined): Promise<void> {
+  const c = spawn(process.execPath, [...flags, ...roleFlags, '--import', 'tsx', path.join(root, 'test/cluster/fixtures/role.ts'), role, id, mapFile, path.join(dir, id), String(port), ...(config ? [config] : [])], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  watch(c);
   return new Promise((resolve) => {
     let out = '';
     c.stdout!.on('data', (d: Buffer) => {
-      process.stdout.write(d); // the bench keeps the tail (EDGEMQ_BENCH_BROKER_LOG: all of it)
-      if (out.length < 4096) out += d;
+      out = (out + d).slice(-4096); // the tail: V8 traces (--trace-gc) may come before the line
       if (out.includes('ROLE READY')) resolve();
     });
   });
