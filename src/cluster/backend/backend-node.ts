@@ -638,11 +638,21 @@ export class BackendNode {
     return b;
   }
 
+  /**
+   * Queued from a microtask, so behind the group commit of the commands being applied (the durable
+   * executor seals from a setImmediate queued the same way when their batch opened): in `os` mode
+   * the log write is done when the seal returns, and the replies it makes leave with the deliveries,
+   * in one write, instead of one event-loop iteration later (after that iteration's reads).
+   */
   private flushSoon(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    setImmediate(this.flush);
+    queueMicrotask(this.flushNext);
   }
+
+  private readonly flushNext = (): void => {
+    setImmediate(this.flush);
+  };
 
   /** Deliveries before replies: a resumed session's messages reach the front end before its CONNACK may go. */
   private readonly flush = (): void => {
@@ -656,6 +666,9 @@ export class BackendNode {
     for (const [link, list] of this.replies) {
       if (list.length > 0 && !link.closed) link.send(FrameType.Replies, epoch, encodeReplies(list));
     }
+    // In the check phase: the links' own uncork would wait for the next iteration's I/O.
+    for (const link of this.deliveries.keys()) link.flush();
+    for (const link of this.replies.keys()) link.flush();
     this.replies.clear();
   };
 

@@ -308,6 +308,9 @@ export class NodeLink {
   private readonly flushNow = (): void => {
     this.flushQueued = false;
     this.flush();
+    // This runs in the check phase (or from the ack timer): the link's own uncork would come only
+    // in the next event-loop iteration, after that iteration's I/O (all of a full read's work).
+    this.link?.flush();
   };
 
   private flush(): void {
