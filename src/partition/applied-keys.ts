@@ -8,13 +8,14 @@
  * order, so insertion order and eviction (oldest first, past `capacity`) are the same on all of
  * them. It travels in snapshots as the partition extension `appliedKeys`.
  *
- * Held compactly because it is large and written into every snapshot (every 100k logged
- * commands: about every second under a QoS 1 stream): a plain result (`matched` only, nearly all
- * of them) is kept as its number, not an object (100k long-lived objects were promoted to the old
- * generation, one per QoS 1 message), and the keys are also appended, as UTF-8, to blocks of
- * bytes, so a snapshot is a few buffers and a Float64Array: ~4 ms for 100k keys. v8.serialize
- * of 100k `[key, result]` pairs took ~150 ms (an event-loop stall every snapshot, 6-10 % of a back
- * end's busy time), of flat arrays 20-40 ms (their elements are written one by one).
+ * Held compactly because it is large, touched by every QoS 1/2 publish and written into every
+ * snapshot (every 100k logged commands: about every second under a QoS 1 stream): cluster keys
+ * live in typed arrays (Source), a plain result (`matched` only, nearly all of them) is kept as its
+ * number, not an object (100k long-lived objects were promoted to the old generation, one per QoS 1
+ * message), and the keys are also appended, as UTF-8, to blocks of bytes, so a snapshot is a few
+ * buffers and a Float64Array: ~4 ms for 100k keys. v8.serialize of 100k `[key, result]` pairs took
+ * ~150 ms (an event-loop stall every snapshot, 6-10 % of a back end's busy time), of flat arrays
+ * 20-40 ms (their elements are written one by one).
  */
 import { writeUtf8 } from '../util/write-utf8.js';
 import type { PublishResult } from '../core/types.js';
@@ -56,58 +57,237 @@ interface Block {
   count: number;
 }
 
+/**
+ * A result as a retry is answered with: what the message did, without the receivers' `backlog` of
+ * the moment (it steers pushback then, and is no answer to a retry). Every publish result carries
+ * one; kept, it made every result an object again: 100k live objects and a slow snapshot.
+ */
 function store(result: PublishResult): Stored {
-  for (const k in result) if (k !== 'matched') return result;
-  return result.matched;
+  if (result.reasonCode === undefined && result.duplicate === undefined && result.hold === undefined) return result.matched;
+  const kept: PublishResult = { matched: result.matched };
+  if (result.reasonCode !== undefined) kept.reasonCode = result.reasonCode;
+  if (result.duplicate !== undefined) kept.duplicate = result.duplicate;
+  if (result.hold !== undefined) kept.hold = result.hold;
+  return kept;
 }
 
 function load(s: Stored): PublishResult {
   return typeof s === 'number' ? { matched: s } : s;
 }
 
+/**
+ * A cluster key is `<node>/<instance>/<sequence>` (ClusterClient): one front-end process's appends
+ * in order. Its keys sit in a direct-mapped window indexed by the sequence, so a lookup is one read
+ * of a typed array next to the previous one, where a Map of 100k strings missed the cache several
+ * times per lookup (a fifth of a back end's time under a QoS 1 stream). The window doubles while a
+ * new key would share a slot with a live one, up to MAX_WINDOW slots; there, the live key ends: its
+ * front end has made MAX_WINDOW newer keys since. As deterministic as the ring: every replica
+ * applies the same keys in the same order.
+ */
+class Source {
+  /** Per slot: the sequence held (EMPTY: none), its ring entry, and its result's `matched` (OTHER: the result is in `others`). */
+  seqs: Float64Array;
+  entries: Int32Array;
+  counts: Uint32Array;
+  readonly others = new Map<number, PublishResult>();
+  /** Entries of the eviction ring that belong to this source: at 0 it is dropped. */
+  live = 0;
+  constructor(
+    readonly prefix: string,
+    size: number,
+  ) {
+    this.seqs = new Float64Array(size).fill(EMPTY);
+    this.entries = new Int32Array(size);
+    this.counts = new Uint32Array(size);
+  }
+}
+
+const EMPTY = -1;
+const OTHER = 0xffffffff;
+const FIRST_WINDOW = 1024;
+const MAX_WINDOW = 1 << 17;
+const SLASH = 47;
+const ZERO = 48;
+
+/** The result of a live slot. */
+function resultAt(src: Source, slot: number, seq: number): PublishResult | undefined {
+  const c = src.counts[slot];
+  return c === OTHER ? src.others.get(seq) : { matched: c };
+}
+
+function setResult(src: Source, slot: number, seq: number, result: PublishResult): void {
+  const s = store(result);
+  if (src.counts[slot] === OTHER) src.others.delete(seq);
+  if (typeof s === 'number' && Number.isInteger(s) && s >= 0 && s < OTHER) src.counts[slot] = s;
+  else {
+    src.counts[slot] = OTHER;
+    src.others.set(seq, load(s));
+  }
+}
+
+/**
+ * Doubles the window until `seq`'s slot holds no live key, or it has MAX_WINDOW slots. Only the key
+ * in `seq`'s slot now can meet it in a larger window (both are the same modulo the present size),
+ * and live keys never meet when it grows: sequences apart modulo n are apart modulo 2n.
+ */
+function grow(src: Source, seq: number): void {
+  const held = src.seqs[seq % src.seqs.length];
+  let size = src.seqs.length;
+  while (size < MAX_WINDOW) {
+    size *= 2;
+    if (held % size !== seq % size) break;
+  }
+  if (size === src.seqs.length) return;
+  const seqs = new Float64Array(size).fill(EMPTY);
+  const entries = new Int32Array(size);
+  const counts = new Uint32Array(size);
+  for (let i = 0; i < src.seqs.length; i++) {
+    const s = src.seqs[i];
+    if (s === EMPTY) continue;
+    const slot = s % size;
+    seqs[slot] = s;
+    entries[slot] = src.entries[i];
+    counts[slot] = src.counts[i];
+  }
+  src.seqs = seqs;
+  src.entries = entries;
+  src.counts = counts;
+}
+
 export class AppliedKeys {
-  private readonly results = new Map<string, Stored>();
-  /**
-   * The keys in insertion order, a ring of `capacity` slots: the oldest is evicted by name. Not
-   * `results.keys().next()`: a Map keeps deleted entries as holes until it rehashes, and a fresh
-   * iterator walks past all of them, so FIFO eviction through it cost hundreds of µs per append
-   * once the map was full (the back end's largest cost on a long QoS 1 stream).
-   */
-  private ring: string[] = [];
+  private readonly sources = new Map<string, Source>();
+  /** Keys of any other form (tests, another key format), by name. */
+  private readonly plain = new Map<string, Stored>();
+  /** The keys in insertion order, a ring of `capacity` entries (the oldest is evicted first): a plain key's string, or a cluster key's source and sequence. */
+  private ring: Array<Source | string> = [];
+  private readonly ringSeqs: Float64Array;
   private head = 0;
+  private count = 0;
   /** The keys as bytes, oldest first; the first `skip` keys of blocks[0] are evicted. */
   private blocks: Block[] = [];
   private skip = 0;
+  /** What `parse` found: the key's source (undefined: none yet), its prefix and sequence. */
+  private hit: Source | undefined;
+  private hitPrefix = '';
+  private hitSeq = 0;
+  private last: Source | undefined;
 
-  constructor(private readonly capacity = APPLIED_KEYS_CAPACITY) {}
+  constructor(private readonly capacity = APPLIED_KEYS_CAPACITY) {
+    this.ringSeqs = new Float64Array(capacity);
+  }
 
   get size(): number {
-    return this.results.size;
+    return this.count;
+  }
+
+  /**
+   * Splits a cluster key into source and sequence (false: another form). Only the canonical
+   * decimal form counts (no leading zero, 15 digits at most), so one sequence is one key.
+   */
+  private parse(key: string): boolean {
+    const n = key.length;
+    let i = n - 1;
+    while (i >= 0) {
+      const c = key.charCodeAt(i);
+      if (c < ZERO || c > ZERO + 9) break;
+      i--;
+    }
+    const digits = n - 1 - i;
+    if (digits === 0 || digits > 15 || i < 0 || key.charCodeAt(i) !== SLASH) return false;
+    if (digits > 1 && key.charCodeAt(i + 1) === ZERO) return false;
+    let seq = 0;
+    for (let j = i + 1; j < n; j++) seq = seq * 10 + (key.charCodeAt(j) - ZERO);
+    this.hitSeq = seq;
+    const last = this.last;
+    if (last !== undefined && last.prefix.length === i + 1 && key.startsWith(last.prefix)) {
+      this.hit = last;
+      return true;
+    }
+    this.hitPrefix = key.slice(0, i + 1);
+    this.hit = this.sources.get(this.hitPrefix);
+    if (this.hit !== undefined) this.last = this.hit;
+    return true;
   }
 
   get(key: string): PublishResult | undefined {
-    const s = this.results.get(key);
-    return s === undefined ? undefined : load(s);
+    if (!this.parse(key)) {
+      const s = this.plain.get(key);
+      return s === undefined ? undefined : load(s);
+    }
+    const src = this.hit;
+    if (src === undefined) return undefined;
+    const seq = this.hitSeq;
+    const slot = seq % src.seqs.length;
+    return src.seqs[slot] === seq ? resultAt(src, slot, seq) : undefined;
   }
 
   remember(key: string, result: PublishResult): void {
-    // One lookup, not has() then set(): the map is large (a cache miss each) and the key is new nearly always.
-    const before = this.results.size;
-    this.results.set(key, store(result));
-    if (this.results.size === before) return; // a known key: new result, same place in the order (as a Map does)
-    this.append(key);
-    if (this.ring.length < this.capacity) {
-      this.ring.push(key);
+    if (!this.parse(key)) {
+      // One lookup, not has() then set(): the key is new nearly always.
+      const before = this.plain.size;
+      this.plain.set(key, store(result));
+      if (this.plain.size === before) return; // a known key: new result, same place in the order (as a Map does)
+      this.count++;
+      this.append(key);
+      this.push(key, 0);
       return;
     }
-    const oldest = this.ring[this.head];
-    this.ring[this.head] = key;
-    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
-    this.results.delete(oldest);
+    const seq = this.hitSeq;
+    let src = this.hit;
+    if (src === undefined) {
+      src = new Source(this.hitPrefix, FIRST_WINDOW);
+      this.sources.set(src.prefix, src);
+      this.last = src;
+    }
+    let slot = seq % src.seqs.length;
+    if (src.seqs[slot] === seq) return setResult(src, slot, seq, result); // a known key: new result, same place
+    if (src.seqs[slot] !== EMPTY) {
+      grow(src, seq);
+      slot = seq % src.seqs.length;
+      if (src.seqs[slot] !== EMPTY) this.forget(src, slot);
+    }
+    src.seqs[slot] = seq;
+    setResult(src, slot, seq, result);
+    src.live++;
+    this.count++;
+    this.append(key);
+    src.entries[slot] = this.push(src, seq);
+  }
+
+  /** A live key leaves its window (evicted, or replaced at MAX_WINDOW); its ring entry stays until the ring passes it. */
+  private forget(src: Source, slot: number): void {
+    if (src.counts[slot] === OTHER) src.others.delete(src.seqs[slot]);
+    src.seqs[slot] = EMPTY;
+    this.count--;
+  }
+
+  /** Appends an entry to the ring, evicting the oldest when full; returns the entry's index. */
+  private push(entry: Source | string, seq: number): number {
+    if (this.ring.length < this.capacity) {
+      this.ringSeqs[this.ring.length] = seq;
+      return this.ring.push(entry) - 1;
+    }
+    const at = this.head;
+    const oldest = this.ring[at];
+    const oldSeq = this.ringSeqs[at];
+    this.ring[at] = entry;
+    this.ringSeqs[at] = seq;
+    this.head = at + 1 === this.capacity ? 0 : at + 1;
+    if (typeof oldest === 'string') {
+      if (this.plain.delete(oldest)) this.count--;
+    } else {
+      const slot = oldSeq % oldest.seqs.length;
+      if (oldest.seqs[slot] === oldSeq && oldest.entries[slot] === at) this.forget(oldest, slot);
+      if (--oldest.live === 0) {
+        this.sources.delete(oldest.prefix);
+        if (this.last === oldest) this.last = undefined;
+      }
+    }
     if (++this.skip === this.blocks[0].count) {
       this.blocks.shift();
       this.skip = 0;
     }
+    return at;
   }
 
   private append(key: string): void {
@@ -136,35 +316,65 @@ export class AppliedKeys {
     const entries = other.entries();
     for (let i = Math.max(0, entries.length - limit); i < entries.length; i++) {
       const [key, result] = entries[i];
-      if (!this.results.has(key)) this.remember(key, result);
+      if (this.get(key) === undefined) this.remember(key, result);
     }
   }
 
-  /** Oldest first, for inspection and tests. */
+  /**
+   * Every ring entry oldest first, with its result, or undefined where its key is no longer live
+   * (replaced at MAX_WINDOW: a snapshot keeps the entry, as the key bytes do, and a restore that
+   * remembers every entry in order ends it again the same way).
+   */
+  private walk(visit: (entry: Source | string, seq: number, result: PublishResult | undefined) => void): void {
+    const n = this.ring.length;
+    const first = n < this.capacity ? 0 : this.head;
+    for (let k = 0; k < n; k++) {
+      const at = first + k < n ? first + k : first + k - n;
+      const entry = this.ring[at];
+      const seq = this.ringSeqs[at];
+      if (typeof entry === 'string') {
+        const s = this.plain.get(entry);
+        visit(entry, 0, s === undefined ? undefined : load(s));
+        continue;
+      }
+      const slot = seq % entry.seqs.length;
+      visit(entry, seq, entry.seqs[slot] === seq && entry.entries[slot] === at ? resultAt(entry, slot, seq) : undefined);
+    }
+  }
+
+  /** The live keys, oldest first, for inspection and tests. */
   entries(): Array<[string, PublishResult]> {
-    return [...this.results].map(([k, s]) => [k, load(s)]);
+    const out: Array<[string, PublishResult]> = [];
+    this.walk((entry, seq, result) => {
+      if (result !== undefined) out.push([typeof entry === 'string' ? entry : entry.prefix + String(seq), result]);
+    });
+    return out;
   }
 
   snapshot(): AppliedKeysState {
-    const counts = new Float64Array(this.results.size);
+    const counts = new Float64Array(this.ring.length);
     const others: Array<[number, PublishResult]> = [];
     let i = 0;
-    for (const s of this.results.values()) {
+    this.walk((_entry, _seq, result) => {
+      const s = result === undefined ? 0 : store(result);
       if (typeof s === 'number') counts[i] = s;
       else {
         counts[i] = NaN;
         others.push([i, s]);
       }
       i++;
-    }
+    });
     // Views of the bytes written so far: appends go after them, evictions do not touch bytes.
     return { blocks: this.blocks.map((b) => b.bytes.subarray(0, b.used)), skip: this.skip, counts, others };
   }
 
   restore(state: unknown): void {
-    this.results.clear();
+    this.sources.clear();
+    this.plain.clear();
+    this.last = undefined;
     this.ring = [];
     this.head = 0;
+    this.count = 0;
     this.blocks = [];
     this.skip = 0;
     if (Array.isArray(state)) {

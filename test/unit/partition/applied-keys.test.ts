@@ -49,8 +49,9 @@ describe('partition: idempotency keys of cluster appends', () => {
     const first = p.apply(publish('pub/9/1', 1, T0 + 10), out) as PublishResult;
     expect(first.matched).toBe(1);
     expect(first.duplicate).toBeUndefined();
-    // The retry: same key. Not "duplicate" (the front end must go on with the fan-out), and not routed.
-    expect(p.apply(publish('pub/9/1', 1, T0 + 11), out)).toEqual(first);
+    // The retry: same key. Not "duplicate" (the front end must go on with the fan-out), and not routed;
+    // answered with what the message did, without the receivers' backlog of the first sending.
+    expect(p.apply(publish('pub/9/1', 1, T0 + 11), out)).toEqual({ matched: first.matched });
     expect(delivered.map((d) => d.message.payload.toString())).toEqual(['m1']);
     // QoS 1 too; a new key is a new message.
     p.apply(publish('pub/9/2', 2, T0 + 12, 1), out);
@@ -74,7 +75,7 @@ describe('partition: idempotency keys of cluster appends', () => {
     const first = p.apply(publish('pub/9/1', 1, T0 + 10), out);
     const q = restorePartition(v8.deserialize(v8.serialize(snapshotPartition(p))), lim);
     const r = recorder();
-    expect(q.apply(publish('pub/9/1', 1, T0 + 11), r.out)).toEqual(first);
+    expect(q.apply(publish('pub/9/1', 1, T0 + 11), r.out)).toEqual({ matched: (first as PublishResult).matched });
     expect(r.delivered).toHaveLength(0);
     q.apply(publish('pub/9/2', 2, T0 + 12), r.out);
     expect(r.delivered.map((d) => d.message.payload.toString())).toEqual(['m2']);
@@ -180,5 +181,111 @@ describe('partition: idempotency keys of cluster appends', () => {
       ['fe/1/7', { matched: 2 }],
     ]);
     expect(mine.get('fe/1/3')).toBeUndefined();
+  });
+
+  describe('cluster keys (<node>/<instance>/<sequence>) in their front end\'s window', () => {
+    it('keeps every key of a source whose sequences come sparse and out of order (the window grows), oldest first', () => {
+      const k = new AppliedKeys(100_000);
+      // A partition sees every 1024th append of a front end (one slot of the first window), then a late retry's order.
+      const seqs = [...Array.from({ length: 120 }, (_, i) => 5 + i * 1024), 3, 1, 2];
+      for (const q of seqs) k.remember(`frontend-0/77/${q}`, { matched: q % 5 });
+      expect(k.size).toBe(seqs.length);
+      for (const q of seqs) expect(k.get(`frontend-0/77/${q}`)).toEqual({ matched: q % 5 });
+      expect(k.get('frontend-0/77/4')).toBeUndefined();
+      expect(k.entries().map(([key]) => key)).toEqual(seqs.map((q) => `frontend-0/77/${q}`));
+    });
+
+    it('a key its front end made 2^17 keys before ends when the newer one comes; a retry of the old one ends the newer one, and the ring passing the old entry ends nothing', () => {
+      const W = 2 ** 17;
+      const k = new AppliedKeys(10);
+      k.remember('fe/1/7', { matched: 1 });
+      k.remember(`fe/1/${7 + W}`, { matched: 2 });
+      expect(k.get('fe/1/7')).toBeUndefined();
+      expect(k.size).toBe(1);
+      // The snapshot keeps both entries in order (as the key bytes do); the restore ends the old one again.
+      const r = new AppliedKeys(10);
+      r.restore(v8.deserialize(v8.serialize(k.snapshot())));
+      expect(r.entries()).toEqual(k.entries());
+      expect(r.size).toBe(1);
+      // A retry of the old key: it is new again and replaces the newer one.
+      for (const x of [k, r]) x.remember('fe/1/7', { matched: 3 });
+      for (const x of [k, r]) {
+        expect(x.entries()).toEqual([['fe/1/7', { matched: 3 }]]);
+        // The ring passes the first entry of fe/1/7 (and the one of the newer key): the retry stays.
+        for (let i = 0; i < 8; i++) x.remember(`other/2/${i}`, { matched: 0 });
+        expect(x.get('fe/1/7')).toEqual({ matched: 3 });
+        expect(x.size).toBe(9);
+      }
+    });
+
+    it('tells a canonical sequence from other spellings, and keys of other forms from cluster keys', () => {
+      const k = new AppliedKeys(10);
+      const keys = ['a/7', 'a/007', 'a/', 'a/0', '7', 'b/1234567890123456', 'c/x1'];
+      keys.forEach((key, i) => k.remember(key, { matched: i }));
+      expect(k.size).toBe(keys.length);
+      keys.forEach((key, i) => expect(k.get(key)).toEqual({ matched: i }));
+      expect(k.entries().map(([key]) => key)).toEqual(keys);
+      expect(k.get('a/07')).toBeUndefined();
+    });
+
+    it('evicts plain and cluster keys in one insertion order, and forgets a source once its keys are gone', () => {
+      const k = new AppliedKeys(3);
+      k.remember('fe/1/1', { matched: 1 });
+      k.remember('plain', { matched: 2 });
+      k.remember('fe/2/1', { matched: 3 });
+      k.remember('fe/1/2', { matched: 4 });
+      expect(k.entries().map(([key]) => key)).toEqual(['plain', 'fe/2/1', 'fe/1/2']);
+      for (let i = 0; i < 3; i++) k.remember(`fe/3/${i}`, { matched: 0 });
+      expect(k.entries().map(([key]) => key)).toEqual(['fe/3/0', 'fe/3/1', 'fe/3/2']);
+      // A source whose keys all left comes back empty.
+      expect(k.get('fe/1/2')).toBeUndefined();
+      k.remember('fe/1/2', { matched: 5 });
+      expect(k.get('fe/1/2')).toEqual({ matched: 5 });
+    });
+
+    it('a restore from any snapshot goes on exactly like the original (random keys, replacements at 2^17, wraps of the ring)', () => {
+      let seed = 12345;
+      const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+      const key = () => (rand(10) === 0 ? `p${rand(30)}` : `fe/${rand(3)}/${rand(40) + (rand(2) ? 2 ** 17 : 0) + (rand(4) === 0 ? 2 ** 18 : 0)}`);
+      const k = new AppliedKeys(50);
+      const ops: Array<[string, PublishResult]> = [];
+      for (let step = 0; step < 2000; step++) {
+        ops.push([key(), rand(5) === 0 ? { matched: 0, reasonCode: 0x97 } : { matched: rand(9) }]);
+        k.remember(...ops[ops.length - 1]);
+        if (step % 97 !== 0) continue;
+        const r = new AppliedKeys(50);
+        r.restore(v8.deserialize(v8.serialize(k.snapshot())));
+        expect(r.entries()).toEqual(k.entries());
+        expect(r.size).toBe(k.size);
+        const next = Array.from({ length: 60 }, () => key());
+        // The original, made again from every key so far, next to the restored copy.
+        const a = new AppliedKeys(50);
+        for (const op of ops) a.remember(...op);
+        for (const x of next) {
+          a.remember(x, { matched: 1 });
+          r.remember(x, { matched: 1 });
+        }
+        expect(r.entries()).toEqual(a.entries());
+        expect(r.size).toBe(a.size);
+        expect(a.size).toBe(a.entries().length);
+      }
+    });
+
+    it('answers a retry with what the message did, not with the receivers\' backlog of the moment', () => {
+      const k = new AppliedKeys(10);
+      k.remember('fe/1/1', { matched: 2, backlog: 40 });
+      k.remember('fe/1/2', { matched: 0, reasonCode: 0x97, backlog: 9 });
+      k.remember('fe/1/3', { matched: 0, duplicate: true, hold: 'fe/0/1' });
+      expect(k.entries()).toEqual([
+        ['fe/1/1', { matched: 2 }],
+        ['fe/1/2', { matched: 0, reasonCode: 0x97 }],
+        ['fe/1/3', { matched: 0, duplicate: true, hold: 'fe/0/1' }],
+      ]);
+      k.remember('fe/1/2', { matched: 1 }); // a known key: new result, same place
+      expect(k.get('fe/1/2')).toEqual({ matched: 1 });
+      const r = new AppliedKeys(10);
+      r.restore(v8.deserialize(v8.serialize(k.snapshot())));
+      expect(r.entries()).toEqual(k.entries());
+    });
   });
 });
