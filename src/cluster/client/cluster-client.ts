@@ -24,6 +24,7 @@ import { HandoverHold } from './handover-hold.js';
 import { Qos0ShedGuard } from '../qos0-shed-guard.js';
 import { partitionKeyOf } from '../../statestore/protocol.js';
 import { NodeLink, type MovedCommand, type Pending, type ReplyHandler } from './node-link.js';
+import { PartitionSet } from './partition-set.js';
 import { FrameType, decodeDeliveries, decodeFeed, type DeliveryTarget } from '../transport/protocol.js';
 
 export interface ClusterClientOptions {
@@ -161,7 +162,7 @@ export class ClusterClient {
   private readonly asking = new Map<number, NodeLink>();
   private readonly followRetries = new Set<NodeLink>();
   private readonly groupScratch = new Map<number, string[]>();
-  private readonly directScratch = new Set<number>();
+  private readonly directScratch = new PartitionSet();
   private readonly slots = new Map<string, number>();
   private readonly readyWaiters: Array<() => void> = [];
   /** The link whose DELIVERIES frame is being handed out (undefined outside one): pushback's publisher when the message's own is elsewhere. */
@@ -234,6 +235,7 @@ export class ClusterClient {
   private onMap(map: ClusterMap): void {
     const before = new Map(this.map.partitions.map((p) => [p.id, p.chain[0]]));
     this.map = map;
+    this.heads = undefined;
     // Partitions removed by scaling down leave the index (they hold no session any more).
     for (const p of this.index.partitions()) if (!map.partitions.some((x) => x.id === p)) this.index.forget(p);
     // A partition whose head moved to another node while our link to the old one stayed up (the
@@ -257,6 +259,7 @@ export class ClusterClient {
       if (!wanted.has(id)) {
         n.stop();
         this.nodes.delete(id);
+        this.heads = undefined;
       }
     }
     for (const id of wanted) {
@@ -292,6 +295,7 @@ export class ClusterClient {
         },
       });
       this.nodes.set(id, link);
+      this.heads = undefined;
       link.start();
     }
     for (const m of moved) this.resend(m.partition, m.cmd, m.pending);
@@ -397,9 +401,17 @@ export class ClusterClient {
     return this.map.partitions.length;
   }
 
+  /** Partition id -> the link to its head, made again after any change of the map or the links (nodeOf runs per publish). */
+  private heads: Array<NodeLink | undefined> | undefined;
+
   private nodeOf(partition: number): NodeLink | undefined {
-    const id = this.map.partitions.find((p) => p.id === partition)?.chain[0];
-    return id === undefined ? undefined : this.nodes.get(id);
+    let heads = this.heads;
+    if (heads === undefined) {
+      heads = [];
+      for (const p of this.map.partitions) heads[p.id] = p.chain[0] === undefined ? undefined : this.nodes.get(p.chain[0]);
+      this.heads = heads;
+    }
+    return heads[partition];
   }
 
   command(partition: number, cmd: Command, h?: ReplyHandler, ctx?: unknown, tag = 0): void {
@@ -453,7 +465,7 @@ export class ClusterClient {
     const direct = this.directScratch;
     const groups = this.groupScratch;
     direct.clear();
-    groups.clear();
+    if (groups.size !== 0) groups.clear(); // allocates a new table even when empty
     // A retained message goes to every partition anyway (each keeps the retained copy); with
     // CONNECTs unanswered (directBelow) the partitions deliver to the newest connections here.
     this.covering = directFrom !== undefined && directBelow === undefined && !message.retain && this.localSubscribers !== undefined;
@@ -469,14 +481,11 @@ export class ClusterClient {
     if (own < 0 && groups.size === 0 && direct.size <= 1) {
       // The common case (one partition, no share group): no target list, no aggregation.
       if (direct.size === 0) return h?.reply(ctx, tag, true, { matched: 0 }, 0);
-      for (const p of direct) {
-        const cmd: PublishCommand = { type: 'publish', now: 0, clientId, message };
-        if (key !== undefined) cmd.key = key;
-        if (directFrom !== undefined) cmd.direct = directFrom;
-        if (directBelow !== undefined) cmd.directBelow = directBelow;
-        this.send(p, cmd, h, ctx, tag);
-      }
-      return;
+      const cmd: PublishCommand = { type: 'publish', now: 0, clientId, message };
+      if (key !== undefined) cmd.key = key;
+      if (directFrom !== undefined) cmd.direct = directFrom;
+      if (directBelow !== undefined) cmd.directBelow = directBelow;
+      return this.send(direct.at(0), cmd, h, ctx, tag);
     }
     const now = 0; // stamped by the back end on arrival
     const targets: Array<[number, PublishCommand]> = [];
@@ -490,7 +499,7 @@ export class ClusterClient {
       if (directBelow !== undefined) cmd.directBelow = directBelow;
       targets.push([p, cmd]);
     };
-    for (const p of direct) push(p);
+    for (let i = 0; i < direct.size; i++) push(direct.at(i));
     for (const p of groups.keys()) if (!direct.has(p)) push(p);
     if (own >= 0) {
       let i = targets.findIndex(([p]) => p === own);
@@ -547,5 +556,6 @@ export class ClusterClient {
     this.unwatch?.();
     for (const n of this.nodes.values()) n.stop();
     this.nodes.clear();
+    this.heads = undefined;
   }
 }

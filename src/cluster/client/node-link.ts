@@ -20,6 +20,7 @@ import { KEYED_RETRY_DELAY_MS } from '../timeouts.js';
 import { dialTransport, type Hello } from '../transport/handshake.js';
 import type { Link } from '../transport/link.js';
 import { FrameType, ReplyStatus, decodeReplies, encodeCommandsFrame, packr } from '../transport/protocol.js';
+import { PendingTable } from './pending-table.js';
 
 /** Told the outcome of one command; `value` is the result, or `[reasonCode, message]` when refused. */
 export interface ReplyHandler {
@@ -99,7 +100,7 @@ export class NodeLink {
   private retry: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private nextId = 1;
-  private readonly inFlight = new Map<number, Pending>();
+  private readonly inFlight = new PendingTable<Pending>();
   private batches = new Map<number, PartitionBatch>();
   /**
    * Estimated bytes of the commands queued for the next flush: part of `backlog`, so a publisher is
@@ -240,7 +241,7 @@ export class NodeLink {
     this.link = undefined;
     this.drained(); // nothing waits for a socket that is gone
     this.opts.log?.warn({ node: this.nodeId, reason }, 'lost the connection to a back end');
-    const failed = [...this.inFlight.values()];
+    const failed = this.inFlight.entries().map(([, p]) => p);
     this.inFlight.clear();
     for (const p of failed) {
       if (p.cmd && this.keyedAlive(p)) this.enqueue(p.partition, p.cmd, p);
@@ -334,7 +335,7 @@ export class NodeLink {
       } catch (err) {
         for (let i = 0; i < b.ids.length; i++) {
           if (!b.pending[i]) continue;
-          this.inFlight.delete(b.ids[i]);
+          this.inFlight.take(b.ids[i]);
           this.refuse(b.pending[i]!, RC.ImplementationSpecificError, `command could not be encoded: ${(err as Error).message}`);
         }
         continue;
@@ -379,9 +380,8 @@ export class NodeLink {
       const flat = decodeReplies(body);
       for (let i = 0; i + 3 < flat.length; i += 4) {
         const id = flat[i] as number;
-        const p = this.inFlight.get(id);
+        const p = this.inFlight.take(id);
         if (!p) continue;
-        this.inFlight.delete(id);
         if (p.cmd && flat[i + 1] !== ReplyStatus.Ok && this.retriable(p, flat[i + 2])) {
           // Refused, maybe before it was applied (this node is no longer the head, or the map moved
           // on): once the map has caught up, the partition's head of then gets it.
@@ -421,9 +421,9 @@ export class NodeLink {
    */
   take(moved: (partition: number) => boolean): MovedCommand[] {
     const out: MovedCommand[] = [];
-    for (const [id, p] of this.inFlight) {
+    for (const [id, p] of this.inFlight.entries()) {
       if (!p.cmd || !moved(p.partition)) continue;
-      this.inFlight.delete(id);
+      this.inFlight.take(id);
       out.push({ partition: p.partition, cmd: p.cmd, pending: p });
     }
     for (const [partition, b] of this.batches) {
@@ -442,7 +442,7 @@ export class NodeLink {
     this.sweeper = undefined;
     const l = this.link;
     this.link = undefined;
-    for (const p of this.inFlight.values()) this.refuse(p, RC.ServerShuttingDown, 'shutting down');
+    for (const [, p] of this.inFlight.entries()) this.refuse(p, RC.ServerShuttingDown, 'shutting down');
     this.inFlight.clear();
     for (const b of this.batches.values()) for (const p of b.pending) if (p) this.refuse(p, RC.ServerShuttingDown, 'shutting down');
     this.batches.clear();
