@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { Balancer } from '../cluster/balancer.js';
+import { roleNodeFlags } from '../cluster/role-flags.js';
 import { localEtcdArgs, localEtcdEndpoint } from '../cluster/local-etcd.js';
 import type { ClusterMap } from '../cluster/map.js';
 import { EtcdStore } from '../cluster/store/etcd-store.js';
@@ -122,6 +123,8 @@ async function startCluster(args: string[]): Promise<void> {
   const configuredPorts = configFiles.length > 0 ? loadConfig(configFiles, basePort ? { port: basePort } : {}).listeners.flatMap((l) => l.ports.map((p) => p.port)) : undefined;
 
   const self = [...process.execArgv, process.argv[1]!];
+  // Front ends and back ends hold whole streams in flight: a larger young generation (role-flags.ts).
+  const roleSelf = [...roleNodeFlags(process.execArgv), process.argv[1]!];
   const common = [...(level ? ['--log-level', level] : []), ...configFiles.flatMap((f) => ['--config', f]), ...(values['secrets-dir'] ? ['--secrets-dir', path.resolve(values['secrets-dir'])] : [])];
 
   // Test hook: back ends in network namespaces the caller prepared (cluster-netns.ts).
@@ -182,7 +185,7 @@ async function startCluster(args: string[]): Promise<void> {
     }
     const clientPorts = configuredPorts ? configuredPorts.map((p) => p + i) : [port + offset];
     const ops = await opsPorts(host, true);
-    const args = [...self, 'frontend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--host', host, '--port-offset', String(offset), ...(configuredPorts ? [] : ['--port', String(port)]), ...(values['allow-anonymous'] ? ['--allow-anonymous'] : []), ...ops.args, ...common];
+    const args = [...roleSelf, 'frontend', '--id', id, ...etcdFlags, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--host', host, '--port-offset', String(offset), ...(configuredPorts ? [] : ['--port', String(port)]), ...(values['allow-anonymous'] ? ['--allow-anonymous'] : []), ...ops.args, ...common];
     // A front end accepts no internal connections (it dials the back ends), so it has no internal port.
     return { role: 'frontend', id, command: process.execPath, args, host, clientPorts, ...ops.spec };
   };
@@ -207,7 +210,7 @@ async function startCluster(args: string[]): Promise<void> {
     // In a namespace, the back end reaches the local etcd at the plan's address, not loopback.
     const etcd = netns?.backends[i] && etcdSpec ? ['--etcd', localEtcdEndpoint({ clientPort: etcdSpec.clientPorts![0]!, host: netns.etcdHost }), '--etcd-prefix', values['etcd-prefix']!] : etcdFlags;
     const ops = await opsPorts('127.0.0.1', false);
-    const run = inNamespace(netns, i, process.execPath, [...self, 'backend', '--id', id, ...etcd, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...ops.args, ...common]);
+    const run = inNamespace(netns, i, process.execPath, [...roleSelf, 'backend', '--id', id, ...etcd, '--token-file', tokenFile, '--data-dir', path.join(dataDir, id), '--internal-port', String(internalPort), ...ops.args, ...common]);
     supervisor.start({ role: 'backend', id, command: run.command, args: run.args, host: run.host ?? '127.0.0.1', internalPort, ...ops.spec });
   }
   for (let i = 0; i < frontendCount; i++) supervisor.start(await frontendSpec(i));
