@@ -1,8 +1,9 @@
 /**
  * `edgemq-cluster` for the bench: back ends (P partitions on them, each a chain of R replicas on
  * different back ends) and F front ends as separate
- * processes on a fixed map (`edgemq frontend|backend --map`, no etcd), started with the same V8 flags
- * as `edgemq serve`. The bench measures against front end 0's port (`--port`). This process only
+ * processes on a fixed map (`edgemq frontend|backend --map`, no etcd), started with the Node flags
+ * `edgemq cluster` gives its roles (src/cluster/role-flags.ts). The bench measures against front
+ * end 0's port (`--port`). This process only
  * supervises: it stops the roles on SIGTERM and exits when one of them dies.
  *
  *   node --import tsx test/bench/cluster-server.ts --port P --data-dir DIR [--frontends F] [--partitions N] [--redundancy R]
