@@ -57,7 +57,7 @@ const ULIMIT_WRAP =
   'h=$(ulimit -Hn); if [ "$h" = unlimited ] || [ "$h" -gt 65536 ]; then h=65536; fi; ulimit -n "$h" 2>/dev/null; exec "$@"';
 
 /** Node options on a script's `#!/usr/bin/env -S node ...` line. */
-function shebangFlags(script: string): string[] {
+export function shebangFlags(script: string): string[] {
   const first = readFileSync(script, 'utf8').split('\n', 1)[0];
   const m = /^#!.*\bnode\b(.*)$/.exec(first);
   return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];

@@ -9,13 +9,13 @@
  *   node --import tsx test/bench/cluster-server.ts --port P --data-dir DIR [--frontends F] [--partitions N] [--redundancy R]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { evenSlots, type ClusterMap } from '../../src/cluster/map.js';
 import { roleNodeFlags } from '../../src/cluster/role-flags.js';
-import { freePort } from './brokers.js';
+import { freePort, shebangFlags } from './brokers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
@@ -33,9 +33,8 @@ for (let b = 0; b < backends; b++) map.nodes[`backend-${b}`] = { id: `backend-${
 for (let p = 0; p < P; p++) map.partitions.push({ id: p, chain: Array.from({ length: R }, (_, r) => `backend-${(p + r) % backends}`) });
 const mapFile = path.join(dir, 'map.json');
 writeFileSync(mapFile, JSON.stringify(map));
-const shebang = /^#!.*\bnode\b(.*)$/.exec(readFileSync(path.join(root, 'src/cli/main.ts'), 'utf8').split('\n', 1)[0]);
 // As `edgemq cluster` starts the roles: the shebang's flags with a role's young generation (role-flags.ts).
-const flags = [...roleNodeFlags(shebang ? shebang[1].trim().split(/\s+/).filter(Boolean) : []), ...(process.env.EDGEMQ_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+const flags = [...roleNodeFlags(shebangFlags(path.join(root, 'src/cli/main.ts'))), ...(process.env.EDGEMQ_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
 const children: ChildProcess[] = [];
 const env = { ...process.env, EDGEMQ_CLUSTER_TOKEN: 'bench-cluster-token-0123456789' };
 
