@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +35,7 @@ for (let p = 0; p < P; p++) map.partitions.push({ id: p, chain: Array.from({ len
 const mapFile = path.join(dir, 'map.json');
 writeFileSync(mapFile, JSON.stringify(map));
 // As `edgemq cluster` starts the roles: the shebang's flags with a role's young generation (role-flags.ts).
-const flags = [...roleNodeFlags(shebangFlags(path.join(root, 'src/cli/main.ts'))), ...(process.env.EDGEMQ_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+const flags = [...roleNodeFlags(shebangFlags(path.join(root, 'src/cli/main.ts')), { processes: F + backends, cpus: availableParallelism() }), ...(process.env.EDGEMQ_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
 const children: ChildProcess[] = [];
 const env = { ...process.env, EDGEMQ_CLUSTER_TOKEN: 'bench-cluster-token-0123456789' };
 

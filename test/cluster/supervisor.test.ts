@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { statSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +32,16 @@ describe('edgemq cluster supervisor', () => {
     const token = path.join(cluster.dataDir, 'cluster.token');
     expect(statSync(token).mode & 0o777).toBe(0o600);
     expect(readFileSync(token, 'utf8').trim()).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("starts the roles with a role's young generation, and GC on one thread when its processes fill the CPUs", () => {
+    // F2 P2 with a local etcd: 2 + 2 + coordinator + etcd = 6 processes (role-flags.ts).
+    const single = 6 >= availableParallelism();
+    for (const p of cluster.file().processes.filter((x) => x.role === 'frontend' || x.role === 'backend')) {
+      const argv = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0');
+      expect(argv, p.id).toContain('--max-semi-space-size=32');
+      expect(argv.includes('--single-threaded-gc'), p.id).toBe(single);
+    }
   });
 
   it('cluster status prints cluster.json with the map from etcd; back ends list their partitions', async () => {
