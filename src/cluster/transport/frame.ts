@@ -10,7 +10,8 @@
  * throwing past the link that read it.
  */
 
-export const FRAME_VERSION = 3;
+/** 4: command records may hold runs of acks (storage/command-codec.ts), which a version 3 node cannot read. */
+export const FRAME_VERSION = 4;
 /** u32 length + u8 version + u8 type + u32 epoch. */
 export const HEADER_BYTES = 10;
 /** Bytes counted by the length field besides the body. */

@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import v8 from 'node:v8';
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import type { Command, PublishCommand } from '../../../src/partition/commands.js';
+import type { AckKind } from '../../../src/core/broker-core.js';
+import type { AckCommand, Command, PublishCommand } from '../../../src/partition/commands.js';
 import { Partition } from '../../../src/partition/partition.js';
 import { decodeCommands, encodeCommands } from '../../../src/storage/command-codec.js';
 import { limits, perConnection, run, scenario, toCommands } from '../../helpers/partition-scenario.js';
@@ -125,6 +126,53 @@ describe('command log codec', () => {
     expect(decodeCommands(record)).toEqual(cmds);
     const forged = Buffer.concat([Buffer.from([0x02, 0x02]), Buffer.alloc(8), Buffer.alloc(8), Buffer.from([1, 0, 0, 0]), Buffer.from([0x01, 5, 0])]);
     expect(() => decodeCommands(forged)).toThrow(/reference to a string not yet in the record/);
+  });
+
+  it("a connection's consecutive acks travel as one run, and come back exactly and in order among other commands", () => {
+    const ack = (clientId: string, connectionId: number, packetId: number, kind: AckKind = 'puback', now = 0): AckCommand => ({ type: 'ack', now, clientId, connectionId, packetId, kind, reasonCode: packetId % 3 === 0 ? 0x10 : 0 });
+    const message = { topic: 'a/b', payload: Buffer.from('x'), qos: 1 as const, retain: false, origin: 'pub' };
+    const cmds: Command[] = [
+      ...Array.from({ length: 200 }, (_, i) => ack('sub-a', 7, i + 1)),
+      ack('sub-a', 8, 1), // another connection of the same client: a new run
+      ack('sub-a', 8, 2, 'pubrec'), // another kind
+      ack('sub-a', 8, 3, 'pubrec', 5), // another time
+      { type: 'publish', now: 0, clientId: 'pub', message },
+      ack('sub-b', 9, 65535),
+      ack('sub-b', 9, 1),
+    ];
+    const record = encodeCommands(cmds);
+    expect(decodeCommands(record)).toEqual(cmds);
+    // 200 acks in 3 bytes each plus one head, not 24 bytes each.
+    expect(record.length).toBeLessThan(200 * 3 + 400);
+    // Each ack's `now` is where the receiver stamps it (the run's one time field for all of its acks).
+    const nowAt: number[] = [];
+    decodeCommands(record, nowAt);
+    expect(nowAt).toHaveLength(cmds.length);
+    expect(new Set(nowAt.slice(0, 200)).size).toBe(1);
+    const stamped = Buffer.from(record);
+    for (const at of nowAt) stamped.writeDoubleLE(42, at);
+    expect(decodeCommands(stamped).every((c) => c.now === 42)).toBe(true);
+  });
+
+  it('a run of 70,000 acks is cut into runs its count can hold', () => {
+    const cmds: Command[] = Array.from({ length: 70_000 }, (_, i) => ({ type: 'ack' as const, now: 0, clientId: 's', connectionId: 1, packetId: (i % 65535) + 1, kind: 'puback' as const, reasonCode: 0 }));
+    expect(decodeCommands(encodeCommands(cmds))).toEqual(cmds);
+  });
+
+  it('an ack run that is empty, cut short or of an unknown kind is an error', () => {
+    const run = encodeCommands([
+      { type: 'ack', now: 0, clientId: 's', connectionId: 1, packetId: 1, kind: 'puback', reasonCode: 0 },
+      { type: 'ack', now: 0, clientId: 's', connectionId: 1, packetId: 2, kind: 'puback', reasonCode: 0 },
+    ]);
+    expect(run[1]).toBe(0x05);
+    for (let cut = 2; cut < run.length; cut++) expect(() => decodeCommands(run.subarray(0, cut)), `cut at ${cut}`).toThrow(/truncated/);
+    const kindAt = 1 + 1 + 8 + 8;
+    const badKind = Buffer.from(run);
+    badKind[kindAt] = 9;
+    expect(() => decodeCommands(badKind)).toThrow(/unknown kind/);
+    const empty = Buffer.from(run.subarray(0, run.length - 6));
+    empty.writeUInt16LE(0, empty.length - 2);
+    expect(() => decodeCommands(empty)).toThrow(/empty ack run/);
   });
 
   it('a record that is not a command frame, or is cut short, is an error naming what is wrong', () => {
