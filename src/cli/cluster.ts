@@ -126,7 +126,9 @@ async function startCluster(args: string[]): Promise<void> {
   const self = [...process.execArgv, process.argv[1]!];
   // Front ends and back ends hold whole streams in flight: a larger young generation; and GC on one
   // thread when the processes started here fill the CPUs (role-flags.ts). Counted once, at start.
-  const processes = Math.max(shape.partitions, shape.redundancy) + shape.frontends + 1 + (values.etcd === undefined ? 1 : 0);
+  // Every replica of a chain in its own process: a SIGKILL takes at most one replica of each partition.
+  const backendCount = Math.max(shape.partitions, shape.redundancy);
+  const processes = backendCount + shape.frontends + 1 + (values.etcd === undefined ? 1 : 0);
   const roleSelf = [...roleNodeFlags(process.execArgv, { processes, cpus: availableParallelism() }), process.argv[1]!];
   const common = [...(level ? ['--log-level', level] : []), ...configFiles.flatMap((f) => ['--config', f]), ...(values['secrets-dir'] ? ['--secrets-dir', path.resolve(values['secrets-dir'])] : [])];
 
@@ -203,8 +205,6 @@ async function startCluster(args: string[]): Promise<void> {
     }
   }
   if (etcdSpec) supervisor.start(etcdSpec);
-  // Every replica of a chain in its own process: a SIGKILL takes at most one replica of each partition.
-  const backendCount = Math.max(shape.partitions, shape.redundancy);
   const coordinatorOps = await opsPorts('127.0.0.1', false);
   supervisor.start({ role: 'coordinator', id: 'coordinator-0', command: process.execPath, args: [...self, 'coordinator', '--id', 'coordinator-0', ...etcdFlags, '--token-file', tokenFile, '--partitions', String(shape.partitions), '--redundancy', String(shape.redundancy), '--backends', String(backendCount), ...coordinatorOps.args, ...(level ? ['--log-level', level] : [])], host: '127.0.0.1', ...coordinatorOps.spec });
   for (let i = 0; i < backendCount; i++) {
