@@ -124,10 +124,10 @@ async function startCluster(args: string[]): Promise<void> {
   const configuredPorts = configFiles.length > 0 ? loadConfig(configFiles, basePort ? { port: basePort } : {}).listeners.flatMap((l) => l.ports.map((p) => p.port)) : undefined;
 
   const self = [...process.execArgv, process.argv[1]!];
-  // Front ends and back ends hold whole streams in flight: a larger young generation; and GC on one
-  // thread when the processes started here fill the CPUs (role-flags.ts). Counted once, at start.
   // Every replica of a chain in its own process: a SIGKILL takes at most one replica of each partition.
   const backendCount = Math.max(shape.partitions, shape.redundancy);
+  // Front ends and back ends hold whole streams in flight: a larger young generation; and GC on one
+  // thread when the processes started here fill the CPUs (role-flags.ts). Counted once, at start.
   const processes = backendCount + shape.frontends + 1 + (values.etcd === undefined ? 1 : 0);
   const roleSelf = [...roleNodeFlags(process.execArgv, { processes, cpus: availableParallelism() }), process.argv[1]!];
   const common = [...(level ? ['--log-level', level] : []), ...configFiles.flatMap((f) => ['--config', f]), ...(values['secrets-dir'] ? ['--secrets-dir', path.resolve(values['secrets-dir'])] : [])];
