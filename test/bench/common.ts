@@ -33,6 +33,8 @@ export interface RunSpec {
   genWorkers?: number;
   /** Drain: what has not arrived after this long without any delivery counts as lost (ms). */
   drainPatienceMs?: number;
+  /** latency: the generator, C (latgen.c, the default where a C compiler works) or Node (latworker.ts). */
+  latGen?: 'c' | 'node';
 }
 
 export interface ProcSample {

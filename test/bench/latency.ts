@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { Measure, percentile, type RunResult, type RunSpec } from './common.js';
 import type { LatCommand, LatWorkerData, PubReport, SubReport } from './latworker.js';
+import { latgenBinary, runLatencyC } from './latency-c.js';
 
 const LATWORKER = new URL('./latworker.ts', import.meta.url).href;
 /** Worker threads do not inherit the tsx loader: the worker registers it, then loads its TypeScript entry. */
@@ -41,6 +42,11 @@ function reply<T>(w: Worker, cmd: string, timeoutMs = 30_000): Promise<T> {
 }
 
 export async function runLatency(spec: RunSpec, r: RunResult): Promise<RunResult> {
+  if (spec.latGen !== 'node') {
+    const c = latgenBinary();
+    if (c.path) return runLatencyC(spec, r, c.path);
+    r.note = `Node generator: ${c.why}`;
+  }
   const tag = spec.id.replace(/[^A-Za-z0-9]/g, '').slice(-12);
   const topic = `bench/lat/${tag}`;
   const counters = new Int32Array(new SharedArrayBuffer(8));

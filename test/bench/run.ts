@@ -62,6 +62,8 @@ interface Opts {
   genWorkers: number;
   /** Drain: seconds without any delivery after which what is missing counts as lost. */
   drainPatience: number;
+  /** latency: the generator (C where a compiler works, else Node; `node` forces the Node one). */
+  latGen: 'c' | 'node';
   /** Options given on the command line (fan-in defaults yield to them). */
   given: Set<string>;
 }
@@ -85,6 +87,7 @@ function parseArgs(argv: string[]): Opts {
     list: false,
     genWorkers: 2,
     drainPatience: 10,
+    latGen: 'c',
     given: new Set<string>(),
   };
   const set = o.given;
@@ -150,6 +153,12 @@ function parseArgs(argv: string[]): Opts {
       case '--drain-patience':
         o.drainPatience = Number(val());
         break;
+      case '--lat-gen': {
+        const g = val();
+        if (g !== 'c' && g !== 'node') throw new Error(`--lat-gen ${g}: one of c, node`);
+        o.latGen = g;
+        break;
+      }
       case '--help':
       case '-h':
         console.log(readmeHint);
@@ -176,7 +185,7 @@ function parseArgs(argv: string[]): Opts {
 const readmeHint = `usage: npm run bench -- [--brokers mosquitto,aedes,edgemq] [--only fanin,fanout,p2p,shared,latency,connrate,memory]
   [--reps N=3] [--duration SECONDS=5] [--warmup SECONDS=0.5] [--quick] [--protocol 4|5]
   [--window 64] [--e2e-window 256] [--rate 5000] [--conns 10000] [--idle 25] [--pin] [--fresh] [--list]
-  [--gen-workers 2] [--drain-patience SECONDS=10]
+  [--gen-workers 2] [--drain-patience SECONDS=10] [--lat-gen c|node]
 See test/bench/README.md.`;
 
 // ------------------------------------------------------------------ workloads
@@ -465,6 +474,7 @@ async function main(): Promise<void> {
           e2eWindow: v.kind === 'fanin' && !o.given.has('--e2e-window') ? UNLIMITED : o.e2eWindow,
           genWorkers: o.genWorkers,
           drainPatienceMs: o.drainPatience * 1000,
+          latGen: o.latGen,
           rate: o.rate,
           warmupMs: o.warmup * 1000,
           durationMs: o.duration * 1000,
