@@ -1,8 +1,10 @@
 /**
- * The latency workload: one publisher, one subscriber, QoS 1, open loop at `spec.rate` msg/s. The
- * publisher and the subscriber each run on a worker thread of their own (latworker.ts, which says
- * how the generator keeps its own jitter out); this thread only starts them, samples CPU over the
- * measured window and computes the percentiles.
+ * The latency workload: one publisher, one subscriber, QoS 1, open loop at `spec.rate` msg/s. It
+ * runs on the C generator (latency-c.ts, latgen.c) where a C compiler works; this file is the Node
+ * generator, the fallback and `--lat-gen node`. The publisher and the subscriber each run on a
+ * worker thread of their own (latworker.ts, which says how the generator keeps its own jitter
+ * out); this thread only starts them, samples CPU over the measured window and computes the
+ * percentiles.
  *
  * Times are on this thread's clock (the workers add the difference of time origins). The measured
  * window selects messages by their send time; the broker's CPU is sampled over the same window.

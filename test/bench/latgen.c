@@ -266,10 +266,10 @@ int main(int argc, char **argv) {
             double st;
             memcpy(&seq, p + q + 4, 4);
             memcpy(&st, p + q + 8, 8);
-            if (seq < cap * 8 && (seen[seq >> 3] & (1 << (seq & 7)))) {
+            if (seq < cap && (seen[seq >> 3] & (1 << (seq & 7)))) {
               dups++;
             } else {
-              if (seq < cap * 8) seen[seq >> 3] |= 1 << (seq & 7);
+              if (seq < cap) seen[seq >> 3] |= 1 << (seq & 7);
               unique++;
               lastProgress = rt;
               if ((long)seq > maxSeq) maxSeq = seq;
