@@ -161,6 +161,19 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[i]!;
 }
 
+/** The latency figures of a run from its sorted samples (ms); undefined when there are none. */
+export function latencySummary(sorted: ArrayLike<number>): RunResult['latency'] {
+  if (sorted.length === 0) return undefined;
+  return {
+    n: sorted.length,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    p999: percentile(sorted, 99.9),
+    max: sorted[sorted.length - 1]!,
+  };
+}
+
 export function median(xs: number[]): number {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return NaN;

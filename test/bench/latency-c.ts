@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { Measure, percentile, type RunResult, type RunSpec } from './common.js';
+import { Measure, latencySummary, type RunResult, type RunSpec } from './common.js';
 
 const SOURCE = new URL('./latgen.c', import.meta.url);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -129,16 +129,7 @@ export async function runLatencyC(spec: RunSpec, r: RunResult, bin: string): Pro
     r.genGcCount = 0;
     r.skippedSlots = rep.skipped;
     r.note = 'C generator';
-    if (latencies.length > 0) {
-      r.latency = {
-        n: latencies.length,
-        p50: percentile(latencies, 50),
-        p90: percentile(latencies, 90),
-        p99: percentile(latencies, 99),
-        p999: percentile(latencies, 99.9),
-        max: latencies[latencies.length - 1]!,
-      };
-    }
+    r.latency = latencySummary(latencies);
     return r;
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');

@@ -11,7 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { Measure, percentile, type RunResult, type RunSpec } from './common.js';
+import { Measure, latencySummary, type RunResult, type RunSpec } from './common.js';
 import type { LatCommand, LatWorkerData, PubReport, SubReport } from './latworker.js';
 import { latgenBinary, runLatencyC } from './latency-c.js';
 
@@ -127,16 +127,7 @@ export async function runLatency(spec: RunSpec, r: RunResult): Promise<RunResult
     r.genGcCount = p.gcCount + s.gcCount;
     r.skippedSlots = p.skipped;
     const sorted = s.latencies.sort();
-    if (sorted.length > 0) {
-      r.latency = {
-        n: sorted.length,
-        p50: percentile(sorted, 50),
-        p90: percentile(sorted, 90),
-        p99: percentile(sorted, 99),
-        p999: percentile(sorted, 99.9),
-        max: sorted[sorted.length - 1]!,
-      };
-    }
+    r.latency = latencySummary(sorted);
     return r;
   } finally {
     for (const w of workers) {

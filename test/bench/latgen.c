@@ -139,21 +139,35 @@ static unsigned char handshake_packet(int fd, unsigned char *buf, long *body, lo
   }
 }
 
-static int mqtt_connect(const char *host, int port, int v5, const char *id) {
-  int fd = dial(host, port);
-  unsigned char p[512], body[512];
-  size_t il = strlen(id), n = 0;
-  body[n++] = 0, body[n++] = 4, memcpy(body + n, "MQTT", 4), n += 4;
-  body[n++] = v5 ? 5 : 4, body[n++] = 2 /* clean */, body[n++] = 0, body[n++] = 0 /* no keep-alive */;
-  if (v5) body[n++] = 0; /* no properties */
-  body[n++] = il >> 8, body[n++] = il & 255, memcpy(body + n, id, il), n += il;
-  p[0] = 0x10;
+/* Sends the packet `first`, body[0, n); returns the answer's first byte, *ans its body, *len the body's length. */
+static unsigned char request(int fd, unsigned char first, const unsigned char *body, size_t n, const unsigned char **ans, long *len) {
+  unsigned char p[600];
+  if (n > sizeof p - 5) fail("client id or topic too long");
+  p[0] = first;
   int h = 1 + put_vbi(p + 1, n);
   memcpy(p + h, body, n);
   write_all(fd, p, h + n);
   static unsigned char in[BUF];
   long b, e;
-  if (handshake_packet(fd, in, &b, &e) != 0x20 || in[b + 1] != 0) fail("CONNECT refused");
+  unsigned char type = handshake_packet(fd, in, &b, &e);
+  *ans = in + b;
+  *len = e - b;
+  return type;
+}
+
+static int mqtt_connect(const char *host, int port, int v5, const char *id) {
+  int fd = dial(host, port);
+  unsigned char body[600];
+  size_t il = strlen(id), n = 0;
+  if (il > 500) fail("client id too long");
+  body[n++] = 0, body[n++] = 4, memcpy(body + n, "MQTT", 4), n += 4;
+  body[n++] = v5 ? 5 : 4, body[n++] = 2 /* clean */, body[n++] = 0, body[n++] = 0 /* no keep-alive */;
+  if (v5) body[n++] = 0; /* no properties */
+  body[n++] = il >> 8, body[n++] = il & 255, memcpy(body + n, id, il), n += il;
+  const unsigned char *ack;
+  long len;
+  /* CONNACK: acknowledge flags, then the return code (3.1.1) or reason code (5.0) */
+  if (request(fd, 0x10, body, n, &ack, &len) != 0x20 || len < 2 || ack[1] != 0) fail("CONNECT refused");
   return fd;
 }
 
@@ -175,18 +189,16 @@ int main(int argc, char **argv) {
 
   int sub = mqtt_connect(host, port, v5, subId);
   {
-    unsigned char s[512], body[512];
+    unsigned char body[600];
     size_t n = 0;
+    if (tl > 500) fail("topic too long");
     body[n++] = 0, body[n++] = 1;
     if (v5) body[n++] = 0;
     body[n++] = tl >> 8, body[n++] = tl & 255, memcpy(body + n, topic, tl), n += tl, body[n++] = 1;
-    s[0] = 0x82;
-    int h = 1 + put_vbi(s + 1, n);
-    memcpy(s + h, body, n);
-    write_all(sub, s, h + n);
-    static unsigned char in[BUF];
-    long b, e;
-    if (handshake_packet(sub, in, &b, &e) != 0x90 || in[e - 1] >= 0x80) fail("SUBSCRIBE refused");
+    const unsigned char *ack;
+    long len;
+    /* SUBACK: the granted QoS or reason code is its last byte */
+    if (request(sub, 0x82, body, n, &ack, &len) != 0x90 || len < 3 || ack[len - 1] >= 0x80) fail("SUBSCRIBE refused");
   }
   int pub = mqtt_connect(host, port, v5, pubId);
 
