@@ -428,13 +428,21 @@ async function main(): Promise<void> {
 
   const tryStart = async (b: BrokerName): Promise<BrokerHandle | null> => {
     if (skipped.has(b)) return null;
-    try {
-      return await startBroker(b, { repoRoot, protocol: o.protocol, cpus: cpus.broker });
-    } catch (e) {
-      const msg = (e as Error).message;
-      skipped.set(b, msg);
-      console.log(`  !! ${b} failed to start -> skipped for the rest of this run: ${msg}`);
-      return null;
+    // Ports are picked free and bound a moment later by another process: one taken meanwhile (a
+    // cluster has several) is a reason to pick again, not to drop the broker from the run.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startBroker(b, { repoRoot, protocol: o.protocol, cpus: cpus.broker });
+      } catch (e) {
+        const msg = (e as Error).message;
+        if (/EADDRINUSE/.test(msg) && attempt < 3) {
+          console.log(`  .. ${b}: a port was taken before it was bound, starting again (${msg.slice(0, 120)})`);
+          continue;
+        }
+        skipped.set(b, msg);
+        console.log(`  !! ${b} failed to start -> skipped for the rest of this run: ${msg}`);
+        return null;
+      }
     }
   };
 
