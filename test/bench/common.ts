@@ -61,7 +61,8 @@ export interface RunResult {
   dups: number;
   reordered: number;
   stalls: number;
-  latency?: { n: number; p50: number; p90: number; p99: number; p999: number; max: number };
+  /** ms; `over1`/`over2`: the share of messages slower than 1 and 2 ms (whether a p99 is a few stalls or the body). */
+  latency?: { n: number; p50: number; p90: number; p99: number; p999: number; max: number; over1: number; over2: number };
   /** latency: how late the open-loop scheduler was at worst (ms) */
   schedLagMaxMs?: number;
   /**
@@ -171,7 +172,21 @@ export function latencySummary(sorted: ArrayLike<number>): RunResult['latency'] 
     p99: percentile(sorted, 99),
     p999: percentile(sorted, 99.9),
     max: sorted[sorted.length - 1]!,
+    over1: shareAbove(sorted, 1),
+    over2: shareAbove(sorted, 2),
   };
+}
+
+/** The fraction of sorted samples above `x`. */
+function shareAbove(sorted: ArrayLike<number>, x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return (sorted.length - lo) / sorted.length;
 }
 
 export function median(xs: number[]): number {

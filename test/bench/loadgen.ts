@@ -35,7 +35,7 @@ import { Worker } from 'node:worker_threads';
 import { PublisherSet, openConn, type PublisherPlan } from './publishers.js';
 import { createInterface } from 'node:readline';
 import { Conn, PublishTemplate, connectPacket, disconnectPacket, subscribePacket, type WireHandler } from './wire.js';
-import { Measure, percentile, procSample, type RunResult, type RunSpec } from './common.js';
+import { Measure, latencySummary, procSample, type RunResult, type RunSpec } from './common.js';
 import { runLatency } from './latency.js';
 
 /** Drain: missing messages count as lost after this long without any delivery (--drain-patience). */
@@ -359,17 +359,7 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
       r.ok = false;
       r.error = 'no deliveries via $share (shared subscriptions unsupported?)';
     }
-    if (lat.n > 0) {
-      const s = lat.sorted();
-      r.latency = {
-        n: lat.n,
-        p50: percentile(s, 50),
-        p90: percentile(s, 90),
-        p99: percentile(s, 99),
-        p999: percentile(s, 99.9),
-        max: s[s.length - 1]!,
-      };
-    }
+    if (lat.n > 0) r.latency = latencySummary(lat.sorted());
   } finally {
     publishing = false;
     inThread?.stop();

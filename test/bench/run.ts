@@ -379,7 +379,12 @@ function summarize(v: Variant, broker: BrokerName, rs: RunResult[]): Summary {
     notes: [
       ...(v.kind === 'memory' ? [`${fmtN(med((r) => r.kbPerConnBurst), 2)} KB/conn right after the connect burst`] : []),
       ...new Set(rs.map((r) => r.note).filter((n): n is string => !!n)),
-      ...(v.kind === 'latency' ? [`generator wake-up p99 ${fmtN(med((r) => r.genWake?.p99), 3)} ms, GC in window ${fmtN(med((r) => r.genGcMs), 1)} ms, skipped slots ${fmtN(med((r) => r.skippedSlots))}`] : []),
+      ...(v.kind === 'latency'
+        ? [
+            `p90 ${fmtN(med((r) => r.latency?.p90), 2)} ms, p99.9 ${fmtN(med((r) => r.latency?.p999), 2)} ms, over 1 ms ${fmtN(100 * med((r) => r.latency?.over1), 2)} %, over 2 ms ${fmtN(100 * med((r) => r.latency?.over2), 2)} %`,
+            `generator wake-up p99 ${fmtN(med((r) => r.genWake?.p99), 3)} ms, GC in window ${fmtN(med((r) => r.genGcMs), 1)} ms, skipped slots ${fmtN(med((r) => r.skippedSlots))}`,
+          ]
+        : []),
       ...(maxDrainGap(rs) >= LATE_GAP_MS ? [`deliveries paused up to ${fmtN(maxDrainGap(rs) / 1000, 1)} s in the drain (late, not lost)`] : []),
     ],
   };
@@ -547,7 +552,6 @@ async function main(): Promise<void> {
     if (s.kind === 'latency' && s.genWakeP99 >= s.p99 / 2) flags.push('GEN-JITTER');
     if (s.okRuns < s.runs) flags.push(`${s.runs - s.okRuns} failed: ${s.errors.join('; ')}`);
     if (s.stalls) flags.push(`${s.stalls} stalls`);
-    flags.push(...s.notes);
     return [
       s.variant,
       s.broker,
@@ -564,7 +568,7 @@ async function main(): Promise<void> {
       fmtN(s.genBusiest * 100),
       fmtN(s.otherCpuPct),
       `${s.okRuns}/${s.runs}`,
-      flags.join(' '),
+      [flags.join(' '), s.notes.join('; ')].filter(Boolean).join(' '),
     ];
   });
   console.log(`\n=== medians over ${o.reps} rep(s) (lost/dup: sums over reps; CPU % of one core; RSS at end of window)`);
