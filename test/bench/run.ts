@@ -382,6 +382,8 @@ function summarize(v: Variant, broker: BrokerName, rs: RunResult[]): Summary {
       ...(v.kind === 'latency'
         ? [
             `p90 ${fmtN(med((r) => r.latency?.p90), 2)} ms, p99.9 ${fmtN(med((r) => r.latency?.p999), 2)} ms, over 1 ms ${fmtN(100 * med((r) => r.latency?.over1), 2)} %, over 2 ms ${fmtN(100 * med((r) => r.latency?.over2), 2)} %`,
+            // Per message, the broker's CPU is what a message may queue behind at this rate.
+            `broker CPU ${fmtN(med((r) => (r.brokerCpuPct * 1e4) / r.pubRate), 0)} µs per message`,
             `generator wake-up p99 ${fmtN(med((r) => r.genWake?.p99), 3)} ms, GC in window ${fmtN(med((r) => r.genGcMs), 1)} ms, skipped slots ${fmtN(med((r) => r.skippedSlots))}`,
           ]
         : []),
