@@ -162,6 +162,11 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[i]!;
 }
 
+/** A short, name-safe tag of a run (its client ids, topics and files carry it). */
+export function runTag(spec: RunSpec): string {
+  return spec.id.replace(/[^A-Za-z0-9]/g, '').slice(-12);
+}
+
 /** The latency figures of a run from its sorted samples (ms); undefined when there are none. */
 export function latencySummary(sorted: ArrayLike<number>): RunResult['latency'] {
   if (sorted.length === 0) return undefined;

@@ -11,9 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { Measure, latencySummary, type RunResult, type RunSpec } from './common.js';
+import { Measure, latencySummary, runTag, type RunResult, type RunSpec } from './common.js';
 
 const SOURCE = new URL('./latgen.c', import.meta.url);
+/** The built generator and each run's latencies file. */
+const DIR = path.join(os.tmpdir(), 'edgemq-bench');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface LatgenReport {
@@ -39,13 +41,12 @@ let built: { path?: string; why?: string } | undefined;
 export function latgenBinary(): { path?: string; why?: string } {
   if (built) return built;
   const source = readFileSync(SOURCE);
-  const dir = path.join(os.tmpdir(), 'edgemq-bench');
-  const bin = path.join(dir, `latgen-${createHash('sha256').update(source).digest('hex').slice(0, 12)}`);
+  const bin = path.join(DIR, `latgen-${createHash('sha256').update(source).digest('hex').slice(0, 12)}`);
   if (existsSync(bin)) return (built = { path: bin });
   const cc = process.env.CC || 'cc';
   const tmp = `${bin}.${process.pid}`;
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(DIR, { recursive: true });
     execFileSync(cc, ['-O2', '-o', tmp, SOURCE.pathname], { stdio: ['ignore', 'ignore', 'pipe'] });
     renameSync(tmp, bin);
     return (built = { path: bin });
@@ -58,8 +59,8 @@ export function latgenBinary(): { path?: string; why?: string } {
 }
 
 export async function runLatencyC(spec: RunSpec, r: RunResult, bin: string): Promise<RunResult> {
-  const tag = spec.id.replace(/[^A-Za-z0-9]/g, '').slice(-12);
-  const out = path.join(os.tmpdir(), 'edgemq-bench', `lat-${process.pid}-${tag}.f64`);
+  const tag = runTag(spec);
+  const out = path.join(DIR, `lat-${process.pid}-${tag}.f64`);
   const patience = spec.drainPatienceMs ?? 10_000;
   const args = [spec.host, spec.port, spec.protocol, `blc-${tag}`, `bench/latc/${tag}`, spec.payload, spec.rate, spec.warmupMs, spec.durationMs, patience, out];
   const child = spawn(bin, args.map(String), { stdio: ['pipe', 'pipe', 'pipe'] });

@@ -11,7 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { Measure, latencySummary, type RunResult, type RunSpec } from './common.js';
+import { Measure, latencySummary, runTag, type RunResult, type RunSpec } from './common.js';
 import type { LatCommand, LatWorkerData, PubReport, SubReport } from './latworker.js';
 import { latgenBinary, runLatencyC } from './latency-c.js';
 
@@ -49,7 +49,7 @@ export async function runLatency(spec: RunSpec, r: RunResult): Promise<RunResult
     if (c.path) return runLatencyC(spec, r, c.path);
     r.note = `Node generator: ${c.why}`;
   }
-  const tag = spec.id.replace(/[^A-Za-z0-9]/g, '').slice(-12);
+  const tag = runTag(spec);
   const topic = `bench/lat/${tag}`;
   const counters = new Int32Array(new SharedArrayBuffer(8));
   // Every message of the run (warm-up, window, some margin) gets a sample slot.

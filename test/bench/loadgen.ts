@@ -35,7 +35,7 @@ import { Worker } from 'node:worker_threads';
 import { PublisherSet, openConn, type PublisherPlan } from './publishers.js';
 import { createInterface } from 'node:readline';
 import { Conn, PublishTemplate, connectPacket, disconnectPacket, subscribePacket, type WireHandler } from './wire.js';
-import { Measure, latencySummary, procSample, type RunResult, type RunSpec } from './common.js';
+import { Measure, latencySummary, procSample, runTag, type RunResult, type RunSpec } from './common.js';
 import { runLatency } from './latency.js';
 
 /** Drain: missing messages count as lost after this long without any delivery (--drain-patience). */
@@ -178,7 +178,7 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
   const r = emptyResult(spec);
   const P = spec.pubs;
   const S = spec.subs;
-  const tag = spec.id.replace(/[^A-Za-z0-9]/g, '').slice(-12);
+  const tag = runTag(spec);
   // --- topology
   const pubTopic: string[] = [];
   const subFilter: string[] = [];
@@ -359,7 +359,7 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
       r.ok = false;
       r.error = 'no deliveries via $share (shared subscriptions unsupported?)';
     }
-    if (lat.n > 0) r.latency = latencySummary(lat.sorted());
+    r.latency = latencySummary(lat.sorted());
   } finally {
     publishing = false;
     inThread?.stop();
@@ -376,7 +376,7 @@ async function runMessaging(spec: RunSpec): Promise<RunResult> {
 /** CONNECT+CONNACK (then DISCONNECT) per second, `concurrency` attempts in flight. */
 async function runConnRate(spec: RunSpec): Promise<RunResult> {
   const r = emptyResult(spec);
-  const tag = spec.id.replace(/[^A-Za-z0-9]/g, '').slice(-12);
+  const tag = runTag(spec);
   let running = true;
   let measuring = false;
   let ok = 0;
@@ -426,7 +426,7 @@ async function runConnRate(spec: RunSpec): Promise<RunResult> {
 /** RSS per idle connection. */
 async function runMemory(spec: RunSpec): Promise<RunResult> {
   const r = emptyResult(spec);
-  const tag = spec.id.replace(/[^A-Za-z0-9]/g, '').slice(-12);
+  const tag = runTag(spec);
   // warm the broker's connection path once, then baseline
   const warm = await openConn(spec, `mw-${tag}`, noopHandler, false);
   await closeAll([warm]);
