@@ -34,6 +34,8 @@ export interface Transport {
    * unsent bytes reach the stream's high-water mark (then `backlog` is worth a look).
    */
   write(bytes: Buffer): boolean;
+  /** `write` of `bytes` with `packetId` at `packetIdAt`; `bytes` are shared with other connections and stay as they are. */
+  writeStamped(bytes: Buffer, packetIdAt: number, packetId: number): boolean;
   /** Bytes accepted but not yet handed to the kernel: how far behind the reader is. */
   readonly backlog: number;
   /** A counter that moves whenever the kernel takes bytes (progress of a reader, for the stall verdict). */
@@ -568,7 +570,7 @@ export class Channel implements SessionSink, FlowParty {
       else if (d.qos === 2) this.ctx.core.acknowledge(this.clientId, this.connectionId, d.packetId, 'pubrec', RC.UnspecifiedError);
       return;
     }
-    let room = this.transport.write(enc.first);
+    let room = enc.packetIdAt < 0 ? this.transport.write(enc.first) : this.transport.writeStamped(enc.first, enc.packetIdAt, d.packetId);
     if (enc.second !== undefined) room = this.transport.write(enc.second);
     sampler.delivered(d.message, d.retain);
     // The common case (QoS 0, socket below its high-water mark, nothing queued) costs one test.

@@ -211,6 +211,14 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
     return this.stream.writableLength + batch.pending < this.stream.writableHighWaterMark;
   }
 
+  writeStamped(bytes: Buffer, packetIdAt: number, packetId: number): boolean {
+    if (!this.closed && this.corked && this.batch && this.writesNow >= BATCH_AFTER_WRITES && this.batch.addStamped(bytes, packetIdAt, packetId)) {
+      this.writesNow++;
+      return this.stream.writableLength + this.batch.pending < this.stream.writableHighWaterMark;
+    }
+    return this.write(stampedCopy(bytes, packetIdAt, packetId));
+  }
+
   flush(): void {
     if (!this.corked) return;
     this.corked = false;
@@ -250,6 +258,15 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
     this.channel.onTransportClosed();
     this.onClose(this);
   }
+}
+
+/** A packet of its own: `bytes` with `packetId` at `packetIdAt` (the stream keeps what it is given). */
+function stampedCopy(bytes: Buffer, packetIdAt: number, packetId: number): Buffer {
+  const copy = Buffer.allocUnsafe(bytes.length);
+  copy.set(bytes);
+  copy[packetIdAt] = packetId >> 8;
+  copy[packetIdAt + 1] = packetId & 0xff;
+  return copy;
 }
 
 /**

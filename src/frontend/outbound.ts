@@ -7,7 +7,8 @@
  * are shared by every subscriber of that shape: the head (everything before the payload) followed
  * by the message's own payload Buffer, never copied (both go out in one writev thanks to the
  * connection's cork), or for a small payload the whole packet in one buffer. QoS 0 subscribers get
- * the very same bytes; QoS 1/2 subscribers a copy of the head with their packet id patched in.
+ * the very same bytes; QoS 1/2 subscribers a copy of the head with their packet id stamped in, made
+ * by the connection straight into its write batch (Transport.writeStamped).
  * Deliveries with per-subscriber properties (subscription ids, visible expiry, topic alias) or DUP
  * take the general path.
  */
@@ -54,11 +55,13 @@ interface Encoded {
  */
 export interface EncodedDelivery {
   first: Buffer;
+  /** Where the subscriber's packet id goes in (a copy of) `first`, which is shared and not stamped; -1: `first` is complete. */
+  packetIdAt: number;
   second: Buffer | undefined;
   length: number;
 }
 
-const result: EncodedDelivery = { first: Buffer.alloc(0), second: undefined, length: 0 };
+const result: EncodedDelivery = { first: Buffer.alloc(0), packetIdAt: -1, second: undefined, length: 0 };
 
 function isSharedShape(d: Delivery, version: number, aliases: OutboundAliases | undefined): boolean {
   if (d.dup) return false;
@@ -80,15 +83,9 @@ export function encodeDelivery(
   if (isSharedShape(d, version, aliases)) {
     const enc = shared(d, version);
     if (enc.length > maxPacketSize) return 'too-large'; // [MQTT-3.1.2-25]
-    let head = enc.head;
-    if (d.qos > 0) {
-      // Every QoS 1/2 subscriber needs its own packet id: copy the head (with a small payload), share a large payload.
-      head = Buffer.allocUnsafe(enc.head.length);
-      head.set(enc.head);
-      head[enc.packetIdAt] = d.packetId >> 8;
-      head[enc.packetIdAt + 1] = d.packetId & 0xff;
-    }
-    result.first = head;
+    result.first = enc.head;
+    // Every QoS 1/2 subscriber needs its own packet id: the writer stamps it into its copy of the head.
+    result.packetIdAt = d.qos > 0 ? enc.packetIdAt : -1;
     result.second = enc.inline || m.payload.length === 0 ? undefined : m.payload;
     result.length = enc.length;
     return result;
@@ -96,6 +93,7 @@ export function encodeDelivery(
   const bytes = encodeOne(d, version, aliases, maxPacketSize, now);
   if (typeof bytes === 'string') return bytes;
   result.first = bytes;
+  result.packetIdAt = -1;
   result.second = undefined;
   result.length = bytes.length;
   return result;

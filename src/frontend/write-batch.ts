@@ -40,6 +40,18 @@ export class WriteBatch {
     return true;
   }
 
+  /**
+   * `add` for a packet whose shared bytes need this connection's packet id at `packetIdAt`: copied
+   * and stamped in the slab, so a QoS 1/2 fan-out makes no buffer of its own per subscriber.
+   */
+  addStamped(bytes: Buffer, packetIdAt: number, packetId: number): boolean {
+    const at = this.to;
+    if (!this.add(bytes)) return false;
+    this.slab![at + packetIdAt] = packetId >> 8;
+    this.slab![at + packetIdAt + 1] = packetId & 0xff;
+    return true;
+  }
+
   /** Whether anything was added since the last call (the watchdog's idle test). */
   wasUsed(): boolean {
     const used = this.used;

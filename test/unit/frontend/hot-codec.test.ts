@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
 import { CARRY_MAX, cutHotPacket, decodeHotPackets, type HotPacket } from '../../../src/frontend/hot-decode.js';
 import { createParser, isIdle } from '../../../src/frontend/mqtt-parser.js';
-import { encodeDelivery, INLINE_PAYLOAD } from '../../../src/frontend/outbound.js';
+import { encodeDelivery, INLINE_PAYLOAD, type EncodedDelivery } from '../../../src/frontend/outbound.js';
 import type { Delivery, Message } from '../../../src/core/types.js';
 
 type Version = 4 | 5;
@@ -103,6 +103,13 @@ function cut(bytes: Buffer, points: number[]): Buffer[] {
   return chunks.filter((c) => c.length > 0);
 }
 
+/** The bytes a connection writes for `enc`: the shared head with `packetId` stamped into a copy, then the payload. */
+function wire(enc: EncodedDelivery, packetId: number): Buffer {
+  const first = Buffer.from(enc.first);
+  if (enc.packetIdAt >= 0) first.writeUInt16BE(packetId, enc.packetIdAt);
+  return enc.second ? Buffer.concat([first, enc.second]) : first;
+}
+
 describe('hot-path decoder', () => {
   for (const version of [4, 5] as const) {
     it(`v${version}: any packet stream in any chunking decodes exactly as mqtt-packet decodes it`, () => {
@@ -182,7 +189,7 @@ describe('PUBLISH encoder', () => {
           const d = { message, qos, retain, packetId: id, dup: false } as unknown as Delivery;
           const enc = encodeDelivery(d, version, undefined, 1 << 28, Date.now);
           if (typeof enc === 'string') throw new Error(enc);
-          const bytes = enc.second ? Buffer.concat([enc.first, enc.second]) : enc.first;
+          const bytes = wire(enc, id);
           expect(bytes.length).toBe(enc.length);
           const p = decodeOne(bytes, version);
           expect([p.topic, Buffer.from(p.payload as Buffer).equals(message.payload), p.qos, p.retain, p.dup]).toEqual([t, true, qos, retain, false]);
@@ -201,16 +208,20 @@ describe('PUBLISH encoder', () => {
       const at = (qos: number, packetId: number) => {
         const enc = encodeDelivery({ message, qos, retain: false, packetId, dup: false } as unknown as Delivery, 4, undefined, 1 << 20, () => 0);
         if (typeof enc === 'string') throw new Error(enc);
-        return { first: enc.first, second: enc.second };
+        return { first: enc.first, packetIdAt: enc.packetIdAt, second: enc.second, wire: wire(enc, packetId) };
       };
       const [a, b] = [at(0, 0), at(0, 0)];
       expect(a.first).toBe(b.first);
       // A small payload rides in the same buffer (one write); a larger one is the message's own Buffer, never copied.
       expect(a.second).toBe(size <= INLINE_PAYLOAD ? undefined : message.payload);
+      expect(a.packetIdAt).toBe(-1);
+      // QoS 1: the same shared head for every subscriber, and where the writer stamps each one's packet id.
       const [c, e] = [at(1, 7), at(1, 8)];
-      expect(c.first).not.toBe(e.first);
+      expect(c.first).toBe(e.first);
       const idAt = 2 + 2 + 'fan/out'.length + (size > 127 ? 1 : 0);
-      expect([c.first.readUInt16BE(idAt), e.first.readUInt16BE(idAt)]).toEqual([7, 8]);
+      expect(c.packetIdAt).toBe(idAt);
+      expect([c.wire.readUInt16BE(idAt), e.wire.readUInt16BE(idAt)]).toEqual([7, 8]);
+      expect(c.first.readUInt16BE(idAt)).not.toBe(7); // the shared bytes are never stamped
     }
   });
 

@@ -39,4 +39,18 @@ describe('WriteBatch', () => {
     expect(b.pending).toBe(0);
     expect([b.wasUsed(), b.wasUsed()]).toEqual([true, false]); // the watchdog's idle test
   });
+
+  it('stamps a packet id into its copy of shared bytes, never into the bytes themselves', () => {
+    const b = new WriteBatch();
+    const shared = Buffer.from([0x32, 5, 0, 1, 0x74, 0, 0, 0x78]); // PUBLISH to "t", packet id 0, payload "x"
+    expect(b.addStamped(shared, 5, 0x1234)).toBe(false); // no slab yet, as add()
+    b.renew();
+    expect(b.addStamped(shared, 5, 0x1234)).toBe(true);
+    expect(b.addStamped(shared, 5, 7)).toBe(true);
+    const out = b.take()!;
+    expect([out.readUInt16BE(5), out.readUInt16BE(shared.length + 5)]).toEqual([0x1234, 7]);
+    expect(shared.readUInt16BE(5)).toBe(0);
+    expect(b.addStamped(Buffer.alloc(COALESCE_MAX + 1), 5, 1)).toBe(false);
+    expect(b.pending).toBe(0);
+  });
 });
