@@ -101,6 +101,9 @@ const publishWaiter: DurableWaiter = {
   },
 };
 
+/** The waiter of commands nobody waits for: a failed write is reported by the executor itself (onError). */
+const unheard: DurableWaiter = { durable() {} };
+
 export class LocalBrokerCore implements BrokerCore, BrokerInspector {
   private readonly sinks = new Map<number, SessionSink>();
   private readonly ticker: NodeJS.Timeout;
@@ -211,11 +214,11 @@ export class LocalBrokerCore implements BrokerCore, BrokerInspector {
   }
 
   /**
-   * Commands nobody waits for (acks, ticks). No promise is chained: a write failure is reported by
-   * the executor (onError), and the executor's own batch promise never rejects unhandled.
+   * Commands nobody waits for (acks, ticks): no promise is made for them at all, and a write
+   * failure is reported by the executor (onError).
    */
   private fireAndForget(cmd: Command): void {
-    this.executor.execute(cmd, this.output);
+    this.executor.executeThen(cmd, this.output, unheard, undefined, 0);
   }
 
   kv(request: KvRequest): Promise<KvResult> {

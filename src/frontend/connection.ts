@@ -293,12 +293,13 @@ export function peerCertificateChain(socket: TLSSocket): X509Certificate[] | und
  * iteration, or publishers whose PUBACKs come from several completed log writes, get one writev
  * instead of one per callback.
  */
-let corkedNow: Connection[] = [];
-let corkedSpare: Connection[] = [];
+let corkedNow: Array<Connection | undefined> = [];
+let corkedCount = 0;
+let corkedSpare: Array<Connection | undefined> = [];
 let flushScheduled = false;
 
 function scheduleFlush(c: Connection): void {
-  corkedNow.push(c);
+  corkedNow[corkedCount++] = c;
   if (!flushScheduled) {
     flushScheduled = true;
     setImmediate(flushCorked);
@@ -308,9 +309,15 @@ function scheduleFlush(c: Connection): void {
 function flushCorked(): void {
   flushScheduled = false;
   const list = corkedNow;
+  const n = corkedCount;
   corkedNow = corkedSpare; // writes made while flushing schedule the next round
-  for (let i = 0; i < list.length; i++) list[i].flush();
-  list.length = 0;
+  corkedCount = 0;
+  for (let i = 0; i < n; i++) {
+    list[i]!.flush();
+    // Cleared, not emptied (`length = 0` gives the array's memory away, and the next round's first
+    // write would allocate it again): a closed connection is not kept alive by the list.
+    list[i] = undefined;
+  }
   corkedSpare = list;
 }
 

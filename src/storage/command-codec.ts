@@ -129,7 +129,8 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
   const out = alloc(bound);
   out[0] = FRAMED;
   let at = 1;
-  const strings = new Map<string, number>();
+  const strings = STRING_REFS;
+  strings.reset();
   for (let i = 0; i < commands.length; i++) {
     const c = commands[i];
     if (c.type === 'publish') {
@@ -306,7 +307,7 @@ export function joinRecords(parts: Buffer[], alloc: (bound: number) => Buffer = 
   return out.subarray(0, at);
 }
 
-function writeExtension(out: Buffer, at: number, c: PublishCommand, strings: Map<string, number>): number {
+function writeExtension(out: Buffer, at: number, c: PublishCommand, strings: StringRefs): number {
   out[at++] = (c.key !== undefined ? X_KEY : 0) | (c.groups !== undefined ? X_GROUPS : 0) | (c.groupsOnly ? X_GROUPS_ONLY : 0) | (c.direct !== undefined ? X_DIRECT : 0) | (c.directBelow !== undefined ? X_DIRECT_BELOW : 0);
   if (c.key !== undefined) {
     const n = writeUtf8(out, at + 2, c.key);
@@ -340,15 +341,59 @@ function readExtension(r: Reader, cmd: PublishCommand): void {
   if (x & X_DIRECT_BELOW) cmd.directBelow = r.f64();
 }
 
-function writeString(out: Buffer, at: number, s: string, strings: Map<string, number>): number {
-  const ref = strings.get(s);
-  if (ref !== undefined) {
+/**
+ * The strings a record being encoded already holds, for back-references (their index, u16). One
+ * table serves every encode (they never nest): a record of a few commands, which is what most group
+ * commits are, searches a short array and allocates nothing; a longer one moves to a Map.
+ */
+class StringRefs {
+  /** The first `n` entries are this record's; the array keeps its memory from one record to the next. */
+  private readonly list: string[] = [];
+  private n = 0;
+  private map: Map<string, number> | undefined;
+
+  reset(): void {
+    this.n = 0;
+    this.map = undefined;
+  }
+
+  /** The index of `s` when the record holds it already; otherwise -1, and `s` is written now (and numbered, while there is room). */
+  refOrAdd(s: string): number {
+    const map = this.map;
+    if (map !== undefined) {
+      const ref = map.get(s);
+      if (ref !== undefined) return ref;
+      if (map.size <= 0xffff) map.set(s, map.size);
+      return -1;
+    }
+    const list = this.list;
+    const n = this.n;
+    for (let i = 0; i < n; i++) if (list[i] === s) return i;
+    if (n < SHORT_TABLE) {
+      list[n] = s;
+      this.n = n + 1;
+      return -1;
+    }
+    const m = new Map<string, number>();
+    for (let i = 0; i < n; i++) m.set(list[i], i);
+    m.set(s, n);
+    this.map = m;
+    return -1;
+  }
+}
+
+/** Strings searched one by one before the table becomes a Map. */
+const SHORT_TABLE = 16;
+const STRING_REFS = new StringRefs();
+
+function writeString(out: Buffer, at: number, s: string, strings: StringRefs): number {
+  const ref = strings.refOrAdd(s);
+  if (ref >= 0) {
     out[at] = STR_REF;
     out[at + 1] = ref;
     out[at + 2] = ref >>> 8;
     return at + 3;
   }
-  if (strings.size <= 0xffff) strings.set(s, strings.size);
   out[at] = STR_NEW;
   const n = writeUtf8(out, at + 3, s);
   out[at + 1] = n;

@@ -49,9 +49,10 @@ interface Batch {
   /** Estimated encoded size, to seal a big batch before the event-loop turn ends. */
   bytes: number;
   sealed: boolean;
-  done: Promise<void>;
-  resolve: () => void;
-  reject: (err: Error) => void;
+  /** Made for the first caller that asks (`execute`); most batches only have executeThen's waiters. */
+  done: Promise<void> | undefined;
+  resolve: (() => void) | undefined;
+  reject: ((err: Error) => void) | undefined;
 }
 
 export interface DurableOptions {
@@ -189,7 +190,7 @@ export class DurableExecutor implements CommandExecutor {
     const b = this.batch();
     const result = this.applyTo(b, cmd, out);
     this.sealIfFull(b);
-    return { result, ready: b.done };
+    return { result, ready: this.doneOf(b) };
   }
 
   executeThen(cmd: Command, out: PartitionOutput, waiter: DurableWaiter, context: unknown, tag: number): void {
@@ -278,20 +279,46 @@ export class DurableExecutor implements CommandExecutor {
 
   private batch(): Batch {
     if (this.current) return this.current;
-    let resolve!: () => void;
-    let reject!: (err: Error) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    done.catch(() => {}); // callers observe the failure through their own promise chains
-    const b: Batch = { commands: [], encoded: undefined, givenCount: 0, effects: [], waiters: [], out: undefined, bytes: 0, sealed: false, done, resolve, reject };
+    const b: Batch = {
+      commands: [],
+      encoded: undefined,
+      givenCount: 0,
+      effects: [],
+      waiters: [],
+      out: undefined,
+      bytes: 0,
+      sealed: false,
+      done: undefined,
+      resolve: undefined,
+      reject: undefined,
+    };
     this.current = b;
-    // Sealed in the check phase, after the event-loop iteration's I/O; queued from a microtask so
-    // that the front end's flush of this iteration's writes (also a setImmediate, queued by the
-    // first write) runs first: deliveries go out before the log write is prepared and posted.
-    queueMicrotask(() => setImmediate(() => this.seal(b)));
+    // Sealed in the check phase, after the event-loop iteration's I/O; queued once the current
+    // task is done so that the front end's flush of this iteration's writes (also a setImmediate,
+    // queued by the first write) runs first: deliveries go out before the log write is prepared and
+    // posted. process.nextTick with arguments, not queueMicrotask and closures: queueMicrotask makes
+    // an AsyncResource and a bound function on every call, and this runs for every group commit.
+    process.nextTick(DurableExecutor.sealAfterIo, this, b);
     return b;
+  }
+
+  private doneOf(b: Batch): Promise<void> {
+    if (b.done === undefined) {
+      b.done = new Promise<void>((resolve, reject) => {
+        b.resolve = resolve;
+        b.reject = reject;
+      });
+      b.done.catch(() => {}); // callers observe the failure through their own promise chains
+    }
+    return b.done;
+  }
+
+  private static sealAfterIo(executor: DurableExecutor, b: Batch): void {
+    setImmediate(DurableExecutor.sealNow, executor, b);
+  }
+
+  private static sealNow(executor: DurableExecutor, b: Batch): void {
+    executor.seal(b);
   }
 
   private seal(b: Batch): void {
@@ -410,7 +437,7 @@ export class DurableExecutor implements CommandExecutor {
       if (head.error === undefined) {
         for (const b of head.batches) {
           this.release(b);
-          b.resolve();
+          b.resolve?.();
           notify(b.waiters, undefined);
         }
       } else {
@@ -438,7 +465,7 @@ export class DurableExecutor implements CommandExecutor {
     if (!waiting) this.opts.onError?.(e);
     for (const b of w.batches) {
       this.release(b); // the in-memory state moved on: keep live connections consistent with it
-      b.reject(e);
+      b.reject?.(e);
       notify(b.waiters, e);
     }
   }
@@ -455,8 +482,7 @@ export class DurableExecutor implements CommandExecutor {
 
   /** Resolves once everything executed so far is durable. */
   async flush(): Promise<void> {
-    const pending = this.current?.done;
-    if (pending) await pending.catch(() => {});
+    if (this.current) await this.doneOf(this.current).catch(() => {});
     while (this.inFlight.length > 0 || this.queued.length > 0) await new Promise((r) => setImmediate(r));
   }
 

@@ -52,6 +52,11 @@ export class SegmentLog {
   private segment = '';
   /** Header memory reused from one append to the next (writev takes it before returning). */
   private headers = Buffer.allocUnsafe(HEADER * 64);
+  /** Views of `headers`, one per record slot, and of the part each CRC covers: made once, not per append. */
+  private headerViews: Buffer[] = [];
+  private crcViews: Buffer[] = [];
+  /** The writev list, reused likewise. */
+  private readonly parts: Buffer[] = [];
   /** fsync mode: appends written and waiting for the fdatasync after the one in progress. */
   private unsynced: Waiter[] = [];
   private syncing = false;
@@ -92,19 +97,29 @@ export class SegmentLog {
   /** Appends in one write: in the OS when this returns. Throws what the write threw (e.g. ENOSPC). */
   write(records: readonly LogRecord[]): void {
     if (this.fd < 0) throw Object.assign(new Error('no log segment is open (an earlier one could not be created)'), { code: 'EBADF' });
-    if (this.headers.length < HEADER * records.length) this.headers = Buffer.allocUnsafe(HEADER * records.length * 2);
-    const parts: Buffer[] = [];
+    if (this.headers.length < HEADER * records.length) {
+      this.headers = Buffer.allocUnsafe(HEADER * records.length * 2);
+      this.headerViews = [];
+      this.crcViews = [];
+    }
+    const parts = this.parts;
     let total = 0;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      const h = this.headers.subarray(i * HEADER, (i + 1) * HEADER);
+      if (i === this.headerViews.length) {
+        this.headerViews.push(this.headers.subarray(i * HEADER, (i + 1) * HEADER));
+        this.crcViews.push(this.headers.subarray(i * HEADER + 8, (i + 1) * HEADER));
+      }
+      const h = this.headerViews[i];
       h.writeUInt32LE(r.record.length, 0);
       h.writeDoubleLE(r.seq, 8);
       h.writeUInt32LE(r.count, 16);
-      h.writeUInt32LE(crc32(r.record, crc32(h.subarray(8))), 4);
-      parts.push(h, r.record);
+      h.writeUInt32LE(crc32(r.record, crc32(this.crcViews[i])), 4);
+      parts[2 * i] = h;
+      parts[2 * i + 1] = r.record;
       total += HEADER + r.record.length;
     }
+    parts.length = 2 * records.length; // shortening keeps the array's memory; emptying it would not
     let written = writevSync(this.fd, parts);
     // A regular file takes a whole writev unless the disk fills up; finish a short one or fail.
     while (written < total) {

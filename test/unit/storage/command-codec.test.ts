@@ -128,6 +128,24 @@ describe('command log codec', () => {
     expect(() => decodeCommands(forged)).toThrow(/reference to a string not yet in the record/);
   });
 
+  it('strings are referred to across records of every size: one encode leaves nothing behind for the next', () => {
+    // Past 16 distinct strings the encoder's table changes form; repeats on both sides of that point.
+    const publish = (i: number, client: string): PublishCommand => ({
+      type: 'publish',
+      now: i,
+      clientId: client,
+      message: { topic: `t/${i % 23}`, payload: Buffer.from([i & 0xff]), qos: 1, retain: false, origin: client },
+      packetId: (i % 60000) + 1,
+    });
+    for (const n of [1, 2, 9, 17, 40, 400]) {
+      const cmds = Array.from({ length: n }, (_, i) => publish(i, `client-${i % 13}`));
+      const record = encodeCommands(cmds);
+      expect(decodeCommands(record)).toEqual(cmds);
+      if (n >= 40) expect(record.toString('latin1').split('client-12').length - 1).toBe(1);
+      expect(decodeCommands(encodeCommands([publish(0, 'client-0')]))).toEqual([publish(0, 'client-0')]);
+    }
+  });
+
   it("a connection's consecutive acks travel as one run, and come back exactly and in order among other commands", () => {
     const ack = (clientId: string, connectionId: number, packetId: number, kind: AckKind = 'puback', now = 0): AckCommand => ({ type: 'ack', now, clientId, connectionId, packetId, kind, reasonCode: packetId % 3 === 0 ? 0x10 : 0 });
     const message = { topic: 'a/b', payload: Buffer.from('x'), qos: 1 as const, retain: false, origin: 'pub' };
