@@ -182,6 +182,8 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
    */
   private readonly watching = new Map<number, { clientId: string; partitions: Set<number> }>();
   private readonly linkParties = new WeakMap<NodeLink, LinkParty>();
+  /** The last answer of routingPartyOf. */
+  private readonly routed: { message: Message | undefined; link: NodeLink | undefined; party: FlowParty | undefined } = { message: undefined, link: undefined, party: undefined };
   private poller: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RemoteCoreOptions) {
@@ -201,7 +203,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
           this.traffic.bytesSent += d.message.payload.length;
           // As in one process, where deliveries happen inside the publish call: a subscriber that is
           // behind holds back the publisher of the message when it is connected here, else the link.
-          pushback.routing(this.publisherOf(d.message.origin) ?? this.partyOf(this.client.deliveringFrom));
+          pushback.routing(this.routingPartyOf(d.message));
           try {
             s.sink.deliver(d);
           } finally {
@@ -236,6 +238,22 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
   }
 
   /** The live connection of a publisher on this front end, as pushback sees it. */
+  /**
+   * Who waits for a subscriber that is behind, for the deliveries of `message` from the link
+   * delivering now. A fan-out delivers one message to many subscribers in a row: it is looked up
+   * once for them all (three map lookups per delivery otherwise), and forgotten when a connection
+   * of this front end goes.
+   */
+  private routingPartyOf(message: Message): FlowParty | undefined {
+    const link = this.client.deliveringFrom;
+    if (message === this.routed.message && link === this.routed.link) return this.routed.party;
+    const party = this.publisherOf(message.origin) ?? this.partyOf(link);
+    this.routed.message = message;
+    this.routed.link = link;
+    this.routed.party = party;
+    return party;
+  }
+
   private publisherOf(clientId: string): FlowParty | undefined {
     if (!clientId) return undefined;
     const id = this.live.get(clientId);
@@ -260,6 +278,8 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
   /** A connection of this front end is gone: nothing more is delivered to it, by a back end or by the front end itself. */
   private forget(connectionId: number): void {
     this.sinks.delete(connectionId);
+    this.routed.message = undefined;
+    this.routed.party = undefined;
     this.direct.closed(connectionId);
   }
 
@@ -568,6 +588,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
   }
 
   private poll(): void {
+    this.routed.message = undefined; // an idle front end does not keep the last message's payload
     const first = this.client.currentMap.partitions[0]?.id;
     for (const p of this.client.currentMap.partitions) {
       const arg = p.id === first ? [p.id, this.instance, this.client.localOnly, this.direct.sent] : p.id;
