@@ -35,19 +35,24 @@ export class DeliveryBatch {
   private releases: number[] = [];
   private kicks: number[] = [];
   private subIdBytes = 0;
+  private lastMessage: Message | undefined;
+  private lastIndex = 0;
 
   get empty(): boolean {
     return this.deliveries.length === 0 && this.releases.length === 0 && this.kicks.length === 0;
   }
 
   deliver(connectionId: number, d: Delivery): void {
-    let mi = this.index.get(d.message);
+    // A fan-out hands over one message's deliveries in a row: the last one's index answers without the map.
+    let mi = d.message === this.lastMessage ? this.lastIndex : this.index.get(d.message);
     if (mi === undefined) {
       mi = this.messages.length;
       // As a publish command whose client id is the origin: the log encoding then writes no extra string.
       this.messages.push({ type: 'publish', now: 0, clientId: d.message.origin, message: d.message });
       this.index.set(d.message, mi);
     }
+    this.lastMessage = d.message;
+    this.lastIndex = mi;
     this.connections.push(connectionId);
     this.deliveries.push(d);
     this.indexes.push(mi);
@@ -105,6 +110,7 @@ export class DeliveryBatch {
     }
     this.messages = [];
     this.index.clear();
+    this.lastMessage = undefined;
     this.connections = [];
     this.deliveries = [];
     this.indexes = [];

@@ -44,6 +44,11 @@ describe('DELIVERIES frames', () => {
     // The batch is reusable: the next frame stands alone.
     b.kick(1, 0x80);
     expect(decode(b.take())).toEqual({ d: [], r: [], k: [[1, 0x80]] });
+    // Messages interleaved, and the last message of one frame first in the next: each delivery keeps its own.
+    for (const [c, m] of [[1, m1], [2, m2], [3, m1], [4, m1], [5, m2]] as const) b.deliver(c, { message: m, qos: 0, packetId: 0, dup: false, retain: false });
+    expect(decode(b.take()).d.map(([c, d]) => [c, d.message.topic])).toEqual([[1, 'a/b'], [2, 'c'], [3, 'a/b'], [4, 'a/b'], [5, 'c']]);
+    b.deliver(6, { message: m2, qos: 0, packetId: 0, dup: false, retain: false });
+    expect(decode(b.take()).d.map(([c, d]) => [c, d.message.topic])).toEqual([[6, 'c']]);
   });
 
   it('throws on a delivery naming a message the frame does not hold', () => {
