@@ -237,7 +237,6 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     return this.client.whenReady();
   }
 
-  /** The live connection of a publisher on this front end, as pushback sees it. */
   /**
    * Who waits for a subscriber that is behind, for the deliveries of `message` from the link
    * delivering now. A fan-out delivers one message to many subscribers in a row: it is looked up
@@ -254,6 +253,7 @@ export class RemoteBrokerCore implements BrokerCore, BrokerInspector {
     return party;
   }
 
+  /** The live connection of a publisher on this front end, as pushback sees it. */
   private publisherOf(clientId: string): FlowParty | undefined {
     if (!clientId) return undefined;
     const id = this.live.get(clientId);
