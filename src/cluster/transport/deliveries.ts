@@ -26,20 +26,27 @@ export interface DeliveryTarget {
   kick(connectionId: number, reasonCode: number): void;
 }
 
+/** A frame's deliveries are written as they come into memory of this size, kept from one frame to the next... */
+const DELIVERY_BYTES = 16 * 1024;
+/** ...unless a frame made it grow past this. */
+const DELIVERY_BYTES_KEPT = 256 * 1024;
+/** The most one delivery takes: the fixed part, 255 subscription identifiers and a backlog. */
+const DELIVERY_MAX = 16 + 1 + 4 * 255 + 4;
+
 export class DeliveryBatch {
   private messages: PublishCommand[] = [];
   private readonly index = new Map<Message, number>();
-  private connections: number[] = [];
-  private deliveries: Delivery[] = [];
-  private indexes: number[] = [];
+  /** The deliveries of the frame being gathered, already in their wire layout (no object or array entry per delivery). */
+  private encoded = Buffer.allocUnsafe(DELIVERY_BYTES);
+  private encodedBytes = 0;
+  private count = 0;
   private releases: number[] = [];
   private kicks: number[] = [];
-  private subIdBytes = 0;
   private lastMessage: Message | undefined;
   private lastIndex = 0;
 
   get empty(): boolean {
-    return this.deliveries.length === 0 && this.releases.length === 0 && this.kicks.length === 0;
+    return this.count === 0 && this.releases.length === 0 && this.kicks.length === 0;
   }
 
   deliver(connectionId: number, d: Delivery): void {
@@ -53,11 +60,26 @@ export class DeliveryBatch {
     }
     this.lastMessage = d.message;
     this.lastIndex = mi;
-    this.connections.push(connectionId);
-    this.deliveries.push(d);
-    this.indexes.push(mi);
-    if (d.subscriptionIds) this.subIdBytes += 1 + 4 * Math.min(d.subscriptionIds.length, 255);
-    if (d.backlog) this.subIdBytes += 4;
+    if (this.encodedBytes + DELIVERY_MAX > this.encoded.length) {
+      const bigger = Buffer.allocUnsafe(this.encoded.length * 2);
+      this.encoded.copy(bigger, 0, 0, this.encodedBytes);
+      this.encoded = bigger;
+    }
+    const out = this.encoded;
+    let at = out.writeDoubleBE(connectionId, this.encodedBytes);
+    at = out.writeUInt32BE(mi, at);
+    out[at++] = d.qos;
+    at = out.writeUInt16BE(d.packetId, at);
+    const ids = d.subscriptionIds;
+    out[at++] = (d.dup ? F_DUP : 0) | (d.retain ? F_RETAIN : 0) | (ids ? F_SUB_IDS : 0) | (d.backlog ? F_BACKLOG : 0);
+    if (ids) {
+      const count = Math.min(ids.length, 255);
+      out[at++] = count;
+      for (let j = 0; j < count; j++) at = out.writeUInt32BE(ids[j], at);
+    }
+    if (d.backlog) at = out.writeUInt32BE(Math.min(d.backlog, 0xffffffff), at);
+    this.encodedBytes = at;
+    this.count++;
   }
 
   release(connectionId: number, packetId: number, reasonCode = 0): void {
@@ -70,8 +92,7 @@ export class DeliveryBatch {
 
   /** The frame body; the batch is empty again afterwards. */
   take(): Buffer {
-    const n = this.deliveries.length;
-    const rest = 4 + n * 16 + this.subIdBytes + 4 + (this.releases.length / 3) * 11 + 4 + (this.kicks.length / 2) * 9;
+    const rest = 4 + this.encodedBytes + 4 + (this.releases.length / 3) * 11 + 4 + (this.kicks.length / 2) * 9;
     // The record is encoded in place (no second buffer and copy); one that is not (v8 form) is copied.
     let out: Buffer | undefined;
     const record = this.messages.length > 0 ? encodeCommands(this.messages, (bound) => (out = Buffer.allocUnsafe(4 + bound + rest)).subarray(4)) : Buffer.alloc(0);
@@ -81,22 +102,8 @@ export class DeliveryBatch {
     }
     out.writeUInt32BE(record.length, 0);
     let at = 4 + record.length;
-    at = out.writeUInt32BE(n, at);
-    for (let i = 0; i < n; i++) {
-      const d = this.deliveries[i];
-      at = out.writeDoubleBE(this.connections[i], at);
-      at = out.writeUInt32BE(this.indexes[i], at);
-      out[at++] = d.qos;
-      at = out.writeUInt16BE(d.packetId, at);
-      const ids = d.subscriptionIds;
-      out[at++] = (d.dup ? F_DUP : 0) | (d.retain ? F_RETAIN : 0) | (ids ? F_SUB_IDS : 0) | (d.backlog ? F_BACKLOG : 0);
-      if (ids) {
-        const count = Math.min(ids.length, 255);
-        out[at++] = count;
-        for (let j = 0; j < count; j++) at = out.writeUInt32BE(ids[j], at);
-      }
-      if (d.backlog) at = out.writeUInt32BE(Math.min(d.backlog, 0xffffffff), at);
-    }
+    at = out.writeUInt32BE(this.count, at);
+    at += this.encoded.copy(out, at, 0, this.encodedBytes);
     at = out.writeUInt32BE(this.releases.length / 3, at);
     for (let i = 0; i < this.releases.length; i += 3) {
       at = out.writeDoubleBE(this.releases[i], at);
@@ -111,12 +118,11 @@ export class DeliveryBatch {
     this.messages = [];
     this.index.clear();
     this.lastMessage = undefined;
-    this.connections = [];
-    this.deliveries = [];
-    this.indexes = [];
+    this.count = 0;
+    this.encodedBytes = 0;
+    if (this.encoded.length > DELIVERY_BYTES_KEPT) this.encoded = Buffer.allocUnsafe(DELIVERY_BYTES);
     this.releases = [];
     this.kicks = [];
-    this.subIdBytes = 0;
     return out.subarray(0, at);
   }
 }

@@ -51,6 +51,22 @@ describe('DELIVERIES frames', () => {
     expect(decode(b.take()).d.map(([c, d]) => [c, d.message.topic])).toEqual([[6, 'c']]);
   });
 
+  it('a frame of many deliveries, and the frame after it, come back exactly', () => {
+    const m: Message = { topic: 'fan/out', payload: Buffer.from('x'), qos: 1, retain: false, origin: 'pub' };
+    const b = new DeliveryBatch();
+    for (const n of [20_000, 3]) {
+      // 20,000 deliveries with subscription ids outgrow the batch's memory several times over.
+      for (let i = 0; i < n; i++) b.deliver(2 ** 40 + i, { message: m, qos: 1, packetId: (i % 65535) + 1, dup: false, retain: false, subscriptionIds: [i, i + 1], backlog: i % 7 });
+      const out = decode(b.take()).d;
+      expect(out).toHaveLength(n);
+      for (let i = 0; i < n; i += 997) {
+        expect(out[i][0]).toBe(2 ** 40 + i);
+        expect(out[i][1]).toMatchObject({ packetId: (i % 65535) + 1, subscriptionIds: [i, i + 1] });
+        expect(out[i][1].backlog).toBe(i % 7 === 0 ? undefined : i % 7);
+      }
+    }
+  });
+
   it('throws on a delivery naming a message the frame does not hold', () => {
     const b = new DeliveryBatch();
     b.deliver(1, { message: { topic: 't', payload: Buffer.from('x'), qos: 0, retain: false, origin: 'o' }, qos: 0, packetId: 0, dup: false, retain: false });
