@@ -75,6 +75,7 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
     const store = openPartitionStore(path.join(dataDir, 'partition-0'), { sync });
     const recovered = await recoverPartition(store, limits, {
       sync,
+      parkLoneAcks: true,
       onError: (err) => log.error({ err: err.message }, 'durable write failed; refusing until storage recovers'),
     });
     for (const note of recovered.repaired) log.warn({ dataDir }, `storage: ${note}`);

@@ -71,6 +71,14 @@ export interface DurableOptions {
   snapshotLogRatio?: number;
   /** ...or after this many bytes of log, whatever the snapshot's size. */
   snapshotEveryBytes: number;
+  /**
+   * A group commit of nothing but subscribers' PUBACKs is not written on its own: it stays open
+   * and the next commands (a publish, the partition's tick every second, a flush or close) take it
+   * along. Nobody waits for those writes, and a PUBACK the log never saw costs at most a duplicate
+   * delivery after a crash, which QoS 1 allows. At low rates it halves the log writes (one PUBACK
+   * per message arrives in an event-loop turn of its own).
+   */
+  parkLoneAcks?: boolean;
   onError?: (err: Error) => void;
 }
 
@@ -150,6 +158,8 @@ export class DurableExecutor implements CommandExecutor {
   private closed = false;
   /** The batch and its length at `mark()`. */
   private marked: Batch | undefined;
+  /** The open batch holds only PUBACKs and waits for company (parkLoneAcks): no seal is queued for it. */
+  private parked = false;
   private markedAt = 0;
   private holdSeal = false;
   /** Group-commit latency (store call to durable), one observation per write, read by the metrics room. */
@@ -278,7 +288,13 @@ export class DurableExecutor implements CommandExecutor {
   }
 
   private batch(): Batch {
-    if (this.current) return this.current;
+    if (this.current) {
+      if (this.parked) {
+        this.parked = false;
+        process.nextTick(DurableExecutor.sealAfterIo, this, this.current);
+      }
+      return this.current;
+    }
     const b: Batch = {
       commands: [],
       encoded: undefined,
@@ -318,13 +334,27 @@ export class DurableExecutor implements CommandExecutor {
   }
 
   private static sealNow(executor: DurableExecutor, b: Batch): void {
-    executor.seal(b);
+    if (executor.opts.parkLoneAcks === true && b === executor.current && executor.onlyPubacks(b)) executor.parked = true;
+    else executor.seal(b);
+  }
+
+  /** A batch that parkLoneAcks may leave open: subscribers' PUBACKs and nothing waiting on their write. */
+  private onlyPubacks(b: Batch): boolean {
+    if (b.sealed || b.effects.length > 0 || b.done !== undefined || b.given !== undefined || b.encoded !== undefined || this.needSnapshot) return false;
+    for (let i = 0; i < b.commands.length; i++) {
+      const c = b.commands[i];
+      if (c.type !== 'ack' || c.kind !== 'puback') return false;
+    }
+    return true;
   }
 
   private seal(b: Batch): void {
     if (b.sealed) return;
     b.sealed = true;
-    if (this.current === b) this.current = undefined;
+    if (this.current === b) {
+      this.current = undefined;
+      this.parked = false;
+    }
     if (b.commands.length > 0) {
       const merges = this.store.mergesAppends === true;
       const alloc = merges ? this.scratchAlloc : undefined;
@@ -482,6 +512,7 @@ export class DurableExecutor implements CommandExecutor {
 
   /** Resolves once everything executed so far is durable. */
   async flush(): Promise<void> {
+    if (this.current && this.parked) this.seal(this.current);
     if (this.current) await this.doneOf(this.current).catch(() => {});
     while (this.inFlight.length > 0 || this.queued.length > 0) await new Promise((r) => setImmediate(r));
   }

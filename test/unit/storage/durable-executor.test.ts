@@ -113,6 +113,44 @@ describe('DurableExecutor', () => {
     expect(store.appends.flat()[3]!.record.equals(offered)).toBe(true);
   });
 
+  it('parkLoneAcks: a group commit of nothing but PUBACKs waits for the next commands (or a flush) instead of a write of its own', async () => {
+    const store = new FakeStore();
+    const partition = new Partition(LIMITS);
+    const ex = new DurableExecutor(partition, store, 0, { ...DEFAULT_DURABLE_OPTIONS, parkLoneAcks: true });
+    const { out, deliveries } = recordingOutput();
+    const ignore = { durable() {} };
+    await ex.execute(connect(1, 'sub', 7), out).ready;
+    await ex.execute(subscribe(2, 'sub', 7, 't', 1), out).ready;
+    await ex.execute(pub(3, 't', 'a', 1), out).ready;
+    await ex.execute(pub(4, 't', 'b', 1), out).ready;
+    const ack = (now: number, packetId: number): Command => ({ type: 'ack', now, clientId: 'sub', connectionId: 7, packetId, kind: 'puback', reasonCode: 0 });
+    const written = () => store.appends.flat().reduce((n, r) => n + r.count, 0);
+    const before = written();
+    ex.executeThen(ack(5, deliveries[0]![1].packetId), out, ignore, undefined, 0);
+    await turn();
+    await turn();
+    expect(written()).toBe(before); // applied (the slot is free) but not written alone
+    expect(partition.sessions.get('sub')!.inflight.size).toBe(1);
+    // The next command takes it along: one record, both commands, in order.
+    await ex.execute(pub(6, 't', 'c', 1), out).ready;
+    expect(store.appends.at(-1)!.map((r) => r.count)).toEqual([2]);
+    expect(decodeCommands(store.appends.at(-1)![0]!.record).map((c) => c.type)).toEqual(['ack', 'publish']);
+    // A flush (and so close) writes a parked one.
+    ex.executeThen(ack(7, deliveries[1]![1].packetId), out, ignore, undefined, 0);
+    await turn();
+    await turn();
+    expect(written()).toBe(before + 2);
+    await ex.flush();
+    expect(written()).toBe(before + 3);
+    // Without the option every turn's acks are written at once.
+    const plain = new FakeStore();
+    const ex2 = new DurableExecutor(new Partition(LIMITS), plain, 0);
+    ex2.executeThen(ack(8, 1), out, ignore, undefined, 0);
+    await turn();
+    await turn();
+    expect(plain.appends.flat().map((r) => r.count)).toEqual([1]);
+  });
+
   it('does not log QoS 0 non-retained publishes, but logs retained QoS 0', async () => {
     const store = new FakeStore();
     const ex = new DurableExecutor(new Partition(LIMITS), store, 0);
