@@ -214,7 +214,7 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
   writeStamped(bytes: Buffer, packetIdAt: number, packetId: number): boolean {
     if (!this.closed && this.corked && this.batch && this.writesNow >= BATCH_AFTER_WRITES && this.batch.addStamped(bytes, packetIdAt, packetId)) {
       this.writesNow++;
-      return this.stream.writableLength + this.batch.pending < this.stream.writableHighWaterMark;
+      return this.backlog < this.stream.writableHighWaterMark;
     }
     return this.write(stampedCopy(bytes, packetIdAt, packetId));
   }
@@ -264,8 +264,7 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
 function stampedCopy(bytes: Buffer, packetIdAt: number, packetId: number): Buffer {
   const copy = Buffer.allocUnsafe(bytes.length);
   copy.set(bytes);
-  copy[packetIdAt] = packetId >> 8;
-  copy[packetIdAt + 1] = packetId & 0xff;
+  copy.writeUInt16BE(packetId, packetIdAt);
   return copy;
 }
 

@@ -47,8 +47,7 @@ export class WriteBatch {
   addStamped(bytes: Buffer, packetIdAt: number, packetId: number): boolean {
     const at = this.to;
     if (!this.add(bytes)) return false;
-    this.slab![at + packetIdAt] = packetId >> 8;
-    this.slab![at + packetIdAt + 1] = packetId & 0xff;
+    this.slab!.writeUInt16BE(packetId, at + packetIdAt);
     return true;
   }
 

@@ -158,10 +158,10 @@ export class DurableExecutor implements CommandExecutor {
   private closed = false;
   /** The batch and its length at `mark()`. */
   private marked: Batch | undefined;
-  /** The open batch holds only PUBACKs and waits for company (parkLoneAcks): no seal is queued for it. */
-  private parked = false;
   private markedAt = 0;
   private holdSeal = false;
+  /** The open batch holds only PUBACKs and waits for company (parkLoneAcks): no seal is queued for it. */
+  private parked = false;
   /** Group-commit latency (store call to durable), one observation per write, read by the metrics room. */
   readonly writeLatency = new LatencyHistogram();
   /** Captures effects into the batch being formed instead of sending them now. */

@@ -23,6 +23,7 @@ export interface LogRecord {
 }
 
 const HEADER = 20;
+const NO_BYTES = Buffer.alloc(0);
 const PREFIX = 'log-';
 const NAME = /^log-(\d{20})$/;
 
@@ -55,7 +56,7 @@ export class SegmentLog {
   /** Views of `headers`, one per record slot, and of the part each CRC covers: made once, not per append. */
   private headerViews: Buffer[] = [];
   private crcViews: Buffer[] = [];
-  /** The writev list, reused likewise. */
+  /** The writev list, reused likewise (its record entries are dropped after each write). */
   private readonly parts: Buffer[] = [];
   /** fsync mode: appends written and waiting for the fdatasync after the one in progress. */
   private unsynced: Waiter[] = [];
@@ -120,13 +121,18 @@ export class SegmentLog {
       total += HEADER + r.record.length;
     }
     parts.length = 2 * records.length; // shortening keeps the array's memory; emptying it would not
-    let written = writevSync(this.fd, parts);
-    // A regular file takes a whole writev unless the disk fills up; finish a short one or fail.
-    while (written < total) {
-      const rest = Buffer.concat(parts).subarray(written);
-      const n = writevSync(this.fd, [rest]);
-      if (n === 0) throw Object.assign(new Error('short write to the command log'), { code: 'EIO' });
-      written += n;
+    try {
+      let written = writevSync(this.fd, parts);
+      // A regular file takes a whole writev unless the disk fills up; finish a short one or fail.
+      while (written < total) {
+        const rest = Buffer.concat(parts).subarray(written);
+        const n = writevSync(this.fd, [rest]);
+        if (n === 0) throw Object.assign(new Error('short write to the command log'), { code: 'EIO' });
+        written += n;
+      }
+    } finally {
+      // The records are the caller's again: a large one is not kept alive until the next append.
+      for (let i = 1; i < parts.length; i += 2) parts[i] = NO_BYTES;
     }
   }
 
