@@ -264,7 +264,8 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
 function stampedCopy(bytes: Buffer, packetIdAt: number, packetId: number): Buffer {
   const copy = Buffer.allocUnsafe(bytes.length);
   copy.set(bytes);
-  copy.writeUInt16BE(packetId, packetIdAt);
+  copy[packetIdAt] = packetId >> 8;
+  copy[packetIdAt + 1] = packetId & 0xff;
   return copy;
 }
 

@@ -47,7 +47,9 @@ export class WriteBatch {
   addStamped(bytes: Buffer, packetIdAt: number, packetId: number): boolean {
     const at = this.to;
     if (!this.add(bytes)) return false;
-    this.slab!.writeUInt16BE(packetId, at + packetIdAt);
+    // By hand: Buffer's writeUInt16BE validates its arguments on every call, and this is per delivery.
+    this.slab![at + packetIdAt] = packetId >> 8;
+    this.slab![at + packetIdAt + 1] = packetId & 0xff;
     return true;
   }
 
