@@ -16,6 +16,13 @@ export const STORE_CALL_TIMEOUT_MS = 2000;
 /** After a failed store call the caller waits this long before it tries again (re-register, re-campaign, re-plan). */
 export const STORE_RETRY_MS = 500;
 
+/**
+ * Ceiling of the store client's reconnect backoff (gRPC channel and watch streams). The libraries'
+ * defaults grow to 30 s (watches) and 120 s (channels): after an etcd outage of a few seconds the map
+ * watch would resume up to half a minute after etcd was back.
+ */
+export const STORE_RECONNECT_MAX_MS = 1000;
+
 /** The coordinator waits for membership events to settle this long before planning (several nodes start at once). */
 export const COORDINATOR_SETTLE_MS = 100;
 

@@ -9,10 +9,10 @@
  * callers retry; watches reconnect on their own and resume from the last revision they saw.
  */
 import { Etcd3, isRecoverableError, type Lease, type Watcher, type IKeyValue } from 'etcd3';
-import { circuitBreaker, ConsecutiveBreaker, handleWhen, retry } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import type { Logger } from 'pino';
 import type { ClusterMap, ClusterNode } from '../map.js';
-import { STORE_CALL_TIMEOUT_MS, STORE_RETRY_MS } from '../timeouts.js';
+import { STORE_CALL_TIMEOUT_MS, STORE_RECONNECT_MAX_MS, STORE_RETRY_MS } from '../timeouts.js';
 import { StoreUnavailableError, type ClusterStore, type Leadership, type Registration, type Unwatch, type Versioned } from './store.js';
 
 export interface EtcdStoreOptions {
@@ -31,6 +31,8 @@ export class EtcdStore implements ClusterStore {
   private readonly log: Logger | undefined;
   private closed = false;
   private readonly closers = new Set<() => Promise<void>>();
+  /** Leadership leases given up while etcd was unreachable; revoked before the next campaign. */
+  private readonly lostLeases = new Set<string>();
 
   constructor(opts: EtcdStoreOptions) {
     if (opts.endpoints.length === 0) throw new Error('cluster store: no etcd endpoints given');
@@ -39,12 +41,15 @@ export class EtcdStore implements ClusterStore {
     this.client = new Etcd3({
       hosts: opts.endpoints,
       dialTimeout: STORE_CALL_TIMEOUT_MS,
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': STORE_RECONNECT_MAX_MS },
       // Streams (watch, lease keep-alive) live as long as the process; only unary calls get a deadline.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + STORE_CALL_TIMEOUT_MS }),
       faultHandling: {
         // etcd3's default breaker stays open 5 s after three failures; a restarted local etcd should be used at once.
         host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: STORE_RETRY_MS, breaker: new ConsecutiveBreaker(3) }),
         global: retry(handleWhen(isRecoverableError), { maxAttempts: 1 }),
+        // etcd3 types this as a backoff state (it calls next() for each reconnect), not as the factory.
+        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: STORE_RECONNECT_MAX_MS }).next(),
       },
     });
   }
@@ -117,6 +122,7 @@ export class EtcdStore implements ClusterStore {
     const leaderKey = this.key('leader');
     for (;;) {
       if (signal?.aborted || this.closed) throw new Error('campaign cancelled');
+      await this.revokeLostLeases();
       const lease = this.client.lease(ttlSeconds);
       lease.on('lost', () => {}); // reported through Leadership.lost once leading; before that a failed grant is retried below
       let leaseId: string;
@@ -146,13 +152,32 @@ export class EtcdStore implements ClusterStore {
     let resolveLost!: (e: Error) => void;
     const lost = new Promise<Error>((r) => (resolveLost = r));
     lease.removeAllListeners('lost');
-    lease.on('lost', (err: Error) => resolveLost(err));
+    lease.on('lost', (err: Error) => {
+      this.lostLeases.add(leaseId);
+      resolveLost(err);
+    });
     const resign = async () => {
       resolveLost(new Error('resigned'));
       await lease.revoke().catch(() => {});
     };
     this.closers.add(resign);
     return { id, token: leaseId, lost, resign };
+  }
+
+  /**
+   * A lease this client stopped renewing because etcd was unreachable may still exist: a restarted
+   * etcd grants every lease a full TTL again. Its leader key would then block the next election for
+   * that long although nobody leads; revoking it (ours, and no longer used for fencing) frees the key.
+   */
+  private async revokeLostLeases(): Promise<void> {
+    for (const id of this.lostLeases) {
+      try {
+        await this.client.leaseClient.leaseRevoke({ ID: id });
+        this.lostLeases.delete(id);
+      } catch (err) {
+        if (!isRecoverableError(err as Error)) this.lostLeases.delete(id); // already expired: nothing to free
+      }
+    }
   }
 
   private async waitForDelete(key: string, timeoutMs: number, signal?: AbortSignal, seenAt = ''): Promise<void> {
