@@ -8,7 +8,7 @@
  * phrases them. While etcd is unreachable, unary calls fail after STORE_CALL_TIMEOUT_MS and the
  * callers retry; watches reconnect on their own and resume from the last revision they saw.
  */
-import { Etcd3, isRecoverableError, type Lease, type Watcher, type IKeyValue } from 'etcd3';
+import { Etcd3, EtcdLeaseInvalidError, isRecoverableError, type Lease, type Watcher, type IKeyValue } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import type { Logger } from 'pino';
 import type { ClusterMap, ClusterNode } from '../map.js';
@@ -175,7 +175,8 @@ export class EtcdStore implements ClusterStore {
         await this.client.leaseClient.leaseRevoke({ ID: id });
         this.lostLeases.delete(id);
       } catch (err) {
-        if (!isRecoverableError(err as Error)) this.lostLeases.delete(id); // already expired: nothing to free
+        // Expired already: nothing to free. Any other failure (etcd still unreachable, an open circuit) is tried again next round.
+        if (err instanceof EtcdLeaseInvalidError) this.lostLeases.delete(id);
       }
     }
   }
