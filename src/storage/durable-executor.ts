@@ -288,31 +288,29 @@ export class DurableExecutor implements CommandExecutor {
   }
 
   private batch(): Batch {
-    if (this.current) {
-      if (this.parked) {
-        this.parked = false;
-        process.nextTick(DurableExecutor.sealAfterIo, this, this.current);
-      }
-      return this.current;
+    let b = this.current;
+    if (b !== undefined && !this.parked) return b;
+    if (b === undefined) {
+      b = {
+        commands: [],
+        encoded: undefined,
+        givenCount: 0,
+        effects: [],
+        waiters: [],
+        out: undefined,
+        bytes: 0,
+        sealed: false,
+        done: undefined,
+        resolve: undefined,
+        reject: undefined,
+      };
+      this.current = b;
     }
-    const b: Batch = {
-      commands: [],
-      encoded: undefined,
-      givenCount: 0,
-      effects: [],
-      waiters: [],
-      out: undefined,
-      bytes: 0,
-      sealed: false,
-      done: undefined,
-      resolve: undefined,
-      reject: undefined,
-    };
-    this.current = b;
-    // Sealed in the check phase, after the event-loop iteration's I/O; queued once the current
-    // task is done so that the front end's flush of this iteration's writes (also a setImmediate,
-    // queued by the first write) runs first: deliveries go out before the log write is prepared and
-    // posted. process.nextTick with arguments, not queueMicrotask and closures: queueMicrotask makes
+    this.parked = false;
+    // A new batch, or a parked one (parkLoneAcks) that a command joins, is sealed in the check
+    // phase, after the event-loop iteration's I/O; queued once the current task is done so that the
+    // front end's flush of this iteration's writes (also a setImmediate, queued by the first write)
+    // runs first: deliveries go out before the log write is prepared and posted. process.nextTick with arguments, not queueMicrotask and closures: queueMicrotask makes
     // an AsyncResource and a bound function on every call, and this runs for every group commit.
     process.nextTick(DurableExecutor.sealAfterIo, this, b);
     return b;
