@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { LoadedConfig } from '../config/model.js';
 import { LocalBrokerCore, type CommandExecutor } from '../core/local-core.js';
 import { openPartitionStore } from '../storage/open-store.js';
+import { storageErrorSummary } from '../storage/durable-executor.js';
 import { recoverPartition } from '../storage/recover.js';
 import type { FrontEnd } from '../frontend/frontend.js';
 import { createLogger } from '../observability/logger.js';
@@ -76,7 +77,7 @@ export async function serve(opts: ServeOptions): Promise<RunningBroker> {
     const recovered = await recoverPartition(store, limits, {
       sync,
       parkLoneAcks: true,
-      onError: (err) => log.error({ err: err.message }, 'durable write failed; refusing until storage recovers'),
+      onError: (err) => log.error({ err: err.message }, storageErrorSummary(err)),
     });
     for (const note of recovered.repaired) log.warn({ dataDir }, `storage: ${note}`);
     partition = recovered.partition;

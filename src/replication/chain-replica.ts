@@ -32,7 +32,7 @@ import type { Command } from '../partition/commands.js';
 import type { PartitionOutput } from '../partition/output.js';
 import { Partition, type PartitionLimits } from '../partition/partition.js';
 import { restorePartition, snapshotPartition, type PartitionSnapshot } from '../partition/snapshot.js';
-import { DEFAULT_DURABLE_OPTIONS, DurableExecutor, SEAL_BYTES, estimatedBytes } from '../storage/durable-executor.js';
+import { DEFAULT_DURABLE_OPTIONS, DurableExecutor, SEAL_BYTES, estimatedBytes, storageErrorSummary } from '../storage/durable-executor.js';
 import { openPartitionStore } from '../storage/open-store.js';
 import { recoverPartition } from '../storage/recover.js';
 import type { ClusterMap } from '../cluster/map.js';
@@ -150,7 +150,7 @@ export class ChainReplica {
       } else {
         const sync = opts.durability === 'fsync';
         const store = openPartitionStore(path.join(opts.dataDir, `partition-${opts.partition}`), { sync });
-        const rec = await recoverPartition(store, opts.limits, { sync, onError: (err) => opts.log.error({ partition: opts.partition, err: err.message }, 'durable write failed; refusing until storage recovers') }, undefined, opts.out);
+        const rec = await recoverPartition(store, opts.limits, { sync, onError: (err) => opts.log.error({ partition: opts.partition, err: err.message }, storageErrorSummary(err)) }, undefined, opts.out);
         for (const note of rec.repaired) opts.log.warn({ partition: opts.partition }, `storage: ${note}`);
         opts.log.info({ partition: opts.partition, replayed: rec.replayed, sessions: rec.partition.sessions.size }, 'partition recovered');
         r = new ChainReplica(opts, rec.partition, rec.executor, false);

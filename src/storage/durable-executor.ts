@@ -124,6 +124,16 @@ export class WriteFailedError extends Error {
   readonly code = 'EDGEMQ_WRITE_FAILED';
 }
 
+/** A snapshot stored aside failed: nothing was refused or lost, the log only stays longer. */
+export class SnapshotFailedError extends Error {
+  readonly code = 'EDGEMQ_SNAPSHOT_FAILED';
+}
+
+/** What an operator reads for an error reported through DurableOptions.onError. */
+export function storageErrorSummary(err: Error): string {
+  return err instanceof SnapshotFailedError ? 'snapshot failed; the log is kept and a snapshot is taken again' : 'durable write failed; refusing until storage recovers';
+}
+
 /** Commands refused because the log has a hole that only the pending snapshot can close; carries the write error that made it. */
 class WaitingForSnapshot extends Error {
   constructor(cause: Error | undefined) {
@@ -436,6 +446,7 @@ export class DurableExecutor implements CommandExecutor {
     for (const b of batches) this.seq += b.commands.length;
     // After a failed write the log has a hole: nothing may be appended until a snapshot covers it.
     if (this.logHasGap && k < 0) return Promise.reject(new WaitingForSnapshot(this.lastWriteError));
+    if (k >= 0 && !this.logHasGap && !this.opts.sync && this.store.snapshotAside !== undefined) return this.writeAside(batches, k, seq);
     const records: Array<{ seq: number; count: number; record: Buffer }> = [];
     let snapshotWrite: Promise<void> | undefined;
     if (k >= 0) {
@@ -453,6 +464,36 @@ export class DurableExecutor implements CommandExecutor {
     const append = records.length > 0 ? this.store.append(records, this.opts.sync) : undefined;
     if (snapshotWrite && append) return Promise.all([snapshotWrite, append]).then(() => {});
     return snapshotWrite ?? append ?? Promise.resolve();
+  }
+
+  /**
+   * A snapshot beside the log rather than in place of it: every record goes to the log, the
+   * snapshot's own batches too, and the write waits for them alone, not for the snapshot to be
+   * stored. A snapshot that fails costs a longer log and is taken again after a pause.
+   */
+  private writeAside(batches: Batch[], k: number, seq: number): Promise<void> {
+    const records: Array<{ seq: number; count: number; record: Buffer }> = [];
+    let snapshotSeq = seq;
+    for (let i = 0; i < batches.length; i++) {
+      const b = batches[i];
+      if (b.record) records.push({ seq: seq + 1, count: b.commands.length, record: b.record });
+      seq += b.commands.length;
+      if (i === k) snapshotSeq = seq;
+      b.record = undefined;
+    }
+    const snapshot = batches[k].snapshot!;
+    batches[k].snapshot = undefined;
+    // In this order: the store starts the segment after the snapshot once the records it covers are written.
+    const append = records.length > 0 ? this.store.append(records, false) : Promise.resolve();
+    this.store.snapshotAside!(snapshotSeq, snapshot).catch((err: Error) => this.snapshotFailed(err));
+    return append;
+  }
+
+  private snapshotFailed(err: Error): void {
+    if (this.closed) return;
+    this.needSnapshot = true;
+    this.retrySnapshotAt = Date.now() + SNAPSHOT_RETRY_MS;
+    this.opts.onError?.(new SnapshotFailedError(`snapshot failed (the log is kept whole, and grows until one is stored): ${err.message}`, { cause: err }));
   }
 
   /** Answers writes in the order they were started, whatever order their promises settle in. */

@@ -45,6 +45,13 @@ export interface PartitionStore {
   append(records: Array<{ seq: number; count: number; record: Buffer }>, sync: boolean): Promise<void>;
   /** Stores a snapshot taken after `seq` and drops the log up to it; takes the snapshot's memory like append. */
   writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void>;
+  /**
+   * Stores a snapshot taken after `seq` beside the log (`os` durability): the log must already hold
+   * every record through `seq`, later appends are not held back while it is stored, and the log it
+   * covers is dropped only once it is. A failure loses nothing: the log stays whole, only longer.
+   * Optional: a store without it gets writeSnapshot.
+   */
+  snapshotAside?(seq: number, snapshot: Buffer): Promise<void>;
   close(): Promise<void>;
 }
 

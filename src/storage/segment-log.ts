@@ -191,6 +191,19 @@ export class SegmentLog {
     for (const name of this.segments()) if (name < this.segment) unlinkSync(path.join(this.dir, name));
   }
 
+  /**
+   * Deletes the segments that hold nothing after `seq` (a snapshot through `seq` is stored): each
+   * one whose successor starts at or before `seq + 1`. The segment being written always stays.
+   */
+  dropThrough(seq: number): void {
+    const names = this.segments();
+    for (let i = 0; i + 1 < names.length; i++) {
+      if (names[i] >= this.segment) break;
+      if (Number(NAME.exec(names[i + 1])![1]) > seq + 1) break;
+      unlinkSync(path.join(this.dir, names[i]));
+    }
+  }
+
   close(): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;

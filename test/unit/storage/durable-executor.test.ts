@@ -12,7 +12,7 @@ import type { Command } from '../../../src/partition/commands.js';
 import { Partition, type PartitionLimits } from '../../../src/partition/partition.js';
 import type { PartitionOutput } from '../../../src/partition/output.js';
 import { snapshotPartition } from '../../../src/partition/snapshot.js';
-import { DurableExecutor, DEFAULT_DURABLE_OPTIONS, WriteFailedError } from '../../../src/storage/durable-executor.js';
+import { DurableExecutor, DEFAULT_DURABLE_OPTIONS, SnapshotFailedError, WriteFailedError } from '../../../src/storage/durable-executor.js';
 import { LevelStore } from '../../../src/storage/level-store.js';
 import { SqliteStore } from '../../../src/storage/sqlite-store.js';
 import { LogGapError, STORE_FORMAT, type PartitionStore, type Recovered } from '../../../src/storage/partition-store.js';
@@ -434,6 +434,61 @@ describe('LevelStore', () => {
     await check.open();
     expect((await check.get(Buffer.from('M:format')))!.toString()).toBe(STORE_FORMAT);
     await check.close();
+  });
+});
+
+/** A FakeStore that stores snapshots aside: each waits for `release` (and fails with `asideFailing`). */
+class AsideStore extends FakeStore {
+  asides: number[] = [];
+  asideFailing = false;
+  private waiting: Array<() => void> = [];
+  snapshotAside(seq: number): Promise<void> {
+    return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => {
+      if (this.asideFailing) throw new Error('SQLITE_FULL: database or disk is full');
+      this.asides.push(seq);
+    });
+  }
+  release(): void {
+    for (const w of this.waiting.splice(0)) w();
+  }
+}
+
+describe('DurableExecutor with a store that snapshots aside', () => {
+  it('answers commands without waiting for the snapshot, logs the records it covers too, and takes a failed one again', async () => {
+    const store = new AsideStore();
+    const errors: Error[] = [];
+    const ex = new DurableExecutor(new Partition(LIMITS), store, 0, {
+      ...DEFAULT_DURABLE_OPTIONS, snapshotEveryRecords: 10, snapshotLogRatio: 0, snapshotEveryBytes: 1 << 30, onError: (e) => errors.push(e),
+    });
+    const { out } = recordingOutput();
+    let now = 1_700_000_000_000;
+    // Snapshots are never stored meanwhile, yet every command is answered.
+    for (let i = 0; i < 30; i++) await ex.execute(pub(++now, 't', `m${i}`, 1), out).ready;
+    expect(store.snapshots).toEqual([]); // writeSnapshot (which holds appends back) is not used
+    const seqs = store.appends.flat().map((r) => [r.seq, r.count]);
+    expect(seqs).toEqual(Array.from({ length: 30 }, (_, i) => [i + 1, 1])); // a whole log, snapshot batches included
+    store.release();
+    await turn();
+    expect(store.asides).toEqual([10, 20, 30]);
+
+    store.asideFailing = true;
+    for (let i = 0; i < 10; i++) await ex.execute(pub(++now, 't', `f${i}`, 1), out).ready;
+    store.release();
+    await turn();
+    expect(errors.length).toBe(1);
+    expect(errors[0]).toBeInstanceOf(SnapshotFailedError);
+    expect(errors[0]!.message).toMatch(/snapshot failed .*SQLITE_FULL/);
+    // Nothing is refused while the snapshot waits to be taken again...
+    store.asideFailing = false;
+    await ex.execute(pub(++now, 't', 'after', 1), out).ready;
+    // ...and after the pause the next group commit takes it.
+    await sleep(1100);
+    await ex.execute(pub(++now, 't', 'later', 1), out).ready;
+    store.release();
+    await turn();
+    expect(store.asides).toEqual([10, 20, 30, 42]);
+    expect(store.appends.flat().map((r) => r.seq)).toEqual(Array.from({ length: 42 }, (_, i) => i + 1));
+    await ex.close();
   });
 });
 

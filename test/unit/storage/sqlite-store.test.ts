@@ -196,6 +196,39 @@ describe('SqliteStore', () => {
     expect(await readBack(loc, 'wal')).toEqual({ snapshotSeq: 11, snapshot: 'snapshot at 11', records: [[12, 1, 700]] });
   });
 
+  it('snapshotAside: later appends are answered before it is stored, and a crash before it was stored reads back the whole log', async () => {
+    const loc = location();
+    const store = new SqliteStore(loc);
+    await store.open();
+    for (let s = 1; s <= 10; s++) await store.append([{ seq: s, count: 1, record: record(100 + s) }], false);
+    const [old] = segments(loc);
+    // The disk as a crash right after the switch would leave it: the database before the snapshot, both segments.
+    const before = path.join(path.dirname(loc), 'before.sqlite');
+    copyFileSync(path.join(loc, 'partition.sqlite'), before);
+    const settled: string[] = [];
+    const stored = store.snapshotAside(10, Buffer.alloc(4 * 1024 * 1024, 7)).then(() => void settled.push('snapshot 10'));
+    const appends = [];
+    for (let s = 11; s <= 15; s++) appends.push(store.append([{ seq: s, count: 1, record: record(100 + s) }], false).then(() => void settled.push(`append ${s}`)));
+    expect(segments(loc)).toEqual([old, 'log-00000000000000000011']); // covered records stay until the snapshot is stored
+    const kept = path.join(path.dirname(loc), 'kept');
+    copyFileSync(path.join(loc, old!), kept);
+    await Promise.all([stored, ...appends]);
+    expect(settled).toEqual(['append 11', 'append 12', 'append 13', 'append 14', 'append 15', 'snapshot 10']);
+    expect(segments(loc)).toEqual(['log-00000000000000000011']);
+    await store.close();
+
+    const back = await readBack(loc, 'rollback');
+    expect(back.snapshotSeq).toBe(10);
+    expect(back.records.map(([s]) => s)).toEqual([11, 12, 13, 14, 15]);
+
+    // Crash before the snapshot was stored: the older snapshot (none) and a log without a gap.
+    copyFileSync(before, path.join(loc, 'partition.sqlite'));
+    copyFileSync(kept, path.join(loc, old!));
+    const crashed = await readBack(loc, 'rollback');
+    expect(crashed.snapshotSeq).toBe(0);
+    expect(crashed.records.map(([s]) => s)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+  });
+
   it('a closed store refuses appends with an error naming its directory', async () => {
     const loc = location();
     const store = new SqliteStore(loc);
