@@ -169,6 +169,20 @@ async function startCluster(args: string[]): Promise<void> {
       redundancy: shape.redundancy,
     }),
     partitionsOf: (id) => (lastMap ? lastMap.partitions.filter((p) => p.chain.includes(id)).map((p) => p.id) : undefined),
+    // Another program took a metrics or admin port while the process was down: new ones, picked as
+    // at the start (cluster.json lists them). Its client and internal ports stay: they are the contract.
+    opsPortTaken: async (spec) => {
+      const args = [...spec.args];
+      const next: ProcessSpec = { ...spec, args };
+      for (const [flag, key] of [['--metrics-port', 'metricsPort'], ['--admin-port', 'adminPort']] as const) {
+        const at = args.indexOf(flag);
+        if (at < 0 || args[at + 1] === '0') continue;
+        const port = await pinnablePort(spec.role === 'frontend' ? host : '127.0.0.1');
+        args[at + 1] = String(port);
+        next[key] = port;
+      }
+      return next;
+    },
     // A back end that died leaves its chains now rather than when its lease expires (3 s): the
     // head's successor takes over at once. Its restart registers again and rejoins at the tail.
     died: (spec, pid) => {

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../mqtt/errors.js';
 import { StorageError } from '../storage/partition-store.js';
+import { OPS_PORT_IN_USE_EXIT, OpsPortInUseError } from '../util/http-listen.js';
 import { serve } from './serve.js';
 import { stopOnSignals } from './signals.js';
 import { UsageError } from './usage.js';
@@ -237,5 +238,5 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.exit(2);
   }
   process.stderr.write(`edgemq: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  process.exit(err instanceof OpsPortInUseError ? OPS_PORT_IN_USE_EXIT : 1);
 });

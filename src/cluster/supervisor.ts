@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { RESTART_BACKOFF_MAX_MS, RESTART_BACKOFF_MIN_MS, RESTART_BACKOFF_RESET_MS } from './timeouts.js';
+import { OPS_PORT_IN_USE_EXIT } from '../util/http-listen.js';
 
 export type ProcessRole = 'etcd' | 'coordinator' | 'backend' | 'frontend';
 
@@ -72,6 +73,12 @@ export interface SupervisorOptions {
   partitionsOf?: (id: string) => number[] | undefined;
   /** A child died (not asked to stop); called before its restart is scheduled. */
   died?: (spec: ProcessSpec, pid: number) => void;
+  /**
+   * A child exited because one of its operator ports (metrics, admin) was taken
+   * (OPS_PORT_IN_USE_EXIT): the spec to start it with instead, on other such ports. Without it, or
+   * if it throws, the child is started again as it was.
+   */
+  opsPortTaken?: (spec: ProcessSpec) => Promise<ProcessSpec>;
 }
 
 export class Supervisor {
@@ -125,13 +132,30 @@ export class Supervisor {
     m.backoff = Math.min(m.backoff * 2, RESTART_BACKOFF_MAX_MS);
     this.opts.log.warn({ id: m.spec.id, role: m.spec.role, code, signal, ranForMs: ranFor, restartInMs: delay }, 'process exited; restarting');
     this.write();
+    // Picked during the backoff; a failure to pick is logged at once and the child comes back as it was.
+    const respec =
+      code === OPS_PORT_IN_USE_EXIT && this.opts.opsPortTaken
+        ? this.opts.opsPortTaken(m.spec).catch((err: Error) => {
+            this.opts.log.error({ id: m.spec.id, err: err.message }, 'no new operator ports; starting on the same ones');
+            return undefined;
+          })
+        : undefined;
     m.timer = setTimeout(() => {
       m.timer = undefined;
-      if (m.removing || !this.running) return;
-      m.restarts++;
-      this.launch(m);
-      this.opts.log.info({ id: m.spec.id, pid: m.child?.pid, restarts: m.restarts }, 'process restarted');
+      void this.relaunch(m, respec);
     }, delay);
+  }
+
+  private async relaunch(m: Managed, respec: Promise<ProcessSpec | undefined> | undefined): Promise<void> {
+    const spec = await respec;
+    if (spec) {
+      this.opts.log.warn({ id: spec.id, metricsPort: spec.metricsPort, adminPort: spec.adminPort }, 'an operator port was taken; starting on new ones');
+      m.spec = spec;
+    }
+    if (m.removing || !this.running) return;
+    m.restarts++;
+    this.launch(m);
+    this.opts.log.info({ id: m.spec.id, pid: m.child?.pid, restarts: m.restarts }, 'process restarted');
   }
 
   private prefix(from: NodeJS.ReadableStream, to: NodeJS.WritableStream, id: string): void {

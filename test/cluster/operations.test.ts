@@ -6,6 +6,7 @@
  * admin API answers from the partitions. Its /readyz names a killed back end's partition and is
  * ready again once the supervisor has restarted it.
  */
+import net from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOf, type ClusterMap } from '../../src/cluster/map.js';
@@ -173,5 +174,28 @@ describe('operations of a cluster', () => {
     const back = await cluster.waitRestarted('backend', i, pid);
     await until('the restarted back end ready', async () => (await readyz(back).catch(() => ({ status: 0 }))).status === 200, 30_000);
     await until('front end ready again', async () => (await readyz(fe)).status === 200, 30_000);
+  });
+
+  it('a back end whose metrics port another program took while it was down comes back on a new one, and serves its partitions again', async () => {
+    const fe = cluster.entry('frontend', 0);
+    const taken = cluster.entry('backend', 0).metricsPort!;
+    const pid = await cluster.kill('backend', 0);
+    // Taken before the supervisor's restart (at least 200 ms after the exit): the back end exits
+    // with OPS_PORT_IN_USE_EXIT, and used to be restarted on the same port for as long as it stayed taken.
+    const squatter = net.createServer();
+    await until('the metrics port taken', () => new Promise<boolean>((resolve) => {
+      squatter.once('error', () => resolve(false));
+      squatter.listen(taken, '127.0.0.1', () => resolve(true));
+    }), 5_000);
+    try {
+      const back = await until('the back end on a new metrics port', () => {
+        const e = cluster.entry('backend', 0);
+        return e.pid !== null && e.pid !== pid && e.metricsPort !== taken && e;
+      }, 30_000);
+      await until('the restarted back end ready', async () => (await readyz(back).catch(() => ({ status: 0 }))).status === 200, 30_000);
+      await until('front end ready again', async () => (await readyz(fe)).status === 200, 30_000);
+    } finally {
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    }
   });
 });
