@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 import { LogGapError, READABLE_STORE_FORMATS, STORE_FORMAT, StorageError, type PartitionStore, type Recovered } from './partition-store.js';
 import { SegmentLog, type LogRecord } from './segment-log.js';
 import type { PortRequest, ReplyMessage, StoreReply } from './sqlite-protocol.js';
-import { ownCopy } from '../util/own-copy.js';
+import { movable, ownCopy } from '../util/own-copy.js';
 
 const SQLITE_FILE = 'partition.sqlite';
 /** Log rows of an older directory handed over per round trip while recovering. */
@@ -222,7 +222,7 @@ export class SqliteStore implements PartitionStore {
   writeSnapshot(seq: number, snapshot: Buffer, sync: boolean): Promise<void> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
-    const own = snapshot.byteOffset === 0 && snapshot.byteLength === snapshot.buffer.byteLength ? snapshot : ownCopy(snapshot);
+    const own = movable(snapshot);
     return new Promise((resolve, reject) => {
       const op: Queued = { kind: 'snapshot', seq, data: own, sync, resolve, reject };
       if (this.snapshotting) this.queue.push(op);
@@ -243,7 +243,7 @@ export class SqliteStore implements PartitionStore {
     if (this.snapshotting || this.gap || log === undefined || log.syncBusy()) return this.writeSnapshot(seq, snapshot, false);
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
-    const own = snapshot.byteOffset === 0 && snapshot.byteLength === snapshot.buffer.byteLength ? snapshot : ownCopy(snapshot);
+    const own = movable(snapshot);
     try {
       log.startSegment(seq + 1);
     } catch (err) {

@@ -7,3 +7,8 @@ export function ownCopy(b: Buffer): Buffer {
   b.copy(copy);
   return copy;
 }
+
+/** `b` itself when it owns all of its memory, else ownCopy(b): what can be moved to another thread. */
+export function movable(b: Buffer): Buffer {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : ownCopy(b);
+}
