@@ -320,8 +320,9 @@ export class DurableExecutor implements CommandExecutor {
     // A new batch, or a parked one (parkLoneAcks) that a command joins, is sealed in the check
     // phase, after the event-loop iteration's I/O; queued once the current task is done so that the
     // front end's flush of this iteration's writes (also a setImmediate, queued by the first write)
-    // runs first: deliveries go out before the log write is prepared and posted. process.nextTick with arguments, not queueMicrotask and closures: queueMicrotask makes
-    // an AsyncResource and a bound function on every call, and this runs for every group commit.
+    // runs first: deliveries go out before the log write is prepared and posted. process.nextTick
+    // with arguments, not queueMicrotask and closures: queueMicrotask makes an AsyncResource and a
+    // bound function on every call, and this runs for every group commit.
     process.nextTick(DurableExecutor.sealAfterIo, this, b);
     return b;
   }
@@ -446,15 +447,22 @@ export class DurableExecutor implements CommandExecutor {
     for (const b of batches) this.seq += b.commands.length;
     // After a failed write the log has a hole: nothing may be appended until a snapshot covers it.
     if (this.logHasGap && k < 0) return Promise.reject(new WaitingForSnapshot(this.lastWriteError));
-    if (k >= 0 && !this.logHasGap && !this.opts.sync && this.store.snapshotAside !== undefined) return this.writeAside(batches, k, seq);
-    const records: Array<{ seq: number; count: number; record: Buffer }> = [];
+    let snapshotSeq = seq;
+    for (let i = 0; i <= k; i++) snapshotSeq += batches[i].commands.length;
+    // Aside (os mode, a store that can, no hole to cover): the snapshot goes beside the log rather
+    // than in place of the records it covers. Every record is appended, the snapshot's own batches
+    // too, and the write waits for them alone, not for the snapshot to be stored; one that fails
+    // costs a longer log and is taken again after a pause.
+    const aside = k >= 0 && !this.logHasGap && !this.opts.sync && this.store.snapshotAside !== undefined;
     let snapshotWrite: Promise<void> | undefined;
-    if (k >= 0) {
-      for (let i = 0; i <= k; i++) seq += batches[i].commands.length;
-      snapshotWrite = this.store.writeSnapshot(seq, batches[k].snapshot!, this.opts.sync);
+    if (k >= 0 && !aside) {
+      snapshotWrite = this.store.writeSnapshot(snapshotSeq, batches[k].snapshot!, this.opts.sync);
       this.logHasGap = false;
     }
-    for (let i = k + 1; i < batches.length; i++) {
+    const records: Array<{ seq: number; count: number; record: Buffer }> = [];
+    const from = aside ? 0 : k + 1;
+    if (!aside) seq = snapshotSeq;
+    for (let i = from; i < batches.length; i++) {
       const b = batches[i];
       if (b.record) records.push({ seq: seq + 1, count: b.commands.length, record: b.record });
       seq += b.commands.length;
@@ -462,31 +470,13 @@ export class DurableExecutor implements CommandExecutor {
     // The store has the records now (moved or copied): the batches only wait for the answer.
     for (const b of batches) b.record = undefined;
     const append = records.length > 0 ? this.store.append(records, this.opts.sync) : undefined;
+    if (aside) {
+      // After the append: the store starts the segment after the snapshot once the records it covers are written.
+      this.store.snapshotAside!(snapshotSeq, batches[k].snapshot!).catch((err: Error) => this.snapshotFailed(err));
+      batches[k].snapshot = undefined;
+    }
     if (snapshotWrite && append) return Promise.all([snapshotWrite, append]).then(() => {});
     return snapshotWrite ?? append ?? Promise.resolve();
-  }
-
-  /**
-   * A snapshot beside the log rather than in place of it: every record goes to the log, the
-   * snapshot's own batches too, and the write waits for them alone, not for the snapshot to be
-   * stored. A snapshot that fails costs a longer log and is taken again after a pause.
-   */
-  private writeAside(batches: Batch[], k: number, seq: number): Promise<void> {
-    const records: Array<{ seq: number; count: number; record: Buffer }> = [];
-    let snapshotSeq = seq;
-    for (let i = 0; i < batches.length; i++) {
-      const b = batches[i];
-      if (b.record) records.push({ seq: seq + 1, count: b.commands.length, record: b.record });
-      seq += b.commands.length;
-      if (i === k) snapshotSeq = seq;
-      b.record = undefined;
-    }
-    const snapshot = batches[k].snapshot!;
-    batches[k].snapshot = undefined;
-    // In this order: the store starts the segment after the snapshot once the records it covers are written.
-    const append = records.length > 0 ? this.store.append(records, false) : Promise.resolve();
-    this.store.snapshotAside!(snapshotSeq, snapshot).catch((err: Error) => this.snapshotFailed(err));
-    return append;
   }
 
   private snapshotFailed(err: Error): void {
