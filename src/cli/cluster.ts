@@ -172,16 +172,12 @@ async function startCluster(args: string[]): Promise<void> {
     // Another program took a metrics or admin port while the process was down: new ones, picked as
     // at the start (cluster.json lists them). Its client and internal ports stay: they are the contract.
     opsPortTaken: async (spec) => {
+      if (!spec.args.includes('--metrics-port')) return spec; // etcd: not ours to move
+      const frontend = spec.role === 'frontend';
+      const ops = await opsPorts(frontend ? host : '127.0.0.1', frontend);
       const args = [...spec.args];
-      const next: ProcessSpec = { ...spec, args };
-      for (const [flag, key] of [['--metrics-port', 'metricsPort'], ['--admin-port', 'adminPort']] as const) {
-        const at = args.indexOf(flag);
-        if (at < 0 || args[at + 1] === '0') continue;
-        const port = await pinnablePort(spec.role === 'frontend' ? host : '127.0.0.1');
-        args[at + 1] = String(port);
-        next[key] = port;
-      }
-      return next;
+      for (let i = 0; i < ops.args.length; i += 2) args[args.indexOf(ops.args[i]!) + 1] = ops.args[i + 1]!;
+      return { ...spec, metricsPort: undefined, adminPort: undefined, ...ops.spec, args };
     },
     // A back end that died leaves its chains now rather than when its lease expires (3 s): the
     // head's successor takes over at once. Its restart registers again and rejoins at the tail.
