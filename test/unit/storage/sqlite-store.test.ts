@@ -27,6 +27,11 @@ const segments = (loc: string): string[] => readdirSync(loc).filter((f) => f.sta
 /** Record n: n bytes of (n & 0xff), so a record read back names itself. */
 const record = (n: number) => Buffer.alloc(n, n & 0xff);
 
+/** Appends `from`..`to` one after another (os mode), one command each, record(100 + seq). */
+async function appendEach(store: SqliteStore, from: number, to: number): Promise<void> {
+  for (let s = from; s <= to; s++) await store.append([{ seq: s, count: 1, record: record(100 + s) }], false);
+}
+
 async function readBack(loc: string, journal: 'wal' | 'rollback'): Promise<{ snapshotSeq: number; snapshot?: string; records: Array<[number, number, number]> }> {
   const store = new SqliteStore(loc, { journal });
   const r = await store.open();
@@ -111,7 +116,7 @@ describe('SqliteStore', () => {
     const loc = location();
     const store = new SqliteStore(loc);
     await store.open();
-    for (let s = 1; s <= 10; s++) await store.append([{ seq: s, count: 1, record: record(100 + s) }], false);
+    await appendEach(store, 1, 10);
     await store.close();
     const [seg] = segments(loc);
     const file = path.join(loc, seg!);
@@ -135,12 +140,12 @@ describe('SqliteStore', () => {
     const loc = location();
     const store = new SqliteStore(loc);
     await store.open();
-    for (let s = 1; s <= 5; s++) await store.append([{ seq: s, count: 1, record: record(100 + s) }], false);
+    await appendEach(store, 1, 5);
     const [old] = segments(loc);
     const kept = path.join(path.dirname(loc), 'kept');
     copyFileSync(path.join(loc, old!), kept);
     await store.writeSnapshot(5, Buffer.from('snapshot at 5'), false);
-    for (let s = 6; s <= 8; s++) await store.append([{ seq: s, count: 1, record: record(100 + s) }], false);
+    await appendEach(store, 6, 8);
     await store.close();
     copyFileSync(kept, path.join(loc, old!));
 
@@ -200,7 +205,7 @@ describe('SqliteStore', () => {
     const loc = location();
     const store = new SqliteStore(loc);
     await store.open();
-    for (let s = 1; s <= 10; s++) await store.append([{ seq: s, count: 1, record: record(100 + s) }], false);
+    await appendEach(store, 1, 10);
     const [old] = segments(loc);
     // The disk as a crash right after the switch would leave it: the database before the snapshot, both segments.
     const before = path.join(path.dirname(loc), 'before.sqlite');
