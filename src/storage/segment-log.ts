@@ -186,11 +186,6 @@ export class SegmentLog {
     );
   }
 
-  /** Deletes every segment before the one being written (a snapshot covers them). */
-  dropOlder(): void {
-    for (const name of this.segments()) if (name < this.segment) unlinkSync(path.join(this.dir, name));
-  }
-
   /**
    * Deletes the segments that hold nothing after `seq` (a snapshot through `seq` is stored): each
    * one whose successor starts at or before `seq + 1`. The segment being written always stays.

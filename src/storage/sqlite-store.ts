@@ -290,7 +290,7 @@ export class SqliteStore implements PartitionStore {
     }
     this.gap = false;
     try {
-      log.dropOlder();
+      log.dropThrough(op.seq); // every segment before the one just started
     } catch {
       /* left for the next snapshot: recovery skips what a snapshot covers */
     }
