@@ -91,6 +91,22 @@ export interface AckCommand {
 }
 
 /**
+ * Acknowledgements of one connection and kind in a row, as a front end reads them from one socket
+ * chunk (a subscriber's PUBACKs: 20 per message of a cluster's fan-out). The same as one AckCommand
+ * per entry, applied in order; one command instead of many to decode, log and dispatch.
+ */
+export interface AcksCommand {
+  type: 'acks';
+  now: number;
+  clientId: string;
+  connectionId: number;
+  kind: AckKind;
+  packetIds: number[];
+  /** Parallel to packetIds. */
+  reasonCodes: number[];
+}
+
+/**
  * The front end's verdict on one live connection: `stalled` when it took no bytes and acknowledged
  * nothing for the configured time. Only a stalled (or offline) session's queue is bounded by the
  * queue policy; a draining one is protected by pushing back on the publishers instead.
@@ -164,6 +180,7 @@ export type Command =
   | PublishCommand
   | ReleaseCommand
   | AckCommand
+  | AcksCommand
   | FlowCommand
   | TickCommand
   | RestartCommand

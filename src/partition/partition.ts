@@ -15,8 +15,10 @@ import { instanceOf } from '../core/connection-ids.js';
 import { RC } from '../mqtt/reason-codes.js';
 import { RetainedIndex } from '../topics/retained-index.js';
 import { parseSharedFilter } from '../topics/validate.js';
+import type { AckKind } from '../core/broker-core.js';
 import type {
   AckCommand,
+  AcksCommand,
   Command,
   ConnectCommand,
   DisconnectCommand,
@@ -147,6 +149,8 @@ export class Partition {
         return this.publish(cmd, out);
       case 'ack':
         return this.ack(cmd, out);
+      case 'acks':
+        return this.acks(cmd, out);
       case 'flow':
         return this.flow(cmd);
       case 'connect':
@@ -609,35 +613,44 @@ export class Partition {
 
   private ack(cmd: AckCommand, out: PartitionOutput): undefined {
     const s = this.sessions.get(cmd.clientId);
+    if (s && s.connectionId === cmd.connectionId) this.ackOne(s, cmd.kind, cmd.packetId, cmd.reasonCode, cmd.now, out);
+  }
+
+  private acks(cmd: AcksCommand, out: PartitionOutput): undefined {
+    const s = this.sessions.get(cmd.clientId);
     if (!s || s.connectionId !== cmd.connectionId) return;
-    const e = s.inflight.get(cmd.packetId);
-    if (cmd.kind === 'pubrec' && (e?.qos !== 2 || e.stage !== 'publish')) {
+    for (let i = 0; i < cmd.packetIds.length; i++) this.ackOne(s, cmd.kind, cmd.packetIds[i], cmd.reasonCodes[i], cmd.now, out);
+  }
+
+  private ackOne(s: Session, kind: AckKind, packetId: number, reasonCode: number, now: number, out: PartitionOutput): void {
+    const e = s.inflight.get(packetId);
+    if (kind === 'pubrec' && (e?.qos !== 2 || e.stage !== 'publish')) {
       // A PUBREC that no QoS 2 flow waits for (unsolicited, repeated, or for a QoS 1 message) is
       // answered with PUBREL 0x92 Packet Identifier not found: the spec's code for a session-state
       // mismatch, as PUBCOMP 0x92 answers an unknown PUBREL. A PUBREC with an error code asks for no PUBREL.
-      if (cmd.reasonCode < 0x80) out.release(s.connectionId, cmd.packetId, RC.PacketIdentifierNotFound);
+      if (reasonCode < 0x80) out.release(s.connectionId, packetId, RC.PacketIdentifierNotFound);
       return;
     }
     if (!e) return; // a PUBACK or PUBCOMP for an unknown id is ignored
-    switch (cmd.kind) {
+    switch (kind) {
       case 'puback':
         if (e.qos !== 1) return;
-        s.writableInflight().delete(cmd.packetId);
+        s.writableInflight().delete(packetId);
         break;
       case 'pubrec':
-        if (cmd.reasonCode >= 0x80) {
-          s.writableInflight().delete(cmd.packetId); // a PUBREC error code ends the QoS 2 flow: no PUBREL follows
+        if (reasonCode >= 0x80) {
+          s.writableInflight().delete(packetId); // a PUBREC error code ends the QoS 2 flow: no PUBREL follows
           break;
         }
         e.stage = 'pubrel';
-        out.release(s.connectionId, cmd.packetId);
+        out.release(s.connectionId, packetId);
         return;
       case 'pubcomp':
         if (e.stage !== 'pubrel') return;
-        s.writableInflight().delete(cmd.packetId);
+        s.writableInflight().delete(packetId);
         break;
     }
-    this.pump(s, cmd.now, out);
+    this.pump(s, now, out);
   }
 
   private release(cmd: ReleaseCommand): number {

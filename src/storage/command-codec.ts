@@ -17,6 +17,7 @@
  *           | 0x03 (u32:length record)*         records joined: a cluster back end logs a front end's
  *                                               COMMANDS frame as it came (its own string numbers), see joinRecords
  *   entry   = 0x01 publish | 0x02 ack | 0x03 u32:length msgpack(command) | 0x04 publish extension | 0x05 ackRun
+ *           | 0x06 acks
  *   publish = f64:now u8:flags [u16:packetId] [f64:expiresAt] str:clientId str:topic [str:origin]
  *             u32:length payload [u32:length msgpack(properties)]
  *             flags: qos (bits 0-1), retain (2), packetId (3), expiresAt (4), expiryHidden (5),
@@ -31,6 +32,9 @@
  *             consecutive acks of one connection, kind and time: a subscriber's PUBACKs read from one
  *             socket chunk (20 per message in a cluster's fan-out, one per message in its fan-in).
  *             Each cost 24 bytes and two f64 writes and reads as an ack entry; in a run, 3 bytes.
+ *   acks    = the layout of ackRun, for an AcksCommand: read back as that one command, where a run
+ *             reads back as its AckCommands (a cluster's COMMANDS frame pairs every decoded command
+ *             with a request id, so decoding must give the commands that were encoded)
  *   str     = 0x00 u16:length utf8      a new string: the record's string number n, counting from 0
  *           | 0x01 u16:n                 string number n again
  *
@@ -42,7 +46,7 @@ import v8 from 'node:v8';
 import { Packr } from 'msgpackr';
 import type { AckKind } from '../core/broker-core.js';
 import type { Message, QoS } from '../core/types.js';
-import type { AckCommand, Command, PublishCommand } from '../partition/commands.js';
+import type { AckCommand, AcksCommand, Command, PublishCommand } from '../partition/commands.js';
 import { writeUtf8 } from '../util/write-utf8.js';
 
 // Records (msgpackr's key-list compression) are defined inside each value, so every value decodes
@@ -61,8 +65,9 @@ const ACK = 0x02;
 const PACKED = 0x03;
 const PUBLISH_EXT = 0x04;
 const ACK_RUN = 0x05;
-/** At most this many acks in one run (its u16 count). */
-const ACK_RUN_MAX = 0xffff;
+const ACKS = 0x06;
+/** At most this many acks in one run (its u16 count), or in one AcksCommand written in the hand layout. */
+export const ACK_RUN_MAX = 0xffff;
 const X_KEY = 1;
 const X_GROUPS = 2;
 const X_GROUPS_ONLY = 4;
@@ -86,7 +91,8 @@ const MESSAGE_FIELDS: Exhaustive<Message, 'topic' | 'payload' | 'qos' | 'retain'
 // written in the packed form: see encodeCommands.
 const PUBLISH_FIELDS: Exhaustive<PublishCommand, 'type' | 'now' | 'clientId' | 'message' | 'packetId' | 'groups' | 'groupsOnly' | 'key' | 'direct' | 'directBelow'> = true;
 const ACK_FIELDS: Exhaustive<AckCommand, 'type' | 'now' | 'clientId' | 'connectionId' | 'packetId' | 'kind' | 'reasonCode'> = true;
-void [MESSAGE_FIELDS, PUBLISH_FIELDS, ACK_FIELDS];
+const ACKS_FIELDS: Exhaustive<AcksCommand, 'type' | 'now' | 'clientId' | 'connectionId' | 'kind' | 'packetIds' | 'reasonCodes'> = true;
+void [MESSAGE_FIELDS, PUBLISH_FIELDS, ACK_FIELDS, ACKS_FIELDS];
 
 /**
  * `alloc` gives the memory for the record, at least `bound` bytes; the default never comes from
@@ -119,6 +125,8 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
       }
     } else if (c.type === 'ack') {
       bound += 1 + 8 + 8 + 2 + 1 + 1 + 3 + 3 * c.clientId.length;
+    } else if (c.type === 'acks' && c.packetIds.length > 0 && c.packetIds.length <= ACK_RUN_MAX) {
+      bound += 1 + 8 + 8 + 1 + 3 + 3 * c.clientId.length + 2 + 3 * c.packetIds.length;
     } else {
       if (c.type === 'connect' && c.will && hasProtoKey(c.will.message.properties)) return v8.serialize(commands);
       const p = packr.pack(c);
@@ -182,6 +190,21 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
         out[at++] = a.reasonCode;
       }
       i = end - 1;
+    } else if (packed?.[i] === undefined && c.type === 'acks') {
+      out[at++] = ACKS;
+      at = out.writeDoubleLE(c.now, at);
+      at = out.writeDoubleLE(c.connectionId, at);
+      out[at++] = ACK_KINDS.indexOf(c.kind);
+      at = writeString(out, at, c.clientId, strings);
+      const n = c.packetIds.length;
+      out[at++] = n;
+      out[at++] = n >>> 8;
+      for (let j = 0; j < n; j++) {
+        const id = c.packetIds[j];
+        out[at++] = id;
+        out[at++] = id >>> 8;
+        out[at++] = c.reasonCodes[j];
+      }
     } else {
       out[at++] = PACKED;
       at = writeBytes(out, at, packed![i]!);
@@ -245,6 +268,23 @@ export function decodeCommands(record: Buffer, nowAt?: number[]): Command[] {
         const packetId = r.u16();
         commands.push({ type: 'ack', now, clientId, connectionId, packetId, kind, reasonCode: r.u8() });
       }
+    } else if (tag === ACKS) {
+      const nowOffset = r.at;
+      nowAt?.push(nowOffset);
+      const now = r.f64();
+      const connectionId = r.f64();
+      const kind = ACK_KINDS[r.u8()];
+      if (kind === undefined) throw new Error('acks entry with an unknown kind');
+      const clientId = r.str();
+      const n = r.u16();
+      if (n === 0) throw new Error(`empty acks entry at offset ${nowOffset - 1}`);
+      const packetIds = new Array<number>(n);
+      const reasonCodes = new Array<number>(n);
+      for (let k = 0; k < n; k++) {
+        packetIds[k] = r.u16();
+        reasonCodes[k] = r.u8();
+      }
+      commands.push({ type: 'acks', now, clientId, connectionId, kind, packetIds, reasonCodes });
     } else if (tag === PACKED) {
       nowAt?.push(-1);
       const cmd = packr.unpack(r.bytesView()) as Command;

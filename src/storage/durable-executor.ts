@@ -352,7 +352,7 @@ export class DurableExecutor implements CommandExecutor {
     if (b.sealed || b.effects.length > 0 || b.done !== undefined || b.given !== undefined || b.encoded !== undefined || this.needSnapshot) return false;
     for (let i = 0; i < b.commands.length; i++) {
       const c = b.commands[i];
-      if (c.type !== 'ack' || c.kind !== 'puback') return false;
+      if ((c.type !== 'ack' && c.type !== 'acks') || c.kind !== 'puback') return false;
     }
     return true;
   }

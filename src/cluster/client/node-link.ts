@@ -14,7 +14,8 @@
  * names one (ClusterClient moves them), and refused only after `keyedWaitMs`. The partition
  * answers a key it already applied with the first result.
  */
-import type { Command } from '../../partition/commands.js';
+import type { AckCommand, Command } from '../../partition/commands.js';
+import { ACK_RUN_MAX } from '../../storage/command-codec.js';
 import { RC } from '../../mqtt/reason-codes.js';
 import { KEYED_RETRY_DELAY_MS } from '../timeouts.js';
 import { dialTransport, type Hello } from '../transport/handshake.js';
@@ -46,7 +47,7 @@ export interface MovedCommand {
   pending: Pending | undefined;
 }
 
-interface PartitionBatch {
+export interface PartitionBatch {
   ids: number[];
   commands: Command[];
   pending: Array<Pending | undefined>;
@@ -273,11 +274,13 @@ export class NodeLink {
   enqueue(partition: number, cmd: Command, pending: Pending | undefined): void {
     let b = this.batches.get(partition);
     if (!b) this.batches.set(partition, (b = { ids: [], commands: [], pending: [] }));
-    const id = pending ? this.allocId() : 0;
-    if (pending) pending.partition = partition;
-    b.ids.push(id);
-    b.commands.push(cmd);
-    b.pending.push(pending);
+    if (pending !== undefined || cmd.type !== 'ack' || !joinAck(b, cmd)) {
+      const id = pending ? this.allocId() : 0;
+      if (pending) pending.partition = partition;
+      b.ids.push(id);
+      b.commands.push(cmd);
+      b.pending.push(pending);
+    }
     if (!this.up) return this.sweepSoon();
     this.queuedBytes += cmd.type === 'publish' ? cmd.message.payload.length + cmd.message.topic.length + COMMAND_OVERHEAD : COMMAND_OVERHEAD;
     if (this.flushQueued) return;
@@ -449,4 +452,25 @@ export class NodeLink {
     l?.close();
     this.drained();
   }
+}
+
+/**
+ * An acknowledgement nobody waits for joins the one queued right before it for the same connection
+ * and kind, into one AcksCommand: a subscriber's PUBACKs read from one socket chunk (20 per message
+ * of a fan-out) are then one command for the back end to decode, dispatch and log, not one each.
+ */
+export function joinAck(b: PartitionBatch, a: AckCommand): boolean {
+  const n = b.commands.length;
+  if (n === 0 || b.pending[n - 1] !== undefined) return false;
+  const last = b.commands[n - 1];
+  if (last.type !== 'ack' && last.type !== 'acks') return false;
+  if (last.connectionId !== a.connectionId || last.clientId !== a.clientId || last.kind !== a.kind || last.now !== a.now) return false;
+  if (last.type === 'ack') {
+    b.commands[n - 1] = { type: 'acks', now: a.now, clientId: a.clientId, connectionId: a.connectionId, kind: a.kind, packetIds: [last.packetId, a.packetId], reasonCodes: [last.reasonCode, a.reasonCode] };
+    return true;
+  }
+  if (last.packetIds.length >= ACK_RUN_MAX) return false;
+  last.packetIds.push(a.packetId);
+  last.reasonCodes.push(a.reasonCode);
+  return true;
 }
