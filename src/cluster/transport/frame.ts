@@ -10,8 +10,11 @@
  * throwing past the link that read it.
  */
 
-/** 4: command records may hold runs of acks (storage/command-codec.ts), which a version 3 node cannot read. */
-export const FRAME_VERSION = 4;
+/**
+ * 4: command records may hold runs of acks (storage/command-codec.ts), which a version 3 node cannot read.
+ * 5: and AcksCommand entries (0x06), which a version 4 node cannot read.
+ */
+export const FRAME_VERSION = 5;
 /** u32 length + u8 version + u8 type + u32 epoch. */
 export const HEADER_BYTES = 10;
 /** Bytes counted by the length field besides the body. */
