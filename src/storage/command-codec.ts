@@ -175,14 +175,7 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
         at = writeString(out, at, c.clientId, strings);
         continue;
       }
-      out[at++] = ACK_RUN;
-      at = out.writeDoubleLE(c.now, at);
-      at = out.writeDoubleLE(c.connectionId, at);
-      out[at++] = ACK_KINDS.indexOf(c.kind);
-      at = writeString(out, at, c.clientId, strings);
-      const n = end - i;
-      out[at++] = n;
-      out[at++] = n >>> 8;
+      at = writeAckHead(out, at, ACK_RUN, c, end - i, strings);
       for (let j = i; j < end; j++) {
         const a = commands[j] as AckCommand;
         out[at++] = a.packetId;
@@ -191,14 +184,8 @@ export function encodeCommands(commands: Command[], alloc: (bound: number) => Bu
       }
       i = end - 1;
     } else if (packed?.[i] === undefined && c.type === 'acks') {
-      out[at++] = ACKS;
-      at = out.writeDoubleLE(c.now, at);
-      at = out.writeDoubleLE(c.connectionId, at);
-      out[at++] = ACK_KINDS.indexOf(c.kind);
-      at = writeString(out, at, c.clientId, strings);
       const n = c.packetIds.length;
-      out[at++] = n;
-      out[at++] = n >>> 8;
+      at = writeAckHead(out, at, ACKS, c, n, strings);
       for (let j = 0; j < n; j++) {
         const id = c.packetIds[j];
         out[at++] = id;
@@ -254,37 +241,32 @@ export function decodeCommands(record: Buffer, nowAt?: number[]): Command[] {
       if (kind === undefined) throw new Error('ack entry with an unknown kind');
       const reasonCode = r.u8();
       commands.push({ type: 'ack', now, clientId: r.str(), connectionId, packetId, kind, reasonCode });
-    } else if (tag === ACK_RUN) {
+    } else if (tag === ACK_RUN || tag === ACKS) {
+      const what = tag === ACKS ? 'acks entry' : 'ack run';
       const nowOffset = r.at;
       const now = r.f64();
       const connectionId = r.f64();
       const kind = ACK_KINDS[r.u8()];
-      if (kind === undefined) throw new Error('ack run with an unknown kind');
+      if (kind === undefined) throw new Error(`${what} with an unknown kind`);
       const clientId = r.str();
       const n = r.u16();
-      if (n === 0) throw new Error(`empty ack run at offset ${nowOffset - 1}`);
+      if (n === 0) throw new Error(`empty ${what} at offset ${nowOffset - 1}`);
+      if (tag === ACKS) {
+        nowAt?.push(nowOffset);
+        const packetIds = new Array<number>(n);
+        const reasonCodes = new Array<number>(n);
+        for (let k = 0; k < n; k++) {
+          packetIds[k] = r.u16();
+          reasonCodes[k] = r.u8();
+        }
+        commands.push({ type: 'acks', now, clientId, connectionId, kind, packetIds, reasonCodes });
+        continue;
+      }
       for (let k = 0; k < n; k++) {
         nowAt?.push(nowOffset);
         const packetId = r.u16();
         commands.push({ type: 'ack', now, clientId, connectionId, packetId, kind, reasonCode: r.u8() });
       }
-    } else if (tag === ACKS) {
-      const nowOffset = r.at;
-      nowAt?.push(nowOffset);
-      const now = r.f64();
-      const connectionId = r.f64();
-      const kind = ACK_KINDS[r.u8()];
-      if (kind === undefined) throw new Error('acks entry with an unknown kind');
-      const clientId = r.str();
-      const n = r.u16();
-      if (n === 0) throw new Error(`empty acks entry at offset ${nowOffset - 1}`);
-      const packetIds = new Array<number>(n);
-      const reasonCodes = new Array<number>(n);
-      for (let k = 0; k < n; k++) {
-        packetIds[k] = r.u16();
-        reasonCodes[k] = r.u8();
-      }
-      commands.push({ type: 'acks', now, clientId, connectionId, kind, packetIds, reasonCodes });
     } else if (tag === PACKED) {
       nowAt?.push(-1);
       const cmd = packr.unpack(r.bytesView()) as Command;
@@ -425,6 +407,18 @@ class StringRefs {
 /** Strings searched one by one before the table becomes a Map. */
 const SHORT_TABLE = 16;
 const STRING_REFS = new StringRefs();
+
+/** The head an ack run and an acks entry share; `n` acks (u16:packetId u8:reasonCode each) follow it. */
+function writeAckHead(out: Buffer, at: number, tag: number, a: { now: number; connectionId: number; kind: AckKind; clientId: string }, n: number, strings: StringRefs): number {
+  out[at++] = tag;
+  at = out.writeDoubleLE(a.now, at);
+  at = out.writeDoubleLE(a.connectionId, at);
+  out[at++] = ACK_KINDS.indexOf(a.kind);
+  at = writeString(out, at, a.clientId, strings);
+  out[at++] = n;
+  out[at++] = n >>> 8;
+  return at;
+}
 
 function writeString(out: Buffer, at: number, s: string, strings: StringRefs): number {
   const ref = strings.refOrAdd(s);
