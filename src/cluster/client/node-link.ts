@@ -80,6 +80,8 @@ export interface NodeLinkOptions {
 
 /** Estimated encoded bytes of a queued command beyond its payload and topic (for `backlog`). */
 const COMMAND_OVERHEAD = 32;
+/** What an ack joined to the one before it adds to the frame (packet id and reason code, no request id). */
+const JOINED_ACK_BYTES = 3;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1000;
 const SWEEP_MS = 100;
@@ -274,7 +276,8 @@ export class NodeLink {
   enqueue(partition: number, cmd: Command, pending: Pending | undefined): void {
     let b = this.batches.get(partition);
     if (!b) this.batches.set(partition, (b = { ids: [], commands: [], pending: [] }));
-    if (pending !== undefined || cmd.type !== 'ack' || !joinAck(b, cmd)) {
+    const joined = pending === undefined && cmd.type === 'ack' && joinAck(b, cmd);
+    if (!joined) {
       const id = pending ? this.allocId() : 0;
       if (pending) pending.partition = partition;
       b.ids.push(id);
@@ -282,7 +285,7 @@ export class NodeLink {
       b.pending.push(pending);
     }
     if (!this.up) return this.sweepSoon();
-    this.queuedBytes += cmd.type === 'publish' ? cmd.message.payload.length + cmd.message.topic.length + COMMAND_OVERHEAD : COMMAND_OVERHEAD;
+    this.queuedBytes += joined ? JOINED_ACK_BYTES : cmd.type === 'publish' ? cmd.message.payload.length + cmd.message.topic.length + COMMAND_OVERHEAD : COMMAND_OVERHEAD;
     if (this.flushQueued) return;
     if (!pending && cmd.type === 'ack') {
       this.ackTimer ??= setTimeout(this.flushNow, ACK_LINGER_MS).unref();
