@@ -4,6 +4,7 @@
  * The cases run in order on one cluster; the failure cases come last.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqttPacket, { type IPublishPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientIdIn, connectTo, startFixedCluster, type FixedCluster } from './fixtures/fixed-cluster.js';
 import { DssClient, hlc } from '../statestore/dss-client.js';
@@ -150,6 +151,35 @@ describe('cluster data plane (2 front ends, 2 partitions on 2 back ends)', () =>
     await pub.publishAsync('takeover/t', 'after', { qos: 1 });
     await until('message after takeover', () => got.length === 1);
     await fresh.endAsync();
+    await pub.endAsync();
+  });
+
+  it("applies every PUBACK of a subscriber's one write (joined into one command): a resumed session gets back only the message it did not acknowledge", async () => {
+    const port = (fe: number) => Number(new URL(cluster.url(fe)).port);
+    const id = clientIdIn(cluster.map, 1, 'acks-burst');
+    const session = { clientId: id, protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } };
+    const sub = (await rawConnect(port(0), session)).client;
+    await sub.subscribe([{ topic: 'burst/#', qos: 1 }]);
+    const pub = await connect(1, clientIdIn(cluster.map, 0, 'acks-burst-pub'));
+    const n = 100;
+    for (let i = 0; i < n; i++) expect(await publishCode(pub, 'burst/t', `b${i}`, 1)).toBe(0);
+    const got: Array<{ messageId: number; payload: string }> = [];
+    for (let i = 0; i < n; i++) {
+      const p = await sub.expectPacket<IPublishPacket>('publish', 10_000);
+      got.push({ messageId: p.messageId!, payload: p.payload.toString() });
+    }
+    expect(got.map((m) => m.payload)).toEqual(Array.from({ length: n }, (_, i) => `b${i}`));
+    // All but the last acknowledged in one write: the front end reads them as one run.
+    sub.sendRaw(Buffer.concat(got.slice(0, n - 1).map((m) => mqttPacket.generate({ cmd: 'puback', messageId: m.messageId }, { protocolVersion: 5 }))));
+    sub.disconnect();
+    await sub.end();
+    const again = await rawConnect(port(1), session);
+    expect(again.connack.sessionPresent).toBe(true);
+    const resent = await again.client.expectPacket<IPublishPacket>('publish', 10_000);
+    expect([resent.payload.toString(), resent.dup]).toEqual([`b${n - 1}`, true]);
+    await again.client.expectNoPacket('publish', 1000);
+    again.client.disconnect();
+    await again.client.end();
     await pub.endAsync();
   });
 
