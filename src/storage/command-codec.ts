@@ -285,7 +285,7 @@ function ackRunEnd(commands: Command[], i: number, first: AckCommand): number {
   let j = i + 1;
   while (j < limit) {
     const c = commands[j];
-    if (c.type !== 'ack' || c.connectionId !== first.connectionId || c.clientId !== first.clientId || c.kind !== first.kind || c.now !== first.now) break;
+    if (c.type !== 'ack' || !sameAckHead(c, first)) break;
     j++;
   }
   return j;
@@ -408,8 +408,16 @@ class StringRefs {
 const SHORT_TABLE = 16;
 const STRING_REFS = new StringRefs();
 
+/** What an ack run and an acks entry write once for all of their acks. */
+type AckHead = Pick<AckCommand, 'now' | 'connectionId' | 'kind' | 'clientId'>;
+
+/** Acks that may travel under one head (a run here, one AcksCommand on a front end's link). */
+export function sameAckHead(a: AckHead, b: AckHead): boolean {
+  return a.connectionId === b.connectionId && a.clientId === b.clientId && a.kind === b.kind && a.now === b.now;
+}
+
 /** The head an ack run and an acks entry share; `n` acks (u16:packetId u8:reasonCode each) follow it. */
-function writeAckHead(out: Buffer, at: number, tag: number, a: { now: number; connectionId: number; kind: AckKind; clientId: string }, n: number, strings: StringRefs): number {
+function writeAckHead(out: Buffer, at: number, tag: number, a: AckHead, n: number, strings: StringRefs): number {
   out[at++] = tag;
   at = out.writeDoubleLE(a.now, at);
   at = out.writeDoubleLE(a.connectionId, at);

@@ -251,13 +251,7 @@ export class SqliteStore implements PartitionStore {
       this.gap = true;
       return Promise.reject(err);
     }
-    const stored = this.call({ op: 'snapshot', seq, data: own, sync: false }, [own.buffer as ArrayBuffer]).then(() => {
-      try {
-        log.dropThrough(seq);
-      } catch {
-        /* left for the next snapshot: recovery skips what a snapshot covers */
-      }
-    });
+    const stored = this.call({ op: 'snapshot', seq, data: own, sync: false }, [own.buffer as ArrayBuffer]).then(() => dropCovered(log, seq));
     this.asides.add(stored);
     const forget = () => void this.asides.delete(stored);
     stored.then(forget, forget);
@@ -289,11 +283,7 @@ export class SqliteStore implements PartitionStore {
       throw err;
     }
     this.gap = false;
-    try {
-      log.dropThrough(op.seq); // every segment before the one just started
-    } catch {
-      /* left for the next snapshot: recovery skips what a snapshot covers */
-    }
+    dropCovered(log, op.seq); // every segment before the one just started
   }
 
   private drainQueue(): void {
@@ -317,5 +307,14 @@ export class SqliteStore implements PartitionStore {
     this.worker = undefined;
     worker.removeAllListeners('exit');
     await worker.terminate();
+  }
+}
+
+/** Deletes the segments a stored snapshot through `seq` covers; one that cannot go is left for the next snapshot (recovery skips what a snapshot covers). */
+function dropCovered(log: SegmentLog, seq: number): void {
+  try {
+    log.dropThrough(seq);
+  } catch {
+    /* left for the next snapshot */
   }
 }

@@ -15,7 +15,7 @@
  * answers a key it already applied with the first result.
  */
 import type { AckCommand, Command } from '../../partition/commands.js';
-import { ACK_RUN_MAX } from '../../storage/command-codec.js';
+import { ACK_RUN_MAX, sameAckHead } from '../../storage/command-codec.js';
 import { RC } from '../../mqtt/reason-codes.js';
 import { KEYED_RETRY_DELAY_MS } from '../timeouts.js';
 import { dialTransport, type Hello } from '../transport/handshake.js';
@@ -466,8 +466,7 @@ export function joinAck(b: PartitionBatch, a: AckCommand): boolean {
   const n = b.commands.length;
   if (n === 0 || b.pending[n - 1] !== undefined) return false;
   const last = b.commands[n - 1];
-  if (last.type !== 'ack' && last.type !== 'acks') return false;
-  if (last.connectionId !== a.connectionId || last.clientId !== a.clientId || last.kind !== a.kind || last.now !== a.now) return false;
+  if ((last.type !== 'ack' && last.type !== 'acks') || !sameAckHead(last, a)) return false;
   if (last.type === 'ack') {
     b.commands[n - 1] = { type: 'acks', now: a.now, clientId: a.clientId, connectionId: a.connectionId, kind: a.kind, packetIds: [last.packetId, a.packetId], reasonCodes: [last.reasonCode, a.reasonCode] };
     return true;
