@@ -2,7 +2,7 @@
  * edgemq broker benchmark: Mosquitto vs Aedes vs edgemq on loopback.
  *
  *   npm run bench -- [--brokers mosquitto,aedes,edgemq] [--only fanin,fanout,...]
- *                    [--reps 3] [--duration 5] [--warmup 0.5] [--quick]
+ *                    [--reps 3] [--duration 5] [--warmup 0.5] [--settle 30] [--quick]
  *                    [--protocol 4|5] [--window 64] [--e2e-window 256]
  *                    [--rate 5000] [--conns 10000] [--pin] [--fresh] [--list]
  *
@@ -24,7 +24,9 @@
  *   msg/s is a sustained rate. Loss/dups are counted exactly per publisher
  *   sequence number at every receiver after a drain phase.
  * - Latency: open loop at a fixed rate (default 5k msg/s, QoS 1), send time in
- *   the payload, receive time on arrival, same process/clock.
+ *   the payload, receive time on arrival, same process/clock. Each broker's
+ *   first repetition runs the same load unmeasured for `--settle` seconds
+ *   first: the figure is the broker's steady state, not its JIT warm-up.
  * - MQTT 3.1.1 by default because Aedes speaks only 3.1.1; `--protocol 5`
  *   drops Aedes and benchmarks mosquitto/edgemq with MQTT 5 packets.
  * - Medians over reps; ratios edgemq/mosquitto and edgemq/aedes of medians.
@@ -47,6 +49,12 @@ interface Opts {
   reps: number;
   duration: number;
   warmup: number;
+  /**
+   * latency: seconds of the same open-loop load, unmeasured, before a broker's first measured
+   * window. A Node broker compiles its hot code with TurboFan on helper threads for its first
+   * ~30 s at 5k msg/s, and those threads take the cores from the event loops (README, Performance).
+   */
+  settle: number;
   quick: boolean;
   protocol: 4 | 5;
   window: number;
@@ -75,6 +83,7 @@ function parseArgs(argv: string[]): Opts {
     reps: 3,
     duration: 5,
     warmup: 0.5,
+    settle: 30,
     quick: false,
     protocol: 4,
     window: 64,
@@ -116,6 +125,10 @@ function parseArgs(argv: string[]): Opts {
         break;
       case '--warmup':
         o.warmup = Number(val());
+        break;
+      case '--settle':
+        o.settle = Number(val());
+        if (!(o.settle >= 0)) throw new Error(`--settle: seconds >= 0, got ${inline ?? argv[i]}`);
         break;
       case '--quick':
         o.quick = true;
@@ -172,6 +185,7 @@ function parseArgs(argv: string[]): Opts {
     if (!set.has('--reps')) o.reps = 1;
     if (!set.has('--duration')) o.duration = 1.5;
     if (!set.has('--warmup')) o.warmup = 0.3;
+    if (!set.has('--settle')) o.settle = 2;
     if (!set.has('--conns')) o.conns = 2000;
     if (!set.has('--idle')) o.idle = 5;
   }
@@ -183,7 +197,7 @@ function parseArgs(argv: string[]): Opts {
 }
 
 const readmeHint = `usage: npm run bench -- [--brokers mosquitto,aedes,edgemq] [--only fanin,fanout,p2p,shared,latency,connrate,memory]
-  [--reps N=3] [--duration SECONDS=5] [--warmup SECONDS=0.5] [--quick] [--protocol 4|5]
+  [--reps N=3] [--duration SECONDS=5] [--warmup SECONDS=0.5] [--settle SECONDS=30] [--quick] [--protocol 4|5]
   [--window 64] [--e2e-window 256] [--rate 5000] [--conns 10000] [--idle 25] [--pin] [--fresh] [--list]
   [--gen-workers 2] [--drain-patience SECONDS=10] [--lat-gen c|node]
 See test/bench/README.md.`;
@@ -422,7 +436,7 @@ async function main(): Promise<void> {
     options: { ...o, memConns },
     notes,
   };
-  console.log(`edgemq bench: brokers=${o.brokers.join(',')} reps=${o.reps} duration=${o.duration}s warmup=${o.warmup}s ` +
+  console.log(`edgemq bench: brokers=${o.brokers.join(',')} reps=${o.reps} duration=${o.duration}s warmup=${o.warmup}s settle=${o.settle}s ` +
     `protocol=${o.protocol === 5 ? '5.0' : '3.1.1'} window=${o.window} e2e-window=${o.e2eWindow} ` +
     `(${os.cpus().length} cpus, node ${process.version}, mosquitto ${meta.mosquitto}, generator fd limit ${gen.nofile})`);
   for (const n of notes) console.log(`note: ${n}`);
@@ -457,6 +471,8 @@ async function main(): Promise<void> {
     console.log(`\n== ${v.name}: ${v.desc}`);
     const perRun = o.fresh || v.kind === 'memory' || v.kind === 'connrate';
     const live = new Map<BrokerName, BrokerHandle>();
+    /** latency: brokers that ran the settle load already (a restarted or fresh one is cold again). */
+    const settled = new WeakSet<BrokerHandle>();
     if (!perRun) for (const b of o.brokers) {
       const h = await tryStart(b);
       if (h) live.set(b, h);
@@ -473,6 +489,8 @@ async function main(): Promise<void> {
           if (h) live.set(b, h);
         }
         if (!h) continue;
+        const settle = v.kind === 'latency' && !settled.has(h) ? o.settle : 0;
+        settled.add(h);
         const spec: RunSpec = {
           id: `${v.name}-${b}-${rep}-${Date.now()}`,
           host: '127.0.0.1',
@@ -491,7 +509,7 @@ async function main(): Promise<void> {
           drainPatienceMs: o.drainPatience * 1000,
           latGen: o.latGen,
           rate: o.rate,
-          warmupMs: o.warmup * 1000,
+          warmupMs: (settle || o.warmup) * 1000,
           durationMs: o.duration * 1000,
           conns: memConns,
           idleMs: o.idle * 1000,
@@ -499,7 +517,7 @@ async function main(): Promise<void> {
         };
         let r: RunResult;
         try {
-          r = await gen.run(spec, (o.warmup + o.duration + o.idle) * 1000 + 90000);
+          r = await gen.run(spec, spec.warmupMs + (o.duration + o.idle) * 1000 + 90000);
         } catch (e) {
           r = { id: spec.id, ok: false, error: (e as Error).message } as RunResult;
           await gen.stop();
