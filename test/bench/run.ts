@@ -24,9 +24,9 @@
  *   msg/s is a sustained rate. Loss/dups are counted exactly per publisher
  *   sequence number at every receiver after a drain phase.
  * - Latency: open loop at a fixed rate (default 5k msg/s, QoS 1), send time in
- *   the payload, receive time on arrival, same process/clock. Each broker's
- *   first repetition runs the same load unmeasured for `--settle` seconds
- *   first: the figure is the broker's steady state, not its JIT warm-up.
+ *   the payload, receive time on arrival, same process/clock. Before a
+ *   broker's first repetition the same load runs unmeasured for `--settle`
+ *   seconds: the figure is the broker's steady state, not its JIT warm-up.
  * - MQTT 3.1.1 by default because Aedes speaks only 3.1.1; `--protocol 5`
  *   drops Aedes and benchmarks mosquitto/edgemq with MQTT 5 packets.
  * - Medians over reps; ratios edgemq/mosquitto and edgemq/aedes of medians.
