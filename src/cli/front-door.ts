@@ -31,6 +31,8 @@ export interface FrontDoorOptions {
   log: Logger;
   /** Cluster: this front end's responder client id, answering its own clients' requests (see StateStoreResponder). */
   stateStore?: { clientId: string; local: true };
+  /** Plain TCP connections read into one shared buffer (util/shared-reads.ts): a cluster front end, whose core keeps no payload. */
+  sharedReads?: boolean;
 }
 
 /**
@@ -118,7 +120,7 @@ export class FrontDoor {
     });
     await stateStore.start();
     this.stateStore = stateStore;
-    const frontEnd = new FrontEnd({ core, limits: b.clients, listeners: config.listeners, host: opts.host, log, security: security.forPort });
+    const frontEnd = new FrontEnd({ core, limits: b.clients, listeners: config.listeners, host: opts.host, log, security: security.forPort, sharedReads: opts.sharedReads === true });
     this.frontEnd = frontEnd;
     try {
       await frontEnd.start();

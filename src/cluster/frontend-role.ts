@@ -26,6 +26,8 @@ export async function runFrontend(opts: FrontendRoleOptions): Promise<RunningRol
     // One responder per front end, answering the requests of its own clients: a KEYNOTIFY
     // registration then belongs to the requester's connection, and key authorization sees its listener.
     stateStore: { clientId: `$edgemq/statestore/${opts.id}`, local: true },
+    // Every payload is encoded into a link frame within its turn: nothing here keeps a read's bytes.
+    sharedReads: true,
   });
   const log = opts.log;
   const b = config.broker;

@@ -17,6 +17,7 @@ import { createParser, isIdle, type ConnectionPacketParser, type ParserOwner } f
 import { cutHotPacket, decodeHotPackets, type HotPacket, type HotPacketSink } from './hot-decode.js';
 import * as pushback from './pushback.js';
 import { COALESCE_MAX, WriteBatch } from './write-batch.js';
+import { readIntoSharedBuffer } from '../util/shared-reads.js';
 
 /**
  * A connection's first writes of an event-loop iteration go to the stream as they are (CONNACK,
@@ -86,6 +87,14 @@ export class Connection implements Transport, HotPacketSink, ParserOwner {
     stream.on('error', onStreamGone);
     stream.on('close', onStreamGone);
     stream.on('end', onStreamGone);
+  }
+
+  /**
+   * Reads into the buffer all plain TCP connections share, copied out per read (util/shared-reads.ts
+   * says when that is right); in the server's 'connection' handler, before anything was read.
+   */
+  readIntoSharedBuffer(): boolean {
+    return this.stream instanceof net.Socket && readIntoSharedBuffer(this.stream, onStreamData as (this: net.Socket, chunk: Buffer) => void);
   }
 
   /** Called by the channel once CONNECT set the keep-alive (seconds); enforced at 1.5x [MQTT-3.1.2-22]. */

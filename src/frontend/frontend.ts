@@ -33,6 +33,11 @@ export interface FrontEndOptions {
    * plain and anonymous, which is only allowed on a loopback address.
    */
   security?: (listener: ListenerSettings, port: ListenerPort, index: number) => PortSecurity;
+  /**
+   * Plain TCP connections read into one shared buffer, each read copied out (util/shared-reads.ts): for
+   * a front end whose core keeps no payload past the event-loop turn (a cluster front end).
+   */
+  sharedReads?: boolean;
 }
 
 /** Where a connection came in: for re-checks when security configuration changes. */
@@ -163,7 +168,8 @@ export class FrontEnd implements ChannelRegistry {
     } else {
       server = net.createServer((socket) => {
         socket.setNoDelay(true);
-        this.accept(socket, where, socket.remoteAddress ?? '', ps, undefined);
+        const c = this.accept(socket, where, socket.remoteAddress ?? '', ps, undefined);
+        if (this.opts.sharedReads) c.readIntoSharedBuffer();
       });
     }
     if (ps.tls) {
@@ -189,7 +195,7 @@ export class FrontEnd implements ChannelRegistry {
     remote: string,
     ps: PortSecurity,
     clientCertificates: import('node:crypto').X509Certificate[] | undefined,
-  ): void {
+  ): Connection {
     const c = new Connection(
       stream,
       this.contextFor(where.listener, ps),
@@ -204,6 +210,7 @@ export class FrontEnd implements ChannelRegistry {
     );
     this.connections.set(c, where);
     this.whereOf.set(c.channel, where);
+    return c;
   }
 
   /**

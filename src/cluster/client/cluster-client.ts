@@ -270,6 +270,8 @@ export class ClusterClient {
       const link = new NodeLink(id, {
         token: this.opts.token,
         hello: { node: this.opts.nodeId, role: this.opts.role, instance: this.opts.instance },
+        // A front end encodes whatever it reads into client packets within the turn; a back end keeps payloads.
+        sharedReads: this.opts.role === 'frontend',
         epoch: () => this.map.epoch,
         address: () => {
           const n = this.map.nodes[id];

@@ -62,6 +62,8 @@ export interface NodeLinkEvents {
 export interface NodeLinkOptions {
   token: string;
   hello: Hello;
+  /** Read the link into the shared buffer (util/shared-reads.ts): a front end keeps no frame's bytes. */
+  sharedReads?: boolean;
   epoch(): number;
   /** Where the node listens now (from the map); undefined while the map does not name it. */
   address(): { host: string; port: number } | undefined;
@@ -203,7 +205,7 @@ export class NodeLink {
     if (!addr) return this.again('not in the cluster map');
     this.dialing = true;
     dialTransport(
-      { host: addr.host, port: addr.port, token: this.opts.token, hello: this.opts.hello },
+      { host: addr.host, port: addr.port, token: this.opts.token, hello: this.opts.hello, sharedReads: this.opts.sharedReads },
       {
         frame: (_l, type, epoch, body) => this.frame(type, epoch, body),
         drained: () => this.drained(),

@@ -122,6 +122,8 @@ export interface DialOptions {
   hello: Hello;
   maxFrameBytes?: number;
   timeoutMs?: number;
+  /** The link reads into the shared buffer (util/shared-reads.ts): a front end's links. */
+  sharedReads?: boolean;
 }
 
 /** Connects and authenticates; resolves with a link whose handlers the caller sets next. */
@@ -131,7 +133,7 @@ export function dialTransport(opts: DialOptions, handlers: LinkHandlers): Promis
     let settled = false;
     const timer = setTimeout(() => link.fail(`no answer to HELLO from ${opts.host}:${opts.port} in time`), opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS);
     timer.unref();
-    const link: Link = new Link(socket, HANDSHAKE_MAX_FRAME, {
+    const handshake: LinkHandlers = {
       frame: (l, type, _epoch, body) => {
         if (settled) return;
         settled = true;
@@ -156,7 +158,8 @@ export function dialTransport(opts: DialOptions, handlers: LinkHandlers): Promis
         settled = true;
         reject(new HandshakeError(`cannot connect to ${opts.host}:${opts.port}: ${reason ?? 'closed'}`));
       },
-    });
+    };
+    const link: Link = new Link(socket, HANDSHAKE_MAX_FRAME, handshake, opts.sharedReads === true);
     socket.once('connect', () => link.send(FrameType.Hello, 0, packr.pack({ ...opts.hello, token: opts.token })));
   });
 }

@@ -6,6 +6,7 @@
  */
 import type net from 'node:net';
 import { FrameError, FrameReader, HEADER_BYTES, frameHeader } from './frame.js';
+import { readIntoSharedBuffer } from '../../util/shared-reads.js';
 
 export interface LinkHandlers {
   frame(link: Link, type: number, epoch: number, body: Buffer): void;
@@ -26,6 +27,12 @@ export interface LinkHandlers {
  */
 const TURN_READ_BYTES = 64 * 1024;
 
+const kLink = Symbol('edgemq.link');
+type LinkSocket = net.Socket & { [kLink]?: Link };
+function onLinkChunk(this: LinkSocket, chunk: Buffer): void {
+  this[kLink]!.onChunk(chunk);
+}
+
 export class Link {
   private readonly reader: FrameReader;
   private corked = false;
@@ -44,31 +51,36 @@ export class Link {
     maxFrameBytes: number,
     /** Replaced once the handshake is done: the handshake's handlers, then the application's. */
     public handlers: LinkHandlers,
+    /** Reads into the shared buffer (util/shared-reads.ts): for a process that keeps no frame's bytes (a front end). */
+    sharedReads = false,
   ) {
     socket.setNoDelay(true);
     this.reader = new FrameReader(maxFrameBytes, { frame: (t, e, b) => this.handlers.frame(this, t, e, b) });
-    socket.on('data', (chunk: Buffer) => {
-      if (this.ended) return;
-      this.readSinceYield += chunk.length;
-      if (this.readSinceYield >= TURN_READ_BYTES && !this.yielding) {
-        this.yielding = true;
-        socket.pause();
-        setImmediate(this.nextTurn);
-      }
-      try {
-        this.reader.push(chunk);
-      } catch (err) {
-        // A frame handler's own bug must not look like the peer's fault, but either way the stream
-        // position is lost: the link is closed and the peer reconnects.
-        this.fail(err instanceof FrameError ? err.message : `frame handling failed: ${(err as Error).message}`);
-      }
-    });
+    (socket as LinkSocket)[kLink] = this;
+    if (!sharedReads || !readIntoSharedBuffer(socket, onLinkChunk)) socket.on('data', onLinkChunk);
     socket.on('drain', () => this.handlers.drained?.(this));
     socket.on('error', (err) => this.fail(err.message));
     socket.on('close', () => {
       const partial = this.reader.partialBytes;
       this.fail(partial > 0 ? `connection closed inside a frame (${partial} bytes of it received)` : 'connection closed by peer');
     });
+  }
+
+  onChunk(chunk: Buffer): void {
+    if (this.ended) return;
+    this.readSinceYield += chunk.length;
+    if (this.readSinceYield >= TURN_READ_BYTES && !this.yielding) {
+      this.yielding = true;
+      this.socket.pause();
+      setImmediate(this.nextTurn);
+    }
+    try {
+      this.reader.push(chunk);
+    } catch (err) {
+      // A frame handler's own bug must not look like the peer's fault, but either way the stream
+      // position is lost: the link is closed and the peer reconnects.
+      this.fail(err instanceof FrameError ? err.message : `frame handling failed: ${(err as Error).message}`);
+    }
   }
 
   /** Raise the frame limit once the peer is authenticated (the handshake allows only small frames). */
